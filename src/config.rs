@@ -1,0 +1,390 @@
+//! Configuration: `config/default.toml` (embedded, so the binary runs from anywhere), an
+//! optional `--config FILE` layered over it, and `NASHRA__SECTION__KEY` variables over both.
+//!
+//! Everything is checked once at start-up; a bad value stops the process with a message that
+//! names the key, so an operator never discovers a typo at 07:00 when the digest should go out.
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use anyhow::{Context, bail};
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use serde::Deserialize;
+
+use crate::domain::{Mailbox, SubscriberEmail};
+
+/// The defaults shipped in the repository, compiled in.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Development values from `config/default.toml`: fine on a laptop, refused for real sending.
+const DEV_SECRET: &str = "nashra-dev-secret-change-me-0123456789abcdef";
+const DEV_ADMIN_TOKEN: &str = "nashra-dev-admin-token";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: Server,
+    pub database: Database,
+    pub delivery: Delivery,
+    pub smtp: Smtp,
+    pub newsletter: Newsletter,
+    pub security: Security,
+    #[serde(default)]
+    pub feeds: Vec<Feed>,
+    #[serde(default)]
+    pub schedules: Vec<Schedule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Server {
+    pub bind: SocketAddr,
+    /// Base of every link we put in a message; must be reachable by readers.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Database {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Delivery {
+    pub transport: Transport,
+    pub outbox_dir: PathBuf,
+    pub concurrency: usize,
+    pub max_per_second: f64,
+    pub max_attempts: u32,
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    pub bounce_after: u32,
+    pub stop_after_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub catch_up_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: String,
+    pub password: String,
+    pub helo_name: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Newsletter {
+    pub name: String,
+    pub from: String,
+    pub reply_to: String,
+    pub lang: String,
+    pub dir: String,
+    pub list_id: String,
+    pub site_url: String,
+    pub postal_address: String,
+    pub most_read_feed: String,
+    /// The sign-up prompt shown on `/subscribe` and in the embeddable form.
+    pub prompt: String,
+    /// Footer line telling the reader why the message reached them.
+    pub why: String,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct Security {
+    pub secret: String,
+    pub admin_token: String,
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Security { .. }")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Feed {
+    pub url: String,
+    #[serde(with = "humantime_serde", default = "default_poll")]
+    pub poll_every: Duration,
+}
+
+fn default_poll() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Schedule {
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    pub subject: String,
+    #[serde(default = "default_max_articles")]
+    pub max_articles: u32,
+}
+
+fn default_max_articles() -> u32 {
+    20
+}
+
+/// `humantime` durations ("30s", "2m") in TOML and environment variables.
+mod humantime_serde {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            D::Error::custom(format!(
+                "`{s}` is not a duration like \"30s\" or \"2m\": {e}"
+            ))
+        })
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file`, then the environment, and checks every value.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+        let mut fig = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("config file {} does not exist", file.display());
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        fig = fig.merge(Env::prefixed("NASHRA__").split("__"));
+        Self::from_figment(fig)
+    }
+
+    /// Loads defaults with `toml` layered over them (tests and tools build configs this way).
+    pub fn from_toml_over_defaults(toml: &str) -> anyhow::Result<Settings> {
+        Self::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(toml)))
+    }
+
+    fn from_figment(fig: Figment) -> anyhow::Result<Settings> {
+        let settings: Settings = fig.extract().map_err(|e| {
+            let msgs: Vec<String> = e.into_iter().map(describe_figment_error).collect();
+            anyhow::anyhow!("invalid configuration: {}", msgs.join("; "))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: cron syntax, time zones, addresses, secrets.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let public = &self.server.public_url;
+        if !(public.starts_with("http://") || public.starts_with("https://")) {
+            bail!("server.public_url: `{public}` must start with http:// or https://");
+        }
+        if self.database.url.trim().is_empty() {
+            bail!("database.url: must not be empty");
+        }
+        if !self.database.url.starts_with("sqlite:") {
+            bail!(
+                "database.url: `{}` is not supported yet; use sqlite://PATH",
+                redact_url(&self.database.url)
+            );
+        }
+        let d = &self.delivery;
+        if d.concurrency == 0 || d.concurrency > 1000 {
+            bail!(
+                "delivery.concurrency: {} must be between 1 and 1000",
+                d.concurrency
+            );
+        }
+        if !(d.max_per_second >= 0.0 && d.max_per_second.is_finite()) {
+            bail!("delivery.max_per_second: must be 0 (unlimited) or a positive number");
+        }
+        if d.max_attempts == 0 {
+            bail!("delivery.max_attempts: must be at least 1");
+        }
+        if d.lease < Duration::from_secs(1) {
+            bail!("delivery.lease: must be at least 1s");
+        }
+        if d.bounce_after == 0 {
+            bail!("delivery.bounce_after: must be at least 1");
+        }
+        Mailbox::parse(&self.newsletter.from).with_context(|| {
+            format!(
+                "newsletter.from: `{}` is not `Name <address>`",
+                self.newsletter.from
+            )
+        })?;
+        if !self.newsletter.reply_to.is_empty() {
+            SubscriberEmail::parse(&self.newsletter.reply_to)
+                .map_err(|_| anyhow::anyhow!("newsletter.reply_to: not a valid address"))?;
+        }
+        let lid = &self.newsletter.list_id;
+        if !lid.contains('.')
+            || !lid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+        {
+            bail!("newsletter.list_id: `{lid}` must look like digest.example.org");
+        }
+        if self.security.secret.len() < 32 {
+            bail!("security.secret: must be at least 32 characters");
+        }
+        if self.security.admin_token.len() < 16 {
+            bail!("security.admin_token: must be at least 16 characters");
+        }
+        if d.transport == Transport::Smtp {
+            if self.security.secret == DEV_SECRET {
+                bail!(
+                    "security.secret: still the development value; set a secret of your own (NASHRA__SECURITY__SECRET) before sending over smtp"
+                );
+            }
+            if self.security.admin_token == DEV_ADMIN_TOKEN {
+                bail!(
+                    "security.admin_token: still the development value; set your own before sending over smtp"
+                );
+            }
+            if self.smtp.host.trim().is_empty() {
+                bail!("smtp.host: must be set for the smtp transport");
+            }
+            if self.smtp.username.is_empty() != self.smtp.password.is_empty() {
+                bail!("smtp.password: username and password must be set together");
+            }
+        }
+        for (i, f) in self.feeds.iter().enumerate() {
+            if !(f.url.starts_with("http://")
+                || f.url.starts_with("https://")
+                || f.url.starts_with("file://"))
+            {
+                bail!(
+                    "feeds[{i}].url: `{}` must be an http(s):// or file:// URL",
+                    f.url
+                );
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.schedules.iter().enumerate() {
+            if !names.insert(s.name.as_str()) {
+                bail!("schedules[{i}].name: `{}` is used twice", s.name);
+            }
+            crate::schedule::CronSchedule::parse(&s.cron, &s.timezone)
+                .with_context(|| format!("schedules[{i}] ({})", s.name))?;
+            if s.max_articles == 0 {
+                bail!("schedules[{i}].max_articles: must be at least 1");
+            }
+            crate::render::check_subject_template(&s.subject)
+                .with_context(|| format!("schedules[{i}].subject"))?;
+        }
+        Ok(())
+    }
+
+    pub fn schedule(&self, name: Option<&str>) -> anyhow::Result<&Schedule> {
+        match name {
+            Some(n) => self
+                .schedules
+                .iter()
+                .find(|s| s.name == n)
+                .with_context(|| format!("no schedule named `{n}` in the configuration")),
+            None => self
+                .schedules
+                .first()
+                .context("no [[schedules]] in the configuration"),
+        }
+    }
+
+    /// The domain our Message-IDs and List-Id live on: the From address's domain.
+    pub fn sender_domain(&self) -> String {
+        Mailbox::parse(&self.newsletter.from)
+            .map(|m| m.email.domain().to_owned())
+            .unwrap_or_else(|_| "localhost".into())
+    }
+
+    pub fn public_url(&self, path: &str) -> String {
+        format!("{}{}", self.server.public_url.trim_end_matches('/'), path)
+    }
+}
+
+fn describe_figment_error(e: figment::Error) -> String {
+    let path = e.path.join(".");
+    let kind = e.kind.to_string();
+    if path.is_empty() {
+        kind
+    } else {
+        format!("{path}: {kind}")
+    }
+}
+
+/// Hides a password in a database URL before it reaches a message or a log.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl FromStr for Transport {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "outbox" => Ok(Transport::Outbox),
+            "smtp" => Ok(Transport::Smtp),
+            _ => bail!("unknown transport `{s}`"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::from_toml_over_defaults("").unwrap();
+        assert_eq!(s.delivery.transport, Transport::Outbox);
+        assert_eq!(s.server.bind.port(), 8080);
+        assert_eq!(s.delivery.retry_after, Duration::from_secs(30));
+        assert_eq!(s.schedules[0].name, "daily");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("[delivery]\ntransport = \"pigeon\"", "delivery.transport"),
+            (
+                "[[schedules]]\nname=\"x\"\ncron=\"61 * * * *\"\ntimezone=\"UTC\"\nsubject=\"s\"",
+                "schedules",
+            ),
+            (
+                "[[schedules]]\nname=\"x\"\ncron=\"0 7 * * *\"\ntimezone=\"Mars/Olympus\"\nsubject=\"s\"",
+                "schedules",
+            ),
+            ("[delivery]\ntransport = \"smtp\"", "security.secret"),
+            ("[delivery]\nretry_after = \"soon\"", "delivery.retry_after"),
+            ("[server]\npublic_url = \"ftp://x\"", "server.public_url"),
+        ];
+        for (toml, key) in cases {
+            let err = format!("{:#}", Settings::from_toml_over_defaults(toml).unwrap_err());
+            assert!(err.contains(key), "{toml:?} gave {err}");
+        }
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://***@h/db");
+    }
+}

@@ -1,0 +1,360 @@
+//! Builds the bytes of each message, cheaply.
+//!
+//! A digest goes to many readers and differs between them only in a few bytes (the To
+//! address, the Message-ID, the unsubscribe link). So the shared part is encoded once: the
+//! bodies are base64-encoded up front in pieces split at the personal slots, pre-computed for
+//! each of the three alignments a piece can start at. Per recipient, only the slot's bytes
+//! and the seams around them are encoded; the rest is copied.
+//!
+//! The output is what `check_eml.py` and the bulk-sender rules want: CRLF line endings,
+//! `multipart/alternative` with text/plain before text/html, both UTF-8 base64, RFC 2047
+//! subject and display names, a Message-ID on our domain, List-Id, List-Unsubscribe and
+//! List-Unsubscribe-Post.
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use chrono::{DateTime, Utc};
+
+use crate::{domain::Mailbox, render::escape_html};
+
+/// Base64 line length (RFC 2045: at most 76).
+const LINE: usize = 76;
+/// Raw bytes per encoded-word: 36 bytes make 48 base64 characters, so a folded header line
+/// stays under 78 characters.
+const WORD_BYTES: usize = 36;
+
+/// Encodes `s` as RFC 2047 encoded-words if it is not plain printable ASCII, folding long
+/// values. `first_line_used` is how much of the first line the header name takes.
+pub fn encode_words(s: &str) -> String {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) && s.len() <= 60 {
+        return s.to_owned();
+    }
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in s.chars() {
+        if chunk.len() + c.len_utf8() > WORD_BYTES {
+            words.push(format!("=?UTF-8?B?{}?=", STANDARD.encode(chunk.as_bytes())));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(format!("=?UTF-8?B?{}?=", STANDARD.encode(chunk.as_bytes())));
+    }
+    words.join("\r\n ")
+}
+
+/// `"Name" <addr>` with the name encoded as needed.
+pub fn mailbox_header(m: &Mailbox) -> String {
+    match &m.name {
+        Some(n) if n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ') => {
+            format!("{n} <{}>", m.email.as_str())
+        }
+        Some(n) => format!("{}\r\n <{}>", encode_words(n), m.email.as_str()),
+        None => m.email.as_str().to_owned(),
+    }
+}
+
+/// A body piece, pre-encoded for each alignment it can start at.
+struct StaticPiece {
+    /// `raw[..k]` completes a 3-byte group left open by what came before (k = 0, 1 or 2).
+    raw: Vec<u8>,
+    by_offset: [Encoded; 3],
+}
+
+struct Encoded {
+    /// Base64 of `raw[k..k + 3m]`, in lines ending CRLF.
+    b64: Vec<u8>,
+    /// The 0–2 bytes left over at the end.
+    tail: Vec<u8>,
+}
+
+enum Piece {
+    Static(StaticPiece),
+    Slot(Slot),
+}
+
+/// What differs between recipients inside a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    UnsubscribeUrl,
+}
+
+/// A body split at its slots and encoded once.
+pub struct BodyTemplate {
+    pieces: Vec<Piece>,
+}
+
+fn wrap_b64(out: &mut Vec<u8>, raw: &[u8]) {
+    let enc = STANDARD.encode(raw);
+    for line in enc.as_bytes().chunks(LINE) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl BodyTemplate {
+    /// Splits `body` at every occurrence of `marker` (each one becomes `slot`).
+    pub fn new(body: &str, marker: &str, slot: Slot) -> BodyTemplate {
+        let mut pieces = Vec::new();
+        for (i, part) in body.split(marker).enumerate() {
+            if i > 0 {
+                pieces.push(Piece::Slot(slot));
+            }
+            let raw = part.as_bytes().to_vec();
+            let by_offset = [0, 1, 2].map(|k: usize| {
+                let k = k.min(raw.len());
+                let rest = &raw[k..];
+                let full = rest.len() / 3 * 3;
+                let mut b64 = Vec::with_capacity(full / 3 * 4 + full / 57 * 2 + 2);
+                wrap_b64(&mut b64, &rest[..full]);
+                Encoded {
+                    b64,
+                    tail: rest[full..].to_vec(),
+                }
+            });
+            pieces.push(Piece::Static(StaticPiece { raw, by_offset }));
+        }
+        BodyTemplate { pieces }
+    }
+
+    /// Appends the base64 body with `unsubscribe_url` in its slots.
+    pub fn write(&self, out: &mut Vec<u8>, unsubscribe_url: &str, html: bool) {
+        let url = if html {
+            escape_html(unsubscribe_url)
+        } else {
+            unsubscribe_url.into()
+        };
+        let mut carry: Vec<u8> = Vec::with_capacity(256);
+        for p in &self.pieces {
+            match p {
+                Piece::Slot(Slot::UnsubscribeUrl) => carry.extend_from_slice(url.as_bytes()),
+                Piece::Static(s) => {
+                    let need = (3 - carry.len() % 3) % 3;
+                    if s.raw.len() < need + 3 {
+                        // Too short to be worth a seam: treat it as dynamic.
+                        carry.extend_from_slice(&s.raw);
+                        continue;
+                    }
+                    carry.extend_from_slice(&s.raw[..need]);
+                    if !carry.is_empty() {
+                        wrap_b64(out, &carry);
+                    }
+                    let e = &s.by_offset[need];
+                    out.extend_from_slice(&e.b64);
+                    carry.clear();
+                    carry.extend_from_slice(&e.tail);
+                }
+            }
+        }
+        if !carry.is_empty() {
+            wrap_b64(out, &carry);
+        }
+    }
+}
+
+/// Everything about a message that is the same for every recipient.
+pub struct MessageTemplate {
+    /// From, Subject, MIME-Version, List-Id, List-Unsubscribe-Post, Reply-To, … each CRLF-ended.
+    shared_headers: String,
+    boundary: String,
+    text: BodyTemplate,
+    html: BodyTemplate,
+    domain: String,
+}
+
+/// The per-recipient inputs.
+pub struct Personal<'a> {
+    pub to: &'a str,
+    pub unsubscribe_url: Option<&'a str>,
+    pub date: DateTime<Utc>,
+}
+
+pub struct MessageSpec<'a> {
+    pub from: &'a Mailbox,
+    pub reply_to: Option<&'a str>,
+    pub subject: &'a str,
+    pub html: &'a str,
+    pub text: &'a str,
+    /// `Some((list name, list id))` for list mail: adds List-Id and one-click unsubscribe.
+    pub list: Option<(&'a str, &'a str)>,
+    pub feedback_id: Option<String>,
+    /// Marker in the bodies where the unsubscribe URL goes.
+    pub marker: &'a str,
+}
+
+impl MessageTemplate {
+    pub fn new(spec: MessageSpec<'_>) -> MessageTemplate {
+        let domain = spec.from.email.domain().to_owned();
+        let mut h = String::with_capacity(512);
+        h.push_str("From: ");
+        h.push_str(&mailbox_header(spec.from));
+        h.push_str("\r\n");
+        if let Some(r) = spec.reply_to {
+            h.push_str(&format!("Reply-To: {r}\r\n"));
+        }
+        h.push_str("Subject: ");
+        h.push_str(&encode_words(spec.subject));
+        h.push_str("\r\nMIME-Version: 1.0\r\n");
+        if let Some((name, id)) = spec.list {
+            h.push_str(&format!("List-Id: {}\r\n <{id}>\r\n", encode_words(name)));
+            h.push_str("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+            h.push_str("Precedence: bulk\r\n");
+        } else {
+            h.push_str("Auto-Submitted: auto-generated\r\n");
+        }
+        if let Some(f) = spec.feedback_id {
+            h.push_str(&format!("Feedback-ID: {f}\r\n"));
+        }
+        let boundary = format!("=_nashra_{}", uuid::Uuid::new_v4().simple());
+        h.push_str(&format!(
+            "Content-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n"
+        ));
+        MessageTemplate {
+            shared_headers: h,
+            text: BodyTemplate::new(&crlf(spec.text), spec.marker, Slot::UnsubscribeUrl),
+            html: BodyTemplate::new(&crlf(spec.html), spec.marker, Slot::UnsubscribeUrl),
+            boundary,
+            domain,
+        }
+    }
+
+    /// A fresh Message-ID on our domain.
+    pub fn new_message_id(&self) -> String {
+        format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.domain)
+    }
+
+    /// The whole message for one recipient. `to` must be an address that passed
+    /// `SubscriberEmail::parse` (no CR, LF or commas), which every stored address did.
+    pub fn build(&self, p: &Personal<'_>, message_id: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.text.pieces.len() * 64 + 128 * 1024);
+        let unsub = p.unsubscribe_url.unwrap_or("");
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(p.date.to_rfc2822().as_bytes());
+        out.extend_from_slice(b"\r\nMessage-ID: ");
+        out.extend_from_slice(message_id.as_bytes());
+        out.extend_from_slice(b"\r\nTo: ");
+        out.extend_from_slice(p.to.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if let Some(u) = p.unsubscribe_url {
+            out.extend_from_slice(b"List-Unsubscribe:\r\n <");
+            out.extend_from_slice(u.as_bytes());
+            out.extend_from_slice(b">\r\n");
+        }
+        out.extend_from_slice(self.shared_headers.as_bytes());
+        out.extend_from_slice(b"\r\nThis is a multipart message in MIME format.\r\n");
+        for (ctype, body, html) in [
+            ("text/plain", &self.text, false),
+            ("text/html", &self.html, true),
+        ] {
+            out.extend_from_slice(b"\r\n--");
+            out.extend_from_slice(self.boundary.as_bytes());
+            out.extend_from_slice(b"\r\nContent-Type: ");
+            out.extend_from_slice(ctype.as_bytes());
+            out.extend_from_slice(b"; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+            body.write(&mut out, unsub, html);
+        }
+        out.extend_from_slice(b"\r\n--");
+        out.extend_from_slice(self.boundary.as_bytes());
+        out.extend_from_slice(b"--\r\n");
+        out
+    }
+}
+
+/// Normalises line endings to CRLF (the body's base64 carries them; clients expect CRLF).
+fn crlf(s: &str) -> String {
+    s.replace("\r\n", "\n").replace('\n', "\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Mailbox;
+
+    fn decode(b64_lines: &[u8]) -> Vec<u8> {
+        let joined: Vec<u8> = b64_lines
+            .iter()
+            .copied()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        STANDARD.decode(joined).unwrap()
+    }
+
+    #[test]
+    fn body_template_matches_naive_encoding_for_every_alignment() {
+        let marker = "MARK";
+        for prefix in ["", "a", "ab", "abc", "نص عربي"] {
+            for url in [
+                "",
+                "x",
+                "xy",
+                "https://example.org/unsubscribe/abc.def",
+                "&<>",
+            ] {
+                let body = format!("{prefix}قبل MARK وسط MARK بعد النهاية{prefix}");
+                let t = BodyTemplate::new(&body, marker, Slot::UnsubscribeUrl);
+                let mut out = Vec::new();
+                t.write(&mut out, url, false);
+                assert!(out.split(|&b| b == b'\n').all(|l| l.len() <= LINE + 1));
+                let expected = body.replace(marker, url);
+                assert_eq!(
+                    String::from_utf8(decode(&out)).unwrap(),
+                    expected,
+                    "prefix {prefix:?} url {url:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn html_slot_is_escaped() {
+        let t = BodyTemplate::new("<a href=\"MARK\">x</a>", "MARK", Slot::UnsubscribeUrl);
+        let mut out = Vec::new();
+        t.write(&mut out, "https://e.org/u?a=1&b=2", true);
+        assert_eq!(
+            String::from_utf8(decode(&out)).unwrap(),
+            "<a href=\"https://e.org/u?a=1&amp;b=2\">x</a>"
+        );
+    }
+
+    #[test]
+    fn encoded_words_are_short_and_decode() {
+        let s = "نشرة الحل نت — 12 يونيو/ حزيران 2020 وأخبار أخرى كثيرة جداً";
+        let enc = encode_words(s);
+        let mut decoded = Vec::new();
+        for w in enc.split("\r\n ") {
+            assert!(w.len() <= 75, "{w}");
+            let b64 = w.trim_start_matches("=?UTF-8?B?").trim_end_matches("?=");
+            decoded.extend(STANDARD.decode(b64).unwrap());
+        }
+        assert_eq!(String::from_utf8(decoded).unwrap(), s);
+    }
+
+    #[test]
+    fn message_has_crlf_and_headers() {
+        let from = Mailbox::parse("نشرة <n@example.org>").unwrap();
+        let t = MessageTemplate::new(MessageSpec {
+            from: &from,
+            reply_to: None,
+            subject: "عنوان",
+            html: "<p>MARK</p>\n",
+            text: "نص\nMARK\n",
+            list: Some(("نشرة", "digest.example.org")),
+            feedback_id: None,
+            marker: "MARK",
+        });
+        let id = t.new_message_id();
+        let m = t.build(
+            &Personal {
+                to: "r@example.com",
+                unsubscribe_url: Some("https://e.org/u/1"),
+                date: Utc::now(),
+            },
+            &id,
+        );
+        let s = String::from_utf8(m).unwrap();
+        assert!(!s.replace("\r\n", "").contains('\n'));
+        assert!(s.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
+        assert!(s.contains(&format!("Message-ID: {id}\r\n")));
+        assert!(id.ends_with("@example.org>"));
+    }
+}

@@ -1,0 +1,539 @@
+//! The delivery engine: a durable queue (the ledger in the store) drained by one dispatcher
+//! per process.
+//!
+//! The dispatcher claims due ledger rows with a lease, sends each through the transport with
+//! at most `delivery.concurrency` in flight, and writes outcomes back in batches. What a crash
+//! can duplicate is bounded: a row is marked sent at most one flush after its SMTP transaction
+//! ended, and the flush buffer holds at most `concurrency` outcomes, so at most
+//! 2 × concurrency messages (in flight + unflushed) can go out twice. Nothing is ever
+//! skipped: a row leaves the queue only by being marked sent, failed, skipped or cancelled,
+//! and a row whose worker died returns when its lease runs out.
+
+pub mod message;
+pub mod transport;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use chrono::Utc;
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+
+use crate::{
+    config::Settings,
+    domain::{Mailbox, Tokens},
+    metrics::Metrics,
+    render::UNSUBSCRIBE_SLOT,
+    store::{Claimed, Digest, Outcome, Store, now_ms},
+};
+use message::{MessageSpec, MessageTemplate, Personal};
+use transport::{SendError, Transport};
+
+/// How long outcomes may wait before they are written (the other half of the crash window).
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// Longest sleep while the queue is empty, in case another process queued work.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// What every part of the process shares to send mail.
+#[derive(Clone)]
+pub struct Mailer {
+    pub transport: Transport,
+    pub from: Mailbox,
+    pub settings: Arc<Settings>,
+}
+
+impl Mailer {
+    pub fn new(settings: Arc<Settings>) -> anyhow::Result<Mailer> {
+        let transport = Transport::from_settings(&settings)?;
+        let from = Mailbox::parse(&settings.newsletter.from).context("newsletter.from")?;
+        Ok(Mailer {
+            transport,
+            from,
+            settings,
+        })
+    }
+
+    /// Sends a one-off message (the confirmation email), retrying transient failures a few
+    /// times. Not list mail: no List-Unsubscribe.
+    pub async fn send_one(
+        &self,
+        to: &str,
+        subject: &str,
+        html: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
+        let t = MessageTemplate::new(MessageSpec {
+            from: &self.from,
+            reply_to: reply_to(&self.settings),
+            subject,
+            html,
+            text,
+            list: None,
+            feedback_id: None,
+            marker: UNSUBSCRIBE_SLOT,
+        });
+        let id = t.new_message_id();
+        let bytes = t.build(
+            &Personal {
+                to,
+                unsubscribe_url: None,
+                date: Utc::now(),
+            },
+            &id,
+        );
+        let name = format!("confirm-{}", uuid::Uuid::new_v4().simple());
+        let mut delay = Duration::from_secs(1);
+        for attempt in 1..=4 {
+            match self
+                .transport
+                .send(self.from.email.as_str(), to, &bytes, &name)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(SendError::Permanent(m)) => return Err(SendError::Permanent(m)),
+                Err(e) if attempt == 4 => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+}
+
+fn reply_to(s: &Settings) -> Option<&str> {
+    (!s.newsletter.reply_to.is_empty()).then_some(s.newsletter.reply_to.as_str())
+}
+
+/// A digest made ready to send: headers and bodies encoded once.
+struct Prepared {
+    template: MessageTemplate,
+    digest_id: i64,
+}
+
+pub struct Dispatcher {
+    store: Store,
+    mailer: Mailer,
+    tokens: Tokens,
+    metrics: Arc<Metrics>,
+    /// Woken when a digest is queued in this process, so it starts without waiting a poll.
+    pub wake: Arc<Notify>,
+    prepared: Mutex<HashMap<i64, Arc<Prepared>>>,
+}
+
+/// Per-digest run of failures without a success in between.
+#[derive(Default)]
+struct Streaks {
+    failures: HashMap<i64, u32>,
+}
+
+impl Dispatcher {
+    pub fn new(store: Store, mailer: Mailer, metrics: Arc<Metrics>) -> Arc<Dispatcher> {
+        let tokens = Tokens::new(&mailer.settings.security.secret);
+        Arc::new(Dispatcher {
+            store,
+            mailer,
+            tokens,
+            metrics,
+            wake: Arc::new(Notify::new()),
+            prepared: Mutex::default(),
+        })
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.mailer.settings
+    }
+
+    async fn prepared(&self, digest_id: i64) -> anyhow::Result<Arc<Prepared>> {
+        if let Some(p) = self.prepared.lock().expect("not poisoned").get(&digest_id) {
+            return Ok(p.clone());
+        }
+        let d: Digest = self
+            .store
+            .digest(digest_id)
+            .await?
+            .context("digest vanished")?;
+        let s = self.settings();
+        let feedback = format!(
+            "{}:{}:{}:nashra",
+            d.id,
+            sanitize_fbl(&d.schedule),
+            sanitize_fbl(&s.newsletter.list_id)
+        );
+        let template = MessageTemplate::new(MessageSpec {
+            from: &self.mailer.from,
+            reply_to: reply_to(s),
+            subject: &d.subject,
+            html: &d.html,
+            text: &d.text,
+            list: Some((&s.newsletter.name, &s.newsletter.list_id)),
+            feedback_id: Some(feedback),
+            marker: UNSUBSCRIBE_SLOT,
+        });
+        let p = Arc::new(Prepared {
+            template,
+            digest_id,
+        });
+        self.prepared
+            .lock()
+            .expect("not poisoned")
+            .insert(digest_id, p.clone());
+        Ok(p)
+    }
+
+    /// Drains the queue until `shutdown` turns true; then stops claiming, lets in-flight
+    /// messages finish, hands unsent claimed rows back and flushes the ledger.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let conc = self.settings().delivery.concurrency;
+        let sem = Arc::new(Semaphore::new(conc));
+        let (tx, rx) = mpsc::channel::<(Outcome, Option<i64>)>(conc * 4);
+        let writer = tokio::spawn(self.clone().write_outcomes(rx));
+        let mut pacer = Pacer::new(self.settings().delivery.max_per_second);
+        let mut relay_backoff = Duration::ZERO;
+        let (relay_tx, mut relay_rx) = mpsc::unbounded_channel::<()>();
+
+        'outer: loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            // A dead relay: hold off, then probe again (nothing is lost, rows were released).
+            if relay_rx.try_recv().is_ok() {
+                while relay_rx.try_recv().is_ok() {}
+                relay_backoff =
+                    (relay_backoff * 2).clamp(Duration::from_millis(500), Duration::from_secs(60));
+                tracing::warn!(
+                    backoff_ms = relay_backoff.as_millis() as u64,
+                    "relay unreachable; pausing delivery"
+                );
+                self.metrics
+                    .relay_down
+                    .store(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::select! {
+                    _ = tokio::time::sleep(relay_backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            if self
+                .metrics
+                .relay_down
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 0
+            {
+                relay_backoff = Duration::ZERO;
+            }
+            let claimed = match self
+                .store
+                .claim(conc as i64, self.settings().delivery.lease, now_ms())
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "claim failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                let wait = match self.store.next_due().await {
+                    Ok(Some(due)) => Duration::from_millis(
+                        (due - now_ms()).clamp(5, IDLE_POLL.as_millis() as i64) as u64,
+                    ),
+                    _ => IDLE_POLL,
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.wake.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let mut rows = claimed.into_iter();
+            while let Some(row) = rows.next() {
+                let permit = tokio::select! {
+                    p = sem.clone().acquire_owned() => p.expect("semaphore never closes"),
+                    _ = shutdown.changed() => {
+                        // Hand back what we claimed but did not start.
+                        for r in std::iter::once(row).chain(rows.by_ref()) {
+                            let _ = tx.send((Outcome::Released { id: r.id }, None)).await;
+                        }
+                        break 'outer;
+                    }
+                };
+                if let Some(wait) = pacer.next() {
+                    tokio::time::sleep(wait).await;
+                }
+                let this = self.clone();
+                let out = tx.clone();
+                let relay_tx = relay_tx.clone();
+                tokio::spawn(async move {
+                    let digest = row.digest_id;
+                    let outcome = this.deliver(row).await;
+                    if let Some(SendOutcomeKind::Connection) = outcome.1 {
+                        let _ = relay_tx.send(());
+                    } else {
+                        this.metrics
+                            .relay_down
+                            .store(0, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let _ = out.send((outcome.0, Some(digest))).await;
+                    drop(permit);
+                });
+                if !relay_rx.is_empty() {
+                    // Stop feeding a dead relay: give back the rest of the batch.
+                    for r in rows.by_ref() {
+                        let _ = tx.send((Outcome::Released { id: r.id }, None)).await;
+                    }
+                }
+            }
+        }
+        // Wait for in-flight sends to end, then close the channel so the writer flushes.
+        let _ = sem.acquire_many(conc as u32).await;
+        drop(tx);
+        writer.await.context("ledger writer panicked")??;
+        Ok(())
+    }
+
+    /// Sends one claimed row; never fails, it reports.
+    async fn deliver(&self, row: Claimed) -> (Outcome, Option<SendOutcomeKind>) {
+        let Some(email) = row.email.as_deref().filter(|_| row.status == "confirmed") else {
+            return (Outcome::Skipped { id: row.id }, None);
+        };
+        let prepared = match self.prepared(row.digest_id).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), digest = row.digest_id, "cannot prepare digest");
+                return (Outcome::Released { id: row.id }, None);
+            }
+        };
+        let unsub = self.mailer.settings.public_url(&format!(
+            "/unsubscribe/{}",
+            self.tokens.unsubscribe(row.subscriber_id)
+        ));
+        let message_id = prepared.template.new_message_id();
+        let bytes = prepared.template.build(
+            &Personal {
+                to: email,
+                unsubscribe_url: Some(&unsub),
+                date: Utc::now(),
+            },
+            &message_id,
+        );
+        let name = format!("digest-{}-{}", prepared.digest_id, row.id);
+        let started = Instant::now();
+        let res = self
+            .mailer
+            .transport
+            .send(self.mailer.from.email.as_str(), email, &bytes, &name)
+            .await;
+        self.metrics.observe_smtp(started.elapsed());
+        let d = &self.mailer.settings.delivery;
+        match res {
+            Ok(()) => {
+                self.metrics
+                    .sent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (
+                    Outcome::Sent {
+                        id: row.id,
+                        message_id,
+                        at: now_ms(),
+                    },
+                    Some(SendOutcomeKind::Sent),
+                )
+            }
+            Err(SendError::Connection(m)) => {
+                self.metrics.count_failure("connection");
+                tracing::warn!(delivery = row.id, error = %m, "relay connection failed");
+                // The relay, not the reader, failed: the attempt does not count.
+                (
+                    Outcome::Released { id: row.id },
+                    Some(SendOutcomeKind::Connection),
+                )
+            }
+            Err(SendError::Transient(m)) if (row.attempts as u32) < d.max_attempts => {
+                self.metrics.count_failure("transient");
+                self.metrics
+                    .retried
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let next =
+                    now_ms() + backoff(d.retry_after, row.attempts as u32).as_millis() as i64;
+                (
+                    Outcome::Retry {
+                        id: row.id,
+                        error: m,
+                        next_attempt_at: next,
+                    },
+                    Some(SendOutcomeKind::Failed),
+                )
+            }
+            Err(e) => {
+                let permanent = matches!(e, SendError::Permanent(_));
+                self.metrics.count_failure(if permanent {
+                    "permanent"
+                } else {
+                    "attempts_exhausted"
+                });
+                tracing::info!(delivery = row.id, reason = e.reason(), "delivery failed");
+                (
+                    Outcome::Failed {
+                        id: row.id,
+                        subscriber_id: row.subscriber_id,
+                        error: e.message().to_owned(),
+                        permanent,
+                    },
+                    Some(SendOutcomeKind::Failed),
+                )
+            }
+        }
+    }
+
+    /// Batches outcomes into the ledger; also stops a send whose relay rejects everything.
+    async fn write_outcomes(
+        self: Arc<Self>,
+        mut rx: mpsc::Receiver<(Outcome, Option<i64>)>,
+    ) -> anyhow::Result<()> {
+        let cap = self.settings().delivery.concurrency.max(1);
+        let bounce_after = self.settings().delivery.bounce_after;
+        let stop_after = self.settings().delivery.stop_after_failures;
+        let mut buf: Vec<Outcome> = Vec::with_capacity(cap);
+        let mut streaks = Streaks::default();
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut open = true;
+        while open || !buf.is_empty() {
+            let flush = tokio::select! {
+                m = rx.recv(), if open => match m {
+                    Some((o, digest)) => {
+                        if let Some(d) = digest {
+                            self.track_streak(&mut streaks, d, &o, stop_after).await;
+                        }
+                        buf.push(o);
+                        buf.len() >= cap
+                    }
+                    None => { open = false; true }
+                },
+                _ = tick.tick() => !buf.is_empty(),
+            };
+            if flush {
+                // A failed write is retried: the outcomes are facts and must land.
+                let mut delay = Duration::from_millis(100);
+                while let Err(e) = self.store.record(&buf, bounce_after).await {
+                    tracing::error!(error = %format!("{e:#}"), "ledger write failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                buf.clear();
+                match self.store.finish_digests().await {
+                    Ok(done) => {
+                        for id in done {
+                            tracing::info!(digest = id, "send finished");
+                            self.prepared.lock().expect("not poisoned").remove(&id);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot finish digests"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn track_streak(&self, streaks: &mut Streaks, digest: i64, o: &Outcome, stop_after: u32) {
+        match o {
+            Outcome::Sent { .. } => {
+                streaks.failures.remove(&digest);
+            }
+            Outcome::Retry { error, .. } | Outcome::Failed { error, .. } => {
+                let n = streaks.failures.entry(digest).or_default();
+                *n += 1;
+                if *n >= stop_after {
+                    let msg = format!("stopped after {n} consecutive failures; last: {error}");
+                    tracing::error!(
+                        digest,
+                        failures = *n,
+                        "relay rejects everything; stopping the send"
+                    );
+                    if let Err(e) = self.store.fail_digest(digest, &msg).await {
+                        tracing::error!(error = %format!("{e:#}"), "cannot stop digest");
+                    }
+                    *n = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+enum SendOutcomeKind {
+    Sent,
+    Failed,
+    Connection,
+}
+
+/// `retry_after × 2^(attempt−1)`, with ±25 % jitter so a crowd of retries spreads out.
+pub fn backoff(retry_after: Duration, attempt: u32) -> Duration {
+    let base = retry_after.as_millis() as f64 * 2f64.powi(attempt.saturating_sub(1).min(16) as i32);
+    let jitter = rand::rng().random_range(0.75..1.25);
+    Duration::from_millis((base * jitter) as u64)
+}
+
+fn sanitize_fbl(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .take(40)
+        .collect()
+}
+
+/// Smooth pacing: one message every 1/rate seconds, no bursts beyond a single slot.
+struct Pacer {
+    interval: Option<Duration>,
+    next: Instant,
+}
+
+impl Pacer {
+    fn new(per_second: f64) -> Pacer {
+        let interval = (per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / per_second));
+        Pacer {
+            interval,
+            next: Instant::now(),
+        }
+    }
+
+    /// How long to wait before the next send.
+    fn next(&mut self) -> Option<Duration> {
+        let interval = self.interval?;
+        let now = Instant::now();
+        if self.next < now {
+            self.next = now;
+        }
+        let wait = self.next - now;
+        self.next += interval;
+        (!wait.is_zero()).then_some(wait)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        let b1 = backoff(Duration::from_secs(30), 1).as_secs_f64();
+        let b3 = backoff(Duration::from_secs(30), 3).as_secs_f64();
+        assert!((22.0..38.0).contains(&b1), "{b1}");
+        assert!((90.0..150.0).contains(&b3), "{b3}");
+    }
+
+    #[test]
+    fn pacer_spaces_sends() {
+        let mut p = Pacer::new(100.0);
+        let waits: Vec<Duration> = (0..5).filter_map(|_| p.next()).collect();
+        assert_eq!(waits.len(), 4);
+        assert!(waits[3] >= Duration::from_millis(35));
+    }
+}

@@ -1,0 +1,282 @@
+//! Articles in: RSS 2.0 and Atom feeds (and JSON Feed, which feed-rs also reads).
+//!
+//! Everything from a feed is untrusted: HTML is sanitised (scripts, event handlers,
+//! `javascript:` links and iframes removed, `dir` kept), links must be http(s), titles are
+//! reduced to plain text. Hashtags in the text (`#مصطفى_الكاظمي`) become the article's tags.
+
+use std::{sync::LazyLock, time::Duration};
+
+use anyhow::{Context, bail};
+use regex::Regex;
+use serde::Serialize;
+
+use crate::{
+    render::{LinkItem, html_to_text},
+    store::NewArticle,
+};
+
+/// Feeds larger than this are refused rather than read into memory.
+const MAX_FEED_BYTES: usize = 10 * 1024 * 1024;
+
+static HASHTAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s(«“\x22'،,؛])#([\p{L}\p{N}_]*\p{L}[\p{L}\p{N}_]*)").expect("valid regex")
+});
+static IMG_SRC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)<img\b[^>]*?\ssrc\s*=\s*["']([^"']+)["']"#).expect("valid regex")
+});
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IngestReport {
+    pub feeds: usize,
+    pub new: usize,
+    pub updated: usize,
+    pub failed: usize,
+}
+
+/// Hashtags in order of first appearance, without '#', no duplicates.
+pub fn hashtags(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in HASHTAG.captures_iter(text) {
+        let t = c[1].trim_end_matches('_').to_owned();
+        if !t.is_empty() && t.chars().count() <= 60 && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Removes what must never reach a reader's mail client from article HTML.
+pub fn sanitize_html(html: &str) -> String {
+    ammonia::Builder::default()
+        .add_generic_attributes(&["dir", "lang"])
+        .clean(html)
+        .to_string()
+}
+
+/// An http(s) URL with no control characters or spaces, else `None`.
+pub fn safe_url(u: &str) -> Option<String> {
+    let u = u.trim();
+    let lower = u.to_ascii_lowercase();
+    let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
+        && u.len() <= 2048
+        && !u
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '"' || c == '<' || c == '>');
+    ok.then(|| u.to_owned())
+}
+
+/// Plain one-line text: tags removed, whitespace collapsed, bounded length.
+pub fn plain_line(s: &str, max: usize) -> String {
+    let t = if s.contains('<') || s.contains('&') {
+        html_to_text(s)
+    } else {
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    t.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+/// Turns an article's raw fields into a stored article: sanitised, tagged, checked.
+pub fn normalize(mut a: NewArticle) -> anyhow::Result<NewArticle> {
+    a.url = safe_url(&a.url).context("url must be an http(s) URL")?;
+    a.title = plain_line(&a.title, 500);
+    if a.title.is_empty() {
+        bail!("title is empty");
+    }
+    a.author = plain_line(&a.author, 200);
+    a.content_html = sanitize_html(&a.content_html);
+    a.summary = sanitize_html(&a.summary);
+    a.image = safe_url(&a.image)
+        .or_else(|| {
+            IMG_SRC
+                .captures(&a.content_html)
+                .and_then(|c| safe_url(&c[1]))
+        })
+        .unwrap_or_default();
+    a.guid = a
+        .guid
+        .map(|g| g.trim().chars().take(500).collect::<String>())
+        .filter(|g| !g.is_empty());
+    let text = format!(
+        "{} {} {}",
+        a.title,
+        html_to_text(&a.summary),
+        html_to_text(&a.content_html)
+    );
+    let mut tags: Vec<String> = a
+        .tags
+        .iter()
+        .map(|t| plain_line(t.trim_start_matches('#'), 60).replace(' ', "_"))
+        .collect();
+    for t in hashtags(&text) {
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    tags.retain(|t| !t.is_empty());
+    tags.truncate(12);
+    a.tags = tags;
+    Ok(a)
+}
+
+/// Reads a feed document into articles. Entries without a usable link are skipped.
+pub fn parse_feed(bytes: &[u8], source: &str) -> anyhow::Result<Vec<NewArticle>> {
+    // feed-rs invents an id when an RSS item has no guid; we want to know, so we can fall
+    // back on the link instead.
+    let parser = feed_rs::parser::Builder::new()
+        .id_generator(|_, _, _| String::new())
+        .build();
+    let feed = parser
+        .parse(bytes)
+        .context("not a valid RSS or Atom feed")?;
+    let mut out = Vec::new();
+    for e in feed.entries {
+        let Some(link) = e
+            .links
+            .iter()
+            .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+            .or(e.links.first())
+            .map(|l| l.href.clone())
+        else {
+            continue;
+        };
+        let image = e
+            .media
+            .iter()
+            .flat_map(|m| {
+                m.thumbnails.iter().map(|t| t.image.uri.clone()).chain(
+                    m.content
+                        .iter()
+                        .filter(|c| c.content_type.as_ref().is_none_or(|t| t.ty() == "image"))
+                        .filter_map(|c| c.url.as_ref().map(|u| u.to_string())),
+                )
+            })
+            .next()
+            .unwrap_or_default();
+        let raw = NewArticle {
+            guid: Some(e.id.clone()).filter(|id| !id.is_empty()),
+            url: link,
+            title: e.title.map(|t| t.content).unwrap_or_default(),
+            author: e
+                .authors
+                .first()
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            summary: e.summary.map(|t| t.content).unwrap_or_default(),
+            content_html: e.content.and_then(|c| c.body).unwrap_or_default(),
+            image,
+            tags: vec![],
+            published_at: e.published.or(e.updated).map(|d| d.timestamp_millis()),
+            source: source.to_owned(),
+        };
+        match normalize(raw) {
+            Ok(a) => out.push(a),
+            Err(err) => tracing::warn!(feed = source, error = %err, "feed entry skipped"),
+        }
+    }
+    Ok(out)
+}
+
+/// Fetches a feed over http(s), or reads a `file://` path.
+pub async fn fetch(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
+    if let Some(path) = url.strip_prefix("file://") {
+        return tokio::fs::read(path)
+            .await
+            .with_context(|| format!("cannot read {path}"));
+    }
+    let mut resp = client.get(url).send().await.context("request failed")?;
+    if !resp.status().is_success() {
+        bail!("HTTP {}", resp.status());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.context("body read failed")? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_FEED_BYTES {
+            bail!("feed larger than {MAX_FEED_BYTES} bytes");
+        }
+    }
+    Ok(body)
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!(
+            "Nashra/",
+            env!("CARGO_PKG_VERSION"),
+            " (+newsletter)"
+        ))
+        .build()
+        .unwrap_or_default()
+}
+
+/// The «الأكثر قراءة» links from the configured feed; empty (section omitted) on any error.
+pub async fn most_read(client: &reqwest::Client, url: &str) -> Vec<LinkItem> {
+    if url.is_empty() {
+        return vec![];
+    }
+    match fetch(client, url).await.and_then(|b| parse_feed(&b, url)) {
+        Ok(items) => items
+            .into_iter()
+            .take(5)
+            .map(|a| LinkItem {
+                title: a.title,
+                url: a.url,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(feed = url, error = %format!("{e:#}"), "most-read feed unavailable; section omitted");
+            vec![]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashtags_from_arabic_text() {
+        let t = "بين #بغداد و #واشنطن، رئيس الوزراء #مصطفى_الكاظمي (…) #إيران. #بغداد مرة أخرى، رقم #2020 و a#b";
+        assert_eq!(
+            hashtags(t),
+            vec!["بغداد", "واشنطن", "مصطفى_الكاظمي", "إيران"]
+        );
+    }
+
+    #[test]
+    fn sanitizer_removes_scripts_keeps_dir() {
+        let dirty = r#"<p dir="rtl" onclick="x()">نص<script>alert(1)</script><a href="javascript:alert(1)">ر</a><iframe src="https://e.org"></iframe><img src="https://e.org/a.jpg" onerror="y()"></p>"#;
+        let clean = sanitize_html(dirty);
+        assert!(clean.contains(r#"dir="rtl""#), "{clean}");
+        for bad in ["script", "onclick", "javascript:", "iframe", "onerror"] {
+            assert!(!clean.contains(bad), "{bad} survived: {clean}");
+        }
+    }
+
+    #[test]
+    fn unsafe_links_are_refused() {
+        assert!(safe_url("javascript:alert(1)").is_none());
+        assert!(safe_url("https://e.org/a b").is_none());
+        assert!(safe_url("https://e.org/a\"onmouseover=").is_none());
+        assert_eq!(
+            safe_url(" https://e.org/a ").as_deref(),
+            Some("https://e.org/a")
+        );
+    }
+
+    #[test]
+    fn rss_without_guid_falls_back_to_link() {
+        let rss = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+            <item><title>خبر &lt;b&gt;أول&lt;/b&gt;</title><link>https://e.org/1</link><description>&lt;p&gt;نص #بغداد&lt;/p&gt;</description></item>
+            <item><title>خبر ثان</title><link>https://e.org/2</link><guid>g-2</guid></item>
+            <item><title>سيئ</title><link>javascript:alert(1)</link></item>
+            </channel></rss>"#;
+        let items = parse_feed(rss.as_bytes(), "test").unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].guid, None);
+        assert_eq!(items[0].title, "خبر أول");
+        assert_eq!(items[0].tags, vec!["بغداد"]);
+        assert_eq!(items[1].guid.as_deref(), Some("g-2"));
+    }
+}

@@ -1,0 +1,125 @@
+//! Process metrics in Prometheus text format, kept as plain atomics: the hot path pays one
+//! relaxed add per message, and `/metrics` renders them on request.
+
+use std::{
+    fmt::Write,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    time::Duration,
+};
+
+/// SMTP latency histogram buckets, in seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+const REASONS: [&str; 4] = ["transient", "permanent", "connection", "attempts_exhausted"];
+
+#[derive(Default)]
+pub struct Metrics {
+    pub sent: AtomicU64,
+    pub retried: AtomicU64,
+    failed: [AtomicU64; 4],
+    latency_buckets: [AtomicU64; 10],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+    /// 1 while the relay cannot be reached and delivery is backing off.
+    pub relay_down: AtomicU64,
+    pub digests_created: AtomicU64,
+    pub subscriptions: AtomicU64,
+}
+
+impl Metrics {
+    pub fn count_failure(&self, reason: &str) {
+        if let Some(i) = REASONS.iter().position(|r| *r == reason) {
+            self.failed[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn observe_smtp(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.latency_buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_sum_us.fetch_add(d.as_micros() as u64, Relaxed);
+    }
+
+    /// Renders everything; `gauges` are values read at scrape time (queue depth, …).
+    pub fn render(&self, gauges: &[(&str, &str, i64)]) -> String {
+        let mut s = String::with_capacity(2048);
+        let _ = writeln!(
+            s,
+            "# HELP nashra_messages_sent_total Messages accepted by the transport."
+        );
+        let _ = writeln!(s, "# TYPE nashra_messages_sent_total counter");
+        let _ = writeln!(s, "nashra_messages_sent_total {}", self.sent.load(Relaxed));
+        let _ = writeln!(
+            s,
+            "# HELP nashra_messages_failed_total Failed send attempts by reason."
+        );
+        let _ = writeln!(s, "# TYPE nashra_messages_failed_total counter");
+        for (i, r) in REASONS.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "nashra_messages_failed_total{{reason=\"{r}\"}} {}",
+                self.failed[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP nashra_messages_retried_total Deliveries scheduled for another attempt."
+        );
+        let _ = writeln!(s, "# TYPE nashra_messages_retried_total counter");
+        let _ = writeln!(
+            s,
+            "nashra_messages_retried_total {}",
+            self.retried.load(Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP nashra_smtp_latency_seconds Time for one SMTP transaction."
+        );
+        let _ = writeln!(s, "# TYPE nashra_smtp_latency_seconds histogram");
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "nashra_smtp_latency_seconds_bucket{{le=\"{b}\"}} {}",
+                self.latency_buckets[i].load(Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Relaxed);
+        let _ = writeln!(
+            s,
+            "nashra_smtp_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            s,
+            "nashra_smtp_latency_seconds_sum {}",
+            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(s, "nashra_smtp_latency_seconds_count {count}");
+        let _ = writeln!(
+            s,
+            "# HELP nashra_relay_down 1 while the SMTP relay is unreachable."
+        );
+        let _ = writeln!(s, "# TYPE nashra_relay_down gauge");
+        let _ = writeln!(s, "nashra_relay_down {}", self.relay_down.load(Relaxed));
+        let _ = writeln!(s, "# TYPE nashra_digests_created_total counter");
+        let _ = writeln!(
+            s,
+            "nashra_digests_created_total {}",
+            self.digests_created.load(Relaxed)
+        );
+        let _ = writeln!(s, "# TYPE nashra_subscriptions_total counter");
+        let _ = writeln!(
+            s,
+            "nashra_subscriptions_total {}",
+            self.subscriptions.load(Relaxed)
+        );
+        for (name, help, v) in gauges {
+            let _ = writeln!(s, "# HELP {name} {help}");
+            let _ = writeln!(s, "# TYPE {name} gauge");
+            let _ = writeln!(s, "{name} {v}");
+        }
+        s
+    }
+}

@@ -1,0 +1,334 @@
+//! Rendering: the digest (HTML and plain text), the confirmation email and the public pages.
+//!
+//! Templates are files under `templates/` that a designer can open; the binary embeds them.
+//! A digest is rendered once with placeholders where a recipient's own data goes (the
+//! unsubscribe link); delivery fills them in per message (see `delivery::message`).
+
+mod bidi;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use tera::{Context, Tera};
+
+pub use bidi::{escape_html, rtl_plain_text, wrap_latin};
+
+use crate::{
+    config::{Schedule, Settings},
+    store::{Article, RenderedDigest},
+};
+
+/// Stands in for a recipient's unsubscribe URL until delivery substitutes it. Letters and
+/// digits only, so HTML escaping leaves it intact.
+pub const UNSUBSCRIBE_SLOT: &str = "NASHRAxSLOTxUNSUBSCRIBExURL";
+
+/// How long an excerpt may be, in characters.
+const EXCERPT_CHARS: usize = 320;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("digest.html", include_str!("../../templates/digest.html")),
+    ("digest.txt", include_str!("../../templates/digest.txt")),
+    ("confirm.html", include_str!("../../templates/confirm.html")),
+    ("confirm.txt", include_str!("../../templates/confirm.txt")),
+    ("page.html", include_str!("../../templates/page.html")),
+    ("embed.html", include_str!("../../templates/embed.html")),
+];
+
+/// Month names as Levantine and Iraqi sites write them: the Egyptian name, then the Syriac one.
+const MONTHS: [&str; 12] = [
+    "يناير/ كانون الثاني",
+    "فبراير/ شباط",
+    "مارس/ آذار",
+    "أبريل/ نيسان",
+    "مايو/ أيار",
+    "يونيو/ حزيران",
+    "يوليو/ تموز",
+    "أغسطس/ آب",
+    "سبتمبر/ أيلول",
+    "أكتوبر/ تشرين الأول",
+    "نوفمبر/ تشرين الثاني",
+    "ديسمبر/ كانون الأول",
+];
+
+/// «12 يونيو/ حزيران 2020»: digits left as they are, as the site writes them.
+pub fn arabic_date<T: TimeZone>(d: &DateTime<T>) -> String {
+    format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year())
+}
+
+/// A link in the «الأكثر قراءة» section.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkItem {
+    pub title: String,
+    pub url: String,
+}
+
+#[derive(Clone)]
+pub struct Renderer {
+    tera: Arc<Tera>,
+}
+
+#[derive(Serialize)]
+struct ArticleView {
+    url: String,
+    title_plain: String,
+    title_html: String,
+    author: String,
+    author_html: String,
+    date: String,
+    excerpt: String,
+    excerpt_html: String,
+    image: String,
+    tags: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct MostReadView {
+    title: String,
+    title_html: String,
+    url: String,
+}
+
+/// A public page: title, lines of text, and optionally a form or a list.
+#[derive(Debug, Default, Serialize)]
+pub struct Page {
+    pub title: String,
+    pub lines: Vec<String>,
+    pub error: Option<String>,
+    /// "subscribe", "unsubscribe" or "".
+    pub form: &'static str,
+    pub action: String,
+    pub email: String,
+    pub entries: Vec<PageEntry>,
+    pub back_url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PageEntry {
+    pub url: String,
+    pub subject: String,
+    pub date: String,
+}
+
+impl Renderer {
+    pub fn new() -> anyhow::Result<Renderer> {
+        let mut tera = Tera::default();
+        tera.add_raw_templates(TEMPLATES.iter().copied())
+            .context("bad template")?;
+        Ok(Renderer {
+            tera: Arc::new(tera),
+        })
+    }
+
+    /// Renders a digest of `articles` for `schedule`, as of `now`, with the unsubscribe
+    /// link left as [`UNSUBSCRIBE_SLOT`] and the archive link pointing at `web_url`.
+    pub fn digest(
+        &self,
+        settings: &Settings,
+        schedule: &Schedule,
+        articles: &[Article],
+        most_read: &[LinkItem],
+        now: DateTime<Utc>,
+        web_url: &str,
+    ) -> anyhow::Result<RenderedDigest> {
+        let tz: Tz = schedule
+            .timezone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("bad time zone"))?;
+        let local_now = now.with_timezone(&tz);
+        let date_line = arabic_date(&local_now);
+        let subject = render_subject(&schedule.subject, &date_line)?;
+        let views: Vec<ArticleView> = articles.iter().map(|a| article_view(a, &tz)).collect();
+        let most_read: Vec<MostReadView> = most_read
+            .iter()
+            .take(5)
+            .map(|m| MostReadView {
+                title: m.title.clone(),
+                title_html: wrap_latin(&m.title),
+                url: m.url.clone(),
+            })
+            .collect();
+        let preheader = preheader(articles);
+        let n = &settings.newsletter;
+        let mut ctx = Context::new();
+        ctx.insert("lang", &n.lang);
+        ctx.insert("name", &n.name);
+        ctx.insert("site_url", &n.site_url);
+        ctx.insert("subject", &subject);
+        ctx.insert("date_line", &date_line);
+        ctx.insert("preheader", &preheader);
+        ctx.insert("articles", &views);
+        ctx.insert("most_read", &most_read);
+        ctx.insert("why", &n.why);
+        ctx.insert("postal_address", &n.postal_address);
+        ctx.insert("postal_address_html", &wrap_latin(&n.postal_address));
+        ctx.insert("unsubscribe_url", UNSUBSCRIBE_SLOT);
+        ctx.insert("web_url", web_url);
+        let html = self
+            .tera
+            .render("digest.html", &ctx)
+            .context("failed to render digest.html")?;
+        let text = self
+            .tera
+            .render("digest.txt", &ctx)
+            .context("failed to render digest.txt")?;
+        Ok(RenderedDigest {
+            subject,
+            html,
+            text: rtl_plain_text(&text),
+            preheader,
+        })
+    }
+
+    /// The double opt-in message: (subject, html, text).
+    pub fn confirmation(
+        &self,
+        settings: &Settings,
+        confirm_url: &str,
+    ) -> anyhow::Result<(String, String, String)> {
+        let mut ctx = Context::new();
+        ctx.insert("name", &settings.newsletter.name);
+        ctx.insert("confirm_url", confirm_url);
+        ctx.insert("postal_address", &settings.newsletter.postal_address);
+        let html = self.tera.render("confirm.html", &ctx)?;
+        let text = self.tera.render("confirm.txt", &ctx)?;
+        Ok((
+            format!("أكّد اشتراكك في {}", settings.newsletter.name),
+            html,
+            rtl_plain_text(&text),
+        ))
+    }
+
+    pub fn page(&self, settings: &Settings, page: &Page) -> String {
+        let mut ctx = Context::from_serialize(page).unwrap_or_default();
+        ctx.insert("name", &settings.newsletter.name);
+        self.tera.render("page.html", &ctx).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "page template failed");
+            "<!DOCTYPE html><html lang=\"ar\" dir=\"rtl\"><body>خطأ</body></html>".into()
+        })
+    }
+
+    pub fn embed(&self, settings: &Settings, action: &str) -> anyhow::Result<String> {
+        let mut ctx = Context::new();
+        ctx.insert("prompt", &settings.newsletter.prompt);
+        ctx.insert("action", action);
+        Ok(self.tera.render("embed.html", &ctx)?)
+    }
+}
+
+fn article_view(a: &Article, tz: &Tz) -> ArticleView {
+    let date = a
+        .published_at
+        .unwrap_or(a.arrived_at)
+        .pipe(|ms| Utc.timestamp_millis_opt(ms).single().unwrap_or_default())
+        .with_timezone(tz);
+    let excerpt = excerpt(a);
+    ArticleView {
+        url: a.url.clone(),
+        title_plain: a.title.clone(),
+        title_html: wrap_latin(&a.title),
+        author: a.author.clone(),
+        author_html: wrap_latin(&a.author),
+        date: arabic_date(&date),
+        excerpt_html: wrap_latin(&excerpt),
+        excerpt,
+        image: a.image.clone(),
+        tags: a.tag_list(),
+    }
+}
+
+trait Pipe: Sized {
+    fn pipe<R>(self, f: impl FnOnce(Self) -> R) -> R {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}
+
+/// The article's summary, or the start of its text, cut at a word near [`EXCERPT_CHARS`].
+pub fn excerpt(a: &Article) -> String {
+    let source = if a.summary.trim().is_empty() {
+        &a.content_html
+    } else {
+        &a.summary
+    };
+    let text = html_to_text(source);
+    truncate_words(&text, EXCERPT_CHARS)
+}
+
+/// Plain text of an HTML fragment, whitespace collapsed.
+pub fn html_to_text(html: &str) -> String {
+    let text = html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
+        .string_from_read(html.as_bytes(), 100_000)
+        .unwrap_or_else(|_| html.to_owned());
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub fn truncate_words(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > max / 2 => &cut[..i],
+        _ => &cut[..],
+    };
+    format!("{}…", cut.trim_end_matches([' ', '،', ',', '.', ':', '؛']))
+}
+
+/// The hidden line clients show after the subject: the lead titles.
+fn preheader(articles: &[Article]) -> String {
+    let titles: Vec<&str> = articles.iter().take(3).map(|a| a.title.as_str()).collect();
+    truncate_words(&titles.join(" • "), 140)
+}
+
+fn render_subject(template: &str, date: &str) -> anyhow::Result<String> {
+    let mut ctx = Context::new();
+    ctx.insert("date", date);
+    let s = Tera::one_off(template, &ctx, false).context("schedule subject template")?;
+    // A subject is one line: nothing a template or an article brings may add a header.
+    Ok(s.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Checks a schedule's subject template at start-up.
+pub fn check_subject_template(template: &str) -> anyhow::Result<()> {
+    let s = render_subject(template, "1 يناير/ كانون الثاني 2026")?;
+    anyhow::ensure!(!s.is_empty(), "renders to an empty subject");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arabic_month_names_as_the_site_writes_them() {
+        let d = Utc.with_ymd_and_hms(2020, 6, 12, 9, 0, 0).unwrap();
+        assert_eq!(arabic_date(&d), "12 يونيو/ حزيران 2020");
+    }
+
+    #[test]
+    fn excerpts_cut_at_a_word() {
+        let t = truncate_words("كلمة ".repeat(200).trim(), 50);
+        assert!(t.ends_with('…'));
+        assert!(t.chars().count() <= 51);
+        assert!(!t.contains("كل…"));
+    }
+
+    #[test]
+    fn html_to_text_drops_markup() {
+        assert_eq!(
+            html_to_text("<p>مرحبا <b>بكم</b></p><p>في <a href=\"x\">الموقع</a></p>"),
+            "مرحبا بكم في الموقع"
+        );
+    }
+
+    #[test]
+    fn subject_is_one_line() {
+        assert_eq!(
+            render_subject("نشرة {{ date }}\r\nBcc: x@y.z", "اليوم").unwrap(),
+            "نشرة اليوم Bcc: x@y.z"
+        );
+    }
+}
