@@ -231,9 +231,7 @@ pub type ParsedCsv = (Vec<ImportRow>, Vec<(usize, String)>);
 
 /// Reads `email,name` CSV (header required; name optional and may be quoted). Returns the
 /// good rows and, for the rest, line numbers with the reason.
-pub fn parse_csv(
-    text: &str,
-) -> anyhow::Result<ParsedCsv> {
+pub fn parse_csv(text: &str) -> anyhow::Result<ParsedCsv> {
     let mut lines = text.lines();
     let header = lines.next().context("empty CSV")?;
     let cols: Vec<String> = split_csv_line(header.trim_start_matches('\u{feff}'))

@@ -178,7 +178,17 @@ impl Settings {
 
     /// Loads defaults with `toml` layered over them (tests and tools build configs this way).
     pub fn from_toml_over_defaults(toml: &str) -> anyhow::Result<Settings> {
-        Self::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(toml)))
+        Self::from_toml_layers(&[toml])
+    }
+
+    /// Defaults, then each TOML document in turn.
+    pub fn from_toml_layers(layers: &[&str]) -> anyhow::Result<Settings> {
+        let fig = layers
+            .iter()
+            .fold(Figment::from(Toml::string(DEFAULT_TOML)), |f, l| {
+                f.merge(Toml::string(l))
+            });
+        Self::from_figment(fig)
     }
 
     fn from_figment(fig: Figment) -> anyhow::Result<Settings> {

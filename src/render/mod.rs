@@ -117,6 +117,8 @@ impl Renderer {
         let mut tera = Tera::default();
         tera.add_raw_templates(TEMPLATES.iter().copied())
             .context("bad template")?;
+        // Tera's default also escapes '/', which turns every URL into `https:&#x2F;&#x2F;…`.
+        tera.set_escape_fn(escape_for_tera);
         Ok(Renderer {
             tera: Arc::new(tera),
         })
@@ -216,6 +218,10 @@ impl Renderer {
         ctx.insert("action", action);
         Ok(self.tera.render("embed.html", &ctx)?)
     }
+}
+
+fn escape_for_tera(s: &str) -> String {
+    escape_html(s).into_owned()
 }
 
 fn article_view(a: &Article, tz: &Tz) -> ArticleView {

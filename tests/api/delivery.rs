@@ -1,0 +1,366 @@
+//! The delivery ledger: never twice, never skipped; retries, bounces, relay outages, control.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{helpers::*, smtp::Fault};
+
+/// Imports `n` confirmed subscribers r0@example.com … r{n-1}@example.com.
+async fn confirmed_readers(t: &TestApp, n: usize) -> Vec<String> {
+    let emails: Vec<String> = (0..n).map(|i| format!("r{i}@example.com")).collect();
+    let rows: Vec<_> = emails
+        .iter()
+        .map(|e| {
+            (
+                nashra::domain::SubscriberEmail::parse(e).unwrap(),
+                String::new(),
+            )
+        })
+        .collect();
+    t.app.store.import(&rows, true, "test").await.unwrap();
+    emails
+}
+
+#[tokio::test]
+async fn a_send_triggered_twice_at_once_reaches_each_reader_once() {
+    let t = spawn_app().await;
+    let readers = confirmed_readers(&t, 50).await;
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let (a, b) = tokio::join!(
+        t.admin_post("/api/sends", json!({})),
+        t.admin_post("/api/sends", json!({}))
+    );
+    let mut statuses = vec![a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 202], "one digest, one nothing_new");
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    let id = a["id"].as_i64().or(b["id"].as_i64()).unwrap();
+    assert!(a["reason"] == "nothing_new" || b["reason"] == "nothing_new");
+    t.wait_send(id).await;
+    // A third trigger: nothing new.
+    let r = t.admin_post("/api/sends", json!({})).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["reason"], "nothing_new");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let per = t.smtp.per_recipient();
+    for r in &readers {
+        assert_eq!(per.get(r), Some(&1), "{r}");
+    }
+    assert_eq!(t.smtp.count(), readers.len());
+}
+
+#[tokio::test]
+async fn a_restart_mid_send_finishes_without_doubles() {
+    let t =
+        spawn_app_with("[delivery]\nmax_per_second = 200\nconcurrency = 2\nlease = \"1s\"\n").await;
+    let readers = confirmed_readers(&t, 300).await;
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    t.smtp.wait_for(50, Duration::from_secs(20)).await;
+    // Graceful stop mid-send, then start again over the same database.
+    let (smtp, dir) = t.stop().await;
+    let sent_before = smtp.count();
+    assert!(
+        sent_before < readers.len(),
+        "stopped mid-send ({sent_before})"
+    );
+    let t = spawn_on(smtp, dir, "[delivery]\nconcurrency = 4\n").await;
+    let done = t.wait_send(id).await;
+    assert_eq!(done["sent"], readers.len() as i64, "{done}");
+    let per = t.smtp.per_recipient();
+    for r in &readers {
+        assert_eq!(per.get(r), Some(&1), "{r} after a graceful restart");
+    }
+}
+
+#[tokio::test]
+async fn someone_who_leaves_mid_send_gets_nothing_further() {
+    let t = spawn_app_with("[delivery]\nmax_per_second = 100\nconcurrency = 1\n").await;
+    confirmed_readers(&t, 40).await;
+    t.subscribe_and_confirm("leaver@example.com").await;
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    // Pause at once so the leaver's row (the last) is still pending, then unsubscribe them.
+    let r = t
+        .admin_post(&format!("/api/sends/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let leaver = t
+        .app
+        .store
+        .list_subscribers(None, Some("leaver@"), 1, 10)
+        .await
+        .unwrap()
+        .0[0]
+        .id;
+    let token = t.app.tokens.unsubscribe(leaver);
+    assert_eq!(
+        t.http
+            .post(t.url(&format!("/unsubscribe/{token}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    t.admin_post(&format!("/api/sends/{id}/resume"), json!({}))
+        .await;
+    let done = t.wait_send(id).await;
+    assert_eq!(done["skipped"], 1, "{done}");
+    assert_eq!(done["sent"], 40, "{done}");
+    assert_eq!(
+        t.smtp.messages_to("leaver@example.com").len(),
+        1,
+        "only the confirmation"
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_delivered_once() {
+    let t = spawn_app().await;
+    let readers = confirmed_readers(&t, 10).await;
+    t.smtp.fault("r1@example.com", Fault::Code(451), 2);
+    t.smtp.fault("r2@example.com", Fault::Code(421), 1);
+    t.smtp.fault("r3@example.com", Fault::Drop, 1);
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    let done = t.wait_send(id).await;
+    assert_eq!(
+        (
+            done["status"].as_str(),
+            done["sent"].as_i64(),
+            done["failed"].as_i64()
+        ),
+        (Some("done"), Some(10), Some(0)),
+        "{done}"
+    );
+    let per = t.smtp.per_recipient();
+    for r in &readers {
+        assert_eq!(per.get(r), Some(&1), "{r}");
+    }
+    assert_eq!(t.smtp.attempts("r1@example.com"), 3);
+    let metrics = t
+        .http
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("nashra_messages_retried_total 2")
+            || metrics.contains("nashra_messages_retried_total 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn permanent_failures_are_recorded_and_bounce_after_the_threshold() {
+    let t = spawn_app_with("[delivery]\nbounce_after = 2\n").await;
+    confirmed_readers(&t, 5).await;
+    t.smtp.fault("r4@example.com", Fault::Code(550), usize::MAX);
+    for round in 1..=2 {
+        t.add_article(&format!("https://example.org/{round}/"), "خبر", "نص")
+            .await;
+        let id = t.send_now().await;
+        let done = t.wait_send(id).await;
+        assert_eq!(
+            (done["sent"].as_i64(), done["failed"].as_i64()),
+            (Some(4), Some(1)),
+            "{done}"
+        );
+        let f = t.admin_get(&format!("/api/sends/{id}/failures")).await;
+        assert_eq!(f["failures"][0]["email"], "r4@example.com");
+        assert!(
+            f["failures"][0]["error"].as_str().unwrap().contains("550"),
+            "{f}"
+        );
+        assert_eq!(f["failures"][0]["attempts"], 1, "a 5xx is not retried");
+    }
+    assert_eq!(t.smtp.attempts("r4@example.com"), 2);
+    let bounced = t.admin_get("/api/subscribers?status=bounced").await;
+    assert_eq!(bounced["total"], 1);
+    // Left out of the next digest.
+    t.add_article("https://example.org/3/", "خبر", "نص").await;
+    let r: Value = t
+        .admin_post("/api/sends", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["recipients"], 4);
+}
+
+#[tokio::test]
+async fn failed_deliveries_can_be_retried_on_request() {
+    let t = spawn_app_with("[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
+    confirmed_readers(&t, 3).await;
+    t.smtp.fault("r0@example.com", Fault::Code(451), 2);
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    let done = t.wait_send(id).await;
+    assert_eq!(
+        (done["sent"].as_i64(), done["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{done}"
+    );
+    let r: Value = t
+        .admin_post(&format!("/api/sends/{id}/retry"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["requeued"], 1);
+    let done = t.wait_send(id).await;
+    assert_eq!(
+        (done["sent"].as_i64(), done["failed"].as_i64()),
+        (Some(3), Some(0)),
+        "{done}"
+    );
+}
+
+#[tokio::test]
+async fn a_relay_that_is_down_pauses_the_send_and_it_resumes_by_itself() {
+    let t = spawn_app_with("[delivery]\nmax_attempts = 2\n").await;
+    let readers = confirmed_readers(&t, 20).await;
+    t.smtp.go_down();
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let v = t.admin_get(&format!("/api/sends/{id}")).await;
+    assert_eq!(
+        (v["status"].as_str(), v["failed"].as_i64()),
+        (Some("sending"), Some(0)),
+        "nothing burnt: {v}"
+    );
+    t.smtp.come_back().await;
+    let done = t.wait_send(id).await;
+    assert_eq!(
+        (done["sent"].as_i64(), done["failed"].as_i64()),
+        (Some(20), Some(0)),
+        "{done}"
+    );
+    let per = t.smtp.per_recipient();
+    assert!(readers.iter().all(|r| per.get(r) == Some(&1)));
+}
+
+#[tokio::test]
+async fn a_relay_that_rejects_everything_stops_the_send() {
+    let t = spawn_app_with("[delivery]\nstop_after_failures = 5\nconcurrency = 1\n").await;
+    let readers = confirmed_readers(&t, 30).await;
+    for r in &readers {
+        t.smtp.fault(r, Fault::Code(550), usize::MAX);
+    }
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    let v = t.wait_send(id).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("consecutive failures"),
+        "{v}"
+    );
+    // Stopped after about `stop_after_failures` (a few more may be in the pipe), not 30.
+    assert!(v["failed"].as_i64().unwrap() <= 10, "stopped early: {v}");
+    assert!(v["pending"].as_i64().unwrap() >= 20, "{v}");
+}
+
+#[tokio::test]
+async fn pause_resume_and_cancel() {
+    let t = spawn_app_with("[delivery]\nmax_per_second = 50\nconcurrency = 2\n").await;
+    confirmed_readers(&t, 100).await;
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    t.smtp.wait_for(5, Duration::from_secs(10)).await;
+    let v: Value = t
+        .admin_post(&format!("/api/sends/{id}/pause"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "paused");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paused_at = t.smtp.count();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(t.smtp.count(), paused_at, "nothing goes out while paused");
+    let v: Value = t
+        .admin_post(&format!("/api/sends/{id}/resume"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "sending");
+    t.smtp
+        .wait_for(paused_at + 5, Duration::from_secs(10))
+        .await;
+    let v: Value = t
+        .admin_post(&format!("/api/sends/{id}/cancel"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "cancelled");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at_cancel = t.smtp.count();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(t.smtp.count(), at_cancel);
+    assert!(at_cancel < 100);
+    let v = t.admin_get(&format!("/api/sends/{id}")).await;
+    assert!(v["cancelled"].as_i64().unwrap() > 0, "{v}");
+    // A cancelled send cannot be resumed.
+    let r = t
+        .admin_post(&format!("/api/sends/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(r.status(), 409);
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_respected() {
+    let t = spawn_app_with("[delivery]\nmax_per_second = 40\nconcurrency = 8\n").await;
+    confirmed_readers(&t, 80).await;
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let started = std::time::Instant::now();
+    let id = t.send_now().await;
+    t.wait_send(id).await;
+    let secs = started.elapsed().as_secs_f64();
+    // 80 messages at 40/s: about 2 s (the first goes at once). Within 10 %, plus polling slack.
+    assert!(secs >= 1.975 * 0.9, "too fast: {secs:.2}s");
+    assert!(secs <= 1.975 * 1.1 + 0.3, "too slow: {secs:.2}s");
+}
+
+#[tokio::test]
+async fn a_test_send_goes_to_one_address_and_keeps_the_articles_for_the_digest() {
+    let t = spawn_app().await;
+    confirmed_readers(&t, 3).await;
+    t.add_article("https://example.org/1/", "خبر للتجربة", "نص")
+        .await;
+    let r = t
+        .admin_post("/api/sends", json!({"test_to": "editor@example.net"}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["recipients"], 1);
+    t.wait_send(v["id"].as_i64().unwrap()).await;
+    assert_eq!(t.smtp.count(), 1);
+    assert_eq!(t.smtp.messages()[0].to, vec!["editor@example.net"]);
+    // The real send still has the article.
+    let id = t.send_now().await;
+    let done = t.wait_send(id).await;
+    assert_eq!(done["sent"], 3);
+    // A test send's bad address is refused.
+    let r = t
+        .admin_post("/api/sends", json!({"test_to": "x@y.z\r\nBcc: a@b.c"}))
+        .await;
+    assert_eq!(r.status(), 422);
+    // Test sends are not in the public archive.
+    let r = t
+        .http
+        .get(t.url(&format!("/archive/{}", v["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

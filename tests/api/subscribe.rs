@@ -1,0 +1,217 @@
+//! Sign-up, confirmation and unsubscribe links: every bad input gets a clear answer and
+//! changes nothing.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const BAD: &[&str] = &[
+    "",
+    "not-an-address",
+    "a@x.test\r\nBcc: b@y.test",
+    "a@x.test\nBcc: b@y.test",
+    "Reader <reader@example.com>",
+    "\"Reader\" <reader@example.com>",
+    "reader@[127.0.0.1]",
+    "reader@localhost",
+    "reader@example",
+    "a@example.com, b@example.com",
+];
+
+#[tokio::test]
+async fn bad_addresses_get_422_in_arabic_and_store_nothing() {
+    let t = spawn_app().await;
+    let long = format!("{}@example.com", "a".repeat(300));
+    for bad in BAD.iter().copied().chain([long.as_str()]) {
+        let r = t.post_json("/subscribe", json!({"email": bad})).await;
+        assert_eq!(r.status(), 422, "{bad:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_email", "{bad:?}");
+        let msg = v["message"].as_str().unwrap();
+        assert!(
+            msg.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)),
+            "Arabic message for {bad:?}: {msg}"
+        );
+
+        let form = format!("email={}", urlencode(bad));
+        let r = t.post_form("/subscribe", &form).await;
+        assert_eq!(r.status(), 422, "form {bad:?}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("role=\"alert\"") && page.contains("dir=\"rtl\""),
+            "{page}"
+        );
+        assert!(!page.contains("Bcc: b@y.test\r\n"));
+    }
+    // Malformed bodies too.
+    let r = t
+        .http
+        .post(t.url("/subscribe"))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let subs = t.admin_get("/api/subscribers").await;
+    assert_eq!(subs["total"], 0, "nothing stored: {subs}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(t.smtp.count(), 0, "no mail sent for bad input");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_answer_never_reveals_whether_an_address_is_known() {
+    let t = spawn_app().await;
+    let fresh = t
+        .post_json("/subscribe", json!({"email": "new@example.com"}))
+        .await;
+    assert_eq!(fresh.status(), 200);
+    let fresh = fresh.text().await.unwrap();
+    t.wait_for_mail_to("new@example.com", 1).await;
+    let pending = t
+        .post_json("/subscribe", json!({"email": "NEW@example.com"}))
+        .await
+        .text()
+        .await
+        .unwrap();
+    t.subscribe_and_confirm("known@example.com").await;
+    let confirmed = t
+        .post_json("/subscribe", json!({"email": "known@example.com"}))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(fresh, pending);
+    assert_eq!(fresh, confirmed);
+    // One row per address whatever the case.
+    let subs = t.admin_get("/api/subscribers?q=new@").await;
+    assert_eq!(subs["total"], 1);
+    // The stored consent says where it came from.
+    assert_eq!(subs["subscribers"][0]["source"], "page");
+    assert_eq!(subs["subscribers"][0]["status"], "pending");
+}
+
+#[tokio::test]
+async fn signup_pages_are_rtl_arabic_with_the_prompt() {
+    let t = spawn_app().await;
+    for path in ["/subscribe", "/subscribe/embed"] {
+        let r = t.http.get(t.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("dir=\"rtl\""), "{path}");
+        assert!(
+            html.contains("انضم إلى قائمة من يقدّرون محتوى الحل نت"),
+            "{path}"
+        );
+        assert!(html.contains("اشترك</button>"), "{path}");
+        assert!(html.contains("type=\"email\""), "{path}");
+    }
+    let embed = t
+        .http
+        .get(t.url("/subscribe/embed"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        embed.contains("action=\"https://news.example.org/subscribe\""),
+        "{embed}"
+    );
+    assert!(!embed.contains("<html"), "a fragment, not a page");
+}
+
+#[tokio::test]
+async fn forged_or_changed_tokens_do_nothing() {
+    let t = spawn_app().await;
+    t.subscribe_and_confirm("reader@example.com").await;
+    t.add_article("https://example.org/x/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    t.wait_send(id).await;
+    let digest = t.wait_for_mail_to("reader@example.com", 2).await;
+    let unsub = t.local(&unsubscribe_link(&digest));
+    let token = unsub.rsplit('/').next().unwrap().to_owned();
+    let (payload, mac) = token.split_once('.').unwrap();
+    let mut bad_mac = mac.to_owned().into_bytes();
+    bad_mac[0] = if bad_mac[0] == b'A' { b'B' } else { b'A' };
+    let forged_other = format!("{}.{mac}", base64_url("u:2:0"));
+    for bad in [
+        format!("{payload}.{}", String::from_utf8(bad_mac).unwrap()),
+        forged_other,
+        "garbage".into(),
+        format!("{payload}"),
+        "a.b".into(),
+    ] {
+        let r = t
+            .http
+            .post(t.url(&format!("/unsubscribe/{bad}")))
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let r = t
+            .http
+            .get(t.url(&format!("/confirm/{bad}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "confirm {bad}");
+        assert!(r.text().await.unwrap().contains("غير صالح"));
+    }
+    // An unsubscribe token is not a confirm token.
+    let r = t
+        .http
+        .get(t.url(&format!("/confirm/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let subs = t.admin_get("/api/subscribers?status=confirmed").await;
+    assert_eq!(subs["total"], 1, "still subscribed");
+}
+
+fn base64_url(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+#[tokio::test]
+async fn a_confirm_link_from_before_leaving_does_not_resubscribe() {
+    let t = spawn_app().await;
+    t.post_json("/subscribe", json!({"email": "r@example.com"}))
+        .await;
+    let first = confirm_link(&t.wait_for_mail_to("r@example.com", 1).await);
+    assert_eq!(
+        t.http.get(t.local(&first)).send().await.unwrap().status(),
+        200
+    );
+    // Leaves.
+    t.add_article("https://example.org/x/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    t.wait_send(id).await;
+    let unsub = unsubscribe_link(&t.wait_for_mail_to("r@example.com", 2).await);
+    assert_eq!(
+        t.http.post(t.local(&unsub)).send().await.unwrap().status(),
+        200
+    );
+    // The old confirm link must not bring them back: only a fresh opt-in does.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let r = t.http.get(t.local(&first)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let subs = t.admin_get("/api/subscribers?status=unsubscribed").await;
+    assert_eq!(subs["total"], 1);
+}
