@@ -152,7 +152,7 @@ async fn forged_or_changed_tokens_do_nothing() {
         format!("{payload}.{}", String::from_utf8(bad_mac).unwrap()),
         forged_other,
         "garbage".into(),
-        format!("{payload}"),
+        payload.to_string(),
         "a.b".into(),
     ] {
         let r = t
