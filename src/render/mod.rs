@@ -260,7 +260,19 @@ pub fn excerpt(a: &Article) -> String {
         &a.summary
     };
     let text = html_to_text(source);
-    truncate_words(&text, EXCERPT_CHARS)
+    truncate_words(strip_trailing_hashtags(&text), EXCERPT_CHARS)
+}
+
+/// Hashtags at the end of a text are shown as the article's tags; the excerpt drops them.
+fn strip_trailing_hashtags(text: &str) -> &str {
+    let mut t = text.trim_end();
+    while let Some(i) = t.rfind(char::is_whitespace).map(|i| i + 1).or(Some(0)) {
+        if !t[i..].starts_with('#') || i == 0 {
+            break;
+        }
+        t = t[..i].trim_end();
+    }
+    t
 }
 
 /// Plain text of an HTML fragment, whitespace collapsed.
@@ -328,6 +340,19 @@ mod tests {
             html_to_text("<p>مرحبا <b>بكم</b></p><p>في <a href=\"x\">الموقع</a></p>"),
             "مرحبا بكم في الموقع"
         );
+    }
+
+    #[test]
+    fn trailing_hashtags_leave_the_excerpt() {
+        assert_eq!(
+            strip_trailing_hashtags("الكهرباء يومياً. #العراق #الكهرباء"),
+            "الكهرباء يومياً."
+        );
+        assert_eq!(
+            strip_trailing_hashtags("بين #بغداد و #واشنطن، قال"),
+            "بين #بغداد و #واشنطن، قال"
+        );
+        assert_eq!(strip_trailing_hashtags("#وحده"), "#وحده");
     }
 
     #[test]

@@ -5,6 +5,8 @@ mod helpers;
 mod smtp;
 
 mod admin;
+mod cli;
+mod crash;
 mod delivery;
 mod digest;
 mod story;

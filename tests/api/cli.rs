@@ -1,0 +1,146 @@
+//! The command line as an operator uses it: bad configuration, import/export, preview, send.
+
+use std::process::{Command, Output};
+
+use crate::{helpers::test_toml, smtp::TestSmtp};
+
+fn nashra(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nashra"));
+    c.current_dir(dir).args(args).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("nashra runs")
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+#[test]
+fn bad_configuration_exits_non_zero_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("NASHRA__DELIVERY__TRANSPORT", "pigeon")],
+            "delivery.transport",
+        ),
+        (
+            &[("NASHRA__DELIVERY__TRANSPORT", "smtp")],
+            "security.secret",
+        ),
+        (&[("NASHRA__SMTP__PORT", "not-a-port")], "smtp.port"),
+        (
+            &[("NASHRA__DELIVERY__RETRY_AFTER", "soon")],
+            "delivery.retry_after",
+        ),
+        (
+            &[(
+                "NASHRA__SCHEDULES",
+                "[{name=\"x\",cron=\"0 7 * * 8\",timezone=\"UTC\",subject=\"s\"}]",
+            )],
+            "cron",
+        ),
+        (
+            &[(
+                "NASHRA__SCHEDULES",
+                "[{name=\"x\",cron=\"0 7 * * 1\",timezone=\"Asia/Bagdad\",subject=\"s\"}]",
+            )],
+            "timezone",
+        ),
+    ];
+    for (env, key) in cases {
+        let out = nashra(dir.path(), &["migrate"], env);
+        assert!(!out.status.success(), "{env:?} should fail");
+        let err = text(&out.stderr);
+        assert!(err.contains(key), "{env:?}: {err}");
+    }
+    let out = nashra(dir.path(), &["--config", "missing.toml", "migrate"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("missing.toml"));
+}
+
+// Multi-threaded: the SMTP server must keep running while this thread waits on the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_export_preview_and_send_from_the_command_line() {
+    let smtp = TestSmtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nashra.toml");
+    std::fs::write(&cfg, test_toml(dir.path(), smtp.addr)).unwrap();
+    let cfg = cfg.to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let mut a = vec!["--config", cfg.as_str()];
+        a.extend_from_slice(args);
+        nashra(dir.path(), &a, &[])
+    };
+
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "email,name\nreader1@example.com,قارئ\n\"reader2@example.com\",\"Last, First\"\nbad@@example.com,x\nREADER1@example.com,dup\n",
+    )
+    .unwrap();
+    let out = run(&["subscribers", "import", "in.csv", "--confirmed"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 added, 0 already known, 1 rejected"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["subscribers", "export"]);
+    let csv = text(&out.stdout);
+    assert!(csv.starts_with("email,name,status"));
+    assert!(
+        csv.contains("reader1@example.com,قارئ,confirmed") && csv.contains("\"Last, First\""),
+        "{csv}"
+    );
+
+    // Nothing to preview yet; then a feed file with the sample articles.
+    let out = run(&["preview"]);
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains("nothing new"));
+    let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/feed.xml");
+    let out = nashra(
+        dir.path(),
+        &["--config", &cfg, "ingest"],
+        &[(
+            "NASHRA__FEEDS",
+            &format!("[{{url=\"file://{}\"}}]", feed.display()),
+        )],
+    );
+    assert!(
+        text(&out.stdout).contains("5 new articles"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = run(&["preview", "--text"]);
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("نيوزويك: إيران تدفع بغداد نحو موسكو") && !t.contains("<p"),
+        "{t}"
+    );
+    let out = run(&["send", "--dry-run"]);
+    assert!(
+        text(&out.stdout).contains("to 2 recipients"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(smtp.count(), 0, "a dry run sends nothing");
+
+    let out = run(&["send"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 sent, 0 failed"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(smtp.count(), 2);
+    let out = run(&["send"]);
+    assert!(
+        text(&out.stdout).contains("nothing new"),
+        "a second send sends nothing"
+    );
+    assert_eq!(smtp.count(), 2);
+    let out = run(&["sends", "status", "1"]);
+    assert!(text(&out.stdout).contains("\"status\": \"done\""));
+}
