@@ -77,6 +77,8 @@ pub enum Command {
         #[command(subcommand)]
         action: SubscriberAction,
     },
+    /// Delivery benchmark against Postfix's smtp-sink, with smtp-source as the reference.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -101,6 +103,9 @@ pub enum SubscriberAction {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Bench(args) = cli.command {
+        return crate::bench::run(args).await;
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
@@ -156,6 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sends { action } => sends(settings, action).await,
         Command::Subscribers { action } => subscribers(settings, action).await,
+        Command::Bench(_) => unreachable!("handled before loading the configuration"),
     }
 }
 

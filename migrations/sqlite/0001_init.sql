@@ -76,4 +76,6 @@ CREATE TABLE deliveries (
     sent_at         INTEGER,
     UNIQUE (digest_id, subscriber_id)
 );
-CREATE INDEX deliveries_queue ON deliveries (digest_id, state, next_attempt_at);
+-- Claiming walks due rows in order; expired leases are found by their own index.
+CREATE INDEX deliveries_queue ON deliveries (digest_id, state, next_attempt_at, id);
+CREATE INDEX deliveries_leases ON deliveries (state, lease_until);

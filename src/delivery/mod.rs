@@ -124,12 +124,16 @@ pub struct Dispatcher {
     /// Woken when a digest is queued in this process, so it starts without waiting a poll.
     pub wake: Arc<Notify>,
     prepared: Mutex<HashMap<i64, Arc<Prepared>>>,
+    streaks: Mutex<Streaks>,
 }
 
-/// Per-digest run of failures without a success in between.
+/// Per-digest runs of failures without a success in between, and the digests being stopped
+/// because of one. Checked before every send, so a relay that rejects everything is noticed
+/// within the messages already in flight, not after the ledger catches up.
 #[derive(Default)]
 struct Streaks {
     failures: HashMap<i64, u32>,
+    stopping: std::collections::HashSet<i64>,
 }
 
 impl Dispatcher {
@@ -142,6 +146,7 @@ impl Dispatcher {
             metrics,
             wake: Arc::new(Notify::new()),
             prepared: Mutex::default(),
+            streaks: Mutex::default(),
         })
     }
 
@@ -300,7 +305,29 @@ impl Dispatcher {
     }
 
     /// Sends one claimed row; never fails, it reports.
-    async fn deliver(&self, row: Claimed) -> (Outcome, Option<SendOutcomeKind>) {
+    async fn deliver(self: &Arc<Self>, row: Claimed) -> (Outcome, Option<SendOutcomeKind>) {
+        if self
+            .streaks
+            .lock()
+            .expect("not poisoned")
+            .stopping
+            .contains(&row.digest_id)
+        {
+            return (Outcome::Released { id: row.id }, None);
+        }
+        let digest = row.digest_id;
+        let out = self.deliver_one(row).await;
+        match &out.0 {
+            Outcome::Sent { .. } => self.track_streak(digest, None),
+            Outcome::Retry { error, .. } | Outcome::Failed { error, .. } => {
+                self.track_streak(digest, Some(error))
+            }
+            _ => {}
+        }
+        out
+    }
+
+    async fn deliver_one(&self, row: Claimed) -> (Outcome, Option<SendOutcomeKind>) {
         let Some(email) = row.email.as_deref().filter(|_| row.status == "confirmed") else {
             return (Outcome::Skipped { id: row.id }, None);
         };
@@ -400,19 +427,14 @@ impl Dispatcher {
     ) -> anyhow::Result<()> {
         let cap = self.settings().delivery.concurrency.max(1);
         let bounce_after = self.settings().delivery.bounce_after;
-        let stop_after = self.settings().delivery.stop_after_failures;
         let mut buf: Vec<Outcome> = Vec::with_capacity(cap);
-        let mut streaks = Streaks::default();
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut open = true;
         while open || !buf.is_empty() {
             let flush = tokio::select! {
                 m = rx.recv(), if open => match m {
-                    Some((o, digest)) => {
-                        if let Some(d) = digest {
-                            self.track_streak(&mut streaks, d, &o, stop_after).await;
-                        }
+                    Some((o, _)) => {
                         buf.push(o);
                         buf.len() >= cap
                     }
@@ -443,29 +465,38 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn track_streak(&self, streaks: &mut Streaks, digest: i64, o: &Outcome, stop_after: u32) {
-        match o {
-            Outcome::Sent { .. } => {
-                streaks.failures.remove(&digest);
-            }
-            Outcome::Retry { error, .. } | Outcome::Failed { error, .. } => {
-                let n = streaks.failures.entry(digest).or_default();
-                *n += 1;
-                if *n >= stop_after {
-                    let msg = format!("stopped after {n} consecutive failures; last: {error}");
-                    tracing::error!(
-                        digest,
-                        failures = *n,
-                        "relay rejects everything; stopping the send"
-                    );
-                    if let Err(e) = self.store.fail_digest(digest, &msg).await {
-                        tracing::error!(error = %format!("{e:#}"), "cannot stop digest");
-                    }
-                    *n = 0;
-                }
-            }
-            _ => {}
+    /// Counts a failure (or a success) for `digest`; after `stop_after_failures` in a row the
+    /// send is stopped as failed, with the last reply as its reason.
+    fn track_streak(self: &Arc<Self>, digest: i64, failure: Option<&str>) {
+        let stop_after = self.settings().delivery.stop_after_failures;
+        let mut st = self.streaks.lock().expect("not poisoned");
+        let Some(error) = failure else {
+            st.failures.remove(&digest);
+            return;
+        };
+        let n = {
+            let n = st.failures.entry(digest).or_default();
+            *n += 1;
+            *n
+        };
+        if n < stop_after || !st.stopping.insert(digest) {
+            return;
         }
+        let msg = format!("stopped after {n} consecutive failures; last: {error}");
+        st.failures.remove(&digest);
+        drop(st);
+        tracing::error!(digest, "relay rejects everything; stopping the send");
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.store.fail_digest(digest, &msg).await {
+                tracing::error!(error = %format!("{e:#}"), "cannot stop digest");
+            }
+            this.streaks
+                .lock()
+                .expect("not poisoned")
+                .stopping
+                .remove(&digest);
+        });
     }
 }
 

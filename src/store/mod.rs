@@ -752,21 +752,46 @@ impl Store {
     ) -> anyhow::Result<Vec<Claimed>> {
         let mut conn = self.begin_write().await?;
         let res: anyhow::Result<Vec<Claimed>> = async {
-            let ids: Vec<(i64, i64)> = sqlx::query_as(
-                "UPDATE deliveries SET state = 'sending', lease_until = ?1, attempts = attempts + 1
+            // Index-friendly pieces rather than one OR: rows whose lease ran out (a worker
+            // died), then due rows of each sending digest in (next_attempt_at, id) order.
+            let lease_until = now + lease.as_millis() as i64;
+            let mut ids: Vec<(i64, i64)> = sqlx::query_as(
+                "UPDATE deliveries SET lease_until = ?1, attempts = attempts + 1
                  WHERE id IN (
-                     SELECT d.id FROM digests g JOIN deliveries d ON d.digest_id = g.id
-                     WHERE g.status = 'sending'
-                       AND ((d.state = 'pending' AND d.next_attempt_at <= ?2)
-                         OR (d.state = 'sending' AND d.lease_until < ?2))
-                     ORDER BY g.id, d.id LIMIT ?3)
+                     SELECT d.id FROM deliveries d JOIN digests g ON g.id = d.digest_id
+                     WHERE d.state = 'sending' AND d.lease_until < ?2 AND g.status = 'sending'
+                     LIMIT ?3)
                  RETURNING id, digest_id",
             )
-            .bind(now + lease.as_millis() as i64)
+            .bind(lease_until)
             .bind(now)
             .bind(limit)
             .fetch_all(&mut *conn)
             .await?;
+            let digests: Vec<i64> = sqlx::query_scalar("SELECT id FROM digests WHERE status = 'sending' ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await?;
+            for digest in digests {
+                let room = limit - ids.len() as i64;
+                if room <= 0 {
+                    break;
+                }
+                let more: Vec<(i64, i64)> = sqlx::query_as(
+                    "UPDATE deliveries SET state = 'sending', lease_until = ?1, attempts = attempts + 1
+                     WHERE id IN (
+                         SELECT id FROM deliveries
+                         WHERE digest_id = ?2 AND state = 'pending' AND next_attempt_at <= ?3
+                         ORDER BY next_attempt_at, id LIMIT ?4)
+                     RETURNING id, digest_id",
+                )
+                .bind(lease_until)
+                .bind(digest)
+                .bind(now)
+                .bind(room)
+                .fetch_all(&mut *conn)
+                .await?;
+                ids.extend(more);
+            }
             if ids.is_empty() {
                 return Ok(vec![]);
             }
@@ -895,9 +920,11 @@ impl Store {
     /// When the next pending delivery becomes due (for sleeping until then), if any.
     pub async fn next_due(&self) -> anyhow::Result<Option<i64>> {
         Ok(sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN d.state = 'pending' THEN d.next_attempt_at ELSE d.lease_until END)
-             FROM digests g JOIN deliveries d ON d.digest_id = g.id
-             WHERE g.status = 'sending' AND d.state IN ('pending', 'sending')",
+            "SELECT MIN(t) FROM (
+                 SELECT (SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.digest_id = g.id AND d.state = 'pending') AS t
+                 FROM digests g WHERE g.status = 'sending'
+                 UNION ALL
+                 SELECT MIN(lease_until) FROM deliveries WHERE state = 'sending')",
         )
         .fetch_one(&self.pool)
         .await?)
