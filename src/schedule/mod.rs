@@ -44,7 +44,7 @@ impl CronSchedule {
     /// The latest slot at or before `t`.
     pub fn slot_at_or_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron
-            .find_previous_occurrence(&t.with_timezone(&self.tz), true)
+            .find_previous_occurrence(&whole_second(t).with_timezone(&self.tz), true)
             .ok()
             .map(|d| d.with_timezone(&Utc))
     }
@@ -52,7 +52,7 @@ impl CronSchedule {
     /// The slot strictly before `t`.
     pub fn slot_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron
-            .find_previous_occurrence(&t.with_timezone(&self.tz), false)
+            .find_previous_occurrence(&whole_second(t).with_timezone(&self.tz), false)
             .ok()
             .map(|d| d.with_timezone(&Utc))
     }
@@ -60,10 +60,17 @@ impl CronSchedule {
     /// The first slot strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron
-            .find_next_occurrence(&t.with_timezone(&self.tz), false)
+            .find_next_occurrence(&whole_second(t).with_timezone(&self.tz), false)
             .ok()
             .map(|d| d.with_timezone(&Utc))
     }
+}
+
+/// croner carries the input's fraction of a second into the slot it returns; a slot must be
+/// the same instant whenever it is computed, or a slot would look new on every tick.
+fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Timelike;
+    t.with_nanosecond(0).unwrap_or(t)
 }
 
 /// What the scheduler decided for one schedule at one moment.
@@ -205,6 +212,25 @@ mod tests {
         assert!(CronSchedule::parse("0 25 * * *", "UTC").is_err());
         assert!(CronSchedule::parse("0 7 * * 1", "Nowhere/City").is_err());
         assert!(CronSchedule::parse("0 0 7 * * 1", "UTC").is_err());
+    }
+
+    #[test]
+    fn a_slot_is_the_same_instant_on_every_tick() {
+        let s = CronSchedule::parse("0 7 * * *", "Asia/Baghdad").unwrap();
+        let a = s
+            .slot_at_or_before(utc("2026-11-29T06:00:00.123Z"))
+            .unwrap();
+        let b = s
+            .slot_at_or_before(utc("2026-11-29T06:00:30.987Z"))
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, utc("2026-11-29T04:00:00Z"));
+        let grace = Duration::from_secs(6 * 3600);
+        let slot = a.timestamp_millis();
+        assert_eq!(
+            decide(&s, Some(slot), utc("2026-11-29T06:00:30.987Z"), grace),
+            Decision::Idle
+        );
     }
 
     #[test]

@@ -234,3 +234,20 @@ async fn nothing_new_means_no_digest() {
         .await;
     assert_eq!(r.status(), 404);
 }
+
+/// The scheduler in real time: an every-minute schedule fires once at the next minute.
+#[tokio::test]
+async fn the_scheduler_fires_a_due_slot_once() {
+    let t = spawn_app_with("[[schedules]]\nname = \"minutely\"\ncron = \"* * * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة {{ date }}\"\n").await;
+    t.subscribe_and_confirm("reader@example.com").await;
+    t.add_article("https://example.org/1/", "خبر الدقيقة", "نص")
+        .await;
+    let digest = t
+        .wait_for_mail_to_within("reader@example.com", 2, std::time::Duration::from_secs(75))
+        .await;
+    assert!(parse(&digest).body_html(0).unwrap().contains("خبر الدقيقة"));
+    // The same slot does not fire again on the next ticks.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(t.smtp.messages_to("reader@example.com").len(), 2);
+    assert_eq!(t.app.store.archive(10).await.unwrap().len(), 1);
+}

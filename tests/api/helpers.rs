@@ -175,7 +175,17 @@ impl TestApp {
     }
 
     pub async fn wait_for_mail_to(&self, email: &str, n: usize) -> Received {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        self.wait_for_mail_to_within(email, n, Duration::from_secs(10))
+            .await
+    }
+
+    pub async fn wait_for_mail_to_within(
+        &self,
+        email: &str,
+        n: usize,
+        within: Duration,
+    ) -> Received {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let msgs = self.smtp.messages_to(email);
             if msgs.len() >= n {
