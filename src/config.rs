@@ -70,6 +70,15 @@ pub struct Delivery {
     pub stop_after_failures: u32,
     #[serde(with = "humantime_serde")]
     pub catch_up_grace: Duration,
+    /// Hours when messages may go out ("07:00-22:00"); empty = any time.
+    #[serde(default)]
+    pub window: String,
+    #[serde(default = "default_window_tz")]
+    pub window_timezone: String,
+}
+
+fn default_window_tz() -> String {
+    "UTC".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -231,6 +240,8 @@ impl Settings {
         if d.lease < Duration::from_secs(1) {
             bail!("delivery.lease: must be at least 1s");
         }
+        crate::delivery::window::SendWindow::parse(&d.window, &d.window_timezone)
+            .context("delivery.window / delivery.window_timezone")?;
         if d.bounce_after == 0 {
             bail!("delivery.bounce_after: must be at least 1");
         }

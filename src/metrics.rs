@@ -22,6 +22,8 @@ pub struct Metrics {
     /// 1 while the relay cannot be reached and delivery is backing off.
     pub relay_down: AtomicU64,
     pub digests_created: AtomicU64,
+    sends_finished: AtomicU64,
+    send_seconds_ms: AtomicU64,
     pub subscriptions: AtomicU64,
 }
 
@@ -30,6 +32,13 @@ impl Metrics {
         if let Some(i) = REASONS.iter().position(|r| *r == reason) {
             self.failed[i].fetch_add(1, Relaxed);
         }
+    }
+
+    /// A send finished after `d` from its start to its last delivery.
+    pub fn observe_send(&self, d: Duration) {
+        self.sends_finished.fetch_add(1, Relaxed);
+        self.send_seconds_ms
+            .fetch_add(d.as_millis() as u64, Relaxed);
     }
 
     pub fn observe_smtp(&self, d: Duration) {
@@ -103,6 +112,21 @@ impl Metrics {
         );
         let _ = writeln!(s, "# TYPE nashra_relay_down gauge");
         let _ = writeln!(s, "nashra_relay_down {}", self.relay_down.load(Relaxed));
+        let _ = writeln!(
+            s,
+            "# HELP nashra_send_duration_seconds Time from a send's start to its last delivery."
+        );
+        let _ = writeln!(s, "# TYPE nashra_send_duration_seconds summary");
+        let _ = writeln!(
+            s,
+            "nashra_send_duration_seconds_sum {}",
+            self.send_seconds_ms.load(Relaxed) as f64 / 1e3
+        );
+        let _ = writeln!(
+            s,
+            "nashra_send_duration_seconds_count {}",
+            self.sends_finished.load(Relaxed)
+        );
         let _ = writeln!(s, "# TYPE nashra_digests_created_total counter");
         let _ = writeln!(
             s,

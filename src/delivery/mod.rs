@@ -10,7 +10,9 @@
 //! and a row whose worker died returns when its lease runs out.
 
 pub mod message;
+mod smtp;
 pub mod transport;
+pub mod window;
 
 use std::{
     collections::HashMap,
@@ -200,6 +202,10 @@ impl Dispatcher {
         let writer = tokio::spawn(self.clone().write_outcomes(rx));
         let mut pacer = Pacer::new(self.settings().delivery.max_per_second);
         let mut relay_backoff = Duration::ZERO;
+        let window = window::SendWindow::parse(
+            &self.settings().delivery.window,
+            &self.settings().delivery.window_timezone,
+        )?;
         let (relay_tx, mut relay_rx) = mpsc::unbounded_channel::<()>();
 
         'outer: loop {
@@ -220,6 +226,17 @@ impl Dispatcher {
                     .store(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::select! {
                     _ = tokio::time::sleep(relay_backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            if let Some(wait) = window.and_then(|w| w.wait(Utc::now())) {
+                tracing::info!(
+                    opens_in_s = wait.as_secs(),
+                    "outside the sending window; waiting"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait.min(Duration::from_secs(60))) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -456,6 +473,12 @@ impl Dispatcher {
                         for id in done {
                             tracing::info!(digest = id, "send finished");
                             self.prepared.lock().expect("not poisoned").remove(&id);
+                            if let Ok(Some(d)) = self.store.digest(id).await
+                                && let (Some(a), Some(b)) = (d.started_at, d.finished_at)
+                            {
+                                self.metrics
+                                    .observe_send(Duration::from_millis((b - a).max(0) as u64));
+                            }
                         }
                     }
                     Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot finish digests"),

@@ -3,20 +3,12 @@
 //! Both take bytes we built ourselves (see `message`), so what lands in the outbox is exactly
 //! what a relay would receive.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
-use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
-    address::Envelope,
-    transport::smtp::{
-        PoolConfig,
-        authentication::Credentials,
-        client::{Tls, TlsParameters},
-        extension::ClientId,
-    },
-};
+use lettre::address::Envelope;
 
+use super::smtp::SmtpPool;
 use crate::config::{self, Settings};
 
 /// Why a send did not go through, sorted by what to do about it.
@@ -50,7 +42,7 @@ impl SendError {
 #[derive(Clone)]
 pub enum Transport {
     Outbox(PathBuf),
-    Smtp(Arc<AsyncSmtpTransport<Tokio1Executor>>),
+    Smtp(Arc<SmtpPool>),
 }
 
 impl Transport {
@@ -62,31 +54,7 @@ impl Transport {
                     .with_context(|| format!("cannot create outbox {}", dir.display()))?;
                 Ok(Transport::Outbox(dir))
             }
-            config::Transport::Smtp => {
-                let s = &settings.smtp;
-                let tls =
-                    || TlsParameters::new(s.host.clone()).context("smtp.host: TLS parameters");
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
-                    .port(s.port)
-                    .timeout(Some(s.timeout))
-                    .hello_name(ClientId::Domain(s.helo_name.clone()))
-                    // Idle connections kept for reuse; how many are *in flight* is bounded by
-                    // the dispatcher's semaphore, not by this.
-                    .pool_config(
-                        PoolConfig::new()
-                            .max_size(settings.delivery.concurrency as u32)
-                            .idle_timeout(Duration::from_secs(60)),
-                    );
-                b = match s.tls {
-                    config::Tls::None => b.tls(Tls::None),
-                    config::Tls::Starttls => b.tls(Tls::Required(tls()?)),
-                    config::Tls::Tls => b.tls(Tls::Wrapper(tls()?)),
-                };
-                if !s.username.is_empty() {
-                    b = b.credentials(Credentials::new(s.username.clone(), s.password.clone()));
-                }
-                Ok(Transport::Smtp(Arc::new(b.build())))
-            }
+            config::Transport::Smtp => Ok(Transport::Smtp(Arc::new(SmtpPool::new(settings)))),
         }
     }
 
@@ -122,10 +90,7 @@ impl Transport {
                     ],
                 )
                 .map_err(|e| SendError::Permanent(format!("bad envelope: {e}")))?;
-                match t.send_raw(&env, bytes).await {
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(classify(&e)),
-                }
+                t.send(&env, bytes).await
             }
         }
     }
@@ -133,29 +98,4 @@ impl Transport {
     pub fn is_outbox(&self) -> bool {
         matches!(self, Transport::Outbox(_))
     }
-}
-
-fn classify(e: &lettre::transport::smtp::Error) -> SendError {
-    let msg = error_text(e);
-    if e.is_permanent() {
-        SendError::Permanent(msg)
-    } else if e.is_transient() {
-        SendError::Transient(msg)
-    } else {
-        SendError::Connection(msg)
-    }
-}
-
-/// The server's reply ("550 5.1.1 no such user") when there was one, else the error chain.
-fn error_text(e: &lettre::transport::smtp::Error) -> String {
-    use std::error::Error as _;
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    // Replies can echo the address; keep the log-safe length bounded.
-    s.chars().take(500).collect()
 }

@@ -379,3 +379,33 @@ async fn a_test_send_goes_to_one_address_and_keeps_the_articles_for_the_digest()
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn outside_the_sending_window_a_send_waits() {
+    // A one-minute window twelve hours from now: closed for the whole test.
+    let now = chrono::Utc::now();
+    let open = now + chrono::Duration::hours(12);
+    let window = format!(
+        "{}-{}",
+        open.format("%H:%M"),
+        (open + chrono::Duration::minutes(1)).format("%H:%M")
+    );
+    let t = spawn_app_with(&format!(
+        "[delivery]\nwindow = \"{window}\"\nwindow_timezone = \"UTC\"\n"
+    ))
+    .await;
+    confirmed_readers(&t, 5).await;
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(t.smtp.count(), 0, "nothing goes out outside the window");
+    assert_eq!(
+        t.admin_get(&format!("/api/sends/{id}")).await["status"],
+        "sending"
+    );
+    // The operator widens the window and restarts: the send goes on.
+    let (smtp, dir) = t.stop().await;
+    let t = spawn_on(smtp, dir, "").await;
+    let done = t.wait_send(id).await;
+    assert_eq!(done["sent"], 5, "{done}");
+}
