@@ -60,8 +60,8 @@ fn find_tool(name: &str) -> anyhow::Result<PathBuf> {
     )
 }
 
-/// user + system CPU time of this process so far.
-fn cpu_time() -> Duration {
+/// (user, system) CPU time of this process so far.
+fn cpu_times() -> (Duration, Duration) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -69,7 +69,10 @@ fn cpu_time() -> Duration {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // utime and stime are fields 14 and 15 of stat(5); here 0-based after the name: 11, 12.
     let hz = 100; // USER_HZ on Linux
-    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / hz)
+    (
+        Duration::from_millis(ticks(11) * 1000 / hz),
+        Duration::from_millis(ticks(12) * 1000 / hz),
+    )
 }
 
 fn status_kb(field: &str) -> u64 {
@@ -107,6 +110,12 @@ fn free_port() -> anyhow::Result<u16> {
 fn bench_articles() -> Vec<NewArticle> {
     let seed = include_str!("../samples/feed.xml");
     let base = feeds::parse_feed(seed.as_bytes(), "bench").unwrap_or_default();
+    let longest = base
+        .iter()
+        .map(|a| &a.content_html)
+        .max_by_key(|c| c.len())
+        .cloned()
+        .unwrap_or_default();
     (0..10)
         .map(|i| {
             let b = &base[i % base.len().max(1)];
@@ -115,6 +124,9 @@ fn bench_articles() -> Vec<NewArticle> {
                 url: format!("{}?bench={i}", b.url),
                 title: format!("{} ({})", b.title, i + 1),
                 image: format!("https://example.org/wp-content/uploads/2020/06/bench-{i}.jpg"),
+                // The seed article's full text, so excerpts can run to `excerpt_chars`.
+                summary: String::new(),
+                content_html: longest.clone(),
                 source: "bench".into(),
                 ..b.clone()
             }
@@ -150,6 +162,9 @@ lease = "10m"
 [smtp]
 host = "127.0.0.1"
 port = {port}
+[newsletter]
+# Longer excerpts than the default so the digest is "real-sized": about 50 KB of HTML.
+excerpt_chars = 1400
 [security]
 secret = "bench-secret-0123456789-0123456789-0123456789"
 admin_token = "bench-admin-token-0123456789"
@@ -222,7 +237,7 @@ admin_token = "bench-admin-token-0123456789"
 
     // The send: only this phase counts for rate, CPU and peak RSS.
     reset_peak_rss();
-    let cpu0 = cpu_time();
+    let (user0, sys0) = cpu_times();
     let t = Instant::now();
     let (tx, rx) = watch::channel(false);
     let worker = tokio::spawn(app.dispatcher.clone().run(rx));
@@ -237,7 +252,9 @@ admin_token = "bench-admin-token-0123456789"
         }
     }
     let send_secs = t.elapsed().as_secs_f64();
-    let cpu = cpu_time() - cpu0;
+    let (user1, sys1) = cpu_times();
+    let (user, sys) = (user1 - user0, sys1 - sys0);
+    let cpu = user + sys;
     let _ = tx.send(true);
     worker.await??;
     let peak_kb = status_kb("VmHWM:");
@@ -247,31 +264,35 @@ admin_token = "bench-admin-token-0123456789"
         "not all delivered: {p:?}"
     );
 
-    // Reference: smtp-source, same size, same sessions, same sink.
+    // Reference: smtp-source, same size, same sessions, same sink. This machine is shared and
+    // noisy, so it runs twice and the faster run counts (the ratio is then a lower bound).
     let m = args.reference_messages.unwrap_or(n.min(50_000));
-    let t = Instant::now();
-    let out = Command::new(&source_bin)
-        .args([
-            "-s",
-            &args.sessions.to_string(),
-            "-l",
-            &sample.len().to_string(),
-            "-m",
-            &m.to_string(),
-            "-f",
-            "newsletter@example.org",
-            "-t",
-            "reader@bench.example.com",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .output()
-        .context("cannot run smtp-source")?;
-    let ref_secs = t.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        out.status.success(),
-        "smtp-source failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut ref_secs = f64::MAX;
+    for _ in 0..2 {
+        let t = Instant::now();
+        let out = Command::new(&source_bin)
+            .args([
+                "-s",
+                &args.sessions.to_string(),
+                "-l",
+                &sample.len().to_string(),
+                "-m",
+                &m.to_string(),
+                "-f",
+                "newsletter@example.org",
+                "-t",
+                "reader@bench.example.com",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .output()
+            .context("cannot run smtp-source")?;
+        ref_secs = ref_secs.min(t.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            out.status.success(),
+            "smtp-source failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     drop(sink);
 
     let rate = n as f64 / send_secs;
@@ -295,10 +316,14 @@ admin_token = "bench-admin-token-0123456789"
     );
     println!("  send              {send_secs:.2} s  {rate:.0} msg/s");
     println!(
-        "  smtp-source       {m} msgs in {ref_secs:.2} s  {ref_rate:.0} msg/s (same size, same sessions, same sink)"
+        "  smtp-source       {m} msgs in {ref_secs:.2} s  {ref_rate:.0} msg/s (same size, same sessions, same sink; faster of 2 runs)"
     );
     println!("  ratio             {:.2} × smtp-source", rate / ref_rate);
-    println!("  CPU per message   {cpu_ms:.3} ms (user+sys of the sender during the send / N)");
+    println!(
+        "  CPU per message   {cpu_ms:.3} ms (user {:.3} + sys {:.3}; the sender's CPU during the send / N)",
+        user.as_secs_f64() * 1000.0 / n as f64,
+        sys.as_secs_f64() * 1000.0 / n as f64
+    );
     println!("  peak RSS (send)   {:.1} MB", peak_kb as f64 / 1024.0);
     if args.keep {
         println!("  database kept at  {}", dir.keep().display());

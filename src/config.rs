@@ -116,6 +116,13 @@ pub struct Newsletter {
     pub prompt: String,
     /// Footer line telling the reader why the message reached them.
     pub why: String,
+    /// Longest excerpt of an article in a digest, in characters (cut at a word).
+    #[serde(default = "default_excerpt_chars")]
+    pub excerpt_chars: usize,
+}
+
+fn default_excerpt_chars() -> usize {
+    320
 }
 
 #[derive(Clone, Deserialize)]
@@ -254,6 +261,12 @@ impl Settings {
         if !self.newsletter.reply_to.is_empty() {
             SubscriberEmail::parse(&self.newsletter.reply_to)
                 .map_err(|_| anyhow::anyhow!("newsletter.reply_to: not a valid address"))?;
+        }
+        if !(40..=5000).contains(&self.newsletter.excerpt_chars) {
+            bail!(
+                "newsletter.excerpt_chars: {} must be between 40 and 5000",
+                self.newsletter.excerpt_chars
+            );
         }
         let lid = &self.newsletter.list_id;
         if !lid.contains('.')

@@ -117,6 +117,17 @@ impl BodyTemplate {
         BodyTemplate { pieces }
     }
 
+    /// About how many bytes `write` produces, before the slots are filled.
+    fn encoded_len(&self) -> usize {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Static(s) => s.by_offset[0].b64.len() + 8,
+                Piece::Slot(_) => 0,
+            })
+            .sum()
+    }
+
     /// Appends the base64 body with `unsubscribe_url` in its slots.
     pub fn write(&self, out: &mut Vec<u8>, unsubscribe_url: &str, html: bool) {
         let url = if html {
@@ -226,7 +237,10 @@ impl MessageTemplate {
     /// The whole message for one recipient. `to` must be an address that passed
     /// `SubscriberEmail::parse` (no CR, LF or commas), which every stored address did.
     pub fn build(&self, p: &Personal<'_>, message_id: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.text.pieces.len() * 64 + 128 * 1024);
+        // Room for the personal headers, the slots, and the SMTP client's final ".".
+        let mut out = Vec::with_capacity(
+            self.shared_headers.len() + self.text.encoded_len() + self.html.encoded_len() + 2048,
+        );
         let unsub = p.unsubscribe_url.unwrap_or("");
         out.extend_from_slice(b"Date: ");
         out.extend_from_slice(p.date.to_rfc2822().as_bytes());
@@ -256,6 +270,8 @@ impl MessageTemplate {
         out.extend_from_slice(b"\r\n--");
         out.extend_from_slice(self.boundary.as_bytes());
         out.extend_from_slice(b"--\r\n");
+        // The SMTP client sends these bytes without dot-stuffing: no line may start with '.'.
+        debug_assert!(!out.windows(2).any(|w| w == b"\n."));
         out
     }
 }
@@ -356,5 +372,10 @@ mod tests {
         assert!(s.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
         assert!(s.contains(&format!("Message-ID: {id}\r\n")));
         assert!(id.ends_with("@example.org>"));
+        assert!(s.is_ascii(), "7-bit on the wire");
+        assert!(
+            !s.contains("\n."),
+            "no line starts with a dot, so no dot-stuffing is needed"
+        );
     }
 }

@@ -37,6 +37,11 @@ use transport::{SendError, Transport};
 
 /// How long outcomes may wait before they are written (the other half of the crash window).
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// How stale a digest's status may be when deciding to send one of its rows: the most a pause
+/// or a cancel can lag in another process.
+const STATUS_TTL: Duration = Duration::from_millis(200);
+/// How often finished sends are looked for while outcomes keep coming.
+const FINISH_EVERY: Duration = Duration::from_millis(250);
 /// Longest sleep while the queue is empty, in case another process queued work.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -92,7 +97,7 @@ impl Mailer {
         for attempt in 1..=4 {
             match self
                 .transport
-                .send(self.from.email.as_str(), to, &bytes, &name)
+                .send(self.from.email.as_str(), to, bytes.clone(), &name)
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -127,6 +132,8 @@ pub struct Dispatcher {
     pub wake: Arc<Notify>,
     prepared: Mutex<HashMap<i64, Arc<Prepared>>>,
     streaks: Mutex<Streaks>,
+    /// Recently read digest statuses: (still sending, when read).
+    status: Mutex<HashMap<i64, (bool, Instant)>>,
 }
 
 /// Per-digest runs of failures without a success in between, and the digests being stopped
@@ -149,6 +156,7 @@ impl Dispatcher {
             wake: Arc::new(Notify::new()),
             prepared: Mutex::default(),
             streaks: Mutex::default(),
+            status: Mutex::default(),
         })
     }
 
@@ -251,7 +259,7 @@ impl Dispatcher {
             }
             let claimed = match self
                 .store
-                .claim(conc as i64, self.settings().delivery.lease, now_ms())
+                .claim(claim_batch(conc), self.settings().delivery.lease, now_ms())
                 .await
             {
                 Ok(c) => c,
@@ -321,15 +329,35 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Whether `digest` is still sending, as of at most [`STATUS_TTL`] ago (another process
+    /// or the admin API may have paused or cancelled it).
+    async fn active(&self, digest: i64) -> bool {
+        if let Some((active, at)) = self.status.lock().expect("not poisoned").get(&digest)
+            && at.elapsed() < STATUS_TTL
+        {
+            return *active;
+        }
+        let active = match self.store.digest_status(digest).await {
+            Ok(s) => s.as_deref() == Some("sending"),
+            Err(_) => true,
+        };
+        self.status
+            .lock()
+            .expect("not poisoned")
+            .insert(digest, (active, Instant::now()));
+        active
+    }
+
     /// Sends one claimed row; never fails, it reports.
     async fn deliver(self: &Arc<Self>, row: Claimed) -> (Outcome, Option<SendOutcomeKind>) {
-        if self
+        let stopping = self
             .streaks
             .lock()
             .expect("not poisoned")
             .stopping
-            .contains(&row.digest_id)
-        {
+            .contains(&row.digest_id);
+        // Paused, cancelled or stopped since the row was claimed: hand it back unsent.
+        if stopping || !self.active(row.digest_id).await {
             return (Outcome::Released { id: row.id }, None);
         }
         let digest = row.digest_id;
@@ -373,7 +401,7 @@ impl Dispatcher {
         let res = self
             .mailer
             .transport
-            .send(self.mailer.from.email.as_str(), email, &bytes, &name)
+            .send(self.mailer.from.email.as_str(), email, bytes, &name)
             .await;
         self.metrics.observe_smtp(started.elapsed());
         let d = &self.mailer.settings.delivery;
@@ -448,7 +476,10 @@ impl Dispatcher {
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut open = true;
-        while open || !buf.is_empty() {
+        let mut last_finish = Instant::now();
+        // Outcomes were written since finished sends were last looked for.
+        let mut finish_pending = false;
+        while open || !buf.is_empty() || finish_pending {
             let flush = tokio::select! {
                 m = rx.recv(), if open => match m {
                     Some((o, _)) => {
@@ -457,9 +488,12 @@ impl Dispatcher {
                     }
                     None => { open = false; true }
                 },
-                _ = tick.tick() => !buf.is_empty(),
+                _ = tick.tick() => !buf.is_empty() || finish_pending,
             };
-            if flush {
+            if !flush {
+                continue;
+            }
+            if !buf.is_empty() {
                 // A failed write is retried: the outcomes are facts and must land.
                 let mut delay = Duration::from_millis(100);
                 while let Err(e) = self.store.record(&buf, bounce_after).await {
@@ -468,24 +502,34 @@ impl Dispatcher {
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 buf.clear();
-                match self.store.finish_digests().await {
-                    Ok(done) => {
-                        for id in done {
-                            tracing::info!(digest = id, "send finished");
-                            self.prepared.lock().expect("not poisoned").remove(&id);
-                            if let Ok(Some(d)) = self.store.digest(id).await
-                                && let (Some(a), Some(b)) = (d.started_at, d.finished_at)
-                            {
-                                self.metrics
-                                    .observe_send(Duration::from_millis((b - a).max(0) as u64));
-                            }
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot finish digests"),
-                }
+                finish_pending = true;
+            }
+            if finish_pending && (!open || last_finish.elapsed() >= FINISH_EVERY) {
+                finish_pending = false;
+                last_finish = Instant::now();
+                self.finish_sends().await;
             }
         }
         Ok(())
+    }
+
+    /// Marks sends with nothing left in flight as done.
+    async fn finish_sends(&self) {
+        match self.store.finish_digests().await {
+            Ok(done) => {
+                for id in done {
+                    tracing::info!(digest = id, "send finished");
+                    self.prepared.lock().expect("not poisoned").remove(&id);
+                    if let Ok(Some(d)) = self.store.digest(id).await
+                        && let (Some(a), Some(b)) = (d.started_at, d.finished_at)
+                    {
+                        self.metrics
+                            .observe_send(Duration::from_millis((b - a).max(0) as u64));
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot finish digests"),
+        }
     }
 
     /// Counts a failure (or a success) for `digest`; after `stop_after_failures` in a row the
@@ -514,6 +558,10 @@ impl Dispatcher {
             if let Err(e) = this.store.fail_digest(digest, &msg).await {
                 tracing::error!(error = %format!("{e:#}"), "cannot stop digest");
             }
+            this.status
+                .lock()
+                .expect("not poisoned")
+                .insert(digest, (false, Instant::now()));
             this.streaks
                 .lock()
                 .expect("not poisoned")
@@ -527,6 +575,13 @@ enum SendOutcomeKind {
     Sent,
     Failed,
     Connection,
+}
+
+/// Rows claimed at once. Claimed rows that have not started cannot be duplicated by a crash
+/// (they come back when the lease ends), so batches larger than `concurrency` only save
+/// round trips to the store.
+fn claim_batch(concurrency: usize) -> i64 {
+    (concurrency * 4).clamp(16, 512) as i64
 }
 
 /// `retry_after × 2^(attempt−1)`, with ±25 % jitter so a crowd of retries spreads out.

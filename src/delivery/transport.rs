@@ -63,7 +63,7 @@ impl Transport {
         &self,
         from: &str,
         to: &str,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         name: &str,
     ) -> Result<(), SendError> {
         match self {
@@ -71,7 +71,7 @@ impl Transport {
                 let path = dir.join(format!("{name}.eml"));
                 let tmp = dir.join(format!(".{name}.tmp"));
                 let write = async {
-                    tokio::fs::write(&tmp, bytes).await?;
+                    tokio::fs::write(&tmp, &bytes).await?;
                     tokio::fs::rename(&tmp, &path).await
                 };
                 write

@@ -25,9 +25,6 @@ use crate::{
 /// digits only, so HTML escaping leaves it intact.
 pub const UNSUBSCRIBE_SLOT: &str = "NASHRAxSLOTxUNSUBSCRIBExURL";
 
-/// How long an excerpt may be, in characters.
-const EXCERPT_CHARS: usize = 320;
-
 const TEMPLATES: &[(&str, &str)] = &[
     ("digest.html", include_str!("../../templates/digest.html")),
     ("digest.txt", include_str!("../../templates/digest.txt")),
@@ -142,7 +139,10 @@ impl Renderer {
         let local_now = now.with_timezone(&tz);
         let date_line = arabic_date(&local_now);
         let subject = render_subject(&schedule.subject, &date_line)?;
-        let views: Vec<ArticleView> = articles.iter().map(|a| article_view(a, &tz)).collect();
+        let views: Vec<ArticleView> = articles
+            .iter()
+            .map(|a| article_view(a, &tz, settings.newsletter.excerpt_chars))
+            .collect();
         let most_read: Vec<MostReadView> = most_read
             .iter()
             .take(5)
@@ -224,13 +224,13 @@ fn escape_for_tera(s: &str) -> String {
     escape_html(s).into_owned()
 }
 
-fn article_view(a: &Article, tz: &Tz) -> ArticleView {
+fn article_view(a: &Article, tz: &Tz, excerpt_chars: usize) -> ArticleView {
     let date = a
         .published_at
         .unwrap_or(a.arrived_at)
         .pipe(|ms| Utc.timestamp_millis_opt(ms).single().unwrap_or_default())
         .with_timezone(tz);
-    let excerpt = excerpt(a);
+    let excerpt = excerpt(a, excerpt_chars);
     ArticleView {
         url: a.url.clone(),
         title_plain: a.title.clone(),
@@ -252,15 +252,15 @@ trait Pipe: Sized {
 }
 impl<T> Pipe for T {}
 
-/// The article's summary, or the start of its text, cut at a word near [`EXCERPT_CHARS`].
-pub fn excerpt(a: &Article) -> String {
+/// The article's summary, or the start of its text, cut at a word near `max` characters.
+pub fn excerpt(a: &Article, max: usize) -> String {
     let source = if a.summary.trim().is_empty() {
         &a.content_html
     } else {
         &a.summary
     };
     let text = html_to_text(source);
-    truncate_words(strip_trailing_hashtags(&text), EXCERPT_CHARS)
+    truncate_words(strip_trailing_hashtags(&text), max)
 }
 
 /// Hashtags at the end of a text are shown as the article's tags; the excerpt drops them.

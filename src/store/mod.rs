@@ -38,6 +38,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
+            // Pages shared through the OS page cache instead of copied in by read() on every
+            // connection whose private cache another connection's write invalidated.
+            .pragma("mmap_size", "268435456")
+            .pragma("cache_size", "-16384")
             .foreign_keys(true);
         if let Some(dir) = Path::new(opts.get_filename()).parent()
             && !dir.as_os_str().is_empty()
@@ -605,6 +609,15 @@ impl Store {
         })
     }
 
+    pub async fn digest_status(&self, id: i64) -> anyhow::Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT status FROM digests WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn digest(&self, id: i64) -> anyhow::Result<Option<Digest>> {
         Ok(
             sqlx::query_as::<_, Digest>("SELECT * FROM digests WHERE id = ?")
@@ -831,19 +844,29 @@ impl Store {
         }
         let mut conn = self.begin_write().await?;
         let res: anyhow::Result<()> = async {
+            // "Sent" is nearly every outcome: one statement for all of them.
+            let sent: Vec<(&i64, &String, &i64)> = outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    Outcome::Sent { id, message_id, at } => Some((id, message_id, at)),
+                    _ => None,
+                })
+                .collect();
+            for chunk in sent.chunks(300) {
+                let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "UPDATE deliveries SET state = 'sent', message_id = v.column2, sent_at = v.column3,
+                         lease_until = NULL, last_error = NULL
+                     FROM (",
+                );
+                qb.push_values(chunk, |mut b, (id, mid, at)| {
+                    b.push_bind(**id).push_bind(mid.as_str()).push_bind(**at);
+                });
+                qb.push(") AS v WHERE deliveries.id = v.column1");
+                qb.build().execute(&mut *conn).await?;
+            }
             for o in outcomes {
                 match o {
-                    Outcome::Sent { id, message_id, at } => {
-                        sqlx::query(
-                            "UPDATE deliveries SET state = 'sent', message_id = ?, sent_at = ?, lease_until = NULL, last_error = NULL
-                             WHERE id = ?",
-                        )
-                        .bind(message_id)
-                        .bind(at)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
+                    Outcome::Sent { .. } => {}
                     Outcome::Retry { id, error, next_attempt_at } => {
                         sqlx::query(
                             "UPDATE deliveries SET state = 'pending', last_error = ?, next_attempt_at = ?, lease_until = NULL
@@ -882,8 +905,11 @@ impl Store {
                             .await?;
                     }
                     Outcome::Released { id } => {
+                        // Back to the queue, or to 'cancelled' if its send was cancelled meanwhile.
                         sqlx::query(
-                            "UPDATE deliveries SET state = 'pending', lease_until = NULL, attempts = MAX(attempts - 1, 0)
+                            "UPDATE deliveries SET lease_until = NULL, attempts = MAX(attempts - 1, 0),
+                                 state = CASE WHEN (SELECT status FROM digests g WHERE g.id = deliveries.digest_id) = 'cancelled'
+                                              THEN 'cancelled' ELSE 'pending' END
                              WHERE id = ? AND state = 'sending'",
                         )
                         .bind(id)
