@@ -38,10 +38,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            // Pages shared through the OS page cache instead of copied in by read() on every
-            // connection whose private cache another connection's write invalidated.
-            .pragma("mmap_size", "268435456")
-            .pragma("cache_size", "-16384")
+            // SQLite's default page cache (2 MB a connection) and no mmap: memory stays flat
+            // however large the list (mmap'd pages of a million-row ledger count as RSS).
             .foreign_keys(true);
         if let Some(dir) = Path::new(opts.get_filename()).parent()
             && !dir.as_os_str().is_empty()
