@@ -192,14 +192,19 @@ impl App {
         }
         let most_read = self.most_read().await;
         let web = self.settings.public_url("/archive");
-        Ok(Some(self.renderer.digest(
+        let mut d = self.renderer.digest(
             &self.settings,
             schedule,
             &articles,
             &most_read,
             Utc::now(),
             &web,
-        )?))
+        )?;
+        // A preview is read by an editor: personal slots are filled generically.
+        let unsub = self.settings.public_url("/unsubscribe/preview");
+        d.html = crate::render::fill_generic(&d.html, &unsub);
+        d.text = crate::render::fill_generic(&d.text, &unsub);
+        Ok(Some(d))
     }
 
     // ------------------------------------------------------------------ subscribers

@@ -220,7 +220,6 @@ admin_token = "bench-admin-token-0123456789"
                     &app.settings.newsletter.list_id,
                 )),
                 feedback_id: None,
-                marker: crate::render::UNSUBSCRIBE_SLOT,
             });
         let url = app
             .settings
@@ -229,6 +228,7 @@ admin_token = "bench-admin-token-0123456789"
             &Personal {
                 to: "reader1@bench.example.com",
                 unsubscribe_url: Some(&url),
+                name: "",
                 date: Utc::now(),
             },
             "<x@example.org>",

@@ -336,7 +336,11 @@ pub async fn deliver_until_done(app: &Arc<App>, id: i64) -> anyhow::Result<crate
         if p.status != "sending" && p.status != "queued" {
             break p;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Counting a large ledger is not free: poll less often the larger the send.
+        tokio::time::sleep(Duration::from_millis(
+            (200 + p.total / 1000).min(1000) as u64
+        ))
+        .await;
     };
     if let Some(b) = bar {
         b.finish();

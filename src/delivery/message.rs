@@ -14,7 +14,10 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
 
-use crate::{domain::Mailbox, render::escape_html};
+use crate::{
+    domain::Mailbox,
+    render::{escape_html, wrap_latin},
+};
 
 /// Base64 line length (RFC 2045: at most 76).
 const LINE: usize = 76;
@@ -54,6 +57,26 @@ pub fn mailbox_header(m: &Mailbox) -> String {
     }
 }
 
+impl StaticPiece {
+    fn new(raw: &[u8]) -> StaticPiece {
+        let by_offset = [0, 1, 2].map(|k: usize| {
+            let k = k.min(raw.len());
+            let rest = &raw[k..];
+            let full = rest.len() / 3 * 3;
+            let mut b64 = Vec::with_capacity(full / 3 * 4 + full / 57 * 2 + 2);
+            wrap_b64(&mut b64, &rest[..full]);
+            Encoded {
+                b64,
+                tail: rest[full..].to_vec(),
+            }
+        });
+        StaticPiece {
+            raw: raw.to_vec(),
+            by_offset,
+        }
+    }
+}
+
 /// A body piece, pre-encoded for each alignment it can start at.
 struct StaticPiece {
     /// `raw[..k]` completes a 3-byte group left open by what came before (k = 0, 1 or 2).
@@ -77,7 +100,15 @@ enum Piece {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
     UnsubscribeUrl,
+    /// The reader's name after a greeting: " name" (HTML-escaped, Latin isolated), or nothing.
+    Name,
 }
+
+/// The markers the renderer leaves in a digest, and what each stands for.
+pub const SLOTS: [(&str, Slot); 2] = [
+    (crate::render::UNSUBSCRIBE_SLOT, Slot::UnsubscribeUrl),
+    (crate::render::NAME_SLOT, Slot::Name),
+];
 
 /// A body split at its slots and encoded once.
 pub struct BodyTemplate {
@@ -93,26 +124,27 @@ fn wrap_b64(out: &mut Vec<u8>, raw: &[u8]) {
 }
 
 impl BodyTemplate {
-    /// Splits `body` at every occurrence of `marker` (each one becomes `slot`).
-    pub fn new(body: &str, marker: &str, slot: Slot) -> BodyTemplate {
+    /// Splits `body` at every occurrence of the `slots`' markers.
+    pub fn new(body: &str, slots: &[(&str, Slot)]) -> BodyTemplate {
         let mut pieces = Vec::new();
-        for (i, part) in body.split(marker).enumerate() {
-            if i > 0 {
-                pieces.push(Piece::Slot(slot));
-            }
-            let raw = part.as_bytes().to_vec();
-            let by_offset = [0, 1, 2].map(|k: usize| {
-                let k = k.min(raw.len());
-                let rest = &raw[k..];
-                let full = rest.len() / 3 * 3;
-                let mut b64 = Vec::with_capacity(full / 3 * 4 + full / 57 * 2 + 2);
-                wrap_b64(&mut b64, &rest[..full]);
-                Encoded {
-                    b64,
-                    tail: rest[full..].to_vec(),
+        let mut rest = body;
+        loop {
+            let next = slots
+                .iter()
+                .filter_map(|(m, slot)| rest.find(m).map(|i| (i, m.len(), *slot)))
+                .min_by_key(|(i, _, _)| *i);
+            let (part, after) = match next {
+                Some((i, len, slot)) => (&rest[..i], Some((slot, &rest[i + len..]))),
+                None => (rest, None),
+            };
+            pieces.push(Piece::Static(StaticPiece::new(part.as_bytes())));
+            match after {
+                Some((slot, tail)) => {
+                    pieces.push(Piece::Slot(slot));
+                    rest = tail;
                 }
-            });
-            pieces.push(Piece::Static(StaticPiece { raw, by_offset }));
+                None => break,
+            }
         }
         BodyTemplate { pieces }
     }
@@ -128,17 +160,23 @@ impl BodyTemplate {
             .sum()
     }
 
-    /// Appends the base64 body with `unsubscribe_url` in its slots.
-    pub fn write(&self, out: &mut Vec<u8>, unsubscribe_url: &str, html: bool) {
+    /// Appends the base64 body with the recipient's values in its slots.
+    pub fn write(&self, out: &mut Vec<u8>, unsubscribe_url: &str, name: &str, html: bool) {
         let url = if html {
             escape_html(unsubscribe_url)
         } else {
             unsubscribe_url.into()
         };
+        let name = match (name.trim(), html) {
+            ("", _) => String::new(),
+            (n, true) => format!(" {}", wrap_latin(n)),
+            (n, false) => format!(" {n}"),
+        };
         let mut carry: Vec<u8> = Vec::with_capacity(256);
         for p in &self.pieces {
             match p {
                 Piece::Slot(Slot::UnsubscribeUrl) => carry.extend_from_slice(url.as_bytes()),
+                Piece::Slot(Slot::Name) => carry.extend_from_slice(name.as_bytes()),
                 Piece::Static(s) => {
                     let need = (3 - carry.len() % 3) % 3;
                     if s.raw.len() < need + 3 {
@@ -177,6 +215,8 @@ pub struct MessageTemplate {
 pub struct Personal<'a> {
     pub to: &'a str,
     pub unsubscribe_url: Option<&'a str>,
+    /// The reader's name, or "".
+    pub name: &'a str,
     pub date: DateTime<Utc>,
 }
 
@@ -189,8 +229,6 @@ pub struct MessageSpec<'a> {
     /// `Some((list name, list id))` for list mail: adds List-Id and one-click unsubscribe.
     pub list: Option<(&'a str, &'a str)>,
     pub feedback_id: Option<String>,
-    /// Marker in the bodies where the unsubscribe URL goes.
-    pub marker: &'a str,
 }
 
 impl MessageTemplate {
@@ -222,8 +260,8 @@ impl MessageTemplate {
         ));
         MessageTemplate {
             shared_headers: h,
-            text: BodyTemplate::new(&crlf(spec.text), spec.marker, Slot::UnsubscribeUrl),
-            html: BodyTemplate::new(&crlf(spec.html), spec.marker, Slot::UnsubscribeUrl),
+            text: BodyTemplate::new(&crlf(spec.text), &SLOTS),
+            html: BodyTemplate::new(&crlf(spec.html), &SLOTS),
             boundary,
             domain,
         }
@@ -265,7 +303,7 @@ impl MessageTemplate {
             out.extend_from_slice(b"\r\nContent-Type: ");
             out.extend_from_slice(ctype.as_bytes());
             out.extend_from_slice(b"; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n");
-            body.write(&mut out, unsub, html);
+            body.write(&mut out, unsub, p.name, html);
         }
         out.extend_from_slice(b"\r\n--");
         out.extend_from_slice(self.boundary.as_bytes());
@@ -297,38 +335,40 @@ mod tests {
 
     #[test]
     fn body_template_matches_naive_encoding_for_every_alignment() {
-        let marker = "MARK";
+        let slots = [("MARK", Slot::UnsubscribeUrl), ("NAME", Slot::Name)];
         for prefix in ["", "a", "ab", "abc", "نص عربي"] {
-            for url in [
-                "",
-                "x",
-                "xy",
-                "https://example.org/unsubscribe/abc.def",
-                "&<>",
-            ] {
-                let body = format!("{prefix}قبل MARK وسط MARK بعد النهاية{prefix}");
-                let t = BodyTemplate::new(&body, marker, Slot::UnsubscribeUrl);
-                let mut out = Vec::new();
-                t.write(&mut out, url, false);
-                assert!(out.split(|&b| b == b'\n').all(|l| l.len() <= LINE + 1));
-                let expected = body.replace(marker, url);
-                assert_eq!(
-                    String::from_utf8(decode(&out)).unwrap(),
-                    expected,
-                    "prefix {prefix:?} url {url:?}"
-                );
+            for url in ["", "x", "xy", "https://example.org/unsubscribe/abc.def"] {
+                for name in ["", "سارة", "Sara"] {
+                    let body = format!("{prefix}مرحباًNAME، قبل MARK وسط MARK بعد النهاية{prefix}");
+                    let t = BodyTemplate::new(&body, &slots);
+                    let mut out = Vec::new();
+                    t.write(&mut out, url, name, false);
+                    assert!(out.split(|&b| b == b'\n').all(|l| l.len() <= LINE + 1));
+                    let name_part = if name.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {name}")
+                    };
+                    let expected = body.replace("MARK", url).replace("NAME", &name_part);
+                    assert_eq!(
+                        String::from_utf8(decode(&out)).unwrap(),
+                        expected,
+                        "{prefix:?} {url:?} {name:?}"
+                    );
+                }
             }
         }
     }
 
     #[test]
-    fn html_slot_is_escaped() {
-        let t = BodyTemplate::new("<a href=\"MARK\">x</a>", "MARK", Slot::UnsubscribeUrl);
+    fn html_slots_are_escaped_and_latin_names_isolated() {
+        let slots = [("MARK", Slot::UnsubscribeUrl), ("NAME", Slot::Name)];
+        let t = BodyTemplate::new("<p>مرحباًNAME،</p><a href=\"MARK\">x</a>", &slots);
         let mut out = Vec::new();
-        t.write(&mut out, "https://e.org/u?a=1&b=2", true);
+        t.write(&mut out, "https://e.org/u?a=1&b=2", "Sara <b>", true);
         assert_eq!(
             String::from_utf8(decode(&out)).unwrap(),
-            "<a href=\"https://e.org/u?a=1&amp;b=2\">x</a>"
+            "<p>مرحباً <span dir=\"ltr\">Sara</span> &lt;<span dir=\"ltr\">b</span>&gt;،</p><a href=\"https://e.org/u?a=1&amp;b=2\">x</a>"
         );
     }
 
@@ -352,17 +392,17 @@ mod tests {
             from: &from,
             reply_to: None,
             subject: "عنوان",
-            html: "<p>MARK</p>\n",
-            text: "نص\nMARK\n",
+            html: "<p>NASHRAxSLOTxUNSUBSCRIBExURL</p>\n",
+            text: "نص\nNASHRAxSLOTxUNSUBSCRIBExURL\n",
             list: Some(("نشرة", "digest.example.org")),
             feedback_id: None,
-            marker: "MARK",
         });
         let id = t.new_message_id();
         let m = t.build(
             &Personal {
                 to: "r@example.com",
                 unsubscribe_url: Some("https://e.org/u/1"),
+                name: "",
                 date: Utc::now(),
             },
             &id,

@@ -29,7 +29,6 @@ use crate::{
     config::Settings,
     domain::{Mailbox, Tokens},
     metrics::Metrics,
-    render::UNSUBSCRIBE_SLOT,
     store::{Claimed, Digest, Outcome, Store, now_ms},
 };
 use message::{MessageSpec, MessageTemplate, Personal};
@@ -81,13 +80,13 @@ impl Mailer {
             text,
             list: None,
             feedback_id: None,
-            marker: UNSUBSCRIBE_SLOT,
         });
         let id = t.new_message_id();
         let bytes = t.build(
             &Personal {
                 to,
                 unsubscribe_url: None,
+                name: "",
                 date: Utc::now(),
             },
             &id,
@@ -188,7 +187,6 @@ impl Dispatcher {
             text: &d.text,
             list: Some((&s.newsletter.name, &s.newsletter.list_id)),
             feedback_id: Some(feedback),
-            marker: UNSUBSCRIBE_SLOT,
         });
         let p = Arc::new(Prepared {
             template,
@@ -392,6 +390,7 @@ impl Dispatcher {
             &Personal {
                 to: email,
                 unsubscribe_url: Some(&unsub),
+                name: &row.name,
                 date: Utc::now(),
             },
             &message_id,

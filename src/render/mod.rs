@@ -24,6 +24,14 @@ use crate::{
 /// Stands in for a recipient's unsubscribe URL until delivery substitutes it. Letters and
 /// digits only, so HTML escaping leaves it intact.
 pub const UNSUBSCRIBE_SLOT: &str = "NASHRAxSLOTxUNSUBSCRIBExURL";
+/// Stands in for " reader's name" after the greeting (nothing when we have no name).
+pub const NAME_SLOT: &str = "NASHRAxSLOTxNAME";
+
+/// The digest with its personal slots filled for everyone at once: the web copy, a preview.
+pub fn fill_generic(body: &str, unsubscribe_url: &str) -> String {
+    body.replace(UNSUBSCRIBE_SLOT, unsubscribe_url)
+        .replace(NAME_SLOT, "")
+}
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("digest.html", include_str!("../../templates/digest.html")),
@@ -167,6 +175,7 @@ impl Renderer {
         ctx.insert("postal_address", &n.postal_address);
         ctx.insert("postal_address_html", &wrap_latin(&n.postal_address));
         ctx.insert("unsubscribe_url", UNSUBSCRIBE_SLOT);
+        ctx.insert("name_slot", NAME_SLOT);
         ctx.insert("web_url", web_url);
         let html = self
             .tera

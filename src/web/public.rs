@@ -19,7 +19,7 @@ use super::page;
 use crate::{
     app::App,
     domain::{EmailError, SubscriberEmail, TokenKind},
-    render::{Page, PageEntry, UNSUBSCRIBE_SLOT, arabic_date},
+    render::{Page, PageEntry, arabic_date, fill_generic},
     store::{ConfirmOutcome, now_ms},
 };
 
@@ -382,9 +382,7 @@ async fn archive_entry(State(app): State<Arc<App>>, Path(id): Path<String>) -> R
     match app.store.digest(id).await {
         Ok(Some(d)) if d.kind != "test" => {
             // The web copy is the same for everyone: its "unsubscribe" becomes "subscribe".
-            let html = d
-                .html
-                .replace(UNSUBSCRIBE_SLOT, &app.settings.public_url("/subscribe"));
+            let html = fill_generic(&d.html, &app.settings.public_url("/subscribe"));
             page(StatusCode::OK, html)
         }
         Ok(_) => not_found(),

@@ -71,6 +71,10 @@ async fn articles_pushed_through_the_api_are_sanitized_and_deduplicated() {
     assert!(d.html.contains("#مصطفى_الكاظمي") && d.html.contains("#سياسة"));
     assert!(d.html.contains("<span dir=\"ltr\">S-400</span>"));
     assert!(!d.html.contains("<b>عنوان</b>"), "titles are plain text");
+    assert!(
+        !d.html.contains("NASHRAxSLOT") && !d.text.contains("NASHRAxSLOT"),
+        "a preview has no placeholders"
+    );
 
     for bad in [
         json!({"url": "javascript:alert(1)", "title": "x"}),

@@ -126,6 +126,11 @@ async fn reader_subscribes_receives_digest_and_leaves_with_one_click() {
         "already-sent articles are not sent again"
     );
     assert!(html.contains("#البصرة"));
+    assert!(
+        html.contains("مرحباً قارئ،"),
+        "greeted by the name given at sign-up"
+    );
+    assert!(!html.contains("NASHRAxSLOT"));
     assert!(html.contains(&unsub.replace('&', "&amp;")));
     assert!(!html.contains("<script") && !html.contains("javascript:"));
     let text = m.body_text(0).unwrap();
