@@ -190,10 +190,39 @@ async fn subscribers(settings: Settings, action: SubscriberAction) -> anyhow::Re
     let app = App::new(settings).await?;
     match action {
         SubscriberAction::Import { file, confirmed } => {
-            let text = std::fs::read_to_string(&file)
+            use std::io::BufRead;
+            let f = std::fs::File::open(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let (rows, bad) = parse_csv(&text)?;
-            let (added, known) = app.store.import(&rows, confirmed, "import").await?;
+            let mut lines = std::io::BufReader::new(f).lines();
+            let header = lines.next().context("empty CSV")??;
+            let cols = CsvColumns::from_header(&header)?;
+            // Streamed in chunks, so a million rows need no more memory than fifty thousand;
+            // re-running an interrupted import is safe (known addresses are left alone).
+            const CHUNK: usize = 50_000;
+            let (mut added, mut known, mut bad) = (0, 0, Vec::new());
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut line_no = 1;
+            loop {
+                let line = lines.next().transpose().context("cannot read the CSV")?;
+                line_no += 1;
+                if let Some(line) = &line
+                    && !line.trim().is_empty()
+                {
+                    match cols.row(line) {
+                        Ok(r) => chunk.push(r),
+                        Err(why) => bad.push((line_no, why)),
+                    }
+                }
+                if chunk.len() >= CHUNK || (line.is_none() && !chunk.is_empty()) {
+                    let (a, k) = app.store.import(&chunk, confirmed, "import").await?;
+                    added += a;
+                    known += k;
+                    chunk.clear();
+                }
+                if line.is_none() {
+                    break;
+                }
+            }
             println!(
                 "{added} added, {known} already known, {} rejected",
                 bad.len()
@@ -239,38 +268,64 @@ pub type ParsedCsv = (Vec<ImportRow>, Vec<(usize, String)>);
 /// good rows and, for the rest, line numbers with the reason.
 pub fn parse_csv(text: &str) -> anyhow::Result<ParsedCsv> {
     let mut lines = text.lines();
-    let header = lines.next().context("empty CSV")?;
-    let cols: Vec<String> = split_csv_line(header.trim_start_matches('\u{feff}'))
-        .iter()
-        .map(|c| c.trim().to_lowercase())
-        .collect();
-    let email_col = cols
-        .iter()
-        .position(|c| c == "email")
-        .context("CSV header must have an `email` column")?;
-    let name_col = cols.iter().position(|c| c == "name");
+    let cols = CsvColumns::from_header(lines.next().context("empty CSV")?)?;
     let (mut rows, mut bad) = (Vec::new(), Vec::new());
     let mut seen = std::collections::HashSet::new();
     for (i, line) in lines.enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let f = split_csv_line(line);
-        let email = f.get(email_col).map(|s| s.trim()).unwrap_or("");
-        match SubscriberEmail::parse(email) {
-            Ok(e) => {
-                if seen.insert(e.normalized()) {
-                    let name = name_col
-                        .and_then(|c| f.get(c))
-                        .map(|s| s.trim().chars().take(100).collect())
-                        .unwrap_or_default();
-                    rows.push((e, name));
+        match cols.row(line) {
+            Ok(r) => {
+                if seen.insert(r.0.normalized()) {
+                    rows.push(r);
                 }
             }
-            Err(e) => bad.push((i + 2, e.to_string())),
+            Err(why) => bad.push((i + 2, why)),
         }
     }
     Ok((rows, bad))
+}
+
+/// Where `email` and `name` sit in a CSV's columns.
+struct CsvColumns {
+    email: usize,
+    name: Option<usize>,
+}
+
+impl CsvColumns {
+    fn from_header(header: &str) -> anyhow::Result<CsvColumns> {
+        let cols: Vec<String> = split_csv_line(header.trim_start_matches('\u{feff}'))
+            .iter()
+            .map(|c| c.trim().to_lowercase())
+            .collect();
+        let email = cols
+            .iter()
+            .position(|c| c == "email")
+            .context("CSV header must have an `email` column")?;
+        Ok(CsvColumns {
+            email,
+            name: cols.iter().position(|c| c == "name"),
+        })
+    }
+
+    fn row(&self, line: &str) -> Result<ImportRow, String> {
+        let f = split_csv_line(line);
+        let email = f.get(self.email).map(|s| s.trim()).unwrap_or("");
+        let email = SubscriberEmail::parse(email).map_err(|e| e.to_string())?;
+        let name = self
+            .name
+            .and_then(|c| f.get(c))
+            .map(|s| {
+                s.trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(100)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((email, name))
+    }
 }
 
 fn split_csv_line(line: &str) -> Vec<String> {
