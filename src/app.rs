@@ -236,7 +236,7 @@ impl App {
         let to = email.as_str().to_owned();
         tokio::spawn(async move {
             if let Err(e) = mailer.send_one(&to, &subject, &html, &text).await {
-                tracing::error!(subscriber = id, error = %e.message(), "confirmation email failed");
+                tracing::error!(subscriber = id, reason = e.reason(), error = %crate::delivery::redact_addresses(e.message()), "confirmation email failed");
             }
         });
         Ok(())

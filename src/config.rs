@@ -81,6 +81,18 @@ fn default_window_tz() -> String {
     "UTC".into()
 }
 
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tls {
@@ -89,7 +101,7 @@ pub enum Tls {
     Tls,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct Smtp {
     pub host: String,
     pub port: u16,
@@ -295,6 +307,15 @@ impl Settings {
             }
             if self.smtp.host.trim().is_empty() {
                 bail!("smtp.host: must be set for the smtp transport");
+            }
+            // A claim must outlive the slowest transaction (connect + 2 × timeout), or a slow
+            // relay would see the row claimed and sent a second time.
+            if d.lease < self.smtp.timeout * 3 {
+                bail!(
+                    "delivery.lease: {} must be at least 3 × smtp.timeout ({})",
+                    humantime::format_duration(d.lease),
+                    humantime::format_duration(self.smtp.timeout)
+                );
             }
             if self.smtp.username.is_empty() != self.smtp.password.is_empty() {
                 bail!("smtp.password: username and password must be set together");

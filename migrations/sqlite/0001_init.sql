@@ -9,6 +9,7 @@ CREATE TABLE subscribers (
     source          TEXT    NOT NULL,                  -- where consent was given: page URL, 'api', 'import'
     created_at      INTEGER NOT NULL,
     consented_at    INTEGER NOT NULL,                  -- the sign-up the current confirm link belongs to
+    confirm_sent_at INTEGER,                           -- last confirmation email: resends are rate-limited
     confirmed_at    INTEGER,
     unsubscribed_at INTEGER,
     bounces         INTEGER NOT NULL DEFAULT 0

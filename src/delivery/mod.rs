@@ -257,7 +257,11 @@ impl Dispatcher {
             }
             let claimed = match self
                 .store
-                .claim(claim_batch(conc), self.settings().delivery.lease, now_ms())
+                .claim(
+                    claim_batch(self.settings()),
+                    self.settings().delivery.lease,
+                    now_ms(),
+                )
                 .await
             {
                 Ok(c) => c,
@@ -283,19 +287,31 @@ impl Dispatcher {
             }
             let mut rows = claimed.into_iter();
             while let Some(row) = rows.next() {
+                let wait = pacer.next().unwrap_or_default();
                 let permit = tokio::select! {
-                    p = sem.clone().acquire_owned() => p.expect("semaphore never closes"),
-                    _ = shutdown.changed() => {
-                        // Hand back what we claimed but did not start.
-                        for r in std::iter::once(row).chain(rows.by_ref()) {
-                            let _ = tx.send((Outcome::Released { id: r.id }, None)).await;
-                        }
-                        break 'outer;
-                    }
+                    // Shutdown first: once asked to stop, nothing new starts.
+                    biased;
+                    _ = shutdown.wait_for(|v| *v) => None,
+                    p = async {
+                        tokio::time::sleep(wait).await;
+                        sem.clone().acquire_owned().await
+                    } => Some(p.expect("semaphore never closes")),
                 };
-                if let Some(wait) = pacer.next() {
-                    tokio::time::sleep(wait).await;
-                }
+                let Some(permit) = permit else {
+                    // Hand back what we claimed but did not start.
+                    for r in std::iter::once(row).chain(rows.by_ref()) {
+                        let _ = tx
+                            .send((
+                                Outcome::Released {
+                                    id: r.id,
+                                    lease: r.lease_until,
+                                },
+                                None,
+                            ))
+                            .await;
+                    }
+                    break 'outer;
+                };
                 let this = self.clone();
                 let out = tx.clone();
                 let relay_tx = relay_tx.clone();
@@ -315,7 +331,15 @@ impl Dispatcher {
                 if !relay_rx.is_empty() {
                     // Stop feeding a dead relay: give back the rest of the batch.
                     for r in rows.by_ref() {
-                        let _ = tx.send((Outcome::Released { id: r.id }, None)).await;
+                        let _ = tx
+                            .send((
+                                Outcome::Released {
+                                    id: r.id,
+                                    lease: r.lease_until,
+                                },
+                                None,
+                            ))
+                            .await;
                     }
                 }
             }
@@ -356,7 +380,13 @@ impl Dispatcher {
             .contains(&row.digest_id);
         // Paused, cancelled or stopped since the row was claimed: hand it back unsent.
         if stopping || !self.active(row.digest_id).await {
-            return (Outcome::Released { id: row.id }, None);
+            return (
+                Outcome::Released {
+                    id: row.id,
+                    lease: row.lease_until,
+                },
+                None,
+            );
         }
         let digest = row.digest_id;
         let out = self.deliver_one(row).await;
@@ -378,7 +408,13 @@ impl Dispatcher {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), digest = row.digest_id, "cannot prepare digest");
-                return (Outcome::Released { id: row.id }, None);
+                return (
+                    Outcome::Released {
+                        id: row.id,
+                        lease: row.lease_until,
+                    },
+                    None,
+                );
             }
         };
         let unsub = self.mailer.settings.public_url(&format!(
@@ -420,10 +456,14 @@ impl Dispatcher {
             }
             Err(SendError::Connection(m)) => {
                 self.metrics.count_failure("connection");
-                tracing::warn!(delivery = row.id, error = %m, "relay connection failed");
-                // The relay, not the reader, failed: the attempt does not count.
+                tracing::warn!(delivery = row.id, error = %redact_addresses(&m), "relay connection failed");
+                // The relay, not the reader, failed before the message went out: the attempt
+                // does not count.
                 (
-                    Outcome::Released { id: row.id },
+                    Outcome::Released {
+                        id: row.id,
+                        lease: row.lease_until,
+                    },
                     Some(SendOutcomeKind::Connection),
                 )
             }
@@ -437,6 +477,7 @@ impl Dispatcher {
                 (
                     Outcome::Retry {
                         id: row.id,
+                        lease: row.lease_until,
                         error: m,
                         next_attempt_at: next,
                     },
@@ -454,6 +495,7 @@ impl Dispatcher {
                 (
                     Outcome::Failed {
                         id: row.id,
+                        lease: row.lease_until,
                         subscriber_id: row.subscriber_id,
                         error: e.message().to_owned(),
                         permanent,
@@ -579,8 +621,14 @@ enum SendOutcomeKind {
 /// Rows claimed at once. Claimed rows that have not started cannot be duplicated by a crash
 /// (they come back when the lease ends), so batches larger than `concurrency` only save
 /// round trips to the store.
-fn claim_batch(concurrency: usize) -> i64 {
-    (concurrency * 4).clamp(16, 512) as i64
+fn claim_batch(s: &Settings) -> i64 {
+    let d = &s.delivery;
+    let mut batch = (d.concurrency * 4).clamp(16, 512) as f64;
+    // Paced sends start slowly: a claimed row must start well inside its lease.
+    if d.max_per_second > 0.0 {
+        batch = batch.min((d.max_per_second * d.lease.as_secs_f64() / 4.0).max(1.0));
+    }
+    batch as i64
 }
 
 /// `retry_after × 2^(attempt−1)`, with ±25 % jitter so a crowd of retries spreads out.
@@ -588,6 +636,15 @@ pub fn backoff(retry_after: Duration, attempt: u32) -> Duration {
     let base = retry_after.as_millis() as f64 * 2f64.powi(attempt.saturating_sub(1).min(16) as i32);
     let jitter = rand::rng().random_range(0.75..1.25);
     Duration::from_millis((base * jitter) as u64)
+}
+
+/// Relay replies often quote the recipient ("550 5.1.1 <alice@example.com>… "): logs get
+/// `***@domain` instead.
+pub fn redact_addresses(s: &str) -> String {
+    static ADDR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"[^\s<>@,;:]+@([A-Za-z0-9.-]+)").expect("valid regex")
+    });
+    ADDR.replace_all(s, "***@$1").into_owned()
 }
 
 fn sanitize_fbl(s: &str) -> String {
@@ -635,6 +692,14 @@ mod tests {
         let b3 = backoff(Duration::from_secs(30), 3).as_secs_f64();
         assert!((22.0..38.0).contains(&b1), "{b1}");
         assert!((90.0..150.0).contains(&b3), "{b3}");
+    }
+
+    #[test]
+    fn addresses_are_redacted_from_log_lines() {
+        assert_eq!(
+            redact_addresses("550 5.1.1 <alice.b@example.com>: no such user"),
+            "550 5.1.1 <***@example.com>: no such user"
+        );
     }
 
     #[test]

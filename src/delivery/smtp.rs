@@ -137,8 +137,21 @@ impl SmtpPool {
         }
         bytes.extend_from_slice(b".\r\n");
         let mut conn = self.checkout().await.map_err(classify)?;
-        let res =
-            tokio::time::timeout(self.timeout * 4, transaction(&mut conn, envelope, &bytes)).await;
+        let mut data_sent = false;
+        let res = tokio::time::timeout(
+            self.timeout * 2,
+            transaction(&mut conn, envelope, &bytes, &mut data_sent),
+        )
+        .await;
+        // Once the message itself has gone out, a lost connection may have lost only the
+        // relay's "250": retrying could deliver it twice, so it counts as an attempt (bounded
+        // by max_attempts) instead of a free retry like an unreachable relay.
+        let after_data = |e: SendError| match e {
+            SendError::Connection(m) if data_sent => {
+                SendError::Transient(format!("no reply after the message was sent: {m}"))
+            }
+            e => e,
+        };
         match res {
             Ok(Ok(())) => {
                 let mut idle = self.idle.lock().expect("not poisoned");
@@ -149,9 +162,11 @@ impl SmtpPool {
             }
             Ok(Err(e)) => {
                 conn.abort().await;
-                Err(classify(Failure::Smtp(e)))
+                Err(after_data(classify(Failure::Smtp(e))))
             }
-            Err(_) => Err(SendError::Connection("SMTP transaction timed out".into())),
+            Err(_) => Err(after_data(SendError::Connection(
+                "SMTP transaction timed out".into(),
+            ))),
         }
     }
 }
@@ -165,6 +180,7 @@ async fn transaction(
     conn: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     bytes: &[u8],
+    data_sent: &mut bool,
 ) -> Result<(), SmtpError> {
     conn.command(Mail::new(envelope.from().cloned(), vec![]))
         .await?;
@@ -172,6 +188,7 @@ async fn transaction(
         conn.command(Rcpt::new(to.clone(), vec![])).await?;
     }
     conn.command(Data).await?;
+    *data_sent = true;
     conn.command(Body(bytes)).await?;
     Ok(())
 }

@@ -19,6 +19,9 @@ pub use models::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// A pending sign-up gets another confirmation email at most this often.
+pub const CONFIRM_RESEND_MS: i64 = 10 * 60 * 1000;
+
 /// Milliseconds since the Unix epoch: the one time unit in the store.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -108,26 +111,36 @@ impl Store {
         source: &str,
         now: i64,
     ) -> anyhow::Result<Option<(i64, i64)>> {
+        // A sign-up for a known address changes nothing a stranger could abuse: the name is
+        // taken only with a fresh consent, and a confirmation is re-sent at most every
+        // CONFIRM_RESEND_MS.
         let row = sqlx::query(
-            "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?5)
+            "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirm_sent_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?5, ?5)
              ON CONFLICT (email_norm) DO UPDATE SET
-                 status = CASE WHEN status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE status END,
-                 consented_at = CASE WHEN status IN ('unsubscribed', 'bounced') THEN ?5 ELSE consented_at END,
+                 name = CASE WHEN status IN ('unsubscribed', 'bounced') THEN ?3 ELSE name END,
                  source = CASE WHEN status IN ('unsubscribed', 'bounced') THEN ?4 ELSE source END,
-                 name = CASE WHEN ?3 <> '' THEN ?3 ELSE name END
-             RETURNING id, status, consented_at",
+                 consented_at = CASE WHEN status IN ('unsubscribed', 'bounced') THEN ?5 ELSE consented_at END,
+                 confirm_sent_at = CASE
+                     WHEN status IN ('unsubscribed', 'bounced') THEN ?5
+                     WHEN status = 'pending' AND COALESCE(confirm_sent_at, 0) <= ?5 - ?6 THEN ?5
+                     ELSE confirm_sent_at END,
+                 status = CASE WHEN status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE status END
+             RETURNING id, status, consented_at, confirm_sent_at",
         )
         .bind(email.as_str())
         .bind(email.normalized())
         .bind(name)
         .bind(source)
         .bind(now)
+        .bind(CONFIRM_RESEND_MS)
         .fetch_one(&self.pool)
         .await
         .context("failed to store the subscription")?;
         let status: String = row.get("status");
-        Ok((status == "pending").then(|| (row.get("id"), row.get("consented_at"))))
+        let sent_at: Option<i64> = row.get("confirm_sent_at");
+        Ok((status == "pending" && sent_at == Some(now))
+            .then(|| (row.get("id"), row.get("consented_at"))))
     }
 
     pub async fn subscriber_email(&self, id: i64) -> anyhow::Result<Option<(String, String)>> {
@@ -257,7 +270,7 @@ impl Store {
         .bind(status)
         .bind(like.as_deref())
         .bind(per_page)
-        .bind((page.max(1) - 1) * per_page)
+        .bind((page.clamp(1, 1_000_000) - 1) * per_page)
         .fetch_all(&self.pool)
         .await?;
         let total: i64 = sqlx::query_scalar(
@@ -628,7 +641,7 @@ impl Store {
     /// Sent digests for the public archive (test sends are not published).
     pub async fn archive(&self, limit: i64) -> anyhow::Result<Vec<ArchiveEntry>> {
         Ok(sqlx::query_as::<_, ArchiveEntry>(
-            "SELECT id, subject, created_at FROM digests WHERE kind <> 'test' ORDER BY id DESC LIMIT ?",
+            "SELECT id, subject, created_at FROM digests WHERE kind <> 'test' AND status <> 'cancelled' ORDER BY id DESC LIMIT ?",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -807,7 +820,7 @@ impl Store {
                 return Ok(vec![]);
             }
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "SELECT d.id, d.digest_id, d.subscriber_id, d.attempts,
+                "SELECT d.id, d.digest_id, d.subscriber_id, d.attempts, d.lease_until,
                         COALESCE(s.email, g.test_to) AS email, COALESCE(s.name, '') AS name,
                         CASE WHEN d.subscriber_id = 0 THEN 'confirmed' ELSE COALESCE(s.status, 'erased') END AS status
                  FROM deliveries d JOIN digests g ON g.id = d.digest_id
@@ -865,26 +878,31 @@ impl Store {
             for o in outcomes {
                 match o {
                     Outcome::Sent { .. } => {}
-                    Outcome::Retry { id, error, next_attempt_at } => {
+                    Outcome::Retry { id, lease, error, next_attempt_at } => {
                         sqlx::query(
-                            "UPDATE deliveries SET state = 'pending', last_error = ?, next_attempt_at = ?, lease_until = NULL
-                             WHERE id = ? AND state = 'sending'",
+                            "UPDATE deliveries SET last_error = ?, next_attempt_at = ?, lease_until = NULL,
+                                 state = CASE WHEN (SELECT status FROM digests g WHERE g.id = deliveries.digest_id) = 'cancelled'
+                                              THEN 'cancelled' ELSE 'pending' END
+                             WHERE id = ? AND state = 'sending' AND lease_until = ?",
                         )
                         .bind(error)
                         .bind(next_attempt_at)
                         .bind(id)
+                        .bind(lease)
                         .execute(&mut *conn)
                         .await?;
                     }
-                    Outcome::Failed { id, subscriber_id, error, permanent } => {
-                        sqlx::query(
-                            "UPDATE deliveries SET state = 'failed', last_error = ?, lease_until = NULL WHERE id = ?",
+                    Outcome::Failed { id, lease, subscriber_id, error, permanent } => {
+                        let r = sqlx::query(
+                            "UPDATE deliveries SET state = 'failed', last_error = ?, lease_until = NULL
+                             WHERE id = ? AND state = 'sending' AND lease_until = ?",
                         )
                         .bind(error)
                         .bind(id)
+                        .bind(lease)
                         .execute(&mut *conn)
                         .await?;
-                        if *permanent && *subscriber_id != 0 {
+                        if *permanent && *subscriber_id != 0 && r.rows_affected() > 0 {
                             sqlx::query(
                                 "UPDATE subscribers SET bounces = bounces + 1,
                                      status = CASE WHEN bounces + 1 >= ? AND status = 'confirmed' THEN 'bounced' ELSE status END
@@ -902,15 +920,16 @@ impl Store {
                             .execute(&mut *conn)
                             .await?;
                     }
-                    Outcome::Released { id } => {
+                    Outcome::Released { id, lease } => {
                         // Back to the queue, or to 'cancelled' if its send was cancelled meanwhile.
                         sqlx::query(
                             "UPDATE deliveries SET lease_until = NULL, attempts = MAX(attempts - 1, 0),
                                  state = CASE WHEN (SELECT status FROM digests g WHERE g.id = deliveries.digest_id) = 'cancelled'
                                               THEN 'cancelled' ELSE 'pending' END
-                             WHERE id = ? AND state = 'sending'",
+                             WHERE id = ? AND state = 'sending' AND lease_until = ?",
                         )
                         .bind(id)
+                        .bind(lease)
                         .execute(&mut *conn)
                         .await?;
                     }

@@ -179,6 +179,9 @@ pub struct Claimed {
     pub name: String,
     /// The subscriber's status now: someone who left mid-send is skipped.
     pub status: String,
+    /// This claim's lease: an outcome other than "sent" is written only while it still holds,
+    /// so a worker that overran its lease cannot undo the row's next claim.
+    pub lease_until: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -190,11 +193,13 @@ pub enum Outcome {
     },
     Retry {
         id: i64,
+        lease: i64,
         error: String,
         next_attempt_at: i64,
     },
     Failed {
         id: i64,
+        lease: i64,
         subscriber_id: i64,
         error: String,
         permanent: bool,
@@ -202,8 +207,9 @@ pub enum Outcome {
     Skipped {
         id: i64,
     },
-    /// Handed back unsent (graceful shutdown).
+    /// Handed back unsent (graceful shutdown, a paused send, a relay that cannot be reached).
     Released {
         id: i64,
+        lease: i64,
     },
 }

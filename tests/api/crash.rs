@@ -20,7 +20,7 @@ fn start(config: &Path) -> Child {
         .env("RUST_LOG", "warn")
         // The same settings as `extra` below, the way an operator overrides a file.
         .env("NASHRA__DELIVERY__CONCURRENCY", CONCURRENCY.to_string())
-        .env("NASHRA__DELIVERY__LEASE", "1s")
+        .env("NASHRA__DELIVERY__LEASE", "3s")
         .env("NASHRA__DELIVERY__MAX_PER_SECOND", "600")
         .stdout(Stdio::null())
         .stderr(if std::env::var("TEST_LOG").is_ok() {
@@ -37,7 +37,7 @@ async fn killed_mid_send_then_restarted_every_reader_gets_it_once() {
     let smtp = TestSmtp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let extra =
-        format!("[delivery]\nconcurrency = {CONCURRENCY}\nlease = \"1s\"\nmax_per_second = 600\n");
+        format!("[delivery]\nconcurrency = {CONCURRENCY}\nlease = \"3s\"\nmax_per_second = 600\n");
     let config = dir.path().join("nashra.toml");
     std::fs::write(&config, test_toml(dir.path(), smtp.addr)).unwrap();
     // The test process shares the SQLite file: it queues the digest and watches the ledger.

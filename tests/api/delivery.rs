@@ -52,7 +52,7 @@ async fn a_send_triggered_twice_at_once_reaches_each_reader_once() {
 #[tokio::test]
 async fn a_restart_mid_send_finishes_without_doubles() {
     let t =
-        spawn_app_with("[delivery]\nmax_per_second = 200\nconcurrency = 2\nlease = \"1s\"\n").await;
+        spawn_app_with("[delivery]\nmax_per_second = 200\nconcurrency = 2\nlease = \"3s\"\n").await;
     let readers = confirmed_readers(&t, 300).await;
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
@@ -408,4 +408,35 @@ async fn outside_the_sending_window_a_send_waits() {
     let t = spawn_on(smtp, dir, "").await;
     let done = t.wait_send(id).await;
     assert_eq!(done["sent"], 5, "{done}");
+}
+
+#[tokio::test]
+async fn a_lost_reply_after_the_message_counts_as_an_attempt() {
+    // The relay takes the message and hangs up before its "250": we cannot know it arrived.
+    // Retrying may duplicate it, so each such retry spends an attempt: bounded, never endless.
+    let t = spawn_app_with("[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
+    confirmed_readers(&t, 3).await;
+    t.smtp
+        .fault("r1@example.com", Fault::DropAfterData, usize::MAX);
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    let done = t.wait_send(id).await;
+    assert_eq!(
+        (done["sent"].as_i64(), done["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{done}"
+    );
+    assert_eq!(
+        t.smtp.messages_to("r1@example.com").len(),
+        2,
+        "max_attempts copies at most"
+    );
+    let f = t.admin_get(&format!("/api/sends/{id}/failures")).await;
+    assert!(
+        f["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no reply after the message was sent"),
+        "{f}"
+    );
 }

@@ -45,7 +45,7 @@ lease = "5s"
 [smtp]
 host = "127.0.0.1"
 port = {port}
-timeout = "5s"
+timeout = "1s"
 [security]
 secret = "test-secret-that-is-long-enough-0123456789"
 admin_token = "{ADMIN}"

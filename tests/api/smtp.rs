@@ -30,6 +30,8 @@ pub enum Fault {
     Code(u16),
     /// Close the connection at RCPT without a word.
     Drop,
+    /// Take the whole message, then close without answering: the sender cannot know it arrived.
+    DropAfterData,
 }
 
 #[derive(Default)]
@@ -173,6 +175,7 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
         return;
     }
     let mut rcpts: Vec<String> = Vec::new();
+    let mut drop_after_data = false;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -212,6 +215,11 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
             };
             match fault {
                 Some(Fault::Drop) => return,
+                Some(Fault::DropAfterData) => {
+                    drop_after_data = true;
+                    rcpts.push(addr);
+                    b"250 2.1.5 ok\r\n".to_vec()
+                }
                 Some(Fault::Code(421)) => {
                     let _ = w.write_all(b"421 4.3.2 service shutting down\r\n").await;
                     return;
@@ -250,6 +258,9 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
                 data,
             });
             arrived.notify_waiters();
+            if drop_after_data {
+                return;
+            }
             b"250 2.0.0 queued\r\n".to_vec()
         } else if upper == "RSET" {
             rcpts.clear();

@@ -95,6 +95,9 @@ async fn the_answer_never_reveals_whether_an_address_is_known() {
         .unwrap();
     assert_eq!(fresh, pending);
     assert_eq!(fresh, confirmed);
+    // Re-submitting a pending address does not flood its inbox with confirmations.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(t.smtp.messages_to("new@example.com").len(), 1);
     // One row per address whatever the case.
     let subs = t.admin_get("/api/subscribers?q=new@").await;
     assert_eq!(subs["total"], 1);
@@ -214,4 +217,30 @@ async fn a_confirm_link_from_before_leaving_does_not_resubscribe() {
     assert_eq!(r.status(), 400);
     let subs = t.admin_get("/api/subscribers?status=unsubscribed").await;
     assert_eq!(subs["total"], 1);
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_rename_a_subscriber() {
+    let t = spawn_app().await;
+    let r = t
+        .post_json(
+            "/subscribe",
+            json!({"email": "sara@example.com", "name": "سارة"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let link = confirm_link(&t.wait_for_mail_to("sara@example.com", 1).await);
+    assert_eq!(
+        t.http.get(t.local(&link)).send().await.unwrap().status(),
+        200
+    );
+    let r = t
+        .post_json(
+            "/subscribe",
+            json!({"email": "SARA@example.com", "name": "زوروا موقعنا المزيّف"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let subs = t.admin_get("/api/subscribers?q=sara@").await;
+    assert_eq!(subs["subscribers"][0]["name"], "سارة");
 }
