@@ -293,7 +293,10 @@ impl Dispatcher {
                     biased;
                     _ = shutdown.wait_for(|v| *v) => None,
                     p = async {
-                        tokio::time::sleep(wait).await;
+                        // No timer at all when unpaced: a zero sleep still costs a timer tick.
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
                         sem.clone().acquire_owned().await
                     } => Some(p.expect("semaphore never closes")),
                 };
