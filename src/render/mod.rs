@@ -274,14 +274,28 @@ pub fn excerpt(a: &Article, max: usize) -> String {
 
 /// Hashtags at the end of a text are shown as the article's tags; the excerpt drops them.
 fn strip_trailing_hashtags(text: &str) -> &str {
-    let mut t = text.trim_end();
-    while let Some(i) = t.rfind(char::is_whitespace).map(|i| i + 1).or(Some(0)) {
-        if !t[i..].starts_with('#') || i == 0 {
+    let full = text.trim_end();
+    let mut t = full;
+    // Peel off a trailing run of bare hashtags ("#العراق #الكهرباء")…
+    while let Some(i) = t.rfind(char::is_whitespace).map(|i| i + 1) {
+        let token = &t[i..];
+        if !token.starts_with('#')
+            || !token
+                .chars()
+                .skip(1)
+                .all(|c| c.is_alphanumeric() || c == '_')
+        {
             break;
         }
         t = t[..i].trim_end();
     }
-    t
+    // …but only when it stands after a finished sentence; "بين #الصين و #أمريكا" keeps its tags.
+    let finished = t.ends_with(['.', '!', '?', '؟', '…', '»', ')', '"', '”']);
+    if t.len() < full.len() && finished {
+        t
+    } else {
+        full
+    }
 }
 
 /// Plain text of an HTML fragment, whitespace collapsed.
@@ -362,6 +376,14 @@ mod tests {
             "بين #بغداد و #واشنطن، قال"
         );
         assert_eq!(strip_trailing_hashtags("#وحده"), "#وحده");
+        assert_eq!(
+            strip_trailing_hashtags("تنافس بين #الصين و #الولايات_المتحدة."),
+            "تنافس بين #الصين و #الولايات_المتحدة."
+        );
+        assert_eq!(
+            strip_trailing_hashtags("تنافس بين #الصين و #الولايات_المتحدة"),
+            "تنافس بين #الصين و #الولايات_المتحدة"
+        );
     }
 
     #[test]
