@@ -30,6 +30,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
     pub dispatcher: Arc<Dispatcher>,
+    /// Limits sign-ups per client address.
+    pub signup_limit: Option<crate::web::RateLimiter>,
     /// Most-read links to use instead of fetching `newsletter.most_read_feed` (the demo).
     pub most_read_override: std::sync::Mutex<Option<Vec<LinkItem>>>,
 }
@@ -45,6 +47,7 @@ impl App {
             tokens: Tokens::new(&settings.security.secret),
             renderer: Renderer::new()?,
             http: feeds::http_client(),
+            signup_limit: crate::web::RateLimiter::per_hour(settings.server.signups_per_hour),
             settings,
             store,
             mailer,
@@ -256,12 +259,15 @@ pub async fn serve(
         let mut sd = shutdown.clone();
         let router = crate::web::router(app.clone());
         tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = sd.wait_for(|v| *v).await;
-                })
-                .await
-                .context("web server failed")
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = sd.wait_for(|v| *v).await;
+            })
+            .await
+            .context("web server failed")
         })
     };
     let sched = tokio::spawn(crate::schedule::run(app.clone(), shutdown.clone()));

@@ -41,6 +41,17 @@ pub struct Server {
     pub bind: SocketAddr,
     /// Base of every link we put in a message; must be reachable by readers.
     pub public_url: String,
+    /// Sign-ups one client may make per hour (0 = no limit).
+    #[serde(default = "default_signups_per_hour")]
+    pub signups_per_hour: u32,
+    /// Behind a reverse proxy, the header carrying the client's address ("X-Forwarded-For",
+    /// "X-Real-IP"); empty = the TCP peer. Set it only when the proxy overwrites that header.
+    #[serde(default)]
+    pub client_ip_header: String,
+}
+
+fn default_signups_per_hour() -> u32 {
+    20
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,6 +5,9 @@
 
 mod admin;
 mod public;
+mod ratelimit;
+
+pub use ratelimit::RateLimiter;
 
 use std::sync::Arc;
 

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{Path, State},
+    extract::{ConnectInfo, Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
+use std::net::SocketAddr;
+
 use chrono::{TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -107,7 +109,12 @@ fn email_error_ar(e: &EmailError) -> &'static str {
 const CHECK_INBOX: &str =
     "شكراً لك! أرسلنا رسالة إلى بريدك الإلكتروني، افتحها واضغط رابط التأكيد لإتمام اشتراكك.";
 
-async fn subscribe(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn subscribe(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -134,6 +141,27 @@ async fn subscribe(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
             )
         }
     };
+    if let Some(limit) = &app.signup_limit
+        && let Err(wait) = limit.check(client_ip(&app, peer, &headers))
+    {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let message = format!("محاولات كثيرة من هذا العنوان. يرجى المحاولة بعد {minutes} دقيقة.");
+        let retry = [(header::RETRY_AFTER, wait.as_secs().max(1).to_string())];
+        return if is_json {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                retry,
+                Json(json!({"error": "rate_limited", "message": message})),
+            )
+                .into_response()
+        } else {
+            let page = app.renderer.page(
+                &app.settings,
+                &subscribe_form(&app, Some(message), String::new()),
+            );
+            (StatusCode::TOO_MANY_REQUESTS, retry, Html(page)).into_response()
+        };
+    }
     let Ok(form) = form else {
         return reply_invalid(
             "تعذّرت قراءة الطلب. أعد المحاولة من نموذج الاشتراك.",
@@ -172,6 +200,20 @@ async fn subscribe(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
         };
         page(StatusCode::OK, app.renderer.page(&app.settings, &p))
     }
+}
+
+/// The client's address: the TCP peer, or the configured proxy header's first address.
+fn client_ip(app: &App, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    let name = &app.settings.server.client_ip_header;
+    if name.is_empty() {
+        return peer.ip();
+    }
+    headers
+        .get(name.as_str())
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(peer.ip())
 }
 
 /// Where consent was given: the article page that embedded the form, or our own page.

@@ -34,6 +34,7 @@ pub fn test_toml(dir: &std::path::Path, smtp: SocketAddr) -> String {
 [server]
 bind = "127.0.0.1:0"
 public_url = "{PUBLIC}"
+signups_per_hour = 1000
 [database]
 url = "sqlite://{db}"
 [delivery]

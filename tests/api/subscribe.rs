@@ -244,3 +244,30 @@ async fn a_stranger_cannot_rename_a_subscriber() {
     let subs = t.admin_get("/api/subscribers?q=sara@").await;
     assert_eq!(subs["subscribers"][0]["name"], "سارة");
 }
+
+#[tokio::test]
+async fn one_client_cannot_flood_the_signup_form() {
+    let t = spawn_app_with("[server]\nsignups_per_hour = 2\n").await;
+    for i in 0..2 {
+        let r = t
+            .post_json("/subscribe", json!({"email": format!("a{i}@example.com")}))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = t
+        .post_json("/subscribe", json!({"email": "a2@example.com"}))
+        .await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "rate_limited");
+    assert!(v["message"].as_str().unwrap().contains("يرجى المحاولة"));
+    let r = t.post_form("/subscribe", "email=a3%40example.com").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("role=\"alert\""));
+    assert_eq!(
+        t.admin_get("/api/subscribers").await["total"],
+        2,
+        "nothing stored past the limit"
+    );
+}
