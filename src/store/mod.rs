@@ -143,14 +143,6 @@ impl Store {
             .then(|| (row.get("id"), row.get("consented_at"))))
     }
 
-    pub async fn subscriber_email(&self, id: i64) -> anyhow::Result<Option<(String, String)>> {
-        let row = sqlx::query("SELECT email, name FROM subscribers WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| (r.get("email"), r.get("name"))))
-    }
-
     /// Confirms the sign-up a confirm token was issued for.
     pub async fn confirm(&self, id: i64, issued: i64, now: i64) -> anyhow::Result<ConfirmOutcome> {
         let row = sqlx::query("SELECT status, consented_at FROM subscribers WHERE id = ?")
@@ -969,16 +961,6 @@ impl Store {
                  UNION ALL
                  SELECT MIN(lease_until) FROM deliveries WHERE state = 'sending')",
         )
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    /// Per-recipient counts of sent rows for a digest (tests and the admin use this).
-    pub async fn sent_count(&self, digest_id: i64) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE digest_id = ? AND state = 'sent'",
-        )
-        .bind(digest_id)
         .fetch_one(&self.pool)
         .await?)
     }
