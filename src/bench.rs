@@ -206,33 +206,21 @@ admin_token = "bench-admin-token-0123456789"
     };
     let create_secs = t.elapsed().as_secs_f64();
     let digest = app.store.digest(id).await?.context("digest")?;
+    // One message exactly as the dispatcher will build it, for smtp-source's size.
     let sample = {
-        let from = crate::domain::Mailbox::parse(&app.settings.newsletter.from)?;
-        let t =
-            crate::delivery::message::MessageTemplate::new(crate::delivery::message::MessageSpec {
-                from: &from,
-                reply_to: None,
-                subject: &digest.subject,
-                html: &digest.html,
-                text: &digest.text,
-                list: Some((
-                    &app.settings.newsletter.name,
-                    &app.settings.newsletter.list_id,
-                )),
-                feedback_id: None,
-            });
+        let prepared = app.dispatcher.prepared(id).await?;
         let url = app
             .settings
             .public_url(&format!("/unsubscribe/{}", app.tokens.unsubscribe(1)));
-        t.build(
-            &Personal {
-                to: "reader1@bench.example.com",
-                unsubscribe_url: Some(&url),
-                name: "",
-                date: Utc::now(),
-            },
-            "<x@example.org>",
-        )
+        let personal = Personal {
+            to: "reader1@bench.example.com",
+            unsubscribe_url: Some(&url),
+            name: "",
+            date: Utc::now(),
+        };
+        prepared
+            .template
+            .build(&personal, &prepared.template.new_message_id())
     };
 
     // The send: only this phase counts for rate, CPU and peak RSS.

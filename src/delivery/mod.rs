@@ -117,8 +117,8 @@ fn reply_to(s: &Settings) -> Option<&str> {
 }
 
 /// A digest made ready to send: headers and bodies encoded once.
-struct Prepared {
-    template: MessageTemplate,
+pub(crate) struct Prepared {
+    pub(crate) template: MessageTemplate,
     digest_id: i64,
 }
 
@@ -163,7 +163,8 @@ impl Dispatcher {
         &self.mailer.settings
     }
 
-    async fn prepared(&self, digest_id: i64) -> anyhow::Result<Arc<Prepared>> {
+    /// The digest's message template, built once per process and cached.
+    pub(crate) async fn prepared(&self, digest_id: i64) -> anyhow::Result<Arc<Prepared>> {
         if let Some(p) = self.prepared.lock().expect("not poisoned").get(&digest_id) {
             return Ok(p.clone());
         }
@@ -302,17 +303,7 @@ impl Dispatcher {
                 };
                 let Some(permit) = permit else {
                     // Hand back what we claimed but did not start.
-                    for r in std::iter::once(row).chain(rows.by_ref()) {
-                        let _ = tx
-                            .send((
-                                Outcome::Released {
-                                    id: r.id,
-                                    lease: r.lease_until,
-                                },
-                                None,
-                            ))
-                            .await;
-                    }
+                    release_all(&tx, std::iter::once(row).chain(rows.by_ref())).await;
                     break 'outer;
                 };
                 let this = self.clone();
@@ -321,7 +312,7 @@ impl Dispatcher {
                 tokio::spawn(async move {
                     let digest = row.digest_id;
                     let outcome = this.deliver(row).await;
-                    if let Some(SendOutcomeKind::Connection) = outcome.1 {
+                    if outcome.1 {
                         let _ = relay_tx.send(());
                     } else {
                         this.metrics
@@ -333,17 +324,7 @@ impl Dispatcher {
                 });
                 if !relay_rx.is_empty() {
                     // Stop feeding a dead relay: give back the rest of the batch.
-                    for r in rows.by_ref() {
-                        let _ = tx
-                            .send((
-                                Outcome::Released {
-                                    id: r.id,
-                                    lease: r.lease_until,
-                                },
-                                None,
-                            ))
-                            .await;
-                    }
+                    release_all(&tx, rows.by_ref()).await;
                 }
             }
         }
@@ -373,8 +354,9 @@ impl Dispatcher {
         active
     }
 
-    /// Sends one claimed row; never fails, it reports.
-    async fn deliver(self: &Arc<Self>, row: Claimed) -> (Outcome, Option<SendOutcomeKind>) {
+    /// Sends one claimed row; never fails, it reports the outcome and whether the relay
+    /// could not be reached at all.
+    async fn deliver(self: &Arc<Self>, row: Claimed) -> (Outcome, bool) {
         let stopping = self
             .streaks
             .lock()
@@ -383,13 +365,7 @@ impl Dispatcher {
             .contains(&row.digest_id);
         // Paused, cancelled or stopped since the row was claimed: hand it back unsent.
         if stopping || !self.active(row.digest_id).await {
-            return (
-                Outcome::Released {
-                    id: row.id,
-                    lease: row.lease_until,
-                },
-                None,
-            );
+            return (row.release(), false);
         }
         let digest = row.digest_id;
         let out = self.deliver_one(row).await;
@@ -403,21 +379,15 @@ impl Dispatcher {
         out
     }
 
-    async fn deliver_one(&self, row: Claimed) -> (Outcome, Option<SendOutcomeKind>) {
+    async fn deliver_one(&self, row: Claimed) -> (Outcome, bool) {
         let Some(email) = row.email.as_deref().filter(|_| row.status == "confirmed") else {
-            return (Outcome::Skipped { id: row.id }, None);
+            return (Outcome::Skipped { id: row.id }, false);
         };
         let prepared = match self.prepared(row.digest_id).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), digest = row.digest_id, "cannot prepare digest");
-                return (
-                    Outcome::Released {
-                        id: row.id,
-                        lease: row.lease_until,
-                    },
-                    None,
-                );
+                return (row.release(), false);
             }
         };
         let unsub = self.mailer.settings.public_url(&format!(
@@ -454,7 +424,7 @@ impl Dispatcher {
                         message_id,
                         at: now_ms(),
                     },
-                    Some(SendOutcomeKind::Sent),
+                    false,
                 )
             }
             Err(SendError::Connection(m)) => {
@@ -462,13 +432,7 @@ impl Dispatcher {
                 tracing::warn!(delivery = row.id, error = %redact_addresses(&m), "relay connection failed");
                 // The relay, not the reader, failed before the message went out: the attempt
                 // does not count.
-                (
-                    Outcome::Released {
-                        id: row.id,
-                        lease: row.lease_until,
-                    },
-                    Some(SendOutcomeKind::Connection),
-                )
+                (row.release(), true)
             }
             Err(SendError::Transient(m)) if (row.attempts as u32) < d.max_attempts => {
                 self.metrics.count_failure("transient");
@@ -484,7 +448,7 @@ impl Dispatcher {
                         error: m,
                         next_attempt_at: next,
                     },
-                    Some(SendOutcomeKind::Failed),
+                    false,
                 )
             }
             Err(e) => {
@@ -503,7 +467,7 @@ impl Dispatcher {
                         error: e.message().to_owned(),
                         permanent,
                     },
-                    Some(SendOutcomeKind::Failed),
+                    false,
                 )
             }
         }
@@ -615,10 +579,14 @@ impl Dispatcher {
     }
 }
 
-enum SendOutcomeKind {
-    Sent,
-    Failed,
-    Connection,
+/// Hands claimed rows back unsent.
+async fn release_all(
+    tx: &mpsc::Sender<(Outcome, Option<i64>)>,
+    rows: impl Iterator<Item = Claimed>,
+) {
+    for r in rows {
+        let _ = tx.send((r.release(), None)).await;
+    }
 }
 
 /// Rows claimed at once. Claimed rows that have not started cannot be duplicated by a crash

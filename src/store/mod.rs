@@ -69,30 +69,13 @@ impl Store {
     }
 
     /// `BEGIN IMMEDIATE`: takes the write lock up front, so read-then-write transactions in two
-    /// processes serialise instead of failing with SQLITE_BUSY at commit.
-    async fn begin_write(&self) -> anyhow::Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
-        let mut conn = self
-            .pool
-            .acquire()
+    /// processes serialise instead of failing with SQLITE_BUSY at commit. The transaction rolls
+    /// back when dropped uncommitted, so every early `?` leaves the store as it was.
+    async fn begin_write(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
-            .context("no database connection")?;
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *conn)
-            .await
-            .context("BEGIN IMMEDIATE")?;
-        Ok(conn)
-    }
-
-    async fn commit(conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) -> anyhow::Result<()> {
-        sqlx::query("COMMIT")
-            .execute(&mut **conn)
-            .await
-            .context("COMMIT")?;
-        Ok(())
-    }
-
-    async fn rollback(conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) {
-        let _ = sqlx::query("ROLLBACK").execute(&mut **conn).await;
+            .context("cannot begin a write transaction")
     }
 
     pub async fn ping(&self) -> bool {
@@ -217,15 +200,14 @@ impl Store {
                     .push_bind(confirmed.then_some(now));
             });
             qb.push(" ON CONFLICT (email_norm) DO NOTHING");
-            match qb.build().execute(&mut *conn).await {
-                Ok(r) => added += r.rows_affected(),
-                Err(e) => {
-                    Self::rollback(&mut conn).await;
-                    return Err(e).context("failed to import subscribers");
-                }
-            }
+            added += qb
+                .build()
+                .execute(&mut *conn)
+                .await
+                .context("failed to import subscribers")?
+                .rows_affected();
         }
-        Self::commit(&mut conn).await?;
+        conn.commit().await?;
         Ok((added, rows.len() as u64 - added))
     }
 
@@ -302,12 +284,9 @@ impl Store {
                 Ok(())
             }
             .await;
-            if let Err(e) = r {
-                Self::rollback(&mut conn).await;
-                return Err(e.context("failed to erase subscriber"));
-            }
+            r.context("failed to erase subscriber")?;
         }
-        Self::commit(&mut conn).await?;
+        conn.commit().await?;
         Ok(id.is_some())
     }
 
@@ -375,16 +354,9 @@ impl Store {
             }
         }
         .await;
-        match res {
-            Ok(v) => {
-                Self::commit(&mut conn).await?;
-                Ok(v)
-            }
-            Err(e) => {
-                Self::rollback(&mut conn).await;
-                Err(e.context("failed to store article"))
-            }
-        }
+        let v = res.context("failed to store article")?;
+        conn.commit().await?;
+        Ok(v)
     }
 
     /// The articles the next digest of `schedule` would carry (newest first).
@@ -494,17 +466,9 @@ impl Store {
         F: FnOnce(&[Article]) -> anyhow::Result<RenderedDigest>,
     {
         let mut conn = self.begin_write().await?;
-        let res = Self::create_digest_tx(&mut conn, req, build).await;
-        match res {
-            Ok(out) => {
-                Self::commit(&mut conn).await?;
-                Ok(out)
-            }
-            Err(e) => {
-                Self::rollback(&mut conn).await;
-                Err(e)
-            }
-        }
+        let out = Self::create_digest_tx(&mut conn, req, build).await?;
+        conn.commit().await?;
+        Ok(out)
     }
 
     async fn create_digest_tx<F>(
@@ -739,7 +703,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
         }
-        Self::commit(&mut conn).await?;
+        conn.commit().await?;
         Ok(n)
     }
 
@@ -827,16 +791,9 @@ impl Store {
             Ok(qb.build_query_as::<Claimed>().fetch_all(&mut *conn).await?)
         }
         .await;
-        match res {
-            Ok(v) => {
-                Self::commit(&mut conn).await?;
-                Ok(v)
-            }
-            Err(e) => {
-                Self::rollback(&mut conn).await;
-                Err(e.context("failed to claim deliveries"))
-            }
-        }
+        let v = res.context("failed to claim deliveries")?;
+        conn.commit().await?;
+        Ok(v)
     }
 
     /// Writes a batch of outcomes in one transaction: this is the "sent" mark whose delay
@@ -930,13 +887,9 @@ impl Store {
             Ok(())
         }
         .await;
-        match res {
-            Ok(()) => Self::commit(&mut conn).await,
-            Err(e) => {
-                Self::rollback(&mut conn).await;
-                Err(e.context("failed to record delivery outcomes"))
-            }
-        }
+        res.context("failed to record delivery outcomes")?;
+        conn.commit().await?;
+        Ok(())
     }
 
     /// Marks sending digests whose ledger has nothing left in flight as done.

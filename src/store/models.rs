@@ -184,6 +184,16 @@ pub struct Claimed {
     pub lease_until: i64,
 }
 
+impl Claimed {
+    /// This row handed back unsent, its attempt not counted.
+    pub fn release(&self) -> Outcome {
+        Outcome::Released {
+            id: self.id,
+            lease: self.lease_until,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Sent {
