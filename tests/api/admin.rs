@@ -104,22 +104,12 @@ async fn a_feed_that_is_down_or_malformed_does_not_stop_the_others() {
         "[[feeds]]\nurl = \"http://{addr}/down.xml\"\n[[feeds]]\nurl = \"http://{addr}/broken.xml\"\n[[feeds]]\nurl = \"http://{addr}/feed.xml\"\n[[feeds]]\nurl = \"http://127.0.0.1:1/none.xml\"\n"
     ))
     .await;
-    let v: Value = t
-        .admin_post("/api/ingest", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = t.admin_json("/api/ingest", json!({})).await;
     assert_eq!(v["feeds"], 4);
     assert_eq!(v["failed"], 3, "{v}");
     assert_eq!(t.app.store.article_count().await.unwrap(), 2);
     // Polling again finds nothing new: deduplicated by guid.
-    let v: Value = t
-        .admin_post("/api/ingest", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = t.admin_json("/api/ingest", json!({})).await;
     assert_eq!(v["new"], 0, "{v}");
 }
 
@@ -135,31 +125,22 @@ async fn subscribers_are_listed_and_erased() {
         t.admin_get("/api/subscribers?status=pending").await["total"],
         1
     );
-    let r = t
-        .http
-        .get(t.url("/api/subscribers?status=nonsense"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
+    assert_eq!(
+        t.admin_status(reqwest::Method::GET, "/api/subscribers?status=nonsense")
+            .await,
+        422
+    );
 
-    let r = t
-        .http
-        .delete(t.url("/api/subscribers/ONE@example.com"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = t
-        .http
-        .delete(t.url("/api/subscribers/one@example.com"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(
+        t.admin_status(reqwest::Method::DELETE, "/api/subscribers/ONE@example.com")
+            .await,
+        200
+    );
+    assert_eq!(
+        t.admin_status(reqwest::Method::DELETE, "/api/subscribers/one@example.com")
+            .await,
+        404
+    );
     let left = t.admin_get("/api/subscribers").await;
     assert_eq!(left["total"], 1);
     assert!(!left.to_string().contains("one@example.com"));
@@ -171,15 +152,7 @@ async fn health_and_metrics_answer() {
     let r = t.http.get(t.url("/health")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
-    let m = t
-        .http
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = t.get_text("/metrics").await;
     for name in [
         "nashra_messages_sent_total",
         "nashra_messages_failed_total{reason=\"permanent\"}",

@@ -42,10 +42,7 @@ async fn a_send_triggered_twice_at_once_reaches_each_reader_once() {
     let r = t.admin_post("/api/sends", json!({})).await;
     assert_eq!(r.json::<Value>().await.unwrap()["reason"], "nothing_new");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let per = t.smtp.per_recipient();
-    for r in &readers {
-        assert_eq!(per.get(r), Some(&1), "{r}");
-    }
+    t.assert_each_received_once(&readers);
     assert_eq!(t.smtp.count(), readers.len());
 }
 
@@ -67,10 +64,7 @@ async fn a_restart_mid_send_finishes_without_doubles() {
     let t = spawn_on(smtp, dir, "[delivery]\nconcurrency = 4\n").await;
     let done = t.wait_send(id).await;
     assert_eq!(done["sent"], readers.len() as i64, "{done}");
-    let per = t.smtp.per_recipient();
-    for r in &readers {
-        assert_eq!(per.get(r), Some(&1), "{r} after a graceful restart");
-    }
+    t.assert_each_received_once(&readers);
 }
 
 #[tokio::test]
@@ -81,10 +75,7 @@ async fn someone_who_leaves_mid_send_gets_nothing_further() {
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
     // Pause at once so the leaver's row (the last) is still pending, then unsubscribe them.
-    let r = t
-        .admin_post(&format!("/api/sends/{id}/pause"), json!({}))
-        .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(t.control(id, "pause").await.0, 200);
     let leaver = t
         .app
         .store
@@ -103,8 +94,7 @@ async fn someone_who_leaves_mid_send_gets_nothing_further() {
             .status(),
         200
     );
-    t.admin_post(&format!("/api/sends/{id}/resume"), json!({}))
-        .await;
+    t.control(id, "resume").await;
     let done = t.wait_send(id).await;
     assert_eq!(done["skipped"], 1, "{done}");
     assert_eq!(done["sent"], 40, "{done}");
@@ -134,20 +124,9 @@ async fn transient_failures_are_retried_and_delivered_once() {
         (Some("done"), Some(10), Some(0)),
         "{done}"
     );
-    let per = t.smtp.per_recipient();
-    for r in &readers {
-        assert_eq!(per.get(r), Some(&1), "{r}");
-    }
+    t.assert_each_received_once(&readers);
     assert_eq!(t.smtp.attempts("r1@example.com"), 3);
-    let metrics = t
-        .http
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.get_text("/metrics").await;
     assert!(
         metrics.contains("nashra_messages_retried_total 2")
             || metrics.contains("nashra_messages_retried_total 3"),
@@ -183,12 +162,7 @@ async fn permanent_failures_are_recorded_and_bounce_after_the_threshold() {
     assert_eq!(bounced["total"], 1);
     // Left out of the next digest.
     t.add_article("https://example.org/3/", "خبر", "نص").await;
-    let r: Value = t
-        .admin_post("/api/sends", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r: Value = t.admin_json("/api/sends", json!({})).await;
     assert_eq!(r["recipients"], 4);
 }
 
@@ -205,12 +179,7 @@ async fn failed_deliveries_can_be_retried_on_request() {
         (Some(2), Some(1)),
         "{done}"
     );
-    let r: Value = t
-        .admin_post(&format!("/api/sends/{id}/retry"), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, r) = t.control(id, "retry").await;
     assert_eq!(r["requeued"], 1);
     let done = t.wait_send(id).await;
     assert_eq!(
@@ -241,8 +210,7 @@ async fn a_relay_that_is_down_pauses_the_send_and_it_resumes_by_itself() {
         (Some(20), Some(0)),
         "{done}"
     );
-    let per = t.smtp.per_recipient();
-    assert!(readers.iter().all(|r| per.get(r) == Some(&1)));
+    t.assert_each_received_once(&readers);
 }
 
 #[tokio::test]
@@ -270,10 +238,7 @@ async fn a_relay_that_rejects_everything_stops_the_send() {
     for r in &readers {
         t.smtp.fault(r, Fault::Code(550), 0);
     }
-    let r = t
-        .admin_post(&format!("/api/sends/{id}/resume"), json!({}))
-        .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(t.control(id, "resume").await.0, 200);
     let v = t.wait_send(id).await;
     assert_eq!(v["status"], "done", "{v}");
     assert_eq!(
@@ -290,33 +255,18 @@ async fn pause_resume_and_cancel() {
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
     t.smtp.wait_for(5, Duration::from_secs(10)).await;
-    let v: Value = t
-        .admin_post(&format!("/api/sends/{id}/pause"), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = t.control(id, "pause").await;
     assert_eq!(v["status"], "paused");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let paused_at = t.smtp.count();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(t.smtp.count(), paused_at, "nothing goes out while paused");
-    let v: Value = t
-        .admin_post(&format!("/api/sends/{id}/resume"), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = t.control(id, "resume").await;
     assert_eq!(v["status"], "sending");
     t.smtp
         .wait_for(paused_at + 5, Duration::from_secs(10))
         .await;
-    let v: Value = t
-        .admin_post(&format!("/api/sends/{id}/cancel"), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = t.control(id, "cancel").await;
     assert_eq!(v["status"], "cancelled");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let at_cancel = t.smtp.count();
@@ -326,10 +276,7 @@ async fn pause_resume_and_cancel() {
     let v = t.admin_get(&format!("/api/sends/{id}")).await;
     assert!(v["cancelled"].as_i64().unwrap() > 0, "{v}");
     // A cancelled send cannot be resumed.
-    let r = t
-        .admin_post(&format!("/api/sends/{id}/resume"), json!({}))
-        .await;
-    assert_eq!(r.status(), 409);
+    assert_eq!(t.control(id, "resume").await.0, 409);
 }
 
 #[tokio::test]

@@ -139,6 +139,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An admin POST's JSON answer, whatever its status.
+    pub async fn admin_json(&self, path: &str, body: Value) -> Value {
+        self.admin_post(path, body).await.json().await.unwrap()
+    }
+
+    /// The status an authorised admin request gets.
+    pub async fn admin_status(&self, method: reqwest::Method, path: &str) -> reqwest::StatusCode {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     pub async fn admin_get(&self, path: &str) -> Value {
         let r = self
             .http
@@ -149,6 +165,34 @@ impl TestApp {
             .unwrap();
         assert!(r.status().is_success(), "GET {path}: {}", r.status());
         r.json().await.unwrap()
+    }
+
+    /// `POST /api/sends/{id}/{action}` (pause, resume, cancel, retry) and its JSON answer.
+    pub async fn control(&self, id: i64, action: &str) -> (reqwest::StatusCode, Value) {
+        let r = self
+            .admin_post(&format!("/api/sends/{id}/{action}"), serde_json::json!({}))
+            .await;
+        (r.status(), r.json().await.unwrap())
+    }
+
+    /// A public page's body.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Every one of `readers` received exactly one message.
+    pub fn assert_each_received_once(&self, readers: &[String]) {
+        let per = self.smtp.per_recipient();
+        for r in readers {
+            assert_eq!(per.get(r), Some(&1), "{r}");
+        }
     }
 
     /// Adds an article through the API.

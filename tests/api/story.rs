@@ -79,12 +79,7 @@ async fn reader_subscribes_receives_digest_and_leaves_with_one_click() {
             "<p>نص محدّث</p>",
         ),
     ]));
-    let v: Value = t
-        .admin_post("/api/ingest", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = t.admin_json("/api/ingest", json!({})).await;
     assert_eq!(
         (v["new"].as_u64(), v["updated"].as_u64()),
         (Some(1), Some(1)),
@@ -175,12 +170,7 @@ async fn reader_subscribes_receives_digest_and_leaves_with_one_click() {
         "نص",
     )
     .await;
-    let r: Value = t
-        .admin_post("/api/sends", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r: Value = t.admin_json("/api/sends", json!({})).await;
     assert_eq!(r["recipients"], 0, "{r}");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(t.smtp.messages_to("reader@example.com").len(), 2);
