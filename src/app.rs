@@ -9,17 +9,28 @@ use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     config::{Schedule, Settings},
-    delivery::{Dispatcher, Mailer},
-    domain::{SubscriberEmail, Tokens},
+    delivery::{Dispatcher, MailQueue, Mailer},
+    domain::{SubscriberEmail, SubscriberName, Tokens},
     feeds::{self, IngestReport},
     metrics::Metrics,
-    render::{LinkItem, Renderer},
+    render::{LinkItem, Renderer, SlotMarkers},
     schedule::CronSchedule,
     store::{DigestKind, DigestOutcome, DigestRequest, NewArticle, RenderedDigest, Store, now_ms},
 };
 
-/// Stands in for the digest's own archive URL until its id is known.
-pub const WEB_SLOT: &str = "NASHRAxSLOTxWEBxURL";
+/// A digest is rendered again at most this many times when articles keep arriving while it
+/// is being rendered; then the send fails and the next trigger tries again.
+const RENDER_ATTEMPTS: usize = 5;
+
+/// Why a sign-up was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    /// A non-ASCII local part, and the relay does not offer SMTPUTF8.
+    #[error("this relay cannot deliver to a non-ASCII address")]
+    NoSmtpUtf8,
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
 
 pub struct App {
     pub settings: Arc<Settings>,
@@ -30,6 +41,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
     pub dispatcher: Arc<Dispatcher>,
+    /// Confirmation emails, durable and retried.
+    pub mail_queue: Arc<MailQueue>,
     /// Limits sign-ups per client address.
     pub signup_limit: Option<crate::web::RateLimiter>,
     /// Most-read links to use instead of fetching `newsletter.most_read_feed` (the demo).
@@ -43,9 +56,12 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let mailer = Mailer::new(settings.clone())?;
         let dispatcher = Dispatcher::new(store.clone(), mailer.clone(), metrics.clone());
+        let renderer = Renderer::new()?;
+        let mail_queue = MailQueue::new(store.clone(), mailer.clone(), renderer.clone());
         Ok(Arc::new(App {
             tokens: Tokens::new(&settings.security.secret),
-            renderer: Renderer::new()?,
+            renderer,
+            mail_queue,
             http: feeds::http_client(),
             signup_limit: crate::web::RateLimiter::per_hour(settings.server.signups_per_hour),
             settings,
@@ -128,6 +144,9 @@ impl App {
     }
 
     /// Creates a digest of what is new for `schedule` and queues it for delivery.
+    ///
+    /// The digest is rendered first, with no lock held; the store then checks, under its
+    /// write lock, that no article arrived meanwhile (else this renders again).
     pub async fn create_digest(
         &self,
         schedule: &Schedule,
@@ -138,7 +157,6 @@ impl App {
         let at = slot
             .and_then(|s| Utc.timestamp_millis_opt(s).single())
             .unwrap_or_else(Utc::now);
-        let most_read = self.most_read().await;
         let req = DigestRequest {
             schedule: &schedule.name,
             kind,
@@ -146,32 +164,67 @@ impl App {
             first_since: self.first_since(schedule, at),
             max_articles: schedule.max_articles,
             test_to: test_to.map(|e| e.as_str()),
-            web_slot: WEB_SLOT,
-            web_prefix: &self.settings.public_url("/archive/"),
         };
-        let settings = &self.settings;
-        let renderer = &self.renderer;
-        let out = self
-            .store
-            .create_digest(req, |articles| {
-                renderer.digest(
-                    settings,
-                    schedule,
-                    articles,
-                    &most_read,
-                    Utc::now(),
-                    WEB_SLOT,
-                )
-            })
-            .await?;
-        if let DigestOutcome::Created { id, recipients } = out {
-            self.metrics
-                .digests_created
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!(digest = id, recipients, schedule = %schedule.name, kind = kind.as_str(), "digest queued");
-            self.dispatcher.wake.notify_one();
+        let mut most_read = None;
+        for _ in 0..RENDER_ATTEMPTS {
+            let articles = self
+                .store
+                .new_articles(req.schedule, req.first_since, req.max_articles)
+                .await?;
+            let ids: Vec<i64> = articles.iter().map(|a| a.id).collect();
+            let rendered = if articles.is_empty() {
+                None
+            } else {
+                if most_read.is_none() {
+                    most_read = Some(self.most_read().await);
+                }
+                let links = most_read.clone().unwrap_or_default();
+                Some(self.render_digest(schedule, articles, links).await?)
+            };
+            let out = self
+                .store
+                .create_digest(req.clone(), &ids, rendered.as_ref())
+                .await?;
+            match out {
+                DigestOutcome::Stale => continue,
+                DigestOutcome::Created { id, recipients } => {
+                    self.metrics
+                        .digests_created
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(digest = id, recipients, schedule = %schedule.name, kind = kind.as_str(), "digest queued");
+                    self.dispatcher.wake.notify_one();
+                    return Ok(out);
+                }
+                _ => return Ok(out),
+            }
         }
-        Ok(out)
+        anyhow::bail!("articles kept arriving while the digest was rendered; try again")
+    }
+
+    /// Rendering takes a while for large articles: it runs on a blocking thread.
+    async fn render_digest(
+        &self,
+        schedule: &Schedule,
+        articles: Vec<crate::store::Article>,
+        most_read: Vec<LinkItem>,
+    ) -> anyhow::Result<RenderedDigest> {
+        let (renderer, settings, schedule) = (
+            self.renderer.clone(),
+            self.settings.clone(),
+            schedule.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            renderer.digest(
+                &settings,
+                &schedule,
+                &articles,
+                &most_read,
+                Utc::now(),
+                &SlotMarkers::random(),
+            )
+        })
+        .await
+        .context("the renderer panicked")?
     }
 
     pub async fn fire_schedule(&self, name: &str, slot: i64) -> anyhow::Result<DigestOutcome> {
@@ -184,7 +237,7 @@ impl App {
     pub async fn preview(&self, schedule: &Schedule) -> anyhow::Result<Option<RenderedDigest>> {
         let articles = self
             .store
-            .pending_articles(
+            .new_articles(
                 &schedule.name,
                 self.first_since(schedule, Utc::now()),
                 schedule.max_articles,
@@ -194,55 +247,58 @@ impl App {
             return Ok(None);
         }
         let most_read = self.most_read().await;
-        let web = self.settings.public_url("/archive");
-        let mut d = self.renderer.digest(
-            &self.settings,
-            schedule,
-            &articles,
-            &most_read,
-            Utc::now(),
-            &web,
-        )?;
+        let mut d = self.render_digest(schedule, articles, most_read).await?;
         // A preview is read by an editor: personal slots are filled generically.
         let unsub = self.settings.public_url("/unsubscribe/preview");
-        d.html = crate::render::fill_generic(&d.html, &unsub);
-        d.text = crate::render::fill_generic(&d.text, &unsub);
+        let web = self.settings.public_url("/archive");
+        let slots = SlotMarkers::from_key(&d.slot_key);
+        d.html = slots.fill_generic(&d.html, &unsub, &web);
+        d.text = slots.fill_generic(&d.text, &unsub, &web);
         Ok(Some(d))
     }
 
     // ------------------------------------------------------------------ subscribers
 
-    /// Records a sign-up and sends the confirmation email in the background, so the answer
+    /// Records a sign-up; its confirmation goes through the durable mail queue, so the answer
     /// (and its timing) is the same whether the address was new, pending or confirmed.
     pub async fn subscribe(
         &self,
         email: &SubscriberEmail,
-        name: &str,
+        name: &SubscriberName,
         source: &str,
-    ) -> anyhow::Result<()> {
-        let name: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
-        let Some((id, issued)) = self
-            .store
-            .subscribe(email, name.trim(), source, now_ms())
-            .await?
-        else {
-            return Ok(());
-        };
-        self.metrics
-            .subscriptions
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let url = self
-            .settings
-            .public_url(&format!("/confirm/{}", self.tokens.confirm(id, issued)));
-        let (subject, html, text) = self.renderer.confirmation(&self.settings, &url)?;
-        let mailer = self.mailer.clone();
-        let to = email.as_str().to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = mailer.send_one(&to, &subject, &html, &text).await {
-                tracing::error!(subscriber = id, reason = e.reason(), error = %crate::delivery::redact_addresses(e.message()), "confirmation email failed");
-            }
-        });
+    ) -> Result<(), SignupError> {
+        if email.needs_smtputf8() && self.mailer.smtputf8().await == Some(false) {
+            return Err(SignupError::NoSmtpUtf8);
+        }
+        if self.store.subscribe(email, name, source, now_ms()).await? {
+            self.metrics
+                .subscriptions
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.mail_queue.wake.notify_one();
+        }
         Ok(())
+    }
+
+    /// One-click unsubscribe: when this returns, nothing more goes to the reader, not even a
+    /// message of a send under way. Returns whether anything changed.
+    pub async fn unsubscribe(&self, subscriber: i64) -> anyhow::Result<bool> {
+        let changed = self.store.unsubscribe(subscriber, now_ms()).await?;
+        self.dispatcher.revoke(subscriber).await;
+        if changed {
+            tracing::info!(subscriber, "unsubscribed");
+        }
+        Ok(changed)
+    }
+
+    /// GDPR erasure, with the same promise as [`App::unsubscribe`]. Returns whether there
+    /// was anyone to erase.
+    pub async fn erase(&self, email: &SubscriberEmail) -> anyhow::Result<bool> {
+        let Some(id) = self.store.erase_subscriber(email).await? else {
+            return Ok(false);
+        };
+        self.dispatcher.revoke(id).await;
+        tracing::info!(subscriber = id, "erased");
+        Ok(true)
     }
 }
 
@@ -256,22 +312,18 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     let web = {
-        let mut sd = shutdown.clone();
         let router = crate::web::router(app.clone());
+        let sd = shutdown.clone();
+        let app = app.clone();
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = sd.wait_for(|v| *v).await;
-            })
-            .await
-            .context("web server failed")
+            crate::web::serve(listener, router, &app.settings.server, sd)
+                .await
+                .context("web server failed")
         })
     };
     let sched = tokio::spawn(crate::schedule::run(app.clone(), shutdown.clone()));
     let deliver = tokio::spawn(app.dispatcher.clone().run(shutdown.clone()));
+    let mail = tokio::spawn(app.mail_queue.clone().run(shutdown.clone()));
     for f in app.settings.feeds.clone() {
         let app = app.clone();
         let mut sd = shutdown.clone();
@@ -290,10 +342,11 @@ pub async fn serve(
             }
         });
     }
-    let (w, s, d) = tokio::join!(web, sched, deliver);
+    let (w, s, d, m) = tokio::join!(web, sched, deliver, mail);
     w??;
     s??;
     d??;
+    m??;
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use crate::{
     app::App,
     config::Settings,
     delivery::message::Personal,
-    domain::SubscriberEmail,
+    domain::{SubscriberEmail, SubscriberName},
     feeds,
     store::{DigestKind, DigestOutcome, NewArticle},
 };
@@ -183,11 +183,11 @@ admin_token = "bench-admin-token-0123456789"
     let chunk = 50_000;
     let mut made = 0;
     while made < n {
-        let rows: Vec<(SubscriberEmail, String)> = (made..(made + chunk).min(n))
+        let rows: Vec<(SubscriberEmail, SubscriberName)> = (made..(made + chunk).min(n))
             .map(|i| {
                 (
                     SubscriberEmail::parse(&format!("reader{i}@bench.example.com")).expect("valid"),
-                    String::new(),
+                    SubscriberName::default(),
                 )
             })
             .collect();

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::{
     app::{self, App},
     config::Settings,
-    domain::SubscriberEmail,
+    domain::{SubscriberEmail, SubscriberName},
     feeds,
     render::LinkItem,
     store::{DigestKind, DigestOutcome},
@@ -190,36 +190,29 @@ async fn subscribers(settings: Settings, action: SubscriberAction) -> anyhow::Re
     let app = App::new(settings).await?;
     match action {
         SubscriberAction::Import { file, confirmed } => {
-            use std::io::BufRead;
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let mut lines = std::io::BufReader::new(f).lines();
-            let header = lines.next().context("empty CSV")??;
-            let cols = CsvColumns::from_header(&header)?;
+            let mut csv = crate::csv_io::CsvImport::new(std::io::BufReader::new(f))?;
             // Streamed in chunks, so a million rows need no more memory than fifty thousand;
             // re-running an interrupted import is safe (known addresses are left alone).
             const CHUNK: usize = 50_000;
             let (mut added, mut known, mut bad) = (0, 0, Vec::new());
             let mut chunk = Vec::with_capacity(CHUNK);
-            let mut line_no = 1;
             loop {
-                let line = lines.next().transpose().context("cannot read the CSV")?;
-                line_no += 1;
-                if let Some(line) = &line
-                    && !line.trim().is_empty()
-                {
-                    match cols.row(line) {
-                        Ok(r) => chunk.push(r),
-                        Err(why) => bad.push((line_no, why)),
-                    }
+                let row = csv.next_row()?;
+                let end = row.is_none();
+                match row {
+                    Some((_, Ok(r))) => chunk.push(r),
+                    Some((line, Err(why))) => bad.push((line, why)),
+                    None => {}
                 }
-                if chunk.len() >= CHUNK || (line.is_none() && !chunk.is_empty()) {
+                if chunk.len() >= CHUNK || (end && !chunk.is_empty()) {
                     let (a, k) = app.store.import(&chunk, confirmed, "import").await?;
                     added += a;
                     known += k;
                     chunk.clear();
                 }
-                if line.is_none() {
+                if end {
                     break;
                 }
             }
@@ -233,130 +226,20 @@ async fn subscribers(settings: Settings, action: SubscriberAction) -> anyhow::Re
             Ok(())
         }
         SubscriberAction::Export => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            writeln!(out, "email,name,status,source,created_at,confirmed_at")?;
+            let mut out =
+                crate::csv_io::export_writer(std::io::BufWriter::new(std::io::stdout().lock()))?;
             let mut after = 0;
             loop {
                 let page = app.store.subscribers_after(after, 10_000).await?;
                 let Some(last) = page.last() else { break };
                 after = last.id;
                 for s in &page {
-                    writeln!(
-                        out,
-                        "{},{},{},{},{},{}",
-                        csv_field(&s.email),
-                        csv_field(&s.name),
-                        s.status,
-                        csv_field(&s.source),
-                        s.created_at,
-                        s.confirmed_at.map(|t| t.to_string()).unwrap_or_default()
-                    )?;
+                    crate::csv_io::export_row(&mut out, s)?;
                 }
             }
             out.flush()?;
             Ok(())
         }
-    }
-}
-
-/// An address to import and the name that came with it.
-pub type ImportRow = (SubscriberEmail, String);
-/// Good rows, and the line numbers of bad ones with the reason.
-pub type ParsedCsv = (Vec<ImportRow>, Vec<(usize, String)>);
-
-/// Reads `email,name` CSV (header required; name optional and may be quoted). Returns the
-/// good rows and, for the rest, line numbers with the reason.
-pub fn parse_csv(text: &str) -> anyhow::Result<ParsedCsv> {
-    let mut lines = text.lines();
-    let cols = CsvColumns::from_header(lines.next().context("empty CSV")?)?;
-    let (mut rows, mut bad) = (Vec::new(), Vec::new());
-    let mut seen = std::collections::HashSet::new();
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match cols.row(line) {
-            Ok(r) => {
-                if seen.insert(r.0.normalized()) {
-                    rows.push(r);
-                }
-            }
-            Err(why) => bad.push((i + 2, why)),
-        }
-    }
-    Ok((rows, bad))
-}
-
-/// Where `email` and `name` sit in a CSV's columns.
-struct CsvColumns {
-    email: usize,
-    name: Option<usize>,
-}
-
-impl CsvColumns {
-    fn from_header(header: &str) -> anyhow::Result<CsvColumns> {
-        let cols: Vec<String> = split_csv_line(header.trim_start_matches('\u{feff}'))
-            .iter()
-            .map(|c| c.trim().to_lowercase())
-            .collect();
-        let email = cols
-            .iter()
-            .position(|c| c == "email")
-            .context("CSV header must have an `email` column")?;
-        Ok(CsvColumns {
-            email,
-            name: cols.iter().position(|c| c == "name"),
-        })
-    }
-
-    fn row(&self, line: &str) -> Result<ImportRow, String> {
-        let f = split_csv_line(line);
-        let email = f.get(self.email).map(|s| s.trim()).unwrap_or("");
-        let email = SubscriberEmail::parse(email).map_err(|e| e.to_string())?;
-        let name = self
-            .name
-            .and_then(|c| f.get(c))
-            .map(|s| {
-                s.trim()
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(100)
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((email, name))
-    }
-}
-
-fn split_csv_line(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().expect("non-empty").push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(String::new()),
-            (c, _) => out.last_mut().expect("non-empty").push(c),
-        }
-    }
-    out
-}
-
-fn csv_field(s: &str) -> String {
-    // A leading = + - @ would be a formula in a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
     }
 }
 
@@ -447,7 +330,7 @@ async fn send(
             println!("digest {id}: sending to {recipients} recipients");
             id
         }
-        DigestOutcome::NothingNew | DigestOutcome::Exists(_) => {
+        DigestOutcome::NothingNew | DigestOutcome::Exists(_) | DigestOutcome::Stale => {
             println!("nothing new for schedule `{}`; no digest sent", sched.name);
             return Ok(());
         }
@@ -488,7 +371,14 @@ async fn demo(settings: Settings, no_serve: bool) -> anyhow::Result<()> {
     *app.most_read_override.lock().expect("not poisoned") = Some(most_read);
     let demo_reader = SubscriberEmail::parse(DEMO_SUBSCRIBER).expect("valid demo address");
     app.store
-        .import(&[(demo_reader, "قارئ تجريبي".into())], true, "demo")
+        .import(
+            &[(
+                demo_reader,
+                SubscriberName::parse("قارئ تجريبي").expect("a valid name"),
+            )],
+            true,
+            "demo",
+        )
         .await?;
     // The demo always shows a digest: it sends the sample articles as a fresh "demo" issue.
     let mut sched = app.settings.schedule(None)?.clone();
@@ -531,23 +421,4 @@ async fn demo(settings: Settings, no_serve: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("server.bind: cannot listen on {}", app.settings.server.bind))?;
     app::serve(app, listener, app::shutdown_signal()).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_import_reads_quotes_and_rejects_bad_rows() {
-        let (rows, bad) = parse_csv("email,name\na@example.com,\"Last, First\"\nnot-an-email,x\nA@example.com,dup\n\nb@example.org\n").unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].1, "Last, First");
-        assert_eq!(bad, vec![(3, "not a plain address".into())]);
-    }
-
-    #[test]
-    fn csv_export_neutralises_formulas() {
-        assert_eq!(csv_field("=cmd()"), "'=cmd()");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-    }
 }

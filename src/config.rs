@@ -45,9 +45,36 @@ pub struct Server {
     #[serde(default = "default_signups_per_hour")]
     pub signups_per_hour: u32,
     /// Behind a reverse proxy, the header carrying the client's address ("X-Forwarded-For",
-    /// "X-Real-IP"); empty = the TCP peer. Set it only when the proxy overwrites that header.
+    /// "X-Real-IP"); empty = the TCP peer.
     #[serde(default)]
     pub client_ip_header: String,
+    /// How many proxies of yours append to that header. The client is the address that many
+    /// hops from its right end: everything to the left of it was written by the client and
+    /// proves nothing.
+    #[serde(default = "default_trusted_hops")]
+    pub trusted_proxy_hops: usize,
+    /// A client must send a request's headers within this (also bounds an idle keep-alive).
+    #[serde(with = "humantime_serde", default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// A request, body included, must be answered within this.
+    #[serde(with = "humantime_serde", default = "default_request_timeout")]
+    pub request_timeout: Duration,
+    /// Open connections at most; beyond, new ones are closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_trusted_hops() -> usize {
+    1
+}
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_connections() -> usize {
+    1024
 }
 
 fn default_signups_per_hour() -> u32 {
@@ -142,6 +169,17 @@ pub struct Newsletter {
     /// Longest excerpt of an article in a digest, in characters (cut at a word).
     #[serde(default = "default_excerpt_chars")]
     pub excerpt_chars: usize,
+    /// The site's own name, for «العودة إلى موقع …».
+    #[serde(default = "default_site_name")]
+    pub site_name: String,
+    /// Where the site shows a hashtag's articles, `{tag}` standing for the tag; empty = tags
+    /// are shown as plain text, not links.
+    #[serde(default)]
+    pub tag_url: String,
+}
+
+fn default_site_name() -> String {
+    "الحل نت".into()
 }
 
 fn default_excerpt_chars() -> usize {
@@ -290,6 +328,22 @@ impl Settings {
                 "newsletter.excerpt_chars: {} must be between 40 and 5000",
                 self.newsletter.excerpt_chars
             );
+        }
+        let tag_url = &self.newsletter.tag_url;
+        if !tag_url.is_empty()
+            && (crate::feeds::safe_url(tag_url).is_none() || !tag_url.contains("{tag}"))
+        {
+            bail!("newsletter.tag_url: `{tag_url}` must be an http(s) URL containing {{tag}}");
+        }
+        let srv = &self.server;
+        if srv.trusted_proxy_hops == 0 {
+            bail!("server.trusted_proxy_hops: must be at least 1");
+        }
+        if srv.max_connections < 16 {
+            bail!("server.max_connections: must be at least 16");
+        }
+        if srv.header_timeout.is_zero() || srv.request_timeout.is_zero() {
+            bail!("server.header_timeout / server.request_timeout: must be more than 0");
         }
         let lid = &self.newsletter.list_id;
         if !lid.contains('.')

@@ -8,6 +8,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod csv_io;
 pub mod delivery;
 pub mod domain;
 pub mod feeds;

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::Mailbox,
-    render::{escape_html, wrap_latin},
+    render::{SlotMarkers, escape_html, wrap_latin},
 };
 
 /// Base64 line length (RFC 2045: at most 76).
@@ -103,12 +103,6 @@ pub enum Slot {
     /// The reader's name after a greeting: " name" (HTML-escaped, Latin isolated), or nothing.
     Name,
 }
-
-/// The markers the renderer leaves in a digest, and what each stands for.
-pub const SLOTS: [(&str, Slot); 2] = [
-    (crate::render::UNSUBSCRIBE_SLOT, Slot::UnsubscribeUrl),
-    (crate::render::NAME_SLOT, Slot::Name),
-];
 
 /// A body split at its slots and encoded once.
 pub struct BodyTemplate {
@@ -229,6 +223,8 @@ pub struct MessageSpec<'a> {
     /// `Some((list name, list id))` for list mail: adds List-Id and one-click unsubscribe.
     pub list: Option<(&'a str, &'a str)>,
     pub feedback_id: Option<String>,
+    /// The digest's slot markers and its archive URL; `None` for a message without slots.
+    pub slots: Option<(&'a SlotMarkers, &'a str)>,
 }
 
 impl MessageTemplate {
@@ -258,10 +254,27 @@ impl MessageTemplate {
         h.push_str(&format!(
             "Content-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n"
         ));
+        let (text, html) = match spec.slots {
+            Some((m, web_url)) => {
+                let slots = [
+                    (m.unsubscribe.as_str(), Slot::UnsubscribeUrl),
+                    (m.name.as_str(), Slot::Name),
+                ];
+                let html_web = escape_html(web_url);
+                (
+                    BodyTemplate::new(&crlf(&spec.text.replace(&m.web, web_url)), &slots),
+                    BodyTemplate::new(&crlf(&spec.html.replace(&m.web, &html_web)), &slots),
+                )
+            }
+            None => (
+                BodyTemplate::new(&crlf(spec.text), &[]),
+                BodyTemplate::new(&crlf(spec.html), &[]),
+            ),
+        };
         MessageTemplate {
             shared_headers: h,
-            text: BodyTemplate::new(&crlf(spec.text), &SLOTS),
-            html: BodyTemplate::new(&crlf(spec.html), &SLOTS),
+            text,
+            html,
             boundary,
             domain,
         }
@@ -365,10 +378,10 @@ mod tests {
         let slots = [("MARK", Slot::UnsubscribeUrl), ("NAME", Slot::Name)];
         let t = BodyTemplate::new("<p>مرحباًNAME،</p><a href=\"MARK\">x</a>", &slots);
         let mut out = Vec::new();
-        t.write(&mut out, "https://e.org/u?a=1&b=2", "Sara <b>", true);
+        t.write(&mut out, "https://e.org/u?a=1&b=2", "Sara O'Neil", true);
         assert_eq!(
             String::from_utf8(decode(&out)).unwrap(),
-            "<p>مرحباً <span dir=\"ltr\">Sara</span> &lt;<span dir=\"ltr\">b</span>&gt;،</p><a href=\"https://e.org/u?a=1&amp;b=2\">x</a>"
+            "<p>مرحباً <span dir=\"ltr\">Sara O&#39;Neil</span>،</p><a href=\"https://e.org/u?a=1&amp;b=2\">x</a>"
         );
     }
 
@@ -388,17 +401,21 @@ mod tests {
     #[test]
     fn message_has_crlf_and_headers() {
         let from = Mailbox::parse("نشرة <n@example.org>").unwrap();
+        let m = SlotMarkers::random();
+        let html = format!("<p>{}</p><a href=\"{}\">web</a>\n", m.unsubscribe, m.web);
+        let text = format!("نص\n{}\n", m.unsubscribe);
         let t = MessageTemplate::new(MessageSpec {
             from: &from,
             reply_to: None,
             subject: "عنوان",
-            html: "<p>NASHRAxSLOTxUNSUBSCRIBExURL</p>\n",
-            text: "نص\nNASHRAxSLOTxUNSUBSCRIBExURL\n",
+            html: &html,
+            text: &text,
             list: Some(("نشرة", "digest.example.org")),
             feedback_id: None,
+            slots: Some((&m, "https://e.org/archive/1")),
         });
         let id = t.new_message_id();
-        let m = t.build(
+        let bytes = t.build(
             &Personal {
                 to: "r@example.com",
                 unsubscribe_url: Some("https://e.org/u/1"),
@@ -407,7 +424,7 @@ mod tests {
             },
             &id,
         );
-        let s = String::from_utf8(m).unwrap();
+        let s = String::from_utf8(bytes).unwrap();
         assert!(!s.replace("\r\n", "").contains('\n'));
         assert!(s.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
         assert!(s.contains(&format!("Message-ID: {id}\r\n")));
@@ -417,5 +434,31 @@ mod tests {
             !s.contains("\n."),
             "no line starts with a dot, so no dot-stuffing is needed"
         );
+        assert!(!s.contains(&m.key), "every slot filled");
+    }
+
+    #[test]
+    fn content_cannot_forge_a_slot() {
+        // An article image whose URL carries what used to be the fixed marker, or the shape of
+        // a marker with another key, reaches the reader as it was written.
+        let m = SlotMarkers::random();
+        let other = SlotMarkers::random();
+        let legacy = SlotMarkers::from_key("");
+        let body = format!(
+            "<img src=\"https://evil.test/p.gif?t={}\"><img src=\"https://evil.test/p.gif?t={}\"> {}",
+            legacy.unsubscribe, other.unsubscribe, m.unsubscribe
+        );
+        let t = BodyTemplate::new(
+            &body,
+            &[
+                (m.unsubscribe.as_str(), Slot::UnsubscribeUrl),
+                (m.name.as_str(), Slot::Name),
+            ],
+        );
+        let mut out = Vec::new();
+        t.write(&mut out, "https://n.org/unsubscribe/SECRET", "", false);
+        let s = String::from_utf8(decode(&out)).unwrap();
+        assert_eq!(s.matches("SECRET").count(), 1, "{s}");
+        assert!(s.ends_with("https://n.org/unsubscribe/SECRET"));
     }
 }

@@ -8,11 +8,19 @@
 //! 2 × concurrency messages (in flight + unflushed) can go out twice. Nothing is ever
 //! skipped: a row leaves the queue only by being marked sent, failed, skipped or cancelled,
 //! and a row whose worker died returns when its lease runs out.
+//!
+//! A reader who unsubscribes or is erased mid-send gets nothing after the request returned:
+//! the store skips their rows (claimed ones too), and the request then waits on
+//! [`Dispatcher::revoke`], which stops this process from starting a message to them and
+//! waits for one already on the wire.
 
+mod mailq;
 pub mod message;
 mod smtp;
 pub mod transport;
 pub mod window;
+
+pub use mailq::MailQueue;
 
 use std::{
     collections::HashMap,
@@ -27,8 +35,9 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 use crate::{
     config::Settings,
-    domain::{Mailbox, Tokens},
+    domain::{Mailbox, SubscriberName, Tokens},
     metrics::Metrics,
+    render::SlotMarkers,
     store::{Claimed, Digest, Outcome, Store, now_ms},
 };
 use message::{MessageSpec, MessageTemplate, Personal};
@@ -43,6 +52,11 @@ const STATUS_TTL: Duration = Duration::from_millis(200);
 const FINISH_EVERY: Duration = Duration::from_millis(250);
 /// Longest sleep while the queue is empty, in case another process queued work.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// At shutdown, how long messages on the wire may take to finish before they are cut off
+/// (and retried, as an attempt, by whoever runs next).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Revocations remembered at most; older ones go first.
+const MAX_REVOCATIONS: usize = 100_000;
 
 /// What every part of the process shares to send mail.
 #[derive(Clone)]
@@ -63,56 +77,14 @@ impl Mailer {
         })
     }
 
-    /// Sends a one-off message (the confirmation email), retrying transient failures a few
-    /// times. Not list mail: no List-Unsubscribe.
-    pub async fn send_one(
-        &self,
-        to: &str,
-        subject: &str,
-        html: &str,
-        text: &str,
-    ) -> Result<(), SendError> {
-        let t = MessageTemplate::new(MessageSpec {
-            from: &self.from,
-            reply_to: reply_to(&self.settings),
-            subject,
-            html,
-            text,
-            list: None,
-            feedback_id: None,
-        });
-        let id = t.new_message_id();
-        let bytes = t.build(
-            &Personal {
-                to,
-                unsubscribe_url: None,
-                name: "",
-                date: Utc::now(),
-            },
-            &id,
-        );
-        let name = format!("confirm-{}", uuid::Uuid::new_v4().simple());
-        let mut delay = Duration::from_secs(1);
-        for attempt in 1..=4 {
-            match self
-                .transport
-                .send(self.from.email.as_str(), to, bytes.clone(), &name)
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(SendError::Permanent(m)) => return Err(SendError::Permanent(m)),
-                Err(e) if attempt == 4 => return Err(e),
-                Err(_) => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 4;
-                }
-            }
-        }
-        unreachable!("the loop returns on its last attempt")
+    /// Whether a non-ASCII address can be delivered: the outbox takes anything; a relay
+    /// must offer SMTPUTF8. `None` when the relay cannot be asked right now.
+    pub async fn smtputf8(&self) -> Option<bool> {
+        self.transport.smtputf8().await
     }
 }
 
-fn reply_to(s: &Settings) -> Option<&str> {
+pub(crate) fn reply_to(s: &Settings) -> Option<&str> {
     (!s.newsletter.reply_to.is_empty()).then_some(s.newsletter.reply_to.as_str())
 }
 
@@ -133,6 +105,38 @@ pub struct Dispatcher {
     streaks: Mutex<Streaks>,
     /// Recently read digest statuses: (still sending, when read).
     status: Mutex<HashMap<i64, (bool, Instant)>>,
+    /// Readers who left mid-send, and messages to each reader on the wire right now.
+    revocations: Mutex<Revocations>,
+    /// Woken whenever a message ends, for [`Dispatcher::revoke`] waiting on one.
+    ended: Notify,
+}
+
+#[derive(Default)]
+struct Revocations {
+    /// subscriber → when they left: rows claimed before that are not started.
+    revoked: HashMap<i64, Instant>,
+    /// subscriber → messages to them in flight in this process.
+    in_flight: HashMap<i64, usize>,
+}
+
+/// Counts a message as in flight until dropped (also when its task is cut off).
+struct InFlight<'a> {
+    dispatcher: &'a Dispatcher,
+    subscriber: i64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut r = self.dispatcher.revocations.lock().expect("not poisoned");
+        if let Some(n) = r.in_flight.get_mut(&self.subscriber) {
+            *n -= 1;
+            if *n == 0 {
+                r.in_flight.remove(&self.subscriber);
+            }
+        }
+        drop(r);
+        self.dispatcher.ended.notify_waiters();
+    }
 }
 
 /// Per-digest runs of failures without a success in between, and the digests being stopped
@@ -156,6 +160,62 @@ impl Dispatcher {
             prepared: Mutex::default(),
             streaks: Mutex::default(),
             status: Mutex::default(),
+            revocations: Mutex::default(),
+            ended: Notify::new(),
+        })
+    }
+
+    /// A reader left (unsubscribed, erased) after the store took them out of every send: no
+    /// message to them starts in this process from now on, and this returns once any message
+    /// to them already on the wire has ended (at most twice `smtp.timeout`).
+    pub async fn revoke(&self, subscriber: i64) {
+        {
+            let mut r = self.revocations.lock().expect("not poisoned");
+            if r.revoked.len() >= MAX_REVOCATIONS {
+                // Rows claimed longer ago than a lease are not ours to send any more.
+                let lease = self.settings().delivery.lease;
+                r.revoked.retain(|_, at| at.elapsed() < lease);
+                if r.revoked.len() >= MAX_REVOCATIONS {
+                    let oldest = r.revoked.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k);
+                    if let Some(k) = oldest {
+                        r.revoked.remove(&k);
+                    }
+                }
+            }
+            r.revoked.insert(subscriber, Instant::now());
+        }
+        let deadline = tokio::time::Instant::now() + self.mailer.settings.smtp.timeout * 2;
+        loop {
+            let ended = self.ended.notified();
+            if !self
+                .revocations
+                .lock()
+                .expect("not poisoned")
+                .in_flight
+                .contains_key(&subscriber)
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Marks a message to `row`'s reader as on the wire, unless they left after it was
+    /// claimed.
+    fn start(&self, row: &Claimed) -> Option<InFlight<'_>> {
+        let mut r = self.revocations.lock().expect("not poisoned");
+        if r.revoked
+            .get(&row.subscriber_id)
+            .is_some_and(|at| *at >= row.claimed_at.0)
+        {
+            return None;
+        }
+        *r.in_flight.entry(row.subscriber_id).or_default() += 1;
+        Some(InFlight {
+            dispatcher: self,
+            subscriber: row.subscriber_id,
         })
     }
 
@@ -180,6 +240,17 @@ impl Dispatcher {
             sanitize_fbl(&d.schedule),
             sanitize_fbl(&s.newsletter.list_id)
         );
+        let slots = SlotMarkers::from_key(&d.slot_key);
+        // A test send is not in the public archive; its link carries a key that opens it.
+        let web_url = if d.kind == "test" {
+            s.public_url(&format!(
+                "/archive/{}?key={}",
+                d.id,
+                self.tokens.archive(d.id)
+            ))
+        } else {
+            s.public_url(&format!("/archive/{}", d.id))
+        };
         let template = MessageTemplate::new(MessageSpec {
             from: &self.mailer.from,
             reply_to: reply_to(s),
@@ -188,6 +259,7 @@ impl Dispatcher {
             text: &d.text,
             list: Some((&s.newsletter.name, &s.newsletter.list_id)),
             feedback_id: Some(feedback),
+            slots: Some((&slots, &web_url)),
         });
         let p = Arc::new(Prepared {
             template,
@@ -201,10 +273,12 @@ impl Dispatcher {
     }
 
     /// Drains the queue until `shutdown` turns true; then stops claiming, lets in-flight
-    /// messages finish, hands unsent claimed rows back and flushes the ledger.
+    /// messages finish (cutting off, after [`SHUTDOWN_GRACE`], any a relay keeps waiting),
+    /// hands unsent claimed rows back and flushes the ledger.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let conc = self.settings().delivery.concurrency;
         let sem = Arc::new(Semaphore::new(conc));
+        let (hard_stop_tx, hard_stop) = watch::channel(false);
         let (tx, rx) = mpsc::channel::<(Outcome, Option<i64>)>(conc * 4);
         let writer = tokio::spawn(self.clone().write_outcomes(rx));
         let mut pacer = Pacer::new(self.settings().delivery.max_per_second);
@@ -309,9 +383,21 @@ impl Dispatcher {
                 let this = self.clone();
                 let out = tx.clone();
                 let relay_tx = relay_tx.clone();
+                let mut hard_stop = hard_stop.clone();
                 tokio::spawn(async move {
                     let digest = row.digest_id;
-                    let outcome = this.deliver(row).await;
+                    let (id, lease) = (row.id, row.lease_until);
+                    let outcome = tokio::select! {
+                        o = this.deliver(row) => o,
+                        // Cut off at shutdown: the relay may have the message already, so
+                        // the retry spends an attempt.
+                        _ = hard_stop.wait_for(|v| *v) => (Outcome::Retry {
+                            id,
+                            lease,
+                            error: "interrupted by shutdown".into(),
+                            next_attempt_at: now_ms(),
+                        }, false),
+                    };
                     if outcome.1 {
                         let _ = relay_tx.send(());
                     } else {
@@ -328,8 +414,20 @@ impl Dispatcher {
                 }
             }
         }
-        // Wait for in-flight sends to end, then close the channel so the writer flushes.
-        let _ = sem.acquire_many(conc as u32).await;
+        // Wait for in-flight sends to end (for a while), then close the channel so the writer
+        // flushes.
+        let grace = SHUTDOWN_GRACE.min(self.settings().smtp.timeout * 2);
+        if tokio::time::timeout(grace, sem.acquire_many(conc as u32))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "messages still on the wire at shutdown; cutting them off"
+            );
+            let _ = hard_stop_tx.send(true);
+            let _ = sem.acquire_many(conc as u32).await;
+        }
         drop(tx);
         writer.await.context("ledger writer panicked")??;
         Ok(())
@@ -383,6 +481,10 @@ impl Dispatcher {
         let Some(email) = row.email.as_deref().filter(|_| row.status == "confirmed") else {
             return (Outcome::Skipped { id: row.id }, false);
         };
+        // The reader left after this row was claimed: nothing more goes to them.
+        let Some(_in_flight) = self.start(&row) else {
+            return (Outcome::Skipped { id: row.id }, false);
+        };
         let prepared = match self.prepared(row.digest_id).await {
             Ok(p) => p,
             Err(e) => {
@@ -395,11 +497,13 @@ impl Dispatcher {
             self.tokens.unsubscribe(row.subscriber_id)
         ));
         let message_id = prepared.template.new_message_id();
+        // Names stored before names were checked get the same check here.
+        let name = SubscriberName::sanitize(&row.name);
         let bytes = prepared.template.build(
             &Personal {
                 to: email,
                 unsubscribe_url: Some(&unsub),
-                name: &row.name,
+                name: &name,
                 date: Utc::now(),
             },
             &message_id,
@@ -463,7 +567,6 @@ impl Dispatcher {
                     Outcome::Failed {
                         id: row.id,
                         lease: row.lease_until,
-                        subscriber_id: row.subscriber_id,
                         error: e.message().to_owned(),
                         permanent,
                     },
@@ -504,7 +607,7 @@ impl Dispatcher {
             if !buf.is_empty() {
                 // A failed write is retried: the outcomes are facts and must land.
                 let mut delay = Duration::from_millis(100);
-                while let Err(e) = self.store.record(&buf, bounce_after).await {
+                while let Err(e) = self.store.record(&buf).await {
                     tracing::error!(error = %format!("{e:#}"), "ledger write failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
@@ -515,15 +618,15 @@ impl Dispatcher {
             if finish_pending && (!open || last_finish.elapsed() >= FINISH_EVERY) {
                 finish_pending = false;
                 last_finish = Instant::now();
-                self.finish_sends().await;
+                self.finish_sends(bounce_after).await;
             }
         }
         Ok(())
     }
 
     /// Marks sends with nothing left in flight as done.
-    async fn finish_sends(&self) {
-        match self.store.finish_digests().await {
+    async fn finish_sends(&self, bounce_after: u32) {
+        match self.store.finish_digests(bounce_after).await {
             Ok(done) => {
                 for id in done {
                     tracing::info!(digest = id, "send finished");

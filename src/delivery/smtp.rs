@@ -6,10 +6,18 @@
 //! pool size only caps idle connections; the dispatcher bounds what is in flight anyway, so a
 //! plain stack of idle connections is all the pooling needed.
 //!
-//! lettre still speaks the protocol: EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA.
+//! lettre still speaks the protocol: EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA. Nashra bounds
+//! every wait itself, each with `smtp.timeout`: the TCP connect, the greeting and EHLO,
+//! STARTTLS, AUTH, the NOOP that checks an idle connection, and each command of a
+//! transaction; and a whole message with twice that. A relay that accepts the connection and
+//! then says nothing is therefore a relay that cannot be reached, not a send that hangs.
 
 use std::{
-    sync::Mutex,
+    future::Future,
+    sync::{
+        Mutex,
+        atomic::{AtomicU8, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -19,7 +27,7 @@ use lettre::{
         authentication::{Credentials, Mechanism},
         client::{AsyncSmtpConnection, TlsParameters},
         commands::{Data, Mail, Rcpt},
-        extension::ClientId,
+        extension::{ClientId, Extension, MailParameter},
     },
 };
 use tokio::net::TcpStream;
@@ -41,6 +49,8 @@ pub struct SmtpPool {
     timeout: Duration,
     max_idle: usize,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    /// Whether the relay offered SMTPUTF8 at its last EHLO: 0 unknown, 1 no, 2 yes.
+    smtputf8: AtomicU8,
 }
 
 type SmtpError = lettre::transport::smtp::Error;
@@ -50,6 +60,25 @@ type SmtpError = lettre::transport::smtp::Error;
 enum Failure {
     Io(std::io::Error),
     Smtp(SmtpError),
+}
+
+/// `fut`, or a "timed out" failure naming `what` after `limit`.
+async fn bounded<T>(
+    limit: Duration,
+    what: &str,
+    fut: impl Future<Output = Result<T, SmtpError>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(Failure::Smtp),
+        Err(_) => Err(timed_out(what)),
+    }
+}
+
+fn timed_out(what: &str) -> Failure {
+    Failure::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what} timed out"),
+    ))
 }
 
 impl From<SmtpError> for Failure {
@@ -71,45 +100,81 @@ impl SmtpPool {
             timeout: s.timeout,
             max_idle: settings.delivery.concurrency.max(1),
             idle: Mutex::new(Vec::new()),
+            smtputf8: AtomicU8::new(0),
+        }
+    }
+
+    /// Whether the relay takes SMTPUTF8 (non-ASCII addresses), as of its last greeting;
+    /// asks it (one connection, kept for reuse) when not known yet. `None` when it cannot be
+    /// reached now.
+    pub async fn smtputf8(&self) -> Option<bool> {
+        match self.smtputf8.load(Ordering::Relaxed) {
+            1 => return Some(false),
+            2 => return Some(true),
+            _ => {}
+        }
+        let conn = self.connect().await.ok()?;
+        self.park(conn);
+        Some(self.smtputf8.load(Ordering::Relaxed) == 2)
+    }
+
+    fn park(&self, conn: AsyncSmtpConnection) {
+        let mut idle = self.idle.lock().expect("not poisoned");
+        if idle.len() < self.max_idle {
+            idle.push((conn, Instant::now()));
         }
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
+        let t = self.timeout;
         let tls = || TlsParameters::new(self.host.clone());
         let mut conn = match self.tls {
             config::Tls::Tls => {
-                AsyncSmtpConnection::connect_tokio1(
-                    (self.host.as_str(), self.port),
-                    Some(self.timeout),
-                    &self.hello,
-                    Some(tls()?),
-                    None,
+                // lettre bounds the TCP connect; the TLS handshake, greeting and EHLO are ours.
+                let params = tls()?;
+                bounded(
+                    t * 2,
+                    "connect, TLS handshake and greeting",
+                    AsyncSmtpConnection::connect_tokio1(
+                        (self.host.as_str(), self.port),
+                        Some(t),
+                        &self.hello,
+                        Some(params),
+                        None,
+                    ),
                 )
                 .await?
             }
             _ => {
-                let stream = tokio::time::timeout(
-                    self.timeout,
-                    TcpStream::connect((self.host.as_str(), self.port)),
-                )
-                .await
-                .map_err(|_| {
-                    Failure::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "connect timed out",
-                    ))
-                })?
-                .map_err(Failure::Io)?;
+                let stream =
+                    tokio::time::timeout(t, TcpStream::connect((self.host.as_str(), self.port)))
+                        .await
+                        .map_err(|_| timed_out("connect"))?
+                        .map_err(Failure::Io)?;
                 stream.set_nodelay(true).map_err(Failure::Io)?;
-                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello).await?
+                bounded(
+                    t,
+                    "greeting and EHLO",
+                    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello),
+                )
+                .await?
             }
         };
         if self.tls == config::Tls::Starttls {
-            conn.starttls(tls()?, &self.hello).await?;
+            let params = tls()?;
+            bounded(t, "STARTTLS", conn.starttls(params, &self.hello)).await?;
         }
         if let Some(c) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], c).await?;
+            bounded(
+                t,
+                "AUTH",
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], c),
+            )
+            .await?;
         }
+        let utf8 = conn.server_info().supports_feature(Extension::SmtpUtfEight);
+        self.smtputf8
+            .store(if utf8 { 2 } else { 1 }, Ordering::Relaxed);
         Ok(conn)
     }
 
@@ -119,7 +184,11 @@ impl SmtpPool {
             match popped {
                 Some((conn, since)) if since.elapsed() > MAX_IDLE => drop(conn),
                 Some((mut conn, since)) => {
-                    if since.elapsed() < CHECK_AFTER_IDLE || conn.test_connected().await {
+                    if since.elapsed() < CHECK_AFTER_IDLE
+                        || tokio::time::timeout(self.timeout, conn.test_connected())
+                            .await
+                            .unwrap_or(false)
+                    {
                         return Ok(conn);
                     }
                 }
@@ -128,19 +197,40 @@ impl SmtpPool {
         }
     }
 
-    /// Sends one message built by `message::MessageTemplate` (7-bit, CRLF, no line starting
-    /// with '.'). On success the connection goes back to the pool; after an error it is closed.
+    /// Sends one message built by `message::MessageTemplate` (CRLF, no line starting with
+    /// '.'). On success the connection goes back to the pool; after an error it is closed.
+    /// The whole of it takes at most twice `smtp.timeout` (a third of the lease at most).
     pub async fn send(&self, envelope: &Envelope, mut bytes: Vec<u8>) -> Result<(), SendError> {
         // The end-of-data line goes in the same buffer, so the body is one write.
         if !bytes.ends_with(b"\r\n") {
             bytes.extend_from_slice(b"\r\n");
         }
         bytes.extend_from_slice(b".\r\n");
-        let mut conn = self.checkout().await.map_err(classify)?;
+        let deadline = tokio::time::Instant::now() + self.timeout * 2;
+        let mut conn = tokio::time::timeout_at(deadline, self.checkout())
+            .await
+            .map_err(|_| classify(timed_out("connecting to the relay")))?
+            .map_err(classify)?;
+        let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
+        let utf8 =
+            envelope.from().is_some_and(|a| !ascii(a)) || envelope.to().iter().any(|a| !ascii(a));
+        if utf8 && !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            self.park(conn);
+            return Err(SendError::Permanent(
+                "the relay does not offer SMTPUTF8, needed for this non-ASCII address".into(),
+            ));
+        }
         let mut data_sent = false;
-        let res = tokio::time::timeout(
-            self.timeout * 2,
-            transaction(&mut conn, envelope, &bytes, &mut data_sent),
+        let res = tokio::time::timeout_at(
+            deadline,
+            transaction(
+                &mut conn,
+                envelope,
+                &bytes,
+                utf8,
+                self.timeout,
+                &mut data_sent,
+            ),
         )
         .await;
         // Once the message itself has gone out, a lost connection may have lost only the
@@ -154,16 +244,16 @@ impl SmtpPool {
         };
         match res {
             Ok(Ok(())) => {
-                let mut idle = self.idle.lock().expect("not poisoned");
-                if idle.len() < self.max_idle {
-                    idle.push((conn, Instant::now()));
-                }
+                self.park(conn);
                 Ok(())
             }
-            Ok(Err(e)) => {
-                conn.abort().await;
+            Ok(Err(Failure::Smtp(e))) if e.is_permanent() || e.is_transient() => {
+                // The relay answered: say goodbye politely, but not for longer than a command.
+                let _ = tokio::time::timeout(self.timeout, conn.abort()).await;
                 Err(after_data(classify(Failure::Smtp(e))))
             }
+            // No answer, or a broken connection: drop it without waiting on a QUIT.
+            Ok(Err(f)) => Err(after_data(classify(f))),
             Err(_) => Err(after_data(SendError::Connection(
                 "SMTP transaction timed out".into(),
             ))),
@@ -180,16 +270,27 @@ async fn transaction(
     conn: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     bytes: &[u8],
+    utf8: bool,
+    t: Duration,
     data_sent: &mut bool,
-) -> Result<(), SmtpError> {
-    conn.command(Mail::new(envelope.from().cloned(), vec![]))
-        .await?;
+) -> Result<(), Failure> {
+    let params = if utf8 {
+        vec![MailParameter::SmtpUtfEight]
+    } else {
+        vec![]
+    };
+    bounded(
+        t,
+        "MAIL",
+        conn.command(Mail::new(envelope.from().cloned(), params)),
+    )
+    .await?;
     for to in envelope.to() {
-        conn.command(Rcpt::new(to.clone(), vec![])).await?;
+        bounded(t, "RCPT", conn.command(Rcpt::new(to.clone(), vec![]))).await?;
     }
-    conn.command(Data).await?;
+    bounded(t, "DATA", conn.command(Data)).await?;
     *data_sent = true;
-    conn.command(Body(bytes)).await?;
+    bounded(t, "the message", conn.command(Body(bytes))).await?;
     Ok(())
 }
 
@@ -198,7 +299,8 @@ struct Body<'a>(&'a [u8]);
 
 impl std::fmt::Display for Body<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Our messages are ASCII by construction; anything else is refused rather than mangled.
+        // Our messages are UTF-8 by construction (ASCII unless a header carries an SMTPUTF8
+        // address); anything else is refused rather than mangled.
         f.write_str(std::str::from_utf8(self.0).map_err(|_| std::fmt::Error)?)
     }
 }

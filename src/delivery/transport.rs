@@ -98,4 +98,12 @@ impl Transport {
     pub fn is_outbox(&self) -> bool {
         matches!(self, Transport::Outbox(_))
     }
+
+    /// Whether non-ASCII addresses can be delivered (see `Mailer::smtputf8`).
+    pub async fn smtputf8(&self) -> Option<bool> {
+        match self {
+            Transport::Outbox(_) => Some(true),
+            Transport::Smtp(p) => p.smtputf8().await,
+        }
+    }
 }

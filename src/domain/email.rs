@@ -4,10 +4,17 @@
 //! reader into a form, so display-name forms, domain literals, quoted local parts, addresses
 //! without a TLD and anything carrying control characters are refused. That also means no
 //! value of this type can smuggle a header or a second recipient into a message.
+//!
+//! Internationalised addresses are first-class on an Arabic site. A domain is stored and sent
+//! as its A-label (`مثال.إختبار` → `xn--mgbh0fb.xn--kgbechtv`), so both spellings are one reader
+//! and `RCPT TO` stays ASCII. A local part is kept in Unicode NFC (so NFC and NFD spellings are
+//! one reader); a non-ASCII one can only be delivered with SMTPUTF8 (RFC 6531), which
+//! [`SubscriberEmail::needs_smtputf8`] tells the caller to check.
 
 use std::fmt;
 
 use email_address::{EmailAddress, Options};
+use unicode_normalization::UnicodeNormalization;
 
 /// RFC 5321: 64 octets of local part, 254 octets of path.
 const MAX_LEN: usize = 254;
@@ -43,26 +50,42 @@ impl SubscriberEmail {
         if s.contains(['<', '>', '"', '(', ')', ',', ';', ':', '[', ']', '\\']) {
             return Err(EmailError::Invalid);
         }
+        let (local, domain) = s.rsplit_once('@').ok_or(EmailError::Invalid)?;
+        let local: String = local.nfc().collect();
+        if local.is_empty() || local.len() > MAX_LOCAL || local.contains('@') {
+            return Err(EmailError::Invalid);
+        }
+        // Format characters (bidi controls, zero-width joiners) look like nothing and would
+        // let one inbox sign up under many spellings.
+        if local.chars().any(is_invisible) || domain.chars().any(is_invisible) {
+            return Err(EmailError::Invalid);
+        }
+        // UTS 46: Unicode and upper-case spellings of a domain map to one lower-case A-label.
+        let domain = idna::domain_to_ascii(domain).map_err(|_| EmailError::Invalid)?;
+        let address = format!("{local}@{domain}");
+        if address.len() > MAX_LEN {
+            return Err(EmailError::TooLong);
+        }
         let opts = Options::default()
             .with_required_tld()
             .without_display_text()
             .without_domain_literal();
-        let parsed = EmailAddress::parse_with_options(s, opts).map_err(|_| EmailError::Invalid)?;
-        let (local, domain) = (parsed.local_part(), parsed.domain());
-        if local.len() > MAX_LOCAL || !domain.is_ascii() && domain.chars().any(|c| c.is_control()) {
-            return Err(EmailError::Invalid);
-        }
+        EmailAddress::parse_with_options(&address, opts).map_err(|_| EmailError::Invalid)?;
         // The TLD must be letters (or punycode): `a@b.123` is not a mailbox anyone reads.
         let tld = domain.rsplit('.').next().unwrap_or_default();
-        if tld.len() < 2 || !(tld.chars().all(char::is_alphabetic) || tld.starts_with("xn--")) {
+        if tld.len() < 2
+            || !(tld.chars().all(|c| c.is_ascii_alphabetic()) || tld.starts_with("xn--"))
+        {
             return Err(EmailError::Invalid);
         }
         // lettre must accept it too, or the send would fail later.
-        s.parse::<lettre::Address>()
+        address
+            .parse::<lettre::Address>()
             .map_err(|_| EmailError::Invalid)?;
-        Ok(SubscriberEmail(s.to_owned()))
+        Ok(SubscriberEmail(address))
     }
 
+    /// The address as it is sent: NFC local part, A-label domain.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -72,9 +95,30 @@ impl SubscriberEmail {
         self.0.to_lowercase()
     }
 
+    /// The inbox behind the address: `Sara+news@x.org` and `sara@x.org` are one mailbox.
+    /// Confirmation emails are limited per mailbox, so a stranger cannot flood one inbox
+    /// through its plus-address variants.
+    pub fn mailbox_key(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
+        let local = local.split('+').next().unwrap_or(local);
+        format!("{}@{domain}", local.to_lowercase())
+    }
+
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
     }
+
+    /// A non-ASCII local part travels only over SMTPUTF8 (RFC 6531).
+    pub fn needs_smtputf8(&self) -> bool {
+        !self.0.is_ascii()
+    }
+}
+
+/// Zero-width and direction-formatting characters (Unicode category Cf and friends).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
 }
 
 impl AsRef<str> for SubscriberEmail {
@@ -133,6 +177,8 @@ mod tests {
             "reader@example.com",
             "First.Last+news@sub.example.co.uk",
             "a@xn--mgbh0fb.xn--kgbechtv",
+            "a@XN--MGBH0FB.XN--KGBECHTV",
+            "a@مثال.إختبار",
         ] {
             assert!(SubscriberEmail::parse(ok).is_ok(), "{ok}");
         }
@@ -156,6 +202,9 @@ mod tests {
             "a,b@example.com",
             "a@example.com, b@example.com",
             "a b@example.com",
+            "a@b@example.com",
+            "sa\u{202E}ra@example.com",
+            "sa\u{200B}ra@example.com",
             long.as_str(),
         ] {
             assert!(SubscriberEmail::parse(bad).is_err(), "accepted {bad:?}");
@@ -166,7 +215,38 @@ mod tests {
     fn case_does_not_make_a_new_reader() {
         let a = SubscriberEmail::parse("Reader@Example.COM").unwrap();
         assert_eq!(a.normalized(), "reader@example.com");
-        assert_eq!(a.as_str(), "Reader@Example.COM");
+        assert_eq!(a.as_str(), "Reader@example.com");
+    }
+
+    #[test]
+    fn an_idn_domain_is_one_reader_in_either_spelling() {
+        let u = SubscriberEmail::parse("user@مثال.إختبار").unwrap();
+        let a = SubscriberEmail::parse("user@xn--mgbh0fb.xn--kgbechtv").unwrap();
+        let upper = SubscriberEmail::parse("user@XN--MGBH0FB.XN--KGBECHTV").unwrap();
+        assert_eq!(u.as_str(), "user@xn--mgbh0fb.xn--kgbechtv");
+        assert_eq!(u.normalized(), a.normalized());
+        assert_eq!(u.normalized(), upper.normalized());
+        assert!(!u.needs_smtputf8(), "the domain travels as its A-label");
+    }
+
+    #[test]
+    fn a_unicode_local_part_is_one_reader_in_nfc_and_nfd() {
+        let nfc = SubscriberEmail::parse("s\u{e9}bastien@example.com").unwrap();
+        let nfd = SubscriberEmail::parse("se\u{301}bastien@example.com").unwrap();
+        assert_eq!(nfc.normalized(), nfd.normalized());
+        assert!(nfc.needs_smtputf8());
+        let arabic = SubscriberEmail::parse("سارة@example.com").unwrap();
+        assert!(arabic.needs_smtputf8());
+    }
+
+    #[test]
+    fn plus_and_case_variants_are_one_mailbox() {
+        let a = SubscriberEmail::parse("Victim+1@Example.com").unwrap();
+        let b = SubscriberEmail::parse("victim+other@example.com").unwrap();
+        let c = SubscriberEmail::parse("victim@example.com").unwrap();
+        assert_eq!(a.mailbox_key(), c.mailbox_key());
+        assert_eq!(b.mailbox_key(), c.mailbox_key());
+        assert_ne!(a.normalized(), c.normalized(), "still two subscribers");
     }
 
     #[test]

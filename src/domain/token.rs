@@ -85,6 +85,16 @@ impl Tokens {
         })
     }
 
+    /// The key that opens a test send's web copy, which the public archive does not list.
+    pub fn archive(&self, digest_id: i64) -> String {
+        let mac = self.mac(format!("a:{digest_id}").as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac[..MAC_LEN])
+    }
+
+    pub fn verify_archive(&self, digest_id: i64, key: &str) -> bool {
+        constant_time_eq(key.as_bytes(), self.archive(digest_id).as_bytes())
+    }
+
     pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Token, TokenError> {
         if token.len() > 200 {
             return Err(TokenError::Malformed);

@@ -17,13 +17,23 @@ use crate::{
 
 /// Feeds larger than this are refused rather than read into memory.
 const MAX_FEED_BYTES: usize = 10 * 1024 * 1024;
+/// An article's HTML larger than this is refused: a digest shows an excerpt, and sanitising
+/// and rendering cost grows with it.
+pub const MAX_ARTICLE_HTML: usize = 256 * 1024;
+/// Deeper nesting than this is refused before the HTML parser sees it: the parser's work on
+/// unclosed elements grows faster than their number (80,000 `<div>`s took 48 s).
+pub const MAX_HTML_DEPTH: usize = 100;
 
 static HASHTAG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:^|[\s(«“\x22'،,؛])#([\p{L}\p{N}_]*\p{L}[\p{L}\p{N}_]*)").expect("valid regex")
 });
-static IMG_SRC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)<img\b[^>]*?\ssrc\s*=\s*["']([^"']+)["']"#).expect("valid regex")
+static IMG_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(?i)<img\b[^>]*>"#).expect("valid regex"));
+static ATTR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\s(src|alt)\s*=\s*(?:"([^"]*)"|'([^']*)')"#).expect("valid regex")
 });
+static TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<(/?)([A-Za-z][A-Za-z0-9]*)[^>]*?(/?)>").expect("valid regex"));
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct IngestReport {
@@ -65,19 +75,90 @@ pub fn safe_url(u: &str) -> Option<String> {
     ok.then(|| u.to_owned())
 }
 
-/// Plain one-line text: tags removed, whitespace collapsed, bounded length.
+/// Plain one-line text: tags removed, whitespace collapsed, direction controls dropped,
+/// bounded length.
 pub fn plain_line(s: &str, max: usize) -> String {
     let t = if s.contains('<') || s.contains('&') {
         html_to_text(s)
     } else {
         s.split_whitespace().collect::<Vec<_>>().join(" ")
     };
-    t.chars().filter(|c| !c.is_control()).take(max).collect()
+    crate::render::strip_bidi_controls(&t)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
+
+/// How deep elements nest in `html`, counted on its tags without building a tree (void
+/// elements and self-closed tags do not nest).
+pub fn html_depth(html: &str) -> usize {
+    const VOID: [&str; 14] = [
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+        "source", "track", "wbr",
+    ];
+    let (mut depth, mut max) = (0usize, 0usize);
+    for c in TAG.captures_iter(html) {
+        let name = c[2].to_ascii_lowercase();
+        if &c[1] == "/" {
+            depth = depth.saturating_sub(1);
+        } else if &c[3] != "/" && !VOID.contains(&name.as_str()) {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
+}
+
+fn check_html(field: &str, html: &str) -> anyhow::Result<()> {
+    if html.len() > MAX_ARTICLE_HTML {
+        bail!(
+            "{field} is {} bytes; at most {MAX_ARTICLE_HTML} are accepted",
+            html.len()
+        );
+    }
+    let depth = html_depth(html);
+    if depth > MAX_HTML_DEPTH {
+        bail!("{field} nests elements {depth} deep; at most {MAX_HTML_DEPTH} are accepted");
+    }
+    Ok(())
+}
+
+/// The URL that identifies an article whatever link it came with: scheme and host in lower
+/// case, default port, path percent-encoded one way, no fragment, no tracking parameters
+/// (`utm_*`, `fbclid`, `gclid`), no trailing slash.
+pub fn canonical_url(u: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(u.trim()) else {
+        return u.trim().to_owned();
+    };
+    parsed.set_fragment(None);
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            !(k.starts_with("utm_") || k == "fbclid" || k == "gclid")
+        })
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    let path = parsed.path().to_owned();
+    if path.len() > 1 && path.ends_with('/') {
+        parsed.set_path(path.trim_end_matches('/'));
+    }
+    parsed.to_string()
 }
 
 /// Turns an article's raw fields into a stored article: sanitised, tagged, checked.
 pub fn normalize(mut a: NewArticle) -> anyhow::Result<NewArticle> {
     a.url = safe_url(&a.url).context("url must be an http(s) URL")?;
+    a.canonical_url = canonical_url(&a.url);
+    check_html("title", &a.title)?;
+    check_html("summary", &a.summary)?;
+    check_html("content_html", &a.content_html)?;
     a.title = plain_line(&a.title, 500);
     if a.title.is_empty() {
         bail!("title is empty");
@@ -85,13 +166,34 @@ pub fn normalize(mut a: NewArticle) -> anyhow::Result<NewArticle> {
     a.author = plain_line(&a.author, 200);
     a.content_html = sanitize_html(&a.content_html);
     a.summary = sanitize_html(&a.summary);
-    a.image = safe_url(&a.image)
-        .or_else(|| {
-            IMG_SRC
-                .captures(&a.content_html)
-                .and_then(|c| safe_url(&c[1]))
-        })
-        .unwrap_or_default();
+    a.image_alt = plain_line(&a.image_alt, 300);
+    if let Some(img) = safe_url(&a.image) {
+        a.image = img;
+    } else {
+        // The first image of the text, with its own description.
+        let found = IMG_TAG.find(&a.content_html).map(|tag| {
+            let mut src = None;
+            let mut alt = String::new();
+            for c in ATTR.captures_iter(tag.as_str()) {
+                let v = c.get(2).or(c.get(3)).map_or("", |m| m.as_str());
+                if c[1].eq_ignore_ascii_case("src") {
+                    src = safe_url(&html_to_text(v));
+                } else {
+                    alt = plain_line(v, 300);
+                }
+            }
+            (src, alt)
+        });
+        match found {
+            Some((Some(src), alt)) => {
+                a.image = src;
+                if a.image_alt.is_empty() {
+                    a.image_alt = alt;
+                }
+            }
+            _ => a.image = String::new(),
+        }
+    }
     a.guid = a
         .guid
         .map(|g| g.trim().chars().take(500).collect::<String>())
@@ -128,7 +230,7 @@ pub fn parse_feed(bytes: &[u8], source: &str) -> anyhow::Result<Vec<NewArticle>>
     let feed = parser
         .parse(bytes)
         .context("not a valid RSS or Atom feed")?;
-    let mut out = Vec::new();
+    let mut out: Vec<NewArticle> = Vec::new();
     for e in feed.entries {
         let Some(link) = e
             .links
@@ -139,16 +241,28 @@ pub fn parse_feed(bytes: &[u8], source: &str) -> anyhow::Result<Vec<NewArticle>>
         else {
             continue;
         };
-        let image = e
+        let (image, image_alt) = e
             .media
             .iter()
             .flat_map(|m| {
-                m.thumbnails.iter().map(|t| t.image.uri.clone()).chain(
-                    m.content
-                        .iter()
-                        .filter(|c| c.content_type.as_ref().is_none_or(|t| t.ty() == "image"))
-                        .filter_map(|c| c.url.as_ref().map(|u| u.to_string())),
-                )
+                let alt = m
+                    .description
+                    .as_ref()
+                    .map(|d| d.content.clone())
+                    .or_else(|| m.title.as_ref().map(|t| t.content.clone()))
+                    .unwrap_or_default();
+                let alt2 = alt.clone();
+                m.thumbnails
+                    .iter()
+                    .map(move |t| (t.image.uri.clone(), alt.clone()))
+                    .chain(
+                        m.content
+                            .iter()
+                            .filter(|c| c.content_type.as_ref().is_none_or(|t| t.ty() == "image"))
+                            .filter_map(move |c| {
+                                c.url.as_ref().map(|u| (u.to_string(), alt2.clone()))
+                            }),
+                    )
             })
             .next()
             .unwrap_or_default();
@@ -164,13 +278,37 @@ pub fn parse_feed(bytes: &[u8], source: &str) -> anyhow::Result<Vec<NewArticle>>
             summary: e.summary.map(|t| t.content).unwrap_or_default(),
             content_html: e.content.and_then(|c| c.body).unwrap_or_default(),
             image,
+            image_alt,
             tags: vec![],
             published_at: e.published.or(e.updated).map(|d| d.timestamp_millis()),
             source: source.to_owned(),
+            ..Default::default()
         };
         match normalize(raw) {
             Ok(a) => out.push(a),
             Err(err) => tracing::warn!(feed = source, error = %err, "feed entry skipped"),
+        }
+    }
+    // A guid is an item's identity within its feed, unless the feed gives one guid to
+    // different articles: those are told apart by their URLs instead of merged.
+    let mut links: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for a in &out {
+        if let Some(g) = &a.guid {
+            links
+                .entry(g.clone())
+                .or_default()
+                .insert(a.canonical_url.clone());
+        }
+    }
+    for a in &mut out {
+        if a.guid.as_ref().is_some_and(|g| links[g].len() > 1) {
+            tracing::warn!(
+                feed = source,
+                guid = a.guid.as_deref().unwrap_or(""),
+                "one guid on several articles; identifying them by URL"
+            );
+            a.guid = None;
         }
     }
     Ok(out)
@@ -198,7 +336,24 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8
 }
 
 pub fn http_client() -> reqwest::Client {
+    // Redirects are followed (feeds move), at most five, and one that leaves the feed's host
+    // or port is logged: an operator should know their feed now comes from elsewhere.
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 5 {
+            return attempt.error("more than 5 redirects");
+        }
+        if let Some(first) = attempt.previous().first() {
+            let to = attempt.url();
+            if first.host_str() != to.host_str()
+                || first.port_or_known_default() != to.port_or_known_default()
+            {
+                tracing::warn!(from = %first, to = %to, "feed redirected to another host or port");
+            }
+        }
+        attempt.follow()
+    });
     reqwest::Client::builder()
+        .redirect(policy)
         .timeout(Duration::from_secs(20))
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!(

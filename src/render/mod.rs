@@ -1,10 +1,14 @@
 //! Rendering: the digest (HTML and plain text), the confirmation email and the public pages.
 //!
 //! Templates are files under `templates/` that a designer can open; the binary embeds them.
-//! A digest is rendered once with placeholders where a recipient's own data goes (the
-//! unsubscribe link); delivery fills them in per message (see `delivery::message`).
+//! A digest is rendered once with slots where a recipient's own data goes (the unsubscribe
+//! link, the name in the greeting) and where its own archive link goes; delivery fills them
+//! in (see `delivery::message`). Slots are marked with a random key made for each digest, so
+//! no text an article brings can contain one. The public web copy is rendered beside the
+//! email, without the email's personal footer.
 
 mod bidi;
+mod plural;
 
 use std::sync::Arc;
 
@@ -14,23 +18,57 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-pub use bidi::{escape_html, rtl_plain_text, wrap_latin};
+pub use bidi::{escape_html, ltr_runs, rtl_plain_text, spans_as_isolates, visual, wrap_latin};
+pub use plural::{HOUR, MINUTE, count_ar};
 
 use crate::{
     config::{Schedule, Settings},
     store::{Article, RenderedDigest},
 };
 
-/// Stands in for a recipient's unsubscribe URL until delivery substitutes it. Letters and
-/// digits only, so HTML escaping leaves it intact.
-pub const UNSUBSCRIBE_SLOT: &str = "NASHRAxSLOTxUNSUBSCRIBExURL";
-/// Stands in for " reader's name" after the greeting (nothing when we have no name).
-pub const NAME_SLOT: &str = "NASHRAxSLOTxNAME";
+/// The markers standing in for what delivery fills in. Letters and digits only, so HTML
+/// escaping leaves them intact; built from a random key, so content cannot forge them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotMarkers {
+    /// Stored with the digest: delivery rebuilds the markers from it.
+    pub key: String,
+    /// A recipient's unsubscribe URL.
+    pub unsubscribe: String,
+    /// " reader's name" after the greeting (nothing when we have no name).
+    pub name: String,
+    /// The digest's own archive URL, known once it is stored.
+    pub web: String,
+}
 
-/// The digest with its personal slots filled for everyone at once: the web copy, a preview.
-pub fn fill_generic(body: &str, unsubscribe_url: &str) -> String {
-    body.replace(UNSUBSCRIBE_SLOT, unsubscribe_url)
-        .replace(NAME_SLOT, "")
+impl SlotMarkers {
+    pub fn random() -> SlotMarkers {
+        SlotMarkers::from_key(&uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The markers of a stored digest; `""` is a digest from before random keys.
+    pub fn from_key(key: &str) -> SlotMarkers {
+        if key.is_empty() {
+            return SlotMarkers {
+                key: String::new(),
+                unsubscribe: "NASHRAxSLOTxUNSUBSCRIBExURL".into(),
+                name: "NASHRAxSLOTxNAME".into(),
+                web: "NASHRAxSLOTxWEBxURL".into(),
+            };
+        }
+        SlotMarkers {
+            key: key.to_owned(),
+            unsubscribe: format!("NASHRA{key}U"),
+            name: format!("NASHRA{key}N"),
+            web: format!("NASHRA{key}W"),
+        }
+    }
+
+    /// The body with every slot filled the same way for everyone (an editor's preview).
+    pub fn fill_generic(&self, body: &str, unsubscribe_url: &str, web_url: &str) -> String {
+        body.replace(&self.unsubscribe, unsubscribe_url)
+            .replace(&self.name, "")
+            .replace(&self.web, web_url)
+    }
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -63,6 +101,14 @@ pub fn arabic_date<T: TimeZone>(d: &DateTime<T>) -> String {
     format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year())
 }
 
+/// «12 يونيو/ حزيران 2020، 07:00»: two issues of one day differ in the archive list.
+pub fn arabic_date_time<T: TimeZone>(d: &DateTime<T>) -> String
+where
+    T::Offset: std::fmt::Display,
+{
+    format!("{}، {}", arabic_date(d), d.format("%H:%M"))
+}
+
 /// A link in the «الأكثر قراءة» section.
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkItem {
@@ -86,7 +132,15 @@ struct ArticleView {
     excerpt: String,
     excerpt_html: String,
     image: String,
-    tags: Vec<String>,
+    image_alt: String,
+    tags: Vec<TagView>,
+}
+
+#[derive(Serialize)]
+struct TagView {
+    name: String,
+    /// The site's page for the tag, when `newsletter.tag_url` says where those are.
+    url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -102,12 +156,17 @@ pub struct Page {
     pub title: String,
     pub lines: Vec<String>,
     pub error: Option<String>,
-    /// "subscribe", "unsubscribe" or "".
+    /// "subscribe", "unsubscribe", "confirm" or "".
     pub form: &'static str,
     pub action: String,
     pub email: String,
+    /// The name the reader typed, shown again when the form comes back with an error.
+    pub name_value: String,
     pub entries: Vec<PageEntry>,
+    /// «العودة إلى موقع …»: where the reader came from (the article), else the site.
     pub back_url: Option<String>,
+    /// The back link's text when it is not the site's home page («العودة إلى المقال»).
+    pub back_label: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,8 +188,8 @@ impl Renderer {
         })
     }
 
-    /// Renders a digest of `articles` for `schedule`, as of `now`, with the unsubscribe
-    /// link left as [`UNSUBSCRIBE_SLOT`] and the archive link pointing at `web_url`.
+    /// Renders a digest of `articles` for `schedule`, as of `now`: the email, with its
+    /// personal parts and its own archive link left as `slots`, and the public web copy.
     pub fn digest(
         &self,
         settings: &Settings,
@@ -138,7 +197,7 @@ impl Renderer {
         articles: &[Article],
         most_read: &[LinkItem],
         now: DateTime<Utc>,
-        web_url: &str,
+        slots: &SlotMarkers,
     ) -> anyhow::Result<RenderedDigest> {
         let tz: Tz = schedule
             .timezone
@@ -147,9 +206,10 @@ impl Renderer {
         let local_now = now.with_timezone(&tz);
         let date_line = arabic_date(&local_now);
         let subject = render_subject(&schedule.subject, &date_line)?;
+        let n = &settings.newsletter;
         let views: Vec<ArticleView> = articles
             .iter()
-            .map(|a| article_view(a, &tz, settings.newsletter.excerpt_chars))
+            .map(|a| article_view(a, &tz, n.excerpt_chars, &n.tag_url))
             .collect();
         let most_read: Vec<MostReadView> = most_read
             .iter()
@@ -161,10 +221,10 @@ impl Renderer {
             })
             .collect();
         let preheader = preheader(articles);
-        let n = &settings.newsletter;
         let mut ctx = Context::new();
         ctx.insert("lang", &n.lang);
         ctx.insert("name", &n.name);
+        ctx.insert("site_name", &n.site_name);
         ctx.insert("site_url", &n.site_url);
         ctx.insert("subject", &subject);
         ctx.insert("date_line", &date_line);
@@ -174,9 +234,12 @@ impl Renderer {
         ctx.insert("why", &n.why);
         ctx.insert("postal_address", &n.postal_address);
         ctx.insert("postal_address_html", &wrap_latin(&n.postal_address));
-        ctx.insert("unsubscribe_url", UNSUBSCRIBE_SLOT);
-        ctx.insert("name_slot", NAME_SLOT);
-        ctx.insert("web_url", web_url);
+        ctx.insert("unsubscribe_url", &slots.unsubscribe);
+        ctx.insert("name_slot", &slots.name);
+        ctx.insert("web_url", &slots.web);
+        ctx.insert("subscribe_url", &settings.public_url("/subscribe"));
+        ctx.insert("archive_url", &settings.public_url("/archive"));
+        ctx.insert("web", &false);
         let html = self
             .tera
             .render("digest.html", &ctx)
@@ -185,11 +248,18 @@ impl Renderer {
             .tera
             .render("digest.txt", &ctx)
             .context("failed to render digest.txt")?;
+        ctx.insert("web", &true);
+        let web_html = self
+            .tera
+            .render("digest.html", &ctx)
+            .context("failed to render the web copy")?;
         Ok(RenderedDigest {
             subject,
             html,
             text: rtl_plain_text(&text),
+            web_html,
             preheader,
+            slot_key: slots.key.clone(),
         })
     }
 
@@ -203,6 +273,10 @@ impl Renderer {
         ctx.insert("name", &settings.newsletter.name);
         ctx.insert("confirm_url", confirm_url);
         ctx.insert("postal_address", &settings.newsletter.postal_address);
+        ctx.insert(
+            "postal_address_html",
+            &wrap_latin(&settings.newsletter.postal_address),
+        );
         let html = self.tera.render("confirm.html", &ctx)?;
         let text = self.tera.render("confirm.txt", &ctx)?;
         Ok((
@@ -215,6 +289,7 @@ impl Renderer {
     pub fn page(&self, settings: &Settings, page: &Page) -> String {
         let mut ctx = Context::from_serialize(page).unwrap_or_default();
         ctx.insert("name", &settings.newsletter.name);
+        ctx.insert("site_name", &settings.newsletter.site_name);
         self.tera.render("page.html", &ctx).unwrap_or_else(|e| {
             tracing::error!(error = %e, "page template failed");
             "<!DOCTYPE html><html lang=\"ar\" dir=\"rtl\"><body>خطأ</body></html>".into()
@@ -224,6 +299,7 @@ impl Renderer {
     pub fn embed(&self, settings: &Settings, action: &str) -> anyhow::Result<String> {
         let mut ctx = Context::new();
         ctx.insert("prompt", &settings.newsletter.prompt);
+        ctx.insert("site_name", &settings.newsletter.site_name);
         ctx.insert("action", action);
         Ok(self.tera.render("embed.html", &ctx)?)
     }
@@ -233,7 +309,7 @@ fn escape_for_tera(s: &str) -> String {
     escape_html(s).into_owned()
 }
 
-fn article_view(a: &Article, tz: &Tz, excerpt_chars: usize) -> ArticleView {
+fn article_view(a: &Article, tz: &Tz, excerpt_chars: usize, tag_url: &str) -> ArticleView {
     let date = a
         .published_at
         .unwrap_or(a.arrived_at)
@@ -250,8 +326,26 @@ fn article_view(a: &Article, tz: &Tz, excerpt_chars: usize) -> ArticleView {
         excerpt_html: wrap_latin(&excerpt),
         excerpt,
         image: a.image.clone(),
-        tags: a.tag_list(),
+        image_alt: if a.image_alt.is_empty() {
+            a.title.clone()
+        } else {
+            a.image_alt.clone()
+        },
+        tags: a
+            .tag_list()
+            .into_iter()
+            .map(|t| TagView {
+                url: (!tag_url.is_empty()).then(|| tag_link(tag_url, &t)),
+                name: t,
+            })
+            .collect(),
     }
+}
+
+/// `newsletter.tag_url` with `{tag}` replaced by the tag, percent-encoded.
+fn tag_link(template: &str, tag: &str) -> String {
+    let enc: String = url::form_urlencoded::byte_serialize(tag.as_bytes()).collect();
+    template.replace("{tag}", &enc.replace('+', "%20"))
 }
 
 trait Pipe: Sized {
@@ -268,8 +362,17 @@ pub fn excerpt(a: &Article, max: usize) -> String {
     } else {
         &a.summary
     };
-    let text = html_to_text(source);
+    let text = strip_bidi_controls(&html_to_text(source));
     truncate_words(strip_trailing_hashtags(&text), max)
+}
+
+/// Explicit direction controls (embeddings, overrides, isolates) in content are unbalanced
+/// more often than not, and an unclosed U+202E reverses everything after it: they go. The
+/// layout's own direction comes from markup and from marks Nashra adds.
+pub fn strip_bidi_controls(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .collect()
 }
 
 /// Hashtags at the end of a text are shown as the article's tags; the excerpt drops them.

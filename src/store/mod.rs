@@ -4,23 +4,30 @@
 //! Queries are checked at run time (`query_as` + `FromRow`), so the crate builds without a
 //! database and one test suite can drive every engine.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
 
 use anyhow::Context;
 use sqlx::{
-    Row, SqlitePool,
+    Connection, Row, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::domain::SubscriberEmail;
+use crate::domain::{SubscriberEmail, SubscriberName};
 
 mod models;
 pub use models::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// A pending sign-up gets another confirmation email at most this often.
+/// One inbox gets another confirmation email at most this often…
 pub const CONFIRM_RESEND_MS: i64 = 10 * 60 * 1000;
+/// …and at most this many a day, however many addresses and clients ask for it.
+pub const CONFIRMS_PER_DAY: i64 = 3;
+const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Milliseconds since the Unix epoch: the one time unit in the store.
 pub fn now_ms() -> i64 {
@@ -30,6 +37,43 @@ pub fn now_ms() -> i64 {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The database file as opened. SQLite keeps writing into a file that was deleted or
+    /// replaced under it, and every such write is lost at the next start: each commit checks
+    /// the path still names this file.
+    file: Option<FileIdentity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileIdentity {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> std::io::Result<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path)?;
+        Ok(FileIdentity {
+            path: path.to_owned(),
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        match FileIdentity::of(&self.path) {
+            Ok(now) if now == *self => Ok(()),
+            Ok(_) => anyhow::bail!(
+                "the database file {} was replaced while open; restart to use the new one",
+                self.path.display()
+            ),
+            Err(e) => anyhow::bail!(
+                "the database file {} is gone ({e}); writes would be lost",
+                self.path.display()
+            ),
+        }
+    }
 }
 
 impl Store {
@@ -50,13 +94,37 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
+        let path = opts.get_filename().to_owned();
+        let in_memory = path.as_os_str().is_empty() || path.as_os_str() == ":memory:";
         // SQLite serialises writers; a handful of connections is plenty for readers.
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection whose transaction could not be rolled back (SQLite had already
+            // rolled it back itself, or the file turned read-only) would carry a stale
+            // transaction into the next request: close it instead of reusing it. The ping
+            // first flushes the rollback a dropped transaction queued.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!("closing a database connection left inside a transaction");
+                    }
+                    Ok(clean)
+                })
+            })
             .connect_with(opts)
             .await
             .with_context(|| format!("cannot open database {url}"))?;
-        let store = Store { pool };
+        let file = if in_memory {
+            None
+        } else {
+            Some(
+                FileIdentity::of(&path)
+                    .with_context(|| format!("cannot stat database {}", path.display()))?,
+            )
+        };
+        let store = Store { pool, file };
         store.migrate().await?;
         Ok(store)
     }
@@ -78,59 +146,212 @@ impl Store {
             .context("cannot begin a write transaction")
     }
 
-    pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    /// Commits, then makes sure the data went to the file readers of this database will
+    /// open: a write into a deleted file answers "ok" and is lost.
+    async fn commit(&self, tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> anyhow::Result<()> {
+        tx.commit().await.context("commit failed")?;
+        self.check_file()
+    }
+
+    fn check_file(&self) -> anyhow::Result<()> {
+        self.file.as_ref().map_or(Ok(()), FileIdentity::check)
+    }
+
+    /// Whether the store takes writes that last: the file is the one we opened and a write
+    /// commits. `/health` reports the reason when not.
+    pub async fn health(&self) -> anyhow::Result<()> {
+        self.check_file()?;
+        let write = sqlx::query(
+            "INSERT INTO heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(now_ms())
+        .execute(&self.pool);
+        tokio::time::timeout(Duration::from_secs(5), write)
+            .await
+            .context("a write did not finish within 5 s")?
+            .context("the database refuses writes")?;
+        self.check_file()
     }
 
     // ---------------------------------------------------------------- subscribers
 
-    /// Records a sign-up. Returns the subscriber and the consent time its confirm link must
-    /// carry, or `None` when the address is already confirmed (nothing to send; the caller
-    /// answers exactly as for a new address).
+    /// Records a sign-up and, in the same transaction, queues its confirmation email unless
+    /// that inbox had one recently. Returns whether a confirmation was queued; the caller
+    /// answers the reader the same either way.
+    ///
+    /// A sign-up for a known address changes nothing a stranger could abuse: the name is taken
+    /// only with a fresh consent (after the reader left), and confirmations are limited per
+    /// inbox (plus-address and case variants count as one), not only per address.
     pub async fn subscribe(
         &self,
         email: &SubscriberEmail,
-        name: &str,
+        name: &SubscriberName,
         source: &str,
         now: i64,
-    ) -> anyhow::Result<Option<(i64, i64)>> {
-        // A sign-up for a known address changes nothing a stranger could abuse: the name is
-        // taken only with a fresh consent, and a confirmation is re-sent at most every
-        // CONFIRM_RESEND_MS.
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirm_sent_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?5, ?5)
+            "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at)
+             VALUES ($1, $2, $3, 'pending', $4, $5, $5)
              ON CONFLICT (email_norm) DO UPDATE SET
-                 name = CASE WHEN status IN ('unsubscribed', 'bounced') THEN ?3 ELSE name END,
-                 source = CASE WHEN status IN ('unsubscribed', 'bounced') THEN ?4 ELSE source END,
-                 consented_at = CASE WHEN status IN ('unsubscribed', 'bounced') THEN ?5 ELSE consented_at END,
-                 confirm_sent_at = CASE
-                     WHEN status IN ('unsubscribed', 'bounced') THEN ?5
-                     WHEN status = 'pending' AND COALESCE(confirm_sent_at, 0) <= ?5 - ?6 THEN ?5
-                     ELSE confirm_sent_at END,
+                 name = CASE WHEN status IN ('unsubscribed', 'bounced') THEN $3 ELSE name END,
+                 source = CASE WHEN status IN ('unsubscribed', 'bounced') THEN $4 ELSE source END,
+                 consented_at = CASE WHEN status IN ('unsubscribed', 'bounced') THEN $5 ELSE consented_at END,
                  status = CASE WHEN status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE status END
-             RETURNING id, status, consented_at, confirm_sent_at",
+             RETURNING id, status, consented_at",
         )
         .bind(email.as_str())
         .bind(email.normalized())
-        .bind(name)
+        .bind(name.as_str())
         .bind(source)
         .bind(now)
-        .bind(CONFIRM_RESEND_MS)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .context("failed to store the subscription")?;
-        let status: String = row.get("status");
-        let sent_at: Option<i64> = row.get("confirm_sent_at");
-        Ok((status == "pending" && sent_at == Some(now))
-            .then(|| (row.get("id"), row.get("consented_at"))))
+        let (id, status, issued): (i64, String, i64) =
+            (row.get("id"), row.get("status"), row.get("consented_at"));
+        let mailbox = email.mailbox_key();
+        let queued = if status == "pending" {
+            // Recent: confirmations of this inbox still unanswered (a reader who confirmed,
+            // left and comes back is not held up by the mail they answered).
+            let (recent, today, open): (i64, i64, i64) = sqlx::query_as(
+                "SELECT
+                     COALESCE(SUM(CASE WHEN q.created_at > $2 AND q.state <> 'failed'
+                                        AND s.status = 'pending' AND s.consented_at = q.issued THEN 1 ELSE 0 END), 0),
+                     COALESCE(SUM(CASE WHEN q.created_at > $3 THEN 1 ELSE 0 END), 0),
+                     COALESCE(SUM(CASE WHEN q.subscriber_id = $4 AND q.state IN ('pending', 'sending') THEN 1 ELSE 0 END), 0)
+                 FROM mail_queue q LEFT JOIN subscribers s ON s.id = q.subscriber_id
+                 WHERE q.mailbox = $1 AND q.created_at > $3",
+            )
+            .bind(&mailbox)
+            .bind(now - CONFIRM_RESEND_MS)
+            .bind(now - DAY_MS)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            recent == 0 && today < CONFIRMS_PER_DAY && open == 0
+        } else {
+            false
+        };
+        if queued {
+            sqlx::query(
+                "INSERT INTO mail_queue (kind, subscriber_id, mailbox, issued, state, next_attempt_at, created_at)
+                 VALUES ('confirm', $1, $2, $3, 'pending', $4, $4)",
+            )
+            .bind(id)
+            .bind(&mailbox)
+            .bind(issued)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("failed to queue the confirmation email")?;
+        }
+        self.commit(tx).await?;
+        Ok(queued)
+    }
+
+    /// Claims due one-off emails (confirmations) with a lease, like the delivery ledger.
+    pub async fn claim_mail(
+        &self,
+        limit: i64,
+        lease: Duration,
+        now: i64,
+    ) -> anyhow::Result<Vec<QueuedMail>> {
+        let mut tx = self.begin_write().await?;
+        let lease_until = now + lease.as_millis() as i64;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE mail_queue SET state = 'sending', lease_until = $1, attempts = attempts + 1
+             WHERE id IN (
+                 SELECT id FROM mail_queue
+                 WHERE (state = 'pending' AND next_attempt_at <= $2) OR (state = 'sending' AND lease_until < $2)
+                 ORDER BY next_attempt_at, id LIMIT $3)
+             RETURNING id",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .context("failed to claim queued mail")?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            // The address only while the sign-up it was queued for still waits for it.
+            rows.push(
+                sqlx::query_as::<_, QueuedMail>(
+                    "SELECT q.id, q.kind, q.subscriber_id, q.issued, q.attempts, q.lease_until, q.created_at,
+                            s.email AS email
+                     FROM mail_queue q LEFT JOIN subscribers s
+                         ON s.id = q.subscriber_id AND s.status = 'pending' AND s.consented_at = q.issued
+                     WHERE q.id = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?,
+            );
+        }
+        self.commit(tx).await?;
+        Ok(rows)
+    }
+
+    /// Writes what became of a queued email, if its lease still holds.
+    pub async fn record_mail(
+        &self,
+        m: &QueuedMail,
+        outcome: MailOutcome<'_>,
+    ) -> anyhow::Result<()> {
+        let q = match outcome {
+            MailOutcome::Sent => sqlx::query(
+                "UPDATE mail_queue SET state = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+                 WHERE id = $1 AND lease_until = $2",
+            )
+            .bind(m.id)
+            .bind(m.lease_until)
+            .bind(now_ms()),
+            MailOutcome::Skipped => sqlx::query(
+                "UPDATE mail_queue SET state = 'skipped', lease_until = NULL WHERE id = $1 AND lease_until = $2",
+            )
+            .bind(m.id)
+            .bind(m.lease_until),
+            MailOutcome::Retry { at, error, counts } => sqlx::query(
+                "UPDATE mail_queue SET state = 'pending', next_attempt_at = $3, last_error = $4,
+                     attempts = attempts - $5, lease_until = NULL
+                 WHERE id = $1 AND lease_until = $2",
+            )
+            .bind(m.id)
+            .bind(m.lease_until)
+            .bind(at)
+            .bind(error)
+            .bind(if counts { 0 } else { 1 }),
+            MailOutcome::Failed { error } => sqlx::query(
+                "UPDATE mail_queue SET state = 'failed', last_error = $3, lease_until = NULL
+                 WHERE id = $1 AND lease_until = $2",
+            )
+            .bind(m.id)
+            .bind(m.lease_until)
+            .bind(error),
+        };
+        q.execute(&self.pool)
+            .await
+            .context("failed to record a queued email")?;
+        self.check_file()
+    }
+
+    /// When the next queued email is due, if any.
+    pub async fn next_mail_due(&self) -> anyhow::Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN state = 'pending' THEN next_attempt_at ELSE lease_until END)
+             FROM mail_queue WHERE state IN ('pending', 'sending')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Confirms the sign-up a confirm token was issued for.
     pub async fn confirm(&self, id: i64, issued: i64, now: i64) -> anyhow::Result<ConfirmOutcome> {
-        let row = sqlx::query("SELECT status, consented_at FROM subscribers WHERE id = ?")
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT status, consented_at FROM subscribers WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
             return Ok(ConfirmOutcome::Unknown);
@@ -139,44 +360,80 @@ impl Store {
         if consented != issued {
             return Ok(ConfirmOutcome::Stale);
         }
-        match status.as_str() {
-            "confirmed" => Ok(ConfirmOutcome::AlreadyConfirmed),
+        let out = match status.as_str() {
+            "confirmed" => ConfirmOutcome::AlreadyConfirmed,
             "pending" => {
                 sqlx::query(
-                    "UPDATE subscribers SET status = 'confirmed', confirmed_at = ?, bounces = 0
-                     WHERE id = ? AND status = 'pending' AND consented_at = ?",
+                    "UPDATE subscribers SET status = 'confirmed', confirmed_at = $1, bounces = 0 WHERE id = $2",
                 )
                 .bind(now)
                 .bind(id)
-                .bind(issued)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .context("failed to confirm")?;
-                Ok(ConfirmOutcome::Confirmed)
+                ConfirmOutcome::Confirmed
             }
-            _ => Ok(ConfirmOutcome::Stale),
-        }
+            _ => ConfirmOutcome::Stale,
+        };
+        self.commit(tx).await?;
+        Ok(out)
     }
 
-    /// Unsubscribes at once. Idempotent; returns whether anything changed.
+    /// Whether a confirm token still means something (the page the link opens asks first).
+    pub async fn confirm_state(&self, id: i64, issued: i64) -> anyhow::Result<ConfirmOutcome> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT status, consented_at FROM subscribers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            None => ConfirmOutcome::Unknown,
+            Some((_, c)) if c != issued => ConfirmOutcome::Stale,
+            Some((s, _)) if s == "confirmed" => ConfirmOutcome::AlreadyConfirmed,
+            Some((s, _)) if s == "pending" => ConfirmOutcome::Confirmed,
+            Some(_) => ConfirmOutcome::Stale,
+        })
+    }
+
+    /// Unsubscribes at once, and takes the reader out of every send still under way
+    /// (claimed rows too: the dispatcher re-checks before it starts a message). Idempotent;
+    /// returns whether anything changed.
     pub async fn unsubscribe(&self, id: i64, now: i64) -> anyhow::Result<bool> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
-            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?
-             WHERE id = ? AND status IN ('pending', 'confirmed')",
+            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $1
+             WHERE id = $2 AND status IN ('pending', 'confirmed')",
         )
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .context("failed to unsubscribe")?;
+        Self::skip_deliveries(&mut tx, id).await?;
+        self.commit(tx).await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn skip_deliveries(
+        conn: &mut sqlx::SqliteConnection,
+        subscriber: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET state = 'skipped', lease_until = NULL
+             WHERE subscriber_id = $1 AND state IN ('pending', 'sending')",
+        )
+        .bind(subscriber)
+        .execute(&mut *conn)
+        .await
+        .context("failed to take the reader out of sends under way")?;
+        Ok(())
     }
 
     /// Adds (or re-confirms) subscribers in one transaction; `confirmed` means the operator
     /// vouches for consent given elsewhere. Returns (added, already present).
     pub async fn import(
         &self,
-        rows: &[(SubscriberEmail, String)],
+        rows: &[(SubscriberEmail, SubscriberName)],
         confirmed: bool,
         source: &str,
     ) -> anyhow::Result<(u64, u64)> {
@@ -207,7 +464,7 @@ impl Store {
                 .context("failed to import subscribers")?
                 .rows_affected();
         }
-        conn.commit().await?;
+        self.commit(conn).await?;
         Ok((added, rows.len() as u64 - added))
     }
 
@@ -266,101 +523,127 @@ impl Store {
         )
     }
 
-    /// GDPR erasure: the row goes; ledger rows keep only the number, which now points nowhere.
-    /// Pending deliveries to them are skipped.
-    pub async fn erase_subscriber(&self, email: &SubscriberEmail) -> anyhow::Result<bool> {
-        let mut conn = self.begin_write().await?;
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM subscribers WHERE email_norm = ?")
-            .bind(email.normalized())
-            .fetch_optional(&mut *conn)
-            .await?;
+    /// GDPR erasure: the row goes, with its queued emails; ledger rows keep only the number,
+    /// which now points nowhere. Deliveries to them still under way are skipped.
+    pub async fn erase_subscriber(&self, email: &SubscriberEmail) -> anyhow::Result<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM subscribers WHERE email_norm = $1")
+                .bind(email.normalized())
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some(id) = id {
-            let r: anyhow::Result<()> = async {
-                sqlx::query("UPDATE deliveries SET state = 'skipped' WHERE subscriber_id = ? AND state IN ('pending', 'sending')")
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("DELETE FROM subscribers WHERE id = ?").bind(id).execute(&mut *conn).await?;
-                Ok(())
-            }
-            .await;
-            r.context("failed to erase subscriber")?;
+            Self::skip_deliveries(&mut tx, id).await?;
+            sqlx::query("DELETE FROM mail_queue WHERE subscriber_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM subscribers WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("failed to erase subscriber")?;
         }
-        conn.commit().await?;
-        Ok(id.is_some())
+        self.commit(tx).await?;
+        Ok(id)
     }
 
     // ---------------------------------------------------------------- articles
 
-    /// Stores an article; an article already known (same guid, else same URL) is updated in
-    /// place and keeps its arrival order, so an edit never makes it "new" again.
+    /// Stores an article, or updates the one it already is, which keeps its arrival order (an
+    /// edit never makes it "new" again). Identity: the same guid from the same source (a feed
+    /// or the API), else the same canonical URL from any source. An article first seen by URL
+    /// adopts the guid it later arrives with, so a later edit of its URL still finds it.
     pub async fn upsert_article(&self, a: &NewArticle) -> anyhow::Result<(i64, bool)> {
-        let key = match &a.guid {
-            Some(g) if !g.is_empty() => format!("guid:{g}"),
-            _ => format!("url:{}", a.url),
-        };
         let now = now_ms();
-        let mut conn = self.begin_write().await?;
-        let existing: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM articles WHERE dedup_key = ?1 OR (?2 AND url = ?3) ORDER BY id LIMIT 1",
-        )
-        .bind(&key)
-        // An article pushed without a guid matches one we already know by URL.
-        .bind(a.guid.as_deref().unwrap_or("").is_empty())
-        .bind(&a.url)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let tags = serde_json::to_string(&a.tags)?;
-        let res: anyhow::Result<(i64, bool)> = async {
-            if let Some(id) = existing {
-                sqlx::query(
-                    "UPDATE articles SET title = ?, author = ?, summary = ?, content_html = ?, image = ?,
-                     tags = ?, published_at = COALESCE(?, published_at), updated_at = ? WHERE id = ?",
+        let mut tx = self.begin_write().await?;
+        let by_guid: Option<i64> =
+            match &a.guid {
+                Some(g) => sqlx::query_scalar(
+                    "SELECT id FROM articles WHERE source = $1 AND guid = $2 ORDER BY id LIMIT 1",
                 )
-                .bind(&a.title)
-                .bind(&a.author)
-                .bind(&a.summary)
-                .bind(&a.content_html)
-                .bind(&a.image)
-                .bind(&tags)
-                .bind(a.published_at)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-                Ok((id, false))
-            } else {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO articles (dedup_key, guid, url, title, author, summary, content_html, image, tags,
-                                           published_at, source, arrived_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(&key)
-                .bind(&a.guid)
-                .bind(&a.url)
-                .bind(&a.title)
-                .bind(&a.author)
-                .bind(&a.summary)
-                .bind(&a.content_html)
-                .bind(&a.image)
-                .bind(&tags)
-                .bind(a.published_at)
                 .bind(&a.source)
-                .bind(now)
-                .bind(now)
-                .fetch_one(&mut *conn)
-                .await?;
-                Ok((id, true))
+                .bind(g)
+                .fetch_optional(&mut *tx)
+                .await?,
+                None => None,
+            };
+        let existing = match by_guid {
+            Some(id) => Some(id),
+            None => {
+                sqlx::query_scalar(
+                    "SELECT id FROM articles WHERE canonical_url = $1 ORDER BY id LIMIT 1",
+                )
+                .bind(&a.canonical_url)
+                .fetch_optional(&mut *tx)
+                .await?
             }
-        }
-        .await;
-        let v = res.context("failed to store article")?;
-        conn.commit().await?;
-        Ok(v)
+        };
+        let tags = serde_json::to_string(&a.tags)?;
+        let out = if let Some(id) = existing {
+            sqlx::query(
+                "UPDATE articles SET url = $1, canonical_url = $2, title = $3, author = $4, summary = $5,
+                     content_html = $6, image = $7, image_alt = $8, tags = $9,
+                     published_at = COALESCE($10, published_at), updated_at = $11,
+                     source = CASE WHEN guid IS NULL AND $12 IS NOT NULL THEN $13 ELSE source END,
+                     guid = COALESCE(guid, $12)
+                 WHERE id = $14",
+            )
+            .bind(&a.url)
+            .bind(&a.canonical_url)
+            .bind(&a.title)
+            .bind(&a.author)
+            .bind(&a.summary)
+            .bind(&a.content_html)
+            .bind(&a.image)
+            .bind(&a.image_alt)
+            .bind(&tags)
+            .bind(a.published_at)
+            .bind(now)
+            .bind(&a.guid)
+            .bind(&a.source)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("failed to update article")?;
+            (id, false)
+        } else {
+            let key = match &a.guid {
+                Some(g) => format!("guid:{}:{g}", a.source),
+                None => format!("url:{}", a.canonical_url),
+            };
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO articles (dedup_key, guid, url, canonical_url, title, author, summary, content_html,
+                                       image, image_alt, tags, published_at, source, arrived_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id",
+            )
+            .bind(&key)
+            .bind(&a.guid)
+            .bind(&a.url)
+            .bind(&a.canonical_url)
+            .bind(&a.title)
+            .bind(&a.author)
+            .bind(&a.summary)
+            .bind(&a.content_html)
+            .bind(&a.image)
+            .bind(&a.image_alt)
+            .bind(&tags)
+            .bind(a.published_at)
+            .bind(&a.source)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .context("failed to store article")?;
+            (id, true)
+        };
+        self.commit(tx).await?;
+        Ok(out)
     }
 
-    /// The articles the next digest of `schedule` would carry (newest first).
-    pub async fn pending_articles(
+    /// The articles the next digest of `schedule` would carry: those that arrived since its
+    /// last digest, newest first by publication time (a date in the future counts as the
+    /// arrival time), at most `max`.
+    pub async fn new_articles(
         &self,
         schedule: &str,
         first_since: i64,
@@ -377,32 +660,27 @@ impl Store {
         max: u32,
     ) -> anyhow::Result<Vec<Article>> {
         let watermark: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT watermark FROM schedule_state WHERE name = ?")
+            sqlx::query_scalar("SELECT watermark FROM schedule_state WHERE name = $1")
                 .bind(schedule)
                 .fetch_optional(&mut *conn)
                 .await?;
-        let rows = match watermark.flatten() {
-            Some(w) => {
-                sqlx::query_as::<_, Article>(
-                    "SELECT * FROM articles WHERE id > ? ORDER BY id DESC LIMIT ?",
-                )
-                .bind(w)
-                .bind(max as i64)
-                .fetch_all(&mut *conn)
-                .await?
-            }
-            // A schedule's first digest covers one period, not the whole archive.
-            None => {
-                sqlx::query_as::<_, Article>(
-                    "SELECT * FROM articles WHERE arrived_at >= ? ORDER BY id DESC LIMIT ?",
-                )
-                .bind(first_since)
-                .bind(max as i64)
-                .fetch_all(&mut *conn)
-                .await?
-            }
+        // Before a schedule's first digest, "new" means arrived during the last period, not
+        // the whole archive.
+        let (watermark, since) = match watermark.flatten() {
+            Some(w) => (w, 0),
+            None => (0, first_since),
         };
-        Ok(rows)
+        Ok(sqlx::query_as::<_, Article>(
+            "SELECT * FROM articles WHERE id > $1 AND arrived_at >= $2
+             ORDER BY CASE WHEN published_at IS NULL OR published_at > arrived_at THEN arrived_at
+                           ELSE published_at END DESC, id DESC
+             LIMIT $3",
+        )
+        .bind(watermark)
+        .bind(since)
+        .bind(max as i64)
+        .fetch_all(&mut *conn)
+        .await?)
     }
 
     pub async fn article_count(&self) -> anyhow::Result<i64> {
@@ -450,38 +728,37 @@ impl Store {
 
     // ---------------------------------------------------------------- digests
 
-    /// Creates a digest and its whole audience in one transaction.
+    /// Stores a digest rendered from `articles` and its whole audience, in one transaction.
     ///
-    /// Under the write lock: a scheduled slot that already has a digest returns it; otherwise
-    /// the new articles are read, `build` renders them, the digest is stored, one ledger row
+    /// The digest was rendered before this, outside any lock. Under the write lock: a
+    /// scheduled slot that already has a digest returns it; the new articles are read again,
+    /// and if they are no longer the ones rendered (an article arrived meanwhile) the caller
+    /// renders again ([`DigestOutcome::Stale`]). Otherwise the digest is stored, one ledger row
     /// per confirmed subscriber is written (the audience is fixed here) and the schedule's
     /// watermark moves past every article that has arrived. Two triggers at once therefore
-    /// produce one digest and one "nothing new".
-    pub async fn create_digest<F>(
+    /// produce one digest and one "nothing new". With no articles and no rendering, only the
+    /// slot is recorded.
+    pub async fn create_digest(
         &self,
         req: DigestRequest<'_>,
-        build: F,
-    ) -> anyhow::Result<DigestOutcome>
-    where
-        F: FnOnce(&[Article]) -> anyhow::Result<RenderedDigest>,
-    {
-        let mut conn = self.begin_write().await?;
-        let out = Self::create_digest_tx(&mut conn, req, build).await?;
-        conn.commit().await?;
+        articles: &[i64],
+        rendered: Option<&RenderedDigest>,
+    ) -> anyhow::Result<DigestOutcome> {
+        let mut tx = self.begin_write().await?;
+        let out = Self::create_digest_tx(&mut tx, req, articles, rendered).await?;
+        self.commit(tx).await?;
         Ok(out)
     }
 
-    async fn create_digest_tx<F>(
+    async fn create_digest_tx(
         conn: &mut sqlx::SqliteConnection,
         req: DigestRequest<'_>,
-        build: F,
-    ) -> anyhow::Result<DigestOutcome>
-    where
-        F: FnOnce(&[Article]) -> anyhow::Result<RenderedDigest>,
-    {
+        rendered_ids: &[i64],
+        rendered: Option<&RenderedDigest>,
+    ) -> anyhow::Result<DigestOutcome> {
         if let Some(slot) = req.slot {
             let existing: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM digests WHERE schedule = ? AND slot = ?")
+                sqlx::query_scalar("SELECT id FROM digests WHERE schedule = $1 AND slot = $2")
                     .bind(req.schedule)
                     .bind(slot)
                     .fetch_optional(&mut *conn)
@@ -490,33 +767,38 @@ impl Store {
                 return Ok(DigestOutcome::Exists(id));
             }
         }
-        let articles =
+        let ids: Vec<i64> =
             Self::select_new_articles(conn, req.schedule, req.first_since, req.max_articles)
-                .await?;
+                .await?
+                .iter()
+                .map(|a| a.id)
+                .collect();
+        if ids != rendered_ids {
+            return Ok(DigestOutcome::Stale);
+        }
         let advance = |slot: Option<i64>, watermark: Option<i64>| {
             sqlx::query(
-                "INSERT INTO schedule_state (name, last_slot, watermark) VALUES (?1, COALESCE(?2, ?4), ?3)
+                "INSERT INTO schedule_state (name, last_slot, watermark) VALUES ($1, COALESCE($2, $4), $3)
                  ON CONFLICT (name) DO UPDATE SET
-                     last_slot = MAX(last_slot, COALESCE(?2, last_slot)),
-                     watermark = COALESCE(?3, watermark)",
+                     last_slot = CASE WHEN $2 IS NOT NULL AND $2 > last_slot THEN $2 ELSE last_slot END,
+                     watermark = COALESCE($3, watermark)",
             )
             .bind(req.schedule)
             .bind(slot)
             .bind(watermark)
             .bind(now_ms())
         };
-        if articles.is_empty() {
+        let Some(rendered) = rendered.filter(|_| !ids.is_empty()) else {
             if req.test_to.is_none() {
                 advance(req.slot, None).execute(&mut *conn).await?;
             }
             return Ok(DigestOutcome::NothingNew);
-        }
-        let rendered = build(&articles)?;
+        };
         let now = now_ms();
-        let ids: Vec<i64> = articles.iter().map(|a| a.id).collect();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO digests (schedule, kind, slot, subject, html, text, preheader, article_ids, test_to, status, created_at, started_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?) RETURNING id",
+            "INSERT INTO digests (schedule, kind, slot, subject, html, text, web_html, slot_key, preheader,
+                                  article_ids, test_to, status, created_at, started_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', $12, $12) RETURNING id",
         )
         .bind(req.schedule)
         .bind(req.kind.as_str())
@@ -524,23 +806,17 @@ impl Store {
         .bind(&rendered.subject)
         .bind(&rendered.html)
         .bind(&rendered.text)
+        .bind(&rendered.web_html)
+        .bind(&rendered.slot_key)
         .bind(&rendered.preheader)
         .bind(serde_json::to_string(&ids)?)
         .bind(req.test_to)
         .bind(now)
-        .bind(now)
         .fetch_one(&mut *conn)
         .await?;
-        let web_url = format!("{}{id}", req.web_prefix);
-        sqlx::query("UPDATE digests SET html = replace(html, ?1, ?2), text = replace(text, ?1, ?2) WHERE id = ?3")
-            .bind(req.web_slot)
-            .bind(&web_url)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
         let total = if req.test_to.is_some() {
             sqlx::query(
-                "INSERT INTO deliveries (digest_id, subscriber_id, state) VALUES (?, 0, 'pending')",
+                "INSERT INTO deliveries (digest_id, subscriber_id, state) VALUES ($1, 0, 'pending')",
             )
             .bind(id)
             .execute(&mut *conn)
@@ -549,7 +825,7 @@ impl Store {
         } else {
             let n = sqlx::query(
                 "INSERT INTO deliveries (digest_id, subscriber_id, state)
-                 SELECT ?, id, 'pending' FROM subscribers WHERE status = 'confirmed' ORDER BY id",
+                 SELECT $1, id, 'pending' FROM subscribers WHERE status = 'confirmed' ORDER BY id",
             )
             .bind(id)
             .execute(&mut *conn)
@@ -562,14 +838,16 @@ impl Store {
             n
         };
         let status = if total == 0 { "done" } else { "sending" };
-        sqlx::query("UPDATE digests SET total = ?, status = ?, finished_at = CASE WHEN ? = 'done' THEN ? END WHERE id = ?")
-            .bind(total as i64)
-            .bind(status)
-            .bind(status)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "UPDATE digests SET total = $1, status = $2,
+                 finished_at = CASE WHEN $2 = 'done' THEN $3 END WHERE id = $4",
+        )
+        .bind(total as i64)
+        .bind(status)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
         Ok(DigestOutcome::Created {
             id,
             recipients: total as i64,
@@ -597,7 +875,7 @@ impl Store {
     /// Sent digests for the public archive (test sends are not published).
     pub async fn archive(&self, limit: i64) -> anyhow::Result<Vec<ArchiveEntry>> {
         Ok(sqlx::query_as::<_, ArchiveEntry>(
-            "SELECT id, subject, created_at FROM digests WHERE kind <> 'test' AND status <> 'cancelled' ORDER BY id DESC LIMIT ?",
+            "SELECT id, schedule, subject, created_at FROM digests WHERE kind <> 'test' AND status <> 'cancelled' ORDER BY id DESC LIMIT ?",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -643,34 +921,68 @@ impl Store {
 
     /// Moves a digest between queued/sending/paused/cancelled. Returns false when the digest
     /// is not in a state that allows the change.
+    ///
+    /// Resuming a send that was stopped (failed) puts its failed deliveries back in the queue:
+    /// the failures that stopped it were the relay's, and say nothing about the readers.
     pub async fn set_digest_status(&self, id: i64, to: &str) -> anyhow::Result<bool> {
         let now = now_ms();
+        let mut tx = self.begin_write().await?;
         let r = match to {
-            "paused" => sqlx::query("UPDATE digests SET status = 'paused' WHERE id = ? AND status IN ('queued', 'sending')")
+            "paused" => sqlx::query(
+                "UPDATE digests SET status = 'paused' WHERE id = $1 AND status IN ('queued', 'sending')",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?,
+            "sending" => {
+                let was: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if was.as_deref() == Some("failed") {
+                    Self::requeue_failed(&mut tx, id).await?;
+                }
+                sqlx::query(
+                    "UPDATE digests SET status = 'sending', error = NULL, finished_at = NULL
+                     WHERE id = $1 AND status IN ('paused', 'failed')",
+                )
                 .bind(id)
-                .execute(&self.pool)
-                .await?,
-            "sending" => sqlx::query("UPDATE digests SET status = 'sending', error = NULL WHERE id = ? AND status IN ('paused', 'failed')")
-                .bind(id)
-                .execute(&self.pool)
-                .await?,
+                .execute(&mut *tx)
+                .await?
+            }
             "cancelled" => {
                 let r = sqlx::query(
-                    "UPDATE digests SET status = 'cancelled', finished_at = ? WHERE id = ? AND status IN ('queued', 'sending', 'paused', 'failed')",
+                    "UPDATE digests SET status = 'cancelled', finished_at = $1
+                     WHERE id = $2 AND status IN ('queued', 'sending', 'paused', 'failed')",
                 )
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE deliveries SET state = 'cancelled' WHERE digest_id = ? AND state = 'pending'")
+                sqlx::query("UPDATE deliveries SET state = 'cancelled' WHERE digest_id = $1 AND state = 'pending'")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
                 r
             }
             _ => anyhow::bail!("unknown digest status {to}"),
         };
+        self.commit(tx).await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    /// Failed deliveries back to the queue with fresh attempts, for readers still subscribed.
+    async fn requeue_failed(conn: &mut sqlx::SqliteConnection, digest: i64) -> anyhow::Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, permanent = 0
+             WHERE digest_id = $1 AND state = 'failed'
+               AND (subscriber_id = 0 OR subscriber_id IN (SELECT id FROM subscribers WHERE status = 'confirmed'))",
+        )
+        .bind(digest)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
     }
 
     /// Stops a send that cannot make progress, keeping its ledger for a later resume.
@@ -685,25 +997,19 @@ impl Store {
         Ok(())
     }
 
-    /// Puts a send's failed deliveries back in the queue.
+    /// Puts a send's failed deliveries back in the queue (readers still subscribed; a
+    /// failure already counted as a bounce after a finished send stays counted, but is
+    /// retried all the same).
     pub async fn retry_failed(&self, id: i64) -> anyhow::Result<u64> {
-        let mut conn = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0
-             WHERE digest_id = ? AND state = 'failed'
-               AND (subscriber_id = 0 OR subscriber_id IN (SELECT id FROM subscribers WHERE status = 'confirmed'))",
-        )
-        .bind(id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        let mut tx = self.begin_write().await?;
+        let n = Self::requeue_failed(&mut tx, id).await?;
         if n > 0 {
-            sqlx::query("UPDATE digests SET status = 'sending', error = NULL, finished_at = NULL WHERE id = ? AND status <> 'cancelled'")
+            sqlx::query("UPDATE digests SET status = 'sending', error = NULL, finished_at = NULL WHERE id = $1 AND status <> 'cancelled'")
                 .bind(id)
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?;
         }
-        conn.commit().await?;
+        self.commit(tx).await?;
         Ok(n)
     }
 
@@ -798,111 +1104,137 @@ impl Store {
 
     /// Writes a batch of outcomes in one transaction: this is the "sent" mark whose delay
     /// bounds what a crash can duplicate.
-    pub async fn record(&self, outcomes: &[Outcome], bounce_after: u32) -> anyhow::Result<()> {
+    ///
+    /// Every outcome applies only to a row still `sending`: a row that was skipped meanwhile
+    /// (the reader left or was erased) or cancelled keeps that final state. Outcomes other than
+    /// "sent" also need the claim's lease to still hold.
+    pub async fn record(&self, outcomes: &[Outcome]) -> anyhow::Result<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let mut conn = self.begin_write().await?;
-        let res: anyhow::Result<()> = async {
-            // "Sent" is nearly every outcome: one statement for all of them.
-            let sent: Vec<(&i64, &String, &i64)> = outcomes
-                .iter()
-                .filter_map(|o| match o {
-                    Outcome::Sent { id, message_id, at } => Some((id, message_id, at)),
-                    _ => None,
-                })
-                .collect();
-            for chunk in sent.chunks(300) {
-                let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                    "UPDATE deliveries SET state = 'sent', message_id = v.column2, sent_at = v.column3,
-                         lease_until = NULL, last_error = NULL
-                     FROM (",
-                );
-                qb.push_values(chunk, |mut b, (id, mid, at)| {
-                    b.push_bind(**id).push_bind(mid.as_str()).push_bind(**at);
-                });
-                qb.push(") AS v WHERE deliveries.id = v.column1");
-                qb.build().execute(&mut *conn).await?;
+        let mut tx = self.begin_write().await?;
+        // "Sent" is nearly every outcome: one statement for all of them.
+        let sent: Vec<(&i64, &String, &i64)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Sent { id, message_id, at } => Some((id, message_id, at)),
+                _ => None,
+            })
+            .collect();
+        for chunk in sent.chunks(300) {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "WITH v (id, message_id, sent_at) AS (VALUES ",
+            );
+            let mut sep = qb.separated(", ");
+            for (id, mid, at) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(**id)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(mid.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(**at)
+                    .push_unseparated(")");
             }
-            for o in outcomes {
-                match o {
-                    Outcome::Sent { .. } => {}
-                    Outcome::Retry { id, lease, error, next_attempt_at } => {
-                        sqlx::query(
-                            "UPDATE deliveries SET last_error = ?, next_attempt_at = ?, lease_until = NULL,
-                                 state = CASE WHEN (SELECT status FROM digests g WHERE g.id = deliveries.digest_id) = 'cancelled'
-                                              THEN 'cancelled' ELSE 'pending' END
-                             WHERE id = ? AND state = 'sending' AND lease_until = ?",
-                        )
-                        .bind(error)
-                        .bind(next_attempt_at)
-                        .bind(id)
-                        .bind(lease)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    Outcome::Failed { id, lease, subscriber_id, error, permanent } => {
-                        let r = sqlx::query(
-                            "UPDATE deliveries SET state = 'failed', last_error = ?, lease_until = NULL
-                             WHERE id = ? AND state = 'sending' AND lease_until = ?",
-                        )
-                        .bind(error)
-                        .bind(id)
-                        .bind(lease)
-                        .execute(&mut *conn)
-                        .await?;
-                        if *permanent && *subscriber_id != 0 && r.rows_affected() > 0 {
-                            sqlx::query(
-                                "UPDATE subscribers SET bounces = bounces + 1,
-                                     status = CASE WHEN bounces + 1 >= ? AND status = 'confirmed' THEN 'bounced' ELSE status END
-                                 WHERE id = ?",
-                            )
-                            .bind(bounce_after as i64)
-                            .bind(subscriber_id)
-                            .execute(&mut *conn)
-                            .await?;
-                        }
-                    }
-                    Outcome::Skipped { id } => {
-                        sqlx::query("UPDATE deliveries SET state = 'skipped', lease_until = NULL WHERE id = ?")
-                            .bind(id)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Outcome::Released { id, lease } => {
-                        // Back to the queue, or to 'cancelled' if its send was cancelled meanwhile.
-                        sqlx::query(
-                            "UPDATE deliveries SET lease_until = NULL, attempts = MAX(attempts - 1, 0),
-                                 state = CASE WHEN (SELECT status FROM digests g WHERE g.id = deliveries.digest_id) = 'cancelled'
-                                              THEN 'cancelled' ELSE 'pending' END
-                             WHERE id = ? AND state = 'sending' AND lease_until = ?",
-                        )
-                        .bind(id)
-                        .bind(lease)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                }
-            }
-            Ok(())
+            qb.push(
+                ") UPDATE deliveries SET state = 'sent', message_id = v.message_id, sent_at = v.sent_at,
+                     lease_until = NULL, last_error = NULL
+                 FROM v WHERE deliveries.id = v.id AND deliveries.state = 'sending'",
+            );
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .context("failed to record sent deliveries")?;
         }
-        .await;
-        res.context("failed to record delivery outcomes")?;
-        conn.commit().await?;
+        for o in outcomes {
+            let q = match o {
+                Outcome::Sent { .. } => continue,
+                Outcome::Retry {
+                    id,
+                    lease,
+                    error,
+                    next_attempt_at,
+                } => sqlx::query(
+                    "UPDATE deliveries SET last_error = $1, next_attempt_at = $2, lease_until = NULL,
+                         state = CASE WHEN (SELECT status FROM digests g WHERE g.id = deliveries.digest_id) = 'cancelled'
+                                      THEN 'cancelled' ELSE 'pending' END
+                     WHERE id = $3 AND state = 'sending' AND lease_until = $4",
+                )
+                .bind(error)
+                .bind(next_attempt_at)
+                .bind(id)
+                .bind(lease),
+                Outcome::Failed {
+                    id,
+                    lease,
+                    error,
+                    permanent,
+                } => sqlx::query(
+                    "UPDATE deliveries SET state = 'failed', last_error = $1, lease_until = NULL, permanent = $2
+                     WHERE id = $3 AND state = 'sending' AND lease_until = $4",
+                )
+                .bind(error)
+                .bind(*permanent as i64)
+                .bind(id)
+                .bind(lease),
+                Outcome::Skipped { id } => sqlx::query(
+                    "UPDATE deliveries SET state = 'skipped', lease_until = NULL WHERE id = $1 AND state = 'sending'",
+                )
+                .bind(id),
+                // Back to the queue without spending the attempt, or to 'cancelled' if its send
+                // was cancelled meanwhile.
+                Outcome::Released { id, lease } => sqlx::query(
+                    "UPDATE deliveries SET lease_until = NULL,
+                         attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                         state = CASE WHEN (SELECT status FROM digests g WHERE g.id = deliveries.digest_id) = 'cancelled'
+                                      THEN 'cancelled' ELSE 'pending' END
+                     WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                )
+                .bind(id)
+                .bind(lease),
+            };
+            q.execute(&mut *tx)
+                .await
+                .context("failed to record delivery outcomes")?;
+        }
+        self.commit(tx).await?;
         Ok(())
     }
 
-    /// Marks sending digests whose ledger has nothing left in flight as done.
-    pub async fn finish_digests(&self) -> anyhow::Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "UPDATE digests SET status = 'done', finished_at = ?
+    /// Marks sending digests whose ledger has nothing left in flight as done, and only then
+    /// counts their permanent failures toward each reader's `bounce_after`: a send stopped
+    /// because the relay rejected everything never gets here, so it bounces nobody.
+    pub async fn finish_digests(&self, bounce_after: u32) -> anyhow::Result<Vec<i64>> {
+        let mut tx = self.begin_write().await?;
+        let done: Vec<i64> = sqlx::query_scalar(
+            "UPDATE digests SET status = 'done', finished_at = $1
              WHERE status = 'sending'
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.digest_id = digests.id AND d.state IN ('pending', 'sending'))
              RETURNING id",
         )
         .bind(now_ms())
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &done {
+            sqlx::query(
+                "UPDATE subscribers SET bounces = bounces + 1,
+                     status = CASE WHEN bounces + 1 >= $2 AND status = 'confirmed' THEN 'bounced' ELSE status END
+                 WHERE id IN (SELECT subscriber_id FROM deliveries
+                              WHERE digest_id = $1 AND state = 'failed' AND permanent = 1 AND bounce_counted = 0)",
+            )
+            .bind(id)
+            .bind(bounce_after as i64)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE deliveries SET bounce_counted = 1
+                 WHERE digest_id = $1 AND state = 'failed' AND permanent = 1 AND bounce_counted = 0",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        self.commit(tx).await?;
+        Ok(done)
     }
 
     /// When the next pending delivery becomes due (for sleeping until then), if any.

@@ -28,13 +28,18 @@ pub enum ConfirmOutcome {
 /// An article as it arrives from a feed or the API, already sanitised.
 #[derive(Debug, Clone, Default)]
 pub struct NewArticle {
+    /// The feed's (or the API caller's) id for it: identifies it within its `source`.
     pub guid: Option<String>,
     pub url: String,
+    /// `url` normalised: identifies it across sources.
+    pub canonical_url: String,
     pub title: String,
     pub author: String,
     pub summary: String,
     pub content_html: String,
     pub image: String,
+    /// The image's own description from the feed, if it had one.
+    pub image_alt: String,
     pub tags: Vec<String>,
     pub published_at: Option<i64>,
     pub source: String,
@@ -46,11 +51,13 @@ pub struct Article {
     pub dedup_key: String,
     pub guid: Option<String>,
     pub url: String,
+    pub canonical_url: String,
     pub title: String,
     pub author: String,
     pub summary: String,
     pub content_html: String,
     pub image: String,
+    pub image_alt: String,
     pub tags: String,
     pub published_at: Option<i64>,
     pub source: String,
@@ -91,19 +98,18 @@ pub struct DigestRequest<'a> {
     pub first_since: i64,
     pub max_articles: u32,
     pub test_to: Option<&'a str>,
-    /// Marker the renderer left where the digest's own archive URL goes…
-    pub web_slot: &'a str,
-    /// …which is this prefix followed by the digest's id.
-    pub web_prefix: &'a str,
 }
 
-/// What the renderer hands back: personal parts still as placeholders.
+/// What the renderer hands back: the email with its personal parts (and its own archive
+/// link) still as slots marked with `slot_key`, and the public web copy.
 #[derive(Debug, Clone)]
 pub struct RenderedDigest {
     pub subject: String,
     pub html: String,
     pub text: String,
+    pub web_html: String,
     pub preheader: String,
+    pub slot_key: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +121,8 @@ pub enum DigestOutcome {
     /// This schedule slot already has its digest.
     Exists(i64),
     NothingNew,
+    /// New articles arrived after the digest was rendered: render it again.
+    Stale,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -126,6 +134,8 @@ pub struct Digest {
     pub subject: String,
     pub html: String,
     pub text: String,
+    pub web_html: String,
+    pub slot_key: String,
     pub preheader: String,
     pub article_ids: String,
     pub test_to: Option<String>,
@@ -140,6 +150,7 @@ pub struct Digest {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ArchiveEntry {
     pub id: i64,
+    pub schedule: String,
     pub subject: String,
     pub created_at: i64,
 }
@@ -182,6 +193,20 @@ pub struct Claimed {
     /// This claim's lease: an outcome other than "sent" is written only while it still holds,
     /// so a worker that overran its lease cannot undo the row's next claim.
     pub lease_until: i64,
+    /// When this process claimed it (before its claim committed): a reader who left after
+    /// this is not sent to, whatever `status` said.
+    #[sqlx(skip)]
+    pub claimed_at: ClaimedAt,
+}
+
+/// The moment a claimed row was read; defaults to now, which is when rows are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClaimedAt(pub std::time::Instant);
+
+impl Default for ClaimedAt {
+    fn default() -> Self {
+        ClaimedAt(std::time::Instant::now())
+    }
 }
 
 impl Claimed {
@@ -210,8 +235,8 @@ pub enum Outcome {
     Failed {
         id: i64,
         lease: i64,
-        subscriber_id: i64,
         error: String,
+        /// A 5xx: counts toward the reader's `bounce_after` once the send finishes.
         permanent: bool,
     },
     Skipped {
@@ -221,5 +246,36 @@ pub enum Outcome {
     Released {
         id: i64,
         lease: i64,
+    },
+}
+
+/// A one-off email (a confirmation) claimed from the mail queue.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub kind: String,
+    pub subscriber_id: i64,
+    /// The consent time the confirm link carries.
+    pub issued: i64,
+    pub attempts: i64,
+    pub lease_until: i64,
+    pub created_at: i64,
+    /// `None` when there is nobody to send it to any more (confirmed meanwhile, left, erased,
+    /// or signed up again with a newer link).
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum MailOutcome<'a> {
+    Sent,
+    Skipped,
+    /// Try again at `at`; `counts` is false when the relay could not be reached at all.
+    Retry {
+        at: i64,
+        error: &'a str,
+        counts: bool,
+    },
+    Failed {
+        error: &'a str,
     },
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, Request, State},
+    extract::{Path, Request, State},
     http::{StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -98,6 +98,7 @@ async fn add_article(
         tags: a.tags,
         published_at: a.published_at.map(|d| d.timestamp_millis()),
         source: "api".into(),
+        ..Default::default()
     };
     let article =
         feeds::normalize(raw).map_err(|e| ApiError::invalid("invalid_article", e.to_string()))?;
@@ -158,7 +159,7 @@ async fn create_send(
             Json(json!({"id": id, "recipients": recipients})),
         )
             .into_response()),
-        DigestOutcome::NothingNew => Ok((
+        DigestOutcome::NothingNew | DigestOutcome::Stale => Ok((
             StatusCode::OK,
             Json(json!({"id": null, "reason": "nothing_new"})),
         )
@@ -265,13 +266,26 @@ async fn failures(
 struct ListQuery {
     status: Option<String>,
     q: Option<String>,
-    page: Option<i64>,
+    page: Option<String>,
 }
 
 async fn list_subscribers(
     State(app): State<Arc<App>>,
-    Query(q): Query<ListQuery>,
+    query: axum::extract::RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    // Parsed here so a bad parameter gets this API's JSON error, not axum's plain text.
+    let q: ListQuery = serde_urlencoded::from_str(query.0.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::invalid("invalid_query", format!("query string: {e}")))?;
+    let page = match q.page.as_deref() {
+        None | Some("") => 1,
+        Some(p) => p
+            .parse::<i64>()
+            .ok()
+            .filter(|p| (1..=1_000_000).contains(p))
+            .ok_or_else(|| {
+                ApiError::invalid("invalid_page", "page is a number from 1 to 1000000")
+            })?,
+    };
     if let Some(s) = q.status.as_deref()
         && !["pending", "confirmed", "unsubscribed", "bounced"].contains(&s)
     {
@@ -281,7 +295,6 @@ async fn list_subscribers(
         ));
     }
     const PER_PAGE: i64 = 100;
-    let page = q.page.unwrap_or(1).max(1);
     let (rows, total) = app
         .store
         .list_subscribers(
@@ -302,7 +315,7 @@ async fn erase_subscriber(
 ) -> Result<Response, ApiError> {
     let email = SubscriberEmail::parse(&email)
         .map_err(|e| ApiError::invalid("invalid_email", e.to_string()))?;
-    if app.store.erase_subscriber(&email).await? {
+    if app.erase(&email).await? {
         Ok((StatusCode::OK, Json(json!({"erased": true}))).into_response())
     } else {
         Err(ApiError::NotFound)

@@ -1,13 +1,19 @@
 //! HTTP: the public pages readers and mail providers touch, and the admin API.
 //!
 //! Each area exposes `router()`; this module merges them and adds the layers every request
-//! gets (body size limit, tracing without query strings or tokens).
+//! gets (body size limit); `server` runs them with every wait bounded.
 
 mod admin;
-mod public;
+mod archive;
+mod client;
+mod links;
+mod ops;
 mod ratelimit;
+mod server;
+mod signup;
 
 pub use ratelimit::RateLimiter;
+pub use server::serve;
 
 use std::sync::Arc;
 
@@ -26,7 +32,10 @@ const MAX_BODY: usize = 2 * 1024 * 1024;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .merge(public::router())
+        .merge(signup::router())
+        .merge(links::router())
+        .merge(archive::router())
+        .merge(ops::router())
         .nest("/api", admin::router(app.clone()))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .with_state(app)

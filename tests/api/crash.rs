@@ -48,7 +48,7 @@ async fn killed_mid_send_then_restarted_every_reader_gets_it_once() {
         .map(|i| {
             (
                 SubscriberEmail::parse(&format!("k{i}@example.com")).unwrap(),
-                String::new(),
+                nashra::domain::SubscriberName::default(),
             )
         })
         .collect();

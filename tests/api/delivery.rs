@@ -14,7 +14,7 @@ async fn confirmed_readers(t: &TestApp, n: usize) -> Vec<String> {
         .map(|e| {
             (
                 nashra::domain::SubscriberEmail::parse(e).unwrap(),
-                String::new(),
+                nashra::domain::SubscriberName::default(),
             )
         })
         .collect();

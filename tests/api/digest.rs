@@ -21,11 +21,13 @@ fn article(id: i64, title: &str, summary: &str, tags: &[&str], image: &str) -> A
         dedup_key: format!("url:{id}"),
         guid: None,
         url: format!("https://example.org/2020/06/{id}/"),
+        canonical_url: format!("https://example.org/2020/06/{id}"),
         title: title.into(),
         author: "فريق التحرير".into(),
         summary: summary.into(),
         content_html: String::new(),
         image: image.into(),
+        image_alt: String::new(),
         tags: serde_json::to_string(tags).unwrap(),
         published_at: Some(t),
         source: "test".into(),
@@ -69,7 +71,7 @@ async fn rendered_digest_snapshot() {
             &articles,
             &most_read,
             now,
-            "https://news.example.org/archive/7",
+            &nashra::render::SlotMarkers::from_key("snapshot"),
         )
         .unwrap();
     assert_eq!(d.subject, "نشرة الحل نت — 12 يونيو/ حزيران 2020");

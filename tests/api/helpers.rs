@@ -214,9 +214,17 @@ impl TestApp {
             .await;
         assert_eq!(r.status(), 200);
         let msg = self.wait_for_mail_to(email, before + 1).await;
-        let link = confirm_link(&msg);
-        let r = self.http.get(self.local(&link)).send().await.unwrap();
-        assert_eq!(r.status(), 200, "confirm {email}");
+        self.confirm(&confirm_link(&msg)).await;
+    }
+
+    /// Opens a confirm link as a reader does: the page, then its button (a POST).
+    pub async fn confirm(&self, link: &str) {
+        let r = self.http.get(self.local(link)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "confirm page {link}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("method=\"post\""), "{page}");
+        let r = self.http.post(self.local(link)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "confirm {link}");
     }
 
     pub async fn wait_for_mail_to(&self, email: &str, n: usize) -> Received {

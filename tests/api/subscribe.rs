@@ -198,10 +198,7 @@ async fn a_confirm_link_from_before_leaving_does_not_resubscribe() {
     t.post_json("/subscribe", json!({"email": "r@example.com"}))
         .await;
     let first = confirm_link(&t.wait_for_mail_to("r@example.com", 1).await);
-    assert_eq!(
-        t.http.get(t.local(&first)).send().await.unwrap().status(),
-        200
-    );
+    t.confirm(&first).await;
     // Leaves.
     t.add_article("https://example.org/x/", "خبر", "نص").await;
     let id = t.send_now().await;
@@ -214,6 +211,8 @@ async fn a_confirm_link_from_before_leaving_does_not_resubscribe() {
     // The old confirm link must not bring them back: only a fresh opt-in does.
     std::thread::sleep(std::time::Duration::from_millis(5));
     let r = t.http.get(t.local(&first)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = t.http.post(t.local(&first)).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let subs = t.admin_get("/api/subscribers?status=unsubscribed").await;
     assert_eq!(subs["total"], 1);
@@ -230,10 +229,7 @@ async fn a_stranger_cannot_rename_a_subscriber() {
         .await;
     assert_eq!(r.status(), 200);
     let link = confirm_link(&t.wait_for_mail_to("sara@example.com", 1).await);
-    assert_eq!(
-        t.http.get(t.local(&link)).send().await.unwrap().status(),
-        200
-    );
+    t.confirm(&link).await;
     let r = t
         .post_json(
             "/subscribe",

@@ -1,0 +1,164 @@
+//! The links in our mail: the double opt-in confirmation and one-click unsubscribe.
+//!
+//! A GET of either only shows a page with a button: link scanners, previews and prefetchers
+//! follow GETs (and HEADs), and must neither confirm a sign-up the owner of the inbox never
+//! wanted nor unsubscribe a reader. The button POSTs; for unsubscribe that POST is also the
+//! RFC 8058 one-click request a mail client sends.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+
+use super::page;
+use crate::{
+    app::App,
+    domain::{Token, TokenKind},
+    render::Page,
+    store::{ConfirmOutcome, now_ms},
+};
+
+/// A confirm link is good for a week.
+const CONFIRM_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/confirm/{token}", get(confirm_page).post(confirm))
+        .route(
+            "/unsubscribe/{token}",
+            get(unsubscribe_page).post(unsubscribe),
+        )
+}
+
+pub fn message_page(app: &App, status: StatusCode, title: &str, line: &str) -> Response {
+    let p = Page {
+        title: title.into(),
+        lines: vec![line.into()],
+        back_url: Some(app.settings.newsletter.site_url.clone()),
+        ..Default::default()
+    };
+    page(status, app.renderer.page(&app.settings, &p))
+}
+
+fn bad_confirm(app: &App) -> Response {
+    message_page(
+        app,
+        StatusCode::BAD_REQUEST,
+        "رابط غير صالح",
+        "رابط التأكيد هذا غير صالح أو انتهت صلاحيته. اشترك من جديد لتصلك رسالة تأكيد جديدة.",
+    )
+}
+
+/// A verified, unexpired confirm token, or the page to answer instead.
+fn confirm_token(app: &App, token: &str) -> Result<Token, Box<Response>> {
+    let t = app
+        .tokens
+        .verify(token, TokenKind::Confirm)
+        .map_err(|_| Box::new(bad_confirm(app)))?;
+    if now_ms() - t.issued > CONFIRM_TTL_MS {
+        return Err(Box::new(message_page(
+            app,
+            StatusCode::GONE,
+            "انتهت صلاحية الرابط",
+            "انتهت صلاحية رابط التأكيد. اشترك من جديد لتصلك رسالة تأكيد جديدة.",
+        )));
+    }
+    Ok(t)
+}
+
+fn confirmed(app: &App) -> Response {
+    message_page(
+        app,
+        StatusCode::OK,
+        "تم تأكيد اشتراكك",
+        &format!(
+            "أهلاً بك! ستصلك {} على بريدك الإلكتروني.",
+            app.settings.newsletter.name
+        ),
+    )
+}
+
+async fn confirm_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    let t = match confirm_token(&app, &token) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    match app.store.confirm_state(t.subscriber_id, t.issued).await {
+        Ok(ConfirmOutcome::Confirmed) => {
+            let p = Page {
+                title: "تأكيد الاشتراك".into(),
+                lines: vec![format!(
+                    "اضغط الزر لتأكيد اشتراكك في {}.",
+                    app.settings.newsletter.name
+                )],
+                form: "confirm",
+                action: format!("/confirm/{token}"),
+                ..Default::default()
+            };
+            page(StatusCode::OK, app.renderer.page(&app.settings, &p))
+        }
+        Ok(ConfirmOutcome::AlreadyConfirmed) => confirmed(&app),
+        Ok(ConfirmOutcome::Stale | ConfirmOutcome::Unknown) => bad_confirm(&app),
+        Err(e) => super::ApiError::Internal(e).into_response(),
+    }
+}
+
+async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    let t = match confirm_token(&app, &token) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    match app.store.confirm(t.subscriber_id, t.issued, now_ms()).await {
+        Ok(ConfirmOutcome::Confirmed | ConfirmOutcome::AlreadyConfirmed) => confirmed(&app),
+        Ok(ConfirmOutcome::Stale | ConfirmOutcome::Unknown) => bad_confirm(&app),
+        Err(e) => super::ApiError::Internal(e).into_response(),
+    }
+}
+
+fn bad_unsubscribe(app: &App) -> Response {
+    message_page(
+        app,
+        StatusCode::BAD_REQUEST,
+        "رابط غير صالح",
+        "رابط إلغاء الاشتراك هذا غير صالح.",
+    )
+}
+
+async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    if app.tokens.verify(&token, TokenKind::Unsubscribe).is_err() {
+        return bad_unsubscribe(&app);
+    }
+    let p = Page {
+        title: "إلغاء الاشتراك".into(),
+        lines: vec![format!(
+            "هل تريد إيقاف وصول {} إلى بريدك؟",
+            app.settings.newsletter.name
+        )],
+        form: "unsubscribe",
+        action: format!("/unsubscribe/{token}"),
+        ..Default::default()
+    };
+    page(StatusCode::OK, app.renderer.page(&app.settings, &p))
+}
+
+/// RFC 8058 one-click: works with no cookie and no page, answers 200, never redirects. When
+/// it answers, nothing more reaches the reader, not even from a send under way.
+async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    let Ok(t) = app.tokens.verify(&token, TokenKind::Unsubscribe) else {
+        return bad_unsubscribe(&app);
+    };
+    match app.unsubscribe(t.subscriber_id).await {
+        Ok(_) => message_page(
+            &app,
+            StatusCode::OK,
+            "تم إلغاء اشتراكك",
+            "لن تصلك رسائل أخرى منا. يمكنك الاشتراك من جديد في أي وقت.",
+        ),
+        Err(e) => super::ApiError::Internal(e).into_response(),
+    }
+}
