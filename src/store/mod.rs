@@ -1105,9 +1105,11 @@ impl Store {
     /// Writes a batch of outcomes in one transaction: this is the "sent" mark whose delay
     /// bounds what a crash can duplicate.
     ///
-    /// Every outcome applies only to a row still `sending`: a row that was skipped meanwhile
-    /// (the reader left or was erased) or cancelled keeps that final state. Outcomes other than
-    /// "sent" also need the claim's lease to still hold.
+    /// The ledger says what happened. A "sent" is a fact and lands on a row still `sending`,
+    /// or on one skipped while its message was already on the wire (the reader left or was
+    /// erased during it: their request waited for it, so it arrived before they were told
+    /// they were out). Every other outcome applies only to a row still `sending` under the
+    /// same lease: a row skipped, cancelled or claimed again meanwhile keeps its state.
     pub async fn record(&self, outcomes: &[Outcome]) -> anyhow::Result<()> {
         if outcomes.is_empty() {
             return Ok(());
@@ -1138,7 +1140,7 @@ impl Store {
             qb.push(
                 ") UPDATE deliveries SET state = 'sent', message_id = v.message_id, sent_at = v.sent_at,
                      lease_until = NULL, last_error = NULL
-                 FROM v WHERE deliveries.id = v.id AND deliveries.state = 'sending'",
+                 FROM v WHERE deliveries.id = v.id AND deliveries.state IN ('sending', 'skipped')",
             );
             qb.build()
                 .execute(&mut *tx)

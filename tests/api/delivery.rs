@@ -214,15 +214,16 @@ async fn a_relay_that_is_down_pauses_the_send_and_it_resumes_by_itself() {
 }
 
 #[tokio::test]
-async fn a_relay_that_rejects_everything_stops_the_send() {
-    let t = spawn_app_with("[delivery]\nstop_after_failures = 5\nconcurrency = 1\n").await;
+async fn a_relay_that_rejects_everything_stops_the_send_and_bounces_nobody() {
+    // Issue 6, item 2: a failure streak that stops a send says nothing about the readers.
+    let t =
+        spawn_app_with("[delivery]\nstop_after_failures = 5\nconcurrency = 1\nbounce_after = 1\n")
+            .await;
     let readers = confirmed_readers(&t, 30).await;
-    for r in &readers {
-        t.smtp.fault(r, Fault::Code(550), usize::MAX);
-    }
+    t.smtp.fault_all(Some(Fault::Code(550)));
     t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    let v = t.wait_send(id).await;
+    let first = t.send_now().await;
+    let v = t.wait_send(first).await;
     assert_eq!(v["status"], "failed", "{v}");
     assert!(
         v["error"]
@@ -234,18 +235,102 @@ async fn a_relay_that_rejects_everything_stops_the_send() {
     // Stopped after `stop_after_failures` (plus what was in flight: concurrency is 1), not 30.
     assert!(v["failed"].as_i64().unwrap() <= 6, "stopped early: {v}");
     assert!(v["pending"].as_i64().unwrap() >= 24, "{v}");
-    // Resuming after the relay is fixed delivers the rest.
-    for r in &readers {
-        t.smtp.fault(r, Fault::Code(550), 0);
-    }
-    assert_eq!(t.control(id, "resume").await.0, 200);
-    let v = t.wait_send(id).await;
-    assert_eq!(v["status"], "done", "{v}");
+    // A second send while the relay is still broken stops the same way.
+    t.add_article("https://example.org/2/", "خبر ثان", "نص")
+        .await;
+    let second = t.send_now().await;
+    assert_eq!(t.wait_send(second).await["status"], "failed");
+    // Nobody was marked bounced, though bounce_after is 1 and some got two 550s.
+    let subs = t.admin_get("/api/subscribers?status=confirmed").await;
+    assert_eq!(subs["total"], 30, "{subs}");
+    assert!(
+        subs["subscribers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["bounces"] == 0),
+        "{subs}"
+    );
+    // The relay is fixed: resuming the first and retrying the second reach everyone, the
+    // readers whose deliveries failed included.
+    t.smtp.fault_all(None);
+    assert_eq!(t.control(first, "resume").await.0, 200);
+    let v = t.wait_send(first).await;
     assert_eq!(
-        v["sent"].as_i64().unwrap() + v["failed"].as_i64().unwrap(),
-        30,
+        (v["status"].as_str(), v["sent"].as_i64()),
+        (Some("done"), Some(30)),
         "{v}"
     );
+    let (status, r) = t.control(second, "retry").await;
+    assert_eq!(status, 200, "{r}");
+    assert!(r["requeued"].as_i64().unwrap() >= 1, "{r}");
+    let v = t.wait_send(second).await;
+    assert_eq!(
+        (v["status"].as_str(), v["sent"].as_i64()),
+        (Some("done"), Some(30)),
+        "{v}"
+    );
+    let per = t.smtp.per_recipient();
+    for r in &readers {
+        assert_eq!(per.get(r), Some(&2), "{r}: one copy of each digest");
+    }
+}
+
+#[tokio::test]
+async fn a_relay_that_accepts_and_never_answers_counts_as_down() {
+    // Issue 6, item 1: the relay takes the TCP connection and never greets. smtp.timeout is
+    // 1 s in the tests: the send must see a relay that is down, burn nothing, and finish once
+    // the relay speaks again.
+    let t = spawn_app().await;
+    let readers = confirmed_readers(&t, 10).await;
+    t.smtp.set_silent(true);
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let metrics = t.get_text("/metrics").await;
+        let v = t.admin_get(&format!("/api/sends/{id}")).await;
+        if metrics.contains("nashra_relay_down 1") && v["in_flight"] == 0 {
+            assert_eq!(
+                (v["sent"].as_i64(), v["failed"].as_i64()),
+                (Some(0), Some(0)),
+                "{v}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never seen as down: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    t.smtp.set_silent(false);
+    let done = t.wait_send(id).await;
+    assert_eq!(
+        (done["sent"].as_i64(), done["failed"].as_i64()),
+        (Some(10), Some(0)),
+        "{done}"
+    );
+    t.assert_each_received_once(&readers);
+}
+
+#[tokio::test]
+async fn shutdown_ends_whatever_the_relay_does() {
+    // Issue 6, item 1: SIGTERM (here: the same shutdown signal) while every message waits on a
+    // silent relay must still end, and leave the rows for the next run.
+    let t = spawn_app_with("[smtp]\ntimeout = \"20s\"\n[delivery]\nlease = \"60s\"\n").await;
+    confirmed_readers(&t, 8).await;
+    t.smtp.set_silent(true);
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (smtp, dir) = tokio::time::timeout(Duration::from_secs(20), t.stop())
+        .await
+        .expect("shutdown ends within its grace, not after the relay's 20 s timeouts");
+    smtp.set_silent(false);
+    let t = spawn_on(smtp, dir, "").await;
+    let done = t.wait_send(id).await;
+    assert_eq!(done["sent"], 8, "{done}");
 }
 
 #[tokio::test]
@@ -386,4 +471,77 @@ async fn a_lost_reply_after_the_message_counts_as_an_attempt() {
             .contains("no reply after the message was sent"),
         "{f}"
     );
+}
+
+/// Subscriber ids of `emails`, from the admin API.
+async fn ids_of(t: &TestApp, emails: &[String]) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for e in emails {
+        let v = t.admin_get(&format!("/api/subscribers?q={e}")).await;
+        ids.push(v["subscribers"][0]["id"].as_i64().unwrap());
+    }
+    ids
+}
+
+#[tokio::test]
+async fn nothing_reaches_a_reader_after_their_unsubscribe_or_erasure_returned() {
+    // Issue 6, item 7. A slow relay (8 ms a message) keeps the send going while readers whose
+    // rows are claimed but not yet sent leave; whatever arrives for them must have arrived
+    // before their request returned, and the ledger says which: sent, or skipped.
+    let t = spawn_app_with("[delivery]\nconcurrency = 4\n").await;
+    t.smtp.set_delay(Duration::from_millis(8));
+    let readers = confirmed_readers(&t, 400).await;
+    let ids = ids_of(&t, &readers).await;
+    t.add_article("https://example.org/1/", "خبر", "نص").await;
+    let id = t.send_now().await;
+    t.smtp.wait_for(40, Duration::from_secs(20)).await;
+    let mut returned = Vec::new();
+    for round in 0..6 {
+        // Just ahead of what has been delivered: claimed, most likely, but not yet sent.
+        let k = t.smtp.count() + 6;
+        let unsub = k + round % 3;
+        let token = t.app.tokens.unsubscribe(ids[unsub]);
+        let r = t
+            .http
+            .post(t.url(&format!("/unsubscribe/{token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        returned.push((unsub, std::time::Instant::now()));
+        let erase = k + 4;
+        let r = t
+            .http
+            .delete(t.url(&format!("/api/subscribers/{}", readers[erase])))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        returned.push((erase, std::time::Instant::now()));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let done = t.wait_send(id).await;
+    let messages = t.smtp.messages();
+    let mut got_nothing = 0;
+    for (i, at) in &returned {
+        let to_them: Vec<_> = messages
+            .iter()
+            .filter(|m| m.to.contains(&readers[*i]))
+            .collect();
+        assert!(
+            to_them.iter().all(|m| m.at <= *at),
+            "{} received a message after their request returned",
+            readers[*i]
+        );
+        if to_them.is_empty() {
+            got_nothing += 1;
+        }
+    }
+    assert!(
+        got_nothing > 0,
+        "the test reached readers before their messages"
+    );
+    assert_eq!(done["skipped"].as_i64(), Some(got_nothing), "{done}");
+    assert_eq!(done["sent"].as_i64(), Some(400 - got_nothing), "{done}");
 }

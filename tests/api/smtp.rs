@@ -2,7 +2,9 @@
 //!
 //! It speaks enough ESMTP for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), keeps every
 //! accepted message, and can be told to answer 421/451/550 or drop the connection for chosen
-//! recipients, or to go down entirely (connections refused) and come back on the same port.
+//! recipients (or for everyone), to go down entirely (connections refused) and come back on the
+//! same port, to accept connections and then say nothing at all, to take its time over each
+//! message, and whether to offer SMTPUTF8.
 
 use std::{
     collections::HashMap,
@@ -22,6 +24,10 @@ use tokio::{
 pub struct Received {
     pub to: Vec<String>,
     pub data: Vec<u8>,
+    /// The parameters after `MAIL FROM:<…>` (e.g. "SMTPUTF8").
+    pub mail_params: String,
+    /// When the message's final "." arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +40,33 @@ pub enum Fault {
     DropAfterData,
 }
 
-#[derive(Default)]
 struct State {
     messages: Vec<Received>,
     /// recipient (lower-case) → (fault, how many more times; usize::MAX = always)
     faults: HashMap<String, (Fault, usize)>,
+    /// A fault for every recipient (checked after the per-recipient ones).
+    fault_all: Option<Fault>,
     /// Every RCPT seen, successful or not.
     attempts: HashMap<String, usize>,
+    /// Accept connections but never send a greeting (nor anything else).
+    silent: bool,
+    /// How long to take before answering the end of each message.
+    delay: Duration,
+    smtputf8: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            messages: Vec::new(),
+            faults: HashMap::new(),
+            fault_all: None,
+            attempts: HashMap::new(),
+            silent: false,
+            delay: Duration::ZERO,
+            smtputf8: true,
+        }
+    }
 }
 
 pub struct TestSmtp {
@@ -100,6 +126,26 @@ impl TestSmtp {
             }
         };
         self.serve(listener);
+    }
+
+    /// Every recipient gets `fault` (None: back to normal).
+    pub fn fault_all(&self, fault: Option<Fault>) {
+        self.state.lock().unwrap().fault_all = fault;
+    }
+
+    /// Accepts connections and then says nothing (`false`: normal again, for new connections).
+    pub fn set_silent(&self, silent: bool) {
+        self.state.lock().unwrap().silent = silent;
+    }
+
+    /// Takes `d` over each message before answering its final ".".
+    pub fn set_delay(&self, d: Duration) {
+        self.state.lock().unwrap().delay = d;
+    }
+
+    /// Whether EHLO offers SMTPUTF8 (it does by default).
+    pub fn set_smtputf8(&self, on: bool) {
+        self.state.lock().unwrap().smtputf8 = on;
     }
 
     pub fn fault(&self, rcpt: &str, fault: Fault, times: usize) {
@@ -166,8 +212,14 @@ impl TestSmtp {
 }
 
 async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>) {
+    if state.lock().unwrap().silent {
+        // Hold the connection open and say nothing, as a wedged relay does.
+        let _held = &sock;
+        std::future::pending::<()>().await;
+    }
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
+    let mut mail_params = String::new();
     if w.write_all(b"220 test.local ESMTP ready\r\n")
         .await
         .is_err()
@@ -186,11 +238,16 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
         let cmd = String::from_utf8_lossy(&line).trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
         let reply: Vec<u8> = if upper.starts_with("EHLO") {
-            b"250-test.local\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n".to_vec()
+            if state.lock().unwrap().smtputf8 {
+                b"250-test.local\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n".to_vec()
+            } else {
+                b"250-test.local\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n".to_vec()
+            }
         } else if upper.starts_with("HELO") {
             b"250 test.local\r\n".to_vec()
         } else if upper.starts_with("MAIL FROM:") {
             rcpts.clear();
+            mail_params = cmd.split_once('>').map_or("", |(_, p)| p).trim().to_owned();
             b"250 2.1.0 ok\r\n".to_vec()
         } else if upper.starts_with("RCPT TO:") {
             let addr = cmd[8..]
@@ -210,7 +267,7 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
                         }
                         Some(*f)
                     }
-                    _ => None,
+                    _ => st.fault_all,
                 }
             };
             match fault {
@@ -253,9 +310,15 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
                 };
                 data.extend_from_slice(l);
             }
+            let delay = state.lock().unwrap().delay;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             state.lock().unwrap().messages.push(Received {
                 to: std::mem::take(&mut rcpts),
                 data,
+                mail_params: mail_params.clone(),
+                at: std::time::Instant::now(),
             });
             arrived.notify_waiters();
             if drop_after_data {
