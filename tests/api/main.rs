@@ -9,5 +9,6 @@ mod cli;
 mod crash;
 mod delivery;
 mod digest;
+mod resilience;
 mod story;
 mod subscribe;

@@ -1,0 +1,124 @@
+//! The store and the confirmation queue under faults: a write that fails, a database file
+//! that disappears, a relay that is down when a reader signs up, a restart in between.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::helpers::*;
+
+async fn db_conn(t: &TestApp) -> sqlx::SqliteConnection {
+    let db = t.dir.path().join("nashra.db");
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_write_leaves_no_broken_connection_behind() {
+    // Issue 6, item 3. A trigger makes SQLite roll back the whole transaction itself, so the
+    // rollback sqlx sends afterwards fails: the connection thinks it is still in a transaction.
+    let t = spawn_app().await;
+    let mut c = db_conn(&t).await;
+    sqlx::query(
+        "CREATE TRIGGER fault BEFORE INSERT ON articles BEGIN SELECT RAISE(ROLLBACK, 'injected fault'); END",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    for i in 0..16 {
+        let r = t
+            .admin_post(
+                "/api/articles",
+                json!({"url": format!("https://example.org/f{i}/"), "title": "خبر"}),
+            )
+            .await;
+        assert_eq!(r.status(), 500, "the injected fault fails the write");
+    }
+    sqlx::query("DROP TRIGGER fault")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    // Every later write works, on whichever pooled connection it lands.
+    for i in 0..40 {
+        let r = t
+            .admin_post(
+                "/api/articles",
+                json!({"url": format!("https://example.org/ok{i}/"), "title": "خبر"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "article {i}");
+        let r = t
+            .post_json("/subscribe", json!({"email": format!("s{i}@example.com")}))
+            .await;
+        assert_eq!(r.status(), 200, "sign-up {i}");
+    }
+    // And every sign-up answered 200 was stored.
+    assert_eq!(t.admin_get("/api/subscribers").await["total"], 40);
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(stored, 40);
+}
+
+#[tokio::test]
+async fn a_deleted_database_is_reported_and_no_signup_is_answered_ok() {
+    // Issue 6, item 9.
+    let t = spawn_app().await;
+    let r = t.http.get(t.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(t.dir.path().join(format!("nashra.db{suffix}")));
+    }
+    let r = t.http.get(t.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 503, "monitoring sees it");
+    let r = t
+        .post_json("/subscribe", json!({"email": "lost@example.com"}))
+        .await;
+    assert_eq!(
+        r.status(),
+        503,
+        "not 'check your inbox' for a row that is lost"
+    );
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v["message"].as_str().unwrap().contains("يرجى المحاولة"),
+        "{v}"
+    );
+    let r = t.post_form("/subscribe", "email=lost2%40example.com").await;
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("role=\"alert\""));
+}
+
+#[tokio::test]
+async fn a_confirmation_outlives_a_relay_outage_and_a_restart() {
+    // Issue 6, item 6: the relay is down when the reader signs up, and the process restarts
+    // before it comes back. The reader was told to check their inbox: the mail must come.
+    let t = spawn_app().await;
+    t.smtp.go_down();
+    let r = t
+        .post_json("/subscribe", json!({"email": "patient@example.com"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    // Signing up again meanwhile queues nothing more: one is on its way.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = t
+        .post_json("/subscribe", json!({"email": "Patient@example.com"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let (smtp, dir) = t.stop().await;
+    smtp.come_back().await;
+    let t = spawn_on(smtp, dir, "").await;
+    let m = t
+        .wait_for_mail_to_within("patient@example.com", 1, Duration::from_secs(15))
+        .await;
+    t.confirm(&confirm_link(&m)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(t.smtp.messages_to("patient@example.com").len(), 1);
+    assert_eq!(
+        t.admin_get("/api/subscribers?status=confirmed").await["total"],
+        1
+    );
+}
