@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod digest;
+mod http;
 mod resilience;
 mod story;
 mod subscribe;

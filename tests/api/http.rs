@@ -1,0 +1,130 @@
+//! The HTTP server under clients that take their time or never finish: every wait is bounded,
+//! and shutdown closes what is left.
+
+use std::time::Duration;
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::helpers::*;
+
+const TIGHT: &str =
+    "[server]\nheader_timeout = \"1s\"\nrequest_timeout = \"3s\"\nmax_connections = 64\n";
+
+fn addr(t: &TestApp) -> String {
+    t.base.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the server closes the connection; how long that took, if within `limit`.
+async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let start = tokio::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|_| start.elapsed())
+}
+
+#[tokio::test]
+async fn partial_requests_are_closed_and_health_keeps_answering() {
+    // Issue 6, item 5: 200 clients send half a request head and wait. They are cut off after
+    // the header timeout, connections beyond the cap are closed at once, and /health answers.
+    let t = spawn_app_with(TIGHT).await;
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+        let _ = s
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await;
+        slow.push(s);
+    }
+    let health = async {
+        loop {
+            let r = t
+                .http
+                .get(t.url("/health"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            if let Ok(r) = r {
+                return r.status();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let status = tokio::time::timeout(Duration::from_secs(10), health)
+        .await
+        .expect("/health answers while slow clients hold connections");
+    assert_eq!(status, 200);
+    for s in slow.iter_mut() {
+        assert!(
+            closed_within(s, Duration::from_secs(5)).await.is_some(),
+            "a partial request is closed by the server"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_slow_body_and_an_idle_keep_alive_are_closed() {
+    let t = spawn_app_with(TIGHT).await;
+    // A body that stops arriving.
+    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+    s.write_all(
+        b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nemail=a",
+    )
+    .await
+    .unwrap();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(6))
+            .await
+            .is_some(),
+        "a stalled body is not waited on for ever"
+    );
+    // A keep-alive connection that goes quiet after one request.
+    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        closed_within(&mut s, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "an idle keep-alive is closed"
+    );
+    // Nothing of the half-sent sign-up was stored.
+    assert_eq!(t.admin_get("/api/subscribers").await["total"], 0);
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_connections() {
+    // Issue 6, item 5: with idle and half-sent connections open, shutdown still ends promptly
+    // (the header timeout here is the default 10 s, longer than the grace).
+    let t = spawn_app().await;
+    let mut held = Vec::new();
+    for i in 0..50 {
+        let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+        if i % 2 == 0 {
+            let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await;
+        }
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(8), t.stop())
+        .await
+        .expect("shutdown does not wait on idle or unfinished requests");
+    for s in held.iter_mut() {
+        assert!(closed_within(s, Duration::from_secs(2)).await.is_some());
+    }
+}
