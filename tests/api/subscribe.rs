@@ -267,3 +267,202 @@ async fn one_client_cannot_flood_the_signup_form() {
         "nothing stored past the limit"
     );
 }
+
+/// Sign-up answers and confirmation mails for `n` requests made by `make(i)`.
+async fn signups_through_proxy(
+    t: &TestApp,
+    n: usize,
+    make: impl Fn(usize) -> (String, String),
+) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for i in 0..n {
+        let (forwarded, email) = make(i);
+        let r = t
+            .http
+            .post(t.url("/subscribe"))
+            .header("X-Forwarded-For", forwarded)
+            .json(&json!({ "email": email }))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_for_does_not_escape_the_limit() {
+    // Issue 6, item 10: behind one proxy, the client is the right-most hop; whatever the
+    // client wrote to its left changes nothing.
+    let t = spawn_app_with(
+        "[server]\nsignups_per_hour = 3\nclient_ip_header = \"X-Forwarded-For\"\ntrusted_proxy_hops = 1\n",
+    )
+    .await;
+    let statuses = signups_through_proxy(&t, 10, |i| {
+        (
+            format!("10.9.{i}.1, 198.51.100.7"),
+            format!("a{i}@example.com"),
+        )
+    })
+    .await;
+    assert_eq!(&statuses[..3], &[200, 200, 200]);
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Another real client (another right-most hop) is not affected.
+    let other =
+        signups_through_proxy(&t, 1, |_| ("198.51.100.8".into(), "b@example.com".into())).await;
+    assert_eq!(other, vec![200]);
+}
+
+#[tokio::test]
+async fn one_inbox_gets_one_confirmation_however_it_is_spelled_and_whoever_asks() {
+    // Issue 6, item 10: a victim's inbox is not flooded through plus-address and case
+    // variants from many clients.
+    let t = spawn_app_with(
+        "[server]\nsignups_per_hour = 1000\nclient_ip_header = \"X-Forwarded-For\"\n",
+    )
+    .await;
+    let statuses = signups_through_proxy(&t, 30, |i| {
+        let email = match i % 3 {
+            0 => format!("victim+{i}@example.com"),
+            1 => format!("VICTIM+x{i}@Example.com"),
+            _ => "Victim@example.com".to_owned(),
+        };
+        (format!("203.0.113.{}", i + 1), email)
+    })
+    .await;
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "same answer: {statuses:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let to_the_inbox = t
+        .smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.to[0].starts_with("victim"))
+        .count();
+    assert_eq!(to_the_inbox, 1, "one confirmation per inbox per window");
+}
+
+#[tokio::test]
+async fn opening_a_confirm_link_confirms_nothing_until_the_button() {
+    // Issue 6, item 11: link scanners and prefetchers GET and HEAD what they find in mail.
+    let t = spawn_app().await;
+    t.post_json("/subscribe", json!({"email": "scanned@example.com"}))
+        .await;
+    let link = t.local(&confirm_link(
+        &t.wait_for_mail_to("scanned@example.com", 1).await,
+    ));
+    for _ in 0..3 {
+        assert_eq!(t.http.get(&link).send().await.unwrap().status(), 200);
+        assert_eq!(t.http.head(&link).send().await.unwrap().status(), 200);
+    }
+    let subs = t.admin_get("/api/subscribers?q=scanned@").await;
+    assert_eq!(subs["subscribers"][0]["status"], "pending", "{subs}");
+    let r = t.http.post(&link).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let subs = t.admin_get("/api/subscribers?q=scanned@").await;
+    assert_eq!(subs["subscribers"][0]["status"], "confirmed", "{subs}");
+}
+
+#[tokio::test]
+async fn a_name_is_a_name() {
+    // Issue 6, item 11 (and 14): the signer chooses the greeting's text, so it is kept to
+    // letters, spaces and simple punctuation.
+    let t = spawn_app().await;
+    for bad in [
+        "\"><a href=https://evil.test>اضغط</a>",
+        "زوروا evil.test",
+        "سارة\u{202E}ةراس",
+        "https://evil.test",
+    ] {
+        let r = t
+            .post_json("/subscribe", json!({"email": "n@example.com", "name": bad}))
+            .await;
+        assert_eq!(r.status(), 422, "{bad:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_name");
+    }
+    assert_eq!(t.admin_get("/api/subscribers").await["total"], 0);
+    // The form keeps what was typed, so the reader can correct it.
+    let r = t
+        .post_form(
+            "/subscribe",
+            "email=not-an-email&name=%D8%B3%D8%A7%D8%B1%D8%A9",
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("value=\"سارة\""), "{page}");
+    assert!(page.contains("value=\"not-an-email\""), "{page}");
+    let r = t
+        .post_json(
+            "/subscribe",
+            json!({"email": "n@example.com", "name": "سارة  O'Neil"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let subs = t.admin_get("/api/subscribers").await;
+    assert_eq!(subs["subscribers"][0]["name"], "سارة O'Neil");
+}
+
+#[tokio::test]
+async fn internationalised_addresses_are_one_reader_and_travel_as_the_relay_needs() {
+    // Issue 6, item 13.
+    let t = spawn_app().await;
+    for spelling in [
+        "user@مثال.إختبار",
+        "user@xn--mgbh0fb.xn--kgbechtv",
+        "User@XN--MGBH0FB.XN--KGBECHTV",
+    ] {
+        let r = t
+            .post_json("/subscribe", json!({ "email": spelling }))
+            .await;
+        assert_eq!(r.status(), 200, "{spelling}");
+    }
+    let m = t.wait_for_mail_to("user@xn--mgbh0fb.xn--kgbechtv", 1).await;
+    assert_eq!(
+        m.to,
+        vec!["user@xn--mgbh0fb.xn--kgbechtv"],
+        "RCPT TO is the A-label"
+    );
+    assert!(
+        m.mail_params.is_empty(),
+        "no SMTPUTF8 needed: {}",
+        m.mail_params
+    );
+    // NFC and NFD spellings of a non-ASCII local part: one reader, sent with SMTPUTF8.
+    for spelling in ["s\u{e9}bastien@example.com", "se\u{301}bastien@example.com"] {
+        let r = t
+            .post_json("/subscribe", json!({ "email": spelling }))
+            .await;
+        assert_eq!(r.status(), 200, "{spelling}");
+    }
+    let m = t.wait_for_mail_to("s\u{e9}bastien@example.com", 1).await;
+    assert_eq!(m.mail_params, "SMTPUTF8");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(t.smtp.count(), 2, "one confirmation each");
+    assert_eq!(t.admin_get("/api/subscribers").await["total"], 2);
+}
+
+#[tokio::test]
+async fn a_relay_without_smtputf8_means_no_unicode_local_parts() {
+    let smtp = crate::smtp::TestSmtp::start().await;
+    smtp.set_smtputf8(false);
+    let t = spawn_on(smtp, tempfile::tempdir().unwrap(), "").await;
+    let r = t
+        .post_json("/subscribe", json!({"email": "سارة@example.com"}))
+        .await;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["message"].as_str().unwrap().contains("حروف غير لاتينية"),
+        "{v}"
+    );
+    // An IDN domain is fine: it travels as its A-label.
+    let r = t
+        .post_json("/subscribe", json!({"email": "sara@مثال.إختبار"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(t.admin_get("/api/subscribers").await["total"], 1);
+}
