@@ -130,6 +130,19 @@ async fn subscribers_are_listed_and_erased() {
             .await,
         422
     );
+    // Issue 6, item 14: a bad page number gets this API's JSON error, not a plain-text 400.
+    for bad in ["abc", "0", "-1", "99999999999999999999"] {
+        let r = t
+            .http
+            .get(t.url(&format!("/api/subscribers?page={bad}")))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "page={bad}");
+        let v: Value = r.json().await.expect("a JSON body");
+        assert_eq!(v["error"], "invalid_page", "{v}");
+    }
 
     assert_eq!(
         t.admin_status(reqwest::Method::DELETE, "/api/subscribers/ONE@example.com")

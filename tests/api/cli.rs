@@ -94,6 +94,87 @@ async fn import_export_preview_and_send_from_the_command_line() {
         "{csv}"
     );
 
+    // Issue 6, item 14: an export read back in is the same list, formula-looking addresses
+    // included (the export neutralises them for spreadsheets; the import takes that off).
+    let other = tempfile::tempdir().unwrap();
+    let other_cfg = other.path().join("nashra.toml");
+    std::fs::write(&other_cfg, test_toml(other.path(), smtp.addr)).unwrap();
+    let other_run = |args: &[&str]| {
+        let mut a = vec!["--config", other_cfg.to_str().unwrap()];
+        a.extend_from_slice(args);
+        nashra(other.path(), &a, &[])
+    };
+    std::fs::write(
+        other.path().join("odd.csv"),
+        "email\n=1+1@example.com\n-minus@example.com\n",
+    )
+    .unwrap();
+    assert!(
+        other_run(&["subscribers", "import", "odd.csv", "--confirmed"])
+            .status
+            .success()
+    );
+    let first = text(&other_run(&["subscribers", "export"]).stdout);
+    assert!(first.contains("'=1+1@example.com"), "neutralised: {first}");
+    let third = tempfile::tempdir().unwrap();
+    std::fs::write(third.path().join("back.csv"), &first).unwrap();
+    let third_cfg = third.path().join("nashra.toml");
+    std::fs::write(&third_cfg, test_toml(third.path(), smtp.addr)).unwrap();
+    let out = nashra(
+        third.path(),
+        &[
+            "--config",
+            third_cfg.to_str().unwrap(),
+            "subscribers",
+            "import",
+            "back.csv",
+            "--confirmed",
+        ],
+        &[],
+    );
+    assert!(
+        text(&out.stdout).contains("2 added, 0 already known, 0 rejected"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let again = text(
+        &nashra(
+            third.path(),
+            &[
+                "--config",
+                third_cfg.to_str().unwrap(),
+                "subscribers",
+                "export",
+            ],
+            &[],
+        )
+        .stdout,
+    );
+    let emails = |csv: &str| -> Vec<String> {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(emails(&first), emails(&again), "the same list");
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        third.path().join("nashra.db").display()
+    ))
+    .await
+    .unwrap();
+    let mut stored: Vec<String> = sqlx::query_scalar("SELECT email FROM subscribers")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    stored.sort();
+    assert_eq!(
+        stored,
+        ["-minus@example.com", "=1+1@example.com"],
+        "the addresses themselves"
+    );
+
     // Nothing to preview yet; then a feed file with the sample articles.
     let out = run(&["preview"]);
     assert!(out.status.success());

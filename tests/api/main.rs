@@ -5,6 +5,7 @@ mod helpers;
 mod smtp;
 
 mod admin;
+mod articles;
 mod cli;
 mod crash;
 mod delivery;
