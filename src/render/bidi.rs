@@ -112,10 +112,11 @@ pub fn rtl_plain_text(text: &str) -> String {
     out
 }
 
-/// Test support: what a reader sees, left to right on the screen, for one line laid out in a
+/// What a reader sees, left to right on the screen, for one line laid out in a
 /// paragraph of the given direction (`None`: the direction of its first strong character, as
 /// per-line plain-text viewers do). Invisible formatting characters are dropped.
-pub fn visual(line: &str, direction: Option<Level>) -> String {
+#[cfg(test)]
+fn visual(line: &str, direction: Option<Level>) -> String {
     let info = BidiInfo::new(line, direction);
     let Some(para) = info.paragraphs.first() else {
         return String::new();
@@ -126,13 +127,15 @@ pub fn visual(line: &str, direction: Option<Level>) -> String {
         .collect()
 }
 
+#[cfg(test)]
 fn is_bidi_format(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Test support: `html` from [`wrap_latin`] as plain text, each `<span dir="ltr">` becoming
+/// `html` from [`wrap_latin`] as plain text, each `<span dir="ltr">` becoming
 /// the isolate it is in a browser (LRI … PDI).
-pub fn spans_as_isolates(html: &str) -> String {
+#[cfg(test)]
+fn spans_as_isolates(html: &str) -> String {
     html.replace("<span dir=\"ltr\">", "\u{2066}")
         .replace("</span>", "\u{2069}")
         .replace("&lt;", "<")

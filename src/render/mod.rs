@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-pub use bidi::{escape_html, ltr_runs, rtl_plain_text, spans_as_isolates, visual, wrap_latin};
+pub use bidi::{escape_html, ltr_runs, rtl_plain_text, wrap_latin};
 pub use plural::{HOUR, MINUTE, count_ar};
 
 use crate::{

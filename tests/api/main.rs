@@ -11,6 +11,7 @@ mod crash;
 mod delivery;
 mod digest;
 mod http;
+mod reading;
 mod resilience;
 mod story;
 mod subscribe;
