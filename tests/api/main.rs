@@ -6,6 +6,7 @@ mod smtp;
 
 mod admin;
 mod articles;
+mod browser;
 mod cli;
 mod crash;
 mod delivery;
