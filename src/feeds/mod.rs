@@ -90,12 +90,14 @@ pub fn plain_line(s: &str, max: usize) -> String {
         .collect()
 }
 
-/// How deep elements nest in `html`, counted on its tags without building a tree (void
-/// elements and self-closed tags do not nest).
+/// How deep elements nest in `html`, counted on its tags without building a tree. Void
+/// elements, self-closed tags and elements whose end tag HTML lets a writer leave out (an
+/// unclosed `<p>` or `<li>` closes at the next one) do not count.
 pub fn html_depth(html: &str) -> usize {
-    const VOID: [&str; 14] = [
+    const VOID: [&str; 29] = [
         "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-        "source", "track", "wbr",
+        "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
+        "thead", "tbody", "tfoot", "colgroup", "rp", "rt",
     ];
     let (mut depth, mut max) = (0usize, 0usize);
     for c in TAG.captures_iter(html) {
@@ -418,6 +420,39 @@ mod tests {
             safe_url(" https://e.org/a ").as_deref(),
             Some("https://e.org/a")
         );
+    }
+
+    #[test]
+    fn depth_counts_what_nests() {
+        assert_eq!(html_depth("<div><p>a<p>b<ul><li>x<li>y</ul></div>"), 2);
+        assert_eq!(html_depth(&"<div>".repeat(150)), 150);
+        assert_eq!(html_depth("<p>a<br><img src=x><hr/></p>"), 0);
+        assert_eq!(html_depth(&"<table><tr><td>".repeat(3)), 3);
+    }
+
+    #[test]
+    fn canonical_urls() {
+        for (a, b) in [
+            (
+                "https://Example.org/a/?utm_source=x#top",
+                "https://example.org/a",
+            ),
+            ("https://example.org/a", "https://example.org/a"),
+            (
+                "https://example.org:443/%D8%AE%D8%A8%D8%B1/",
+                "https://example.org/%D8%AE%D8%A8%D8%B1",
+            ),
+            (
+                "https://example.org/خبر",
+                "https://example.org/%D8%AE%D8%A8%D8%B1",
+            ),
+            (
+                "https://example.org/?p=12&fbclid=z",
+                "https://example.org/?p=12",
+            ),
+        ] {
+            assert_eq!(canonical_url(a), b, "{a}");
+        }
     }
 
     #[test]
