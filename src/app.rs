@@ -45,6 +45,8 @@ pub struct App {
     pub mail_queue: Arc<MailQueue>,
     /// Limits sign-ups per client address.
     pub signup_limit: Option<crate::web::RateLimiter>,
+    /// The last `/health` answer and when: reused for a second, since the check writes.
+    pub health: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
     /// Most-read links to use instead of fetching `newsletter.most_read_feed` (the demo).
     pub most_read_override: std::sync::Mutex<Option<Vec<LinkItem>>>,
 }
@@ -53,6 +55,10 @@ impl App {
     pub async fn new(settings: Settings) -> anyhow::Result<Arc<App>> {
         let settings = Arc::new(settings);
         let store = Store::connect(&settings.database.url).await?;
+        store
+            .upgrade_data(feeds::canonical_url)
+            .await
+            .context("failed to upgrade stored data")?;
         let metrics = Arc::new(Metrics::default());
         let mailer = Mailer::new(settings.clone())?;
         let dispatcher = Dispatcher::new(store.clone(), mailer.clone(), metrics.clone());
@@ -70,6 +76,7 @@ impl App {
             metrics,
             dispatcher,
             most_read_override: Default::default(),
+            health: Default::default(),
         }))
     }
 
@@ -101,7 +108,11 @@ impl App {
     }
 
     pub async fn ingest_bytes(&self, bytes: &[u8], source: &str) -> anyhow::Result<(usize, usize)> {
-        let items = feeds::parse_feed(bytes, source)?;
+        // Parsing and sanitising take CPU in proportion to the feed: off the async threads.
+        let (owned, src) = (bytes.to_vec(), source.to_owned());
+        let items = tokio::task::spawn_blocking(move || feeds::parse_feed(&owned, &src))
+            .await
+            .context("the feed parser panicked")??;
         let (mut new, mut updated) = (0, 0);
         // Oldest first, so arrival order follows publication order within one poll.
         for a in items.iter().rev() {
@@ -115,7 +126,14 @@ impl App {
         Ok((new, updated))
     }
 
-    /// An article pushed through the API: normalised like a feed's.
+    /// An article as it came: sanitised and checked (off the async threads), or why not.
+    pub async fn normalize_article(a: NewArticle) -> anyhow::Result<NewArticle> {
+        tokio::task::spawn_blocking(move || feeds::normalize(a))
+            .await
+            .context("the sanitiser panicked")?
+    }
+
+    /// An article pushed through the API, already normalised like a feed's.
     pub async fn add_article(&self, a: NewArticle) -> anyhow::Result<(i64, bool)> {
         self.store.upsert_article(&a).await
     }
@@ -267,7 +285,9 @@ impl App {
         name: &SubscriberName,
         source: &str,
     ) -> Result<(), SignupError> {
-        if email.needs_smtputf8() && self.mailer.smtputf8().await == Some(false) {
+        // Refused only when the relay is known not to take it; while unknown (the relay not
+        // heard from yet) the sign-up is taken and its confirmation waits in the queue.
+        if email.needs_smtputf8() && self.mailer.smtputf8() == Some(false) {
             return Err(SignupError::NoSmtpUtf8);
         }
         if self.store.subscribe(email, name, source, now_ms()).await? {
@@ -321,6 +341,8 @@ pub async fn serve(
                 .context("web server failed")
         })
     };
+    // Learn the relay's extensions (SMTPUTF8) before the first reader needs them.
+    let _ = app.mailer.smtputf8();
     let sched = tokio::spawn(crate::schedule::run(app.clone(), shutdown.clone()));
     let deliver = tokio::spawn(app.dispatcher.clone().run(shutdown.clone()));
     let mail = tokio::spawn(app.mail_queue.clone().run(shutdown.clone()));

@@ -71,7 +71,7 @@ fn default_header_timeout() -> Duration {
     Duration::from_secs(10)
 }
 fn default_request_timeout() -> Duration {
-    Duration::from_secs(60)
+    Duration::from_secs(90)
 }
 fn default_max_connections() -> usize {
     1024
@@ -379,6 +379,15 @@ impl Settings {
                 bail!(
                     "delivery.lease: {} must be at least 3 × smtp.timeout ({})",
                     humantime::format_duration(d.lease),
+                    humantime::format_duration(self.smtp.timeout)
+                );
+            }
+            // An unsubscribe waits for a message already on the wire to its reader (at most
+            // twice smtp.timeout) before it answers, and must answer before the request timeout.
+            if self.server.request_timeout <= self.smtp.timeout * 2 {
+                bail!(
+                    "server.request_timeout: {} must be more than 2 × smtp.timeout ({})",
+                    humantime::format_duration(self.server.request_timeout),
                     humantime::format_duration(self.smtp.timeout)
                 );
             }

@@ -45,3 +45,10 @@ CREATE TABLE heartbeat (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     at INTEGER NOT NULL
 );
+
+-- Data rewrites that need Rust (IDNA, URL canonicalisation) run once at start, after the
+-- migrations, and are recorded here.
+CREATE TABLE data_upgrades (
+    name TEXT PRIMARY KEY,
+    at   INTEGER NOT NULL
+);

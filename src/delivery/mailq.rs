@@ -34,6 +34,8 @@ const MAX_ATTEMPTS: i64 = 10;
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// Longest sleep while nothing is due, in case another process queued mail.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Ended emails are kept this long (the per-inbox limits look back a day), then deleted.
+const KEEP_MS: i64 = 30 * 24 * 3600 * 1000;
 
 pub struct MailQueue {
     store: Store,
@@ -60,9 +62,16 @@ impl MailQueue {
     /// after which its row comes back when its lease runs out.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let lease = self.mailer.settings.delivery.lease;
+        let mut purged: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return Ok(());
+            }
+            if purged.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                purged = Some(std::time::Instant::now());
+                if let Err(e) = self.store.purge_mail(now_ms() - KEEP_MS).await {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot purge old queued mail");
+                }
             }
             let claimed = match self.store.claim_mail(BATCH, lease, now_ms()).await {
                 Ok(c) => c,

@@ -77,10 +77,9 @@ impl Mailer {
         })
     }
 
-    /// Whether a non-ASCII address can be delivered: the outbox takes anything; a relay
-    /// must offer SMTPUTF8. `None` when the relay cannot be asked right now.
-    pub async fn smtputf8(&self) -> Option<bool> {
-        self.transport.smtputf8().await
+    /// Whether a non-ASCII address can be delivered (see `Transport::smtputf8`).
+    pub fn smtputf8(&self) -> Option<bool> {
+        self.transport.smtputf8()
     }
 }
 
@@ -279,7 +278,7 @@ impl Dispatcher {
         let conc = self.settings().delivery.concurrency;
         let sem = Arc::new(Semaphore::new(conc));
         let (hard_stop_tx, hard_stop) = watch::channel(false);
-        let (tx, rx) = mpsc::channel::<(Outcome, Option<i64>)>(conc * 4);
+        let (tx, rx) = mpsc::channel::<Done>(conc * 4);
         let writer = tokio::spawn(self.clone().write_outcomes(rx));
         let mut pacer = Pacer::new(self.settings().delivery.max_per_second);
         let mut relay_backoff = Duration::ZERO;
@@ -385,27 +384,28 @@ impl Dispatcher {
                 let relay_tx = relay_tx.clone();
                 let mut hard_stop = hard_stop.clone();
                 tokio::spawn(async move {
-                    let digest = row.digest_id;
                     let (id, lease) = (row.id, row.lease_until);
-                    let outcome = tokio::select! {
-                        o = this.deliver(row) => o,
+                    let done = tokio::select! {
+                        d = this.deliver(row) => d,
                         // Cut off at shutdown: the relay may have the message already, so
                         // the retry spends an attempt.
-                        _ = hard_stop.wait_for(|v| *v) => (Outcome::Retry {
+                        _ = hard_stop.wait_for(|v| *v) => Done::from(Outcome::Retry {
                             id,
                             lease,
                             error: "interrupted by shutdown".into(),
                             next_attempt_at: now_ms(),
-                        }, false),
+                        }),
                     };
-                    if outcome.1 {
+                    if done.relay_down {
                         let _ = relay_tx.send(());
                     } else {
                         this.metrics
                             .relay_down
                             .store(0, std::sync::atomic::Ordering::Relaxed);
                     }
-                    let _ = out.send((outcome.0, Some(digest))).await;
+                    // The writer never stops taking these (it buffers while the store fails),
+                    // so this cannot block shutdown.
+                    let _ = out.send(done).await;
                     drop(permit);
                 });
                 if !relay_rx.is_empty() {
@@ -452,9 +452,9 @@ impl Dispatcher {
         active
     }
 
-    /// Sends one claimed row; never fails, it reports the outcome and whether the relay
-    /// could not be reached at all.
-    async fn deliver(self: &Arc<Self>, row: Claimed) -> (Outcome, bool) {
+    /// Sends one claimed row; never fails, it reports the outcome, whether the relay could
+    /// not be reached at all, and whether this outcome stops its send.
+    async fn deliver(self: &Arc<Self>, row: Claimed) -> Done {
         let stopping = self
             .streaks
             .lock()
@@ -463,26 +463,26 @@ impl Dispatcher {
             .contains(&row.digest_id);
         // Paused, cancelled or stopped since the row was claimed: hand it back unsent.
         if stopping || !self.active(row.digest_id).await {
-            return (row.release(), false);
+            return Done::from(row.release());
         }
         let digest = row.digest_id;
-        let out = self.deliver_one(row).await;
-        match &out.0 {
+        let (outcome, relay_down) = self.deliver_one(row).await;
+        let stop = match &outcome {
             Outcome::Sent { .. } => self.track_streak(digest, None),
             Outcome::Retry { error, .. } | Outcome::Failed { error, .. } => {
                 self.track_streak(digest, Some(error))
             }
-            _ => {}
+            _ => None,
+        };
+        Done {
+            outcome,
+            relay_down,
+            stop: stop.map(|reason| (digest, reason)),
         }
-        out
     }
 
     async fn deliver_one(&self, row: Claimed) -> (Outcome, bool) {
         let Some(email) = row.email.as_deref().filter(|_| row.status == "confirmed") else {
-            return (Outcome::Skipped { id: row.id }, false);
-        };
-        // The reader left after this row was claimed: nothing more goes to them.
-        let Some(_in_flight) = self.start(&row) else {
             return (Outcome::Skipped { id: row.id }, false);
         };
         let prepared = match self.prepared(row.digest_id).await {
@@ -509,6 +509,11 @@ impl Dispatcher {
             &message_id,
         );
         let name = format!("digest-{}-{}", prepared.digest_id, row.id);
+        // The reader left after this row was claimed: nothing more goes to them. Checked
+        // (and the message counted as on the wire) right before it goes.
+        let Some(_in_flight) = self.start(&row) else {
+            return (Outcome::Skipped { id: row.id }, false);
+        };
         let started = Instant::now();
         let res = self
             .mailer
@@ -576,52 +581,93 @@ impl Dispatcher {
         }
     }
 
-    /// Batches outcomes into the ledger; also stops a send whose relay rejects everything.
-    async fn write_outcomes(
-        self: Arc<Self>,
-        mut rx: mpsc::Receiver<(Outcome, Option<i64>)>,
-    ) -> anyhow::Result<()> {
+    /// Batches outcomes into the ledger, after stopping any send an outcome says to stop (so
+    /// a stopped send is never seen as finished, and never bounces anyone).
+    ///
+    /// It never stops taking outcomes: while the store refuses writes they wait in memory
+    /// (no more than the messages in flight, since claiming needs the store too) and the
+    /// write is retried with backoff. Once shutdown closed the channel, it tries for
+    /// [`SHUTDOWN_GRACE`] more and then gives up: those rows come back when their leases end.
+    async fn write_outcomes(self: Arc<Self>, mut rx: mpsc::Receiver<Done>) -> anyhow::Result<()> {
         let cap = self.settings().delivery.concurrency.max(1);
         let bounce_after = self.settings().delivery.bounce_after;
         let mut buf: Vec<Outcome> = Vec::with_capacity(cap);
+        let mut stops: Vec<(i64, String)> = Vec::new();
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut open = true;
+        let mut closed_at: Option<Instant> = None;
         let mut last_finish = Instant::now();
         // Outcomes were written since finished sends were last looked for.
         let mut finish_pending = false;
-        while open || !buf.is_empty() || finish_pending {
+        // While writes fail: when to try again, and the delay after that.
+        let mut retry: Option<(Instant, Duration)> = None;
+        while closed_at.is_none() || !buf.is_empty() || !stops.is_empty() || finish_pending {
             let flush = tokio::select! {
-                m = rx.recv(), if open => match m {
-                    Some((o, _)) => {
-                        buf.push(o);
+                m = rx.recv(), if closed_at.is_none() => match m {
+                    Some(done) => {
+                        stops.extend(done.stop);
+                        buf.push(done.outcome);
                         buf.len() >= cap
                     }
-                    None => { open = false; true }
+                    None => { closed_at = Some(Instant::now()); true }
                 },
-                _ = tick.tick() => !buf.is_empty() || finish_pending,
+                _ = tick.tick() => true,
             };
-            if !flush {
+            if !flush || retry.is_some_and(|(at, _)| Instant::now() < at) {
                 continue;
             }
-            if !buf.is_empty() {
-                // A failed write is retried: the outcomes are facts and must land.
-                let mut delay = Duration::from_millis(100);
-                while let Err(e) = self.store.record(&buf).await {
-                    tracing::error!(error = %format!("{e:#}"), "ledger write failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                buf.clear();
-                finish_pending = true;
+            for (digest, reason) in std::mem::take(&mut stops) {
+                self.stop_send(digest, &reason).await;
             }
-            if finish_pending && (!open || last_finish.elapsed() >= FINISH_EVERY) {
+            if !buf.is_empty() {
+                match self.store.record(&buf).await {
+                    Ok(()) => {
+                        buf.clear();
+                        finish_pending = true;
+                        retry = None;
+                    }
+                    Err(e) => {
+                        let delay = retry.map_or(Duration::from_millis(100), |(_, d)| {
+                            (d * 2).min(Duration::from_secs(5))
+                        });
+                        tracing::error!(error = %format!("{e:#}"), pending = buf.len(), retry_ms = delay.as_millis() as u64, "ledger write failed");
+                        retry = Some((Instant::now() + delay, delay));
+                        if closed_at.is_some_and(|at| at.elapsed() >= SHUTDOWN_GRACE) {
+                            tracing::error!(
+                                outcomes = buf.len(),
+                                "giving up on writing outcomes at shutdown; their rows return to the queue when their leases end"
+                            );
+                            buf.clear();
+                            finish_pending = false;
+                        }
+                        continue;
+                    }
+                }
+            }
+            if finish_pending && (closed_at.is_some() || last_finish.elapsed() >= FINISH_EVERY) {
                 finish_pending = false;
                 last_finish = Instant::now();
                 self.finish_sends(bounce_after).await;
             }
         }
         Ok(())
+    }
+
+    /// Stops a send whose relay rejects everything, with the last reply as its reason.
+    async fn stop_send(&self, digest: i64, reason: &str) {
+        tracing::error!(digest, "relay rejects everything; stopping the send");
+        if let Err(e) = self.store.fail_digest(digest, reason).await {
+            tracing::error!(error = %format!("{e:#}"), "cannot stop digest");
+        }
+        self.status
+            .lock()
+            .expect("not poisoned")
+            .insert(digest, (false, Instant::now()));
+        self.streaks
+            .lock()
+            .expect("not poisoned")
+            .stopping
+            .remove(&digest);
     }
 
     /// Marks sends with nothing left in flight as done.
@@ -643,14 +689,15 @@ impl Dispatcher {
         }
     }
 
-    /// Counts a failure (or a success) for `digest`; after `stop_after_failures` in a row the
-    /// send is stopped as failed, with the last reply as its reason.
-    fn track_streak(self: &Arc<Self>, digest: i64, failure: Option<&str>) {
+    /// Counts a failure (or a success) for `digest`; after `stop_after_failures` in a row it
+    /// returns the reason to stop the send with (once), and the writer stops it before it
+    /// records this outcome.
+    fn track_streak(&self, digest: i64, failure: Option<&str>) -> Option<String> {
         let stop_after = self.settings().delivery.stop_after_failures;
         let mut st = self.streaks.lock().expect("not poisoned");
         let Some(error) = failure else {
             st.failures.remove(&digest);
-            return;
+            return None;
         };
         let n = {
             let n = st.failures.entry(digest).or_default();
@@ -658,37 +705,38 @@ impl Dispatcher {
             *n
         };
         if n < stop_after || !st.stopping.insert(digest) {
-            return;
+            return None;
         }
-        let msg = format!("stopped after {n} consecutive failures; last: {error}");
         st.failures.remove(&digest);
-        drop(st);
-        tracing::error!(digest, "relay rejects everything; stopping the send");
-        let this = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = this.store.fail_digest(digest, &msg).await {
-                tracing::error!(error = %format!("{e:#}"), "cannot stop digest");
-            }
-            this.status
-                .lock()
-                .expect("not poisoned")
-                .insert(digest, (false, Instant::now()));
-            this.streaks
-                .lock()
-                .expect("not poisoned")
-                .stopping
-                .remove(&digest);
-        });
+        Some(format!(
+            "stopped after {n} consecutive failures; last: {error}"
+        ))
+    }
+}
+
+/// What became of one claimed row, for the ledger writer.
+struct Done {
+    outcome: Outcome,
+    /// The relay could not be reached at all.
+    relay_down: bool,
+    /// This outcome ends a failure streak that stops its send: (digest, reason).
+    stop: Option<(i64, String)>,
+}
+
+impl From<Outcome> for Done {
+    fn from(outcome: Outcome) -> Done {
+        Done {
+            outcome,
+            relay_down: false,
+            stop: None,
+        }
     }
 }
 
 /// Hands claimed rows back unsent.
-async fn release_all(
-    tx: &mpsc::Sender<(Outcome, Option<i64>)>,
-    rows: impl Iterator<Item = Claimed>,
-) {
+async fn release_all(tx: &mpsc::Sender<Done>, rows: impl Iterator<Item = Claimed>) {
     for r in rows {
-        let _ = tx.send((r.release(), None)).await;
+        let _ = tx.send(Done::from(r.release())).await;
     }
 }
 

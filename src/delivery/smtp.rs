@@ -105,17 +105,20 @@ impl SmtpPool {
     }
 
     /// Whether the relay takes SMTPUTF8 (non-ASCII addresses), as of its last greeting;
-    /// asks it (one connection, kept for reuse) when not known yet. `None` when it cannot be
-    /// reached now.
-    pub async fn smtputf8(&self) -> Option<bool> {
+    /// `None` before any greeting.
+    pub fn smtputf8(&self) -> Option<bool> {
         match self.smtputf8.load(Ordering::Relaxed) {
-            1 => return Some(false),
-            2 => return Some(true),
-            _ => {}
+            1 => Some(false),
+            2 => Some(true),
+            _ => None,
         }
-        let conn = self.connect().await.ok()?;
-        self.park(conn);
-        Some(self.smtputf8.load(Ordering::Relaxed) == 2)
+    }
+
+    /// Greets the relay once (the connection is kept for reuse), so its extensions are known.
+    pub async fn probe(&self) {
+        if let Ok(conn) = self.connect().await {
+            self.park(conn);
+        }
     }
 
     fn park(&self, conn: AsyncSmtpConnection) {
@@ -216,7 +219,8 @@ impl SmtpPool {
             envelope.from().is_some_and(|a| !ascii(a)) || envelope.to().iter().any(|a| !ascii(a));
         if utf8 && !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
             self.park(conn);
-            return Err(SendError::Permanent(
+            // The relay's limitation, not the reader's address: retried, never a bounce.
+            return Err(SendError::Transient(
                 "the relay does not offer SMTPUTF8, needed for this non-ASCII address".into(),
             ));
         }
@@ -252,11 +256,15 @@ impl SmtpPool {
                 let _ = tokio::time::timeout(self.timeout, conn.abort()).await;
                 Err(after_data(classify(Failure::Smtp(e))))
             }
-            // No answer, or a broken connection: drop it without waiting on a QUIT.
+            // A relay that greeted us and then stalls on this message (a tarpit for one
+            // recipient, say) is not down: the row spends an attempt and comes back later,
+            // instead of pausing the whole send for ever.
+            Ok(Err(Failure::Io(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(SendError::Transient(e.to_string()))
+            }
+            Err(_) => Err(SendError::Transient("SMTP transaction timed out".into())),
+            // A broken connection: drop it without waiting on a QUIT.
             Ok(Err(f)) => Err(after_data(classify(f))),
-            Err(_) => Err(after_data(SendError::Connection(
-                "SMTP transaction timed out".into(),
-            ))),
         }
     }
 }

@@ -99,11 +99,20 @@ impl Transport {
         matches!(self, Transport::Outbox(_))
     }
 
-    /// Whether non-ASCII addresses can be delivered (see `Mailer::smtputf8`).
-    pub async fn smtputf8(&self) -> Option<bool> {
+    /// Whether non-ASCII addresses can be delivered: the outbox takes anything; a relay must
+    /// have offered SMTPUTF8. `None` while the relay has not been heard from; then a probe
+    /// starts in the background (it never holds up the caller).
+    pub fn smtputf8(&self) -> Option<bool> {
         match self {
             Transport::Outbox(_) => Some(true),
-            Transport::Smtp(p) => p.smtputf8().await,
+            Transport::Smtp(p) => {
+                let known = p.smtputf8();
+                if known.is_none() {
+                    let p = p.clone();
+                    tokio::spawn(async move { p.probe().await });
+                }
+                known
+            }
         }
     }
 }

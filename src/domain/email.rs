@@ -100,8 +100,14 @@ impl SubscriberEmail {
     /// through its plus-address variants.
     pub fn mailbox_key(&self) -> String {
         let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
-        let local = local.split('+').next().unwrap_or(local);
-        format!("{}@{domain}", local.to_lowercase())
+        let mut local = local.split('+').next().unwrap_or(local).to_lowercase();
+        let domain = domain.to_lowercase();
+        // Gmail ignores dots in the local part: s.a.r.a@ is sara@.
+        if domain == "gmail.com" || domain == "googlemail.com" {
+            local.retain(|c| c != '.');
+            return format!("{local}@gmail.com");
+        }
+        format!("{local}@{domain}")
     }
 
     pub fn domain(&self) -> &str {
@@ -247,6 +253,9 @@ mod tests {
         assert_eq!(a.mailbox_key(), c.mailbox_key());
         assert_eq!(b.mailbox_key(), c.mailbox_key());
         assert_ne!(a.normalized(), c.normalized(), "still two subscribers");
+        let g = SubscriberEmail::parse("S.A.R.A+x@googlemail.com").unwrap();
+        let h = SubscriberEmail::parse("sara@gmail.com").unwrap();
+        assert_eq!(g.mailbox_key(), h.mailbox_key());
     }
 
     #[test]

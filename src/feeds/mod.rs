@@ -90,23 +90,36 @@ pub fn plain_line(s: &str, max: usize) -> String {
         .collect()
 }
 
-/// How deep elements nest in `html`, counted on its tags without building a tree. Void
-/// elements, self-closed tags and elements whose end tag HTML lets a writer leave out (an
-/// unclosed `<p>` or `<li>` closes at the next one) do not count.
+/// How deep elements nest in `html`, counted on its tags the way an HTML parser opens and
+/// closes them, without building a tree. Void elements and elements whose end tag a writer
+/// may leave out (an unclosed `<p>` or `<li>` closes at the next one) do not nest; `/>` closes
+/// an element only inside SVG or MathML (`<div/>` opens a div); an end tag closes the nearest
+/// open element of its name and everything opened after it, and one that matches nothing is
+/// ignored.
 pub fn html_depth(html: &str) -> usize {
-    const VOID: [&str; 29] = [
+    const FLAT: [&str; 29] = [
         "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
         "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
         "thead", "tbody", "tfoot", "colgroup", "rp", "rt",
     ];
-    let (mut depth, mut max) = (0usize, 0usize);
+    let mut open: Vec<String> = Vec::new();
+    let mut max = 0usize;
     for c in TAG.captures_iter(html) {
         let name = c[2].to_ascii_lowercase();
         if &c[1] == "/" {
-            depth = depth.saturating_sub(1);
-        } else if &c[3] != "/" && !VOID.contains(&name.as_str()) {
-            depth += 1;
-            max = max.max(depth);
+            if let Some(i) = open.iter().rposition(|n| *n == name) {
+                open.truncate(i);
+            }
+            continue;
+        }
+        let foreign = open.iter().any(|n| n == "svg" || n == "math");
+        if FLAT.contains(&name.as_str()) || (foreign && &c[3] == "/") {
+            continue;
+        }
+        open.push(name);
+        max = max.max(open.len());
+        if max > MAX_HTML_DEPTH {
+            break;
         }
     }
     max
@@ -349,7 +362,16 @@ pub fn http_client() -> reqwest::Client {
             if first.host_str() != to.host_str()
                 || first.port_or_known_default() != to.port_or_known_default()
             {
-                tracing::warn!(from = %first, to = %to, "feed redirected to another host or port");
+                // Hosts only: a feed's path or query may carry an access token.
+                let origin = |u: &reqwest::Url| {
+                    format!(
+                        "{}://{}:{}",
+                        u.scheme(),
+                        u.host_str().unwrap_or(""),
+                        u.port_or_known_default().unwrap_or(0)
+                    )
+                };
+                tracing::warn!(from = %origin(first), to = %origin(to), "feed redirected to another host or port");
             }
         }
         attempt.follow()
@@ -425,9 +447,17 @@ mod tests {
     #[test]
     fn depth_counts_what_nests() {
         assert_eq!(html_depth("<div><p>a<p>b<ul><li>x<li>y</ul></div>"), 2);
-        assert_eq!(html_depth(&"<div>".repeat(150)), 150);
+        assert!(html_depth(&"<div>".repeat(150)) > MAX_HTML_DEPTH);
         assert_eq!(html_depth("<p>a<br><img src=x><hr/></p>"), 0);
         assert_eq!(html_depth(&"<table><tr><td>".repeat(3)), 3);
+        // What a parser opens whatever the tag claims.
+        assert!(html_depth(&"<div/>".repeat(500)) > MAX_HTML_DEPTH);
+        assert!(html_depth(&"<div></b>".repeat(500)) > MAX_HTML_DEPTH);
+        assert_eq!(
+            html_depth(&format!("<svg>{}</svg>", "<path d=\"M0\"/>".repeat(500))),
+            1
+        );
+        assert_eq!(html_depth("<div><b><i>x</div><div>y</div>"), 3);
     }
 
     #[test]

@@ -173,6 +173,100 @@ impl Store {
         self.check_file()
     }
 
+    // ---------------------------------------------------------------- one-time upgrades
+
+    /// Rewrites what earlier versions stored in a form this one no longer produces, once per
+    /// database: addresses to their A-label form (`user@مثال.إختبار` is now
+    /// `user@xn--mgbh0fb.xn--kgbechtv`, so a new sign-up finds the old row and an erasure by
+    /// either spelling works), and articles' canonical URLs (copied raw by the migration).
+    pub async fn upgrade_data(&self, canonical_url: fn(&str) -> String) -> anyhow::Result<()> {
+        if self.begin_upgrade("addresses-a-label").await? {
+            let (mut after, mut changed, mut clashes) = (0i64, 0u64, 0u64);
+            loop {
+                let page = self.subscribers_after(after, 5_000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                for row in &page {
+                    let Ok(e) = SubscriberEmail::parse(&row.email) else {
+                        continue;
+                    };
+                    if e.as_str() == row.email {
+                        continue;
+                    }
+                    let r = sqlx::query(
+                        "UPDATE subscribers SET email = $1, email_norm = $2 WHERE id = $3",
+                    )
+                    .bind(e.as_str())
+                    .bind(e.normalized())
+                    .bind(row.id)
+                    .execute(&self.pool)
+                    .await;
+                    match r {
+                        Ok(_) => changed += 1,
+                        Err(err)
+                            if err
+                                .as_database_error()
+                                .is_some_and(|d| d.is_unique_violation()) =>
+                        {
+                            // Both spellings were signed up before: two rows stay, as they were.
+                            clashes += 1
+                        }
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+            }
+            tracing::info!(
+                changed,
+                clashes,
+                "addresses rewritten to their A-label form"
+            );
+            self.finish_upgrade("addresses-a-label").await?;
+        }
+        if self.begin_upgrade("articles-canonical-url").await? {
+            let mut after = 0i64;
+            loop {
+                let page: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, url FROM articles WHERE id > $1 ORDER BY id LIMIT 5000",
+                )
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await?;
+                let Some(last) = page.last() else { break };
+                after = last.0;
+                let mut tx = self.begin_write().await?;
+                for (id, url) in &page {
+                    sqlx::query("UPDATE articles SET canonical_url = $1 WHERE id = $2")
+                        .bind(canonical_url(url))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                self.commit(tx).await?;
+            }
+            self.finish_upgrade("articles-canonical-url").await?;
+        }
+        Ok(())
+    }
+
+    async fn begin_upgrade(&self, name: &str) -> anyhow::Result<bool> {
+        let done: Option<i64> = sqlx::query_scalar("SELECT at FROM data_upgrades WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(done.is_none())
+    }
+
+    async fn finish_upgrade(&self, name: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO data_upgrades (name, at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     // ---------------------------------------------------------------- subscribers
 
     /// Records a sign-up and, in the same transaction, queues its confirmation email unless
@@ -334,6 +428,18 @@ impl Store {
             .await
             .context("failed to record a queued email")?;
         self.check_file()
+    }
+
+    /// Forgets one-off emails that ended (sent, failed, skipped) before `before`: the limits
+    /// look back a day, nothing else reads them.
+    pub async fn purge_mail(&self, before: i64) -> anyhow::Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM mail_queue WHERE created_at < $1 AND state IN ('sent', 'failed', 'skipped')",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// When the next queued email is due, if any.
@@ -568,13 +674,19 @@ impl Store {
                 .await?,
                 None => None,
             };
+        // By URL: the same article from another source, or one that had no guid. Two items
+        // of one feed with their own guids stay two even when they share a link.
         let existing = match by_guid {
             Some(id) => Some(id),
             None => {
                 sqlx::query_scalar(
-                    "SELECT id FROM articles WHERE canonical_url = $1 ORDER BY id LIMIT 1",
+                    "SELECT id FROM articles WHERE canonical_url = $1
+                       AND ($2 IS NULL OR guid IS NULL OR source <> $3)
+                     ORDER BY id LIMIT 1",
                 )
                 .bind(&a.canonical_url)
+                .bind(&a.guid)
+                .bind(&a.source)
                 .fetch_optional(&mut *tx)
                 .await?
             }
@@ -608,9 +720,20 @@ impl Store {
             .context("failed to update article")?;
             (id, false)
         } else {
+            // The key is unique by construction (a guid within its source; a URL only for
+            // an article without one) but a row whose URL moved may still carry an old key.
             let key = match &a.guid {
                 Some(g) => format!("guid:{}:{g}", a.source),
                 None => format!("url:{}", a.canonical_url),
+            };
+            let taken: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM articles WHERE dedup_key = $1")
+                    .bind(&key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let key = match taken {
+                Some(_) => format!("{key}#{}", uuid::Uuid::new_v4().simple()),
+                None => key,
             };
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO articles (dedup_key, guid, url, canonical_url, title, author, summary, content_html,

@@ -17,7 +17,6 @@ use super::ApiError;
 use crate::{
     app::App,
     domain::{SubscriberEmail, token::constant_time_eq},
-    feeds,
     store::{DigestKind, DigestOutcome, NewArticle, now_ms},
 };
 
@@ -100,8 +99,9 @@ async fn add_article(
         source: "api".into(),
         ..Default::default()
     };
-    let article =
-        feeds::normalize(raw).map_err(|e| ApiError::invalid("invalid_article", e.to_string()))?;
+    let article = App::normalize_article(raw)
+        .await
+        .map_err(|e| ApiError::invalid("invalid_article", e.to_string()))?;
     let (id, new) = app.add_article(article).await?;
     let status = if new {
         StatusCode::CREATED

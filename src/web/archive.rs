@@ -86,6 +86,10 @@ async fn archive_entry(
         Ok(None) => return not_found(),
         Err(e) => return super::ApiError::Internal(e).into_response(),
     };
+    // A cancelled send was never published.
+    if d.status == "cancelled" {
+        return not_found();
+    }
     // A test send is not published; its own "view in browser" link carries the key.
     if d.kind == "test"
         && !q

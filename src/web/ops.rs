@@ -20,20 +20,32 @@ pub fn router() -> Router<Arc<App>> {
 }
 
 /// 200 only when the store takes writes that last: a database file deleted or replaced
-/// under the process, or one that refuses writes, is a 503 monitoring sees.
+/// under the process, or one that refuses writes, is a 503 monitoring sees. The check writes,
+/// so its answer is reused for a second: a public route cannot be used to hammer the store's
+/// one write lock.
 async fn health(State(app): State<Arc<App>>) -> Response {
-    match app.store.health().await {
-        Ok(()) => {
-            Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response()
+    let cached = *app.health.lock().expect("not poisoned");
+    let healthy = match cached {
+        Some((at, ok)) if at.elapsed() < std::time::Duration::from_secs(1) => ok,
+        _ => {
+            let ok = match app.store.health().await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "health check failed");
+                    false
+                }
+            };
+            *app.health.lock().expect("not poisoned") = Some((std::time::Instant::now(), ok));
+            ok
         }
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "database_unavailable"})),
-            )
-                .into_response()
-        }
+    };
+    match healthy {
+        true => Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response(),
+        false => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "database_unavailable"})),
+        )
+            .into_response(),
     }
 }
 

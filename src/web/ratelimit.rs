@@ -29,9 +29,10 @@ impl RateLimiter {
         })
     }
 
-    /// Takes a token for `ip`; `Err(wait)` when none is left.
+    /// Takes a token for `ip`; `Err(wait)` when none is left. An IPv6 client is its /64:
+    /// one host is usually given a whole /64 and can pick any address in it.
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.check_at(ip, Instant::now())
+        self.check_at(client_key(ip), Instant::now())
     }
 
     fn check_at(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
@@ -52,6 +53,19 @@ impl RateLimiter {
         } else {
             Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
         }
+    }
+}
+
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & (!0u128 << 64);
+                IpAddr::V6(bits.into())
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -76,5 +90,13 @@ mod tests {
             "a token comes back"
         );
         assert!(RateLimiter::per_hour(0).is_none());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        let l = RateLimiter::per_hour(1).unwrap();
+        assert!(l.check("2001:db8:1:2::1".parse().unwrap()).is_ok());
+        assert!(l.check("2001:db8:1:2:ffff::9".parse().unwrap()).is_err());
+        assert!(l.check("2001:db8:1:3::1".parse().unwrap()).is_ok());
     }
 }

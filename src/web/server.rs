@@ -5,11 +5,23 @@
 //! descriptors ran out. Here a client must send a request's headers within
 //! `server.header_timeout` (hyper's timer also runs while a keep-alive connection waits for
 //! its next request, so it is the idle limit too), each piece of a body must follow the last
-//! within that time, a whole request is answered within `server.request_timeout`, and at most
-//! `server.max_connections` are open (beyond that, a new connection is closed at once). At
-//! shutdown, idle connections close at once and requests in progress get a short grace.
+//! within that time, a whole request is answered within `server.request_timeout`, a client
+//! that stops reading the answer is cut off after the same header timeout, and at most
+//! `server.max_connections` are open (beyond that, a new connection is closed at once); when
+//! clients connect directly (no `server.client_ip_header`), one address holds at most an
+//! eighth of them. At shutdown, idle connections close at once and requests in progress get a
+//! short grace.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    io,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{Router, extract::ConnectInfo};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
@@ -17,7 +29,13 @@ use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
 };
-use tokio::{net::TcpListener, sync::Semaphore, sync::watch, task::JoinSet};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{Semaphore, watch},
+    task::JoinSet,
+    time::Sleep,
+};
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 
@@ -46,6 +64,8 @@ pub async fn serve(
     ));
     let body_timeout = cfg.header_timeout;
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let per_client =
+        (cfg.client_ip_header.is_empty()).then(|| PerClient::new((cfg.max_connections / 8).max(8)));
     let graceful = GracefulShutdown::new();
     let mut conns = JoinSet::new();
     loop {
@@ -64,7 +84,15 @@ pub async fn serve(
                     tracing::warn!("too many open connections; closing a new one");
                     continue;
                 };
+                let client = match &per_client {
+                    Some(p) => match p.enter(peer.ip()) {
+                        Some(c) => Some(c),
+                        None => continue,
+                    },
+                    None => None,
+                };
                 let _ = stream.set_nodelay(true);
+                let stream = WriteDeadline::new(stream, cfg.header_timeout);
                 let router = router.clone();
                 let svc = service_fn(move |req: hyper::Request<Incoming>| {
                     let router = router.clone();
@@ -77,7 +105,7 @@ pub async fn serve(
                 let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
                 conns.spawn(async move {
                     let _ = conn.await;
-                    drop(permit);
+                    drop((permit, client));
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -108,5 +136,127 @@ fn raise_fd_limit() {
             lim.rlim_cur = lim.rlim_max;
             let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
+    }
+}
+
+/// Open connections per client address, when clients connect directly.
+struct PerClient {
+    max: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection counted against its client until dropped.
+struct ClientSlot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PerClient {
+    fn new(max: usize) -> PerClient {
+        PerClient {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    fn enter(&self, ip: IpAddr) -> Option<ClientSlot> {
+        let mut open = self.open.lock().expect("not poisoned");
+        let n = open.entry(ip).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            ip,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().expect("not poisoned");
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A connection whose writes must make progress within `limit`: a client that stops reading
+/// the answer (its receive window full) is cut off instead of holding the connection.
+struct WriteDeadline {
+    inner: TcpStream,
+    limit: Duration,
+    timer: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl WriteDeadline {
+    fn new(inner: TcpStream, limit: Duration) -> WriteDeadline {
+        WriteDeadline {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+            armed: false,
+        }
+    }
+
+    /// Pending write: start the clock if it is not running, and fail once it ran out.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if !self.armed {
+            self.armed = true;
+            let at = tokio::time::Instant::now() + self.limit;
+            self.timer.as_mut().reset(at);
+        }
+        match self.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for WriteDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.stalled(cx),
+            ready => {
+                self.armed = false;
+                ready
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.stalled(cx),
+            ready => {
+                self.armed = false;
+                ready
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -201,3 +201,28 @@ async fn a_feed_redirected_to_another_host_or_port_is_logged() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn two_items_with_their_own_guids_and_one_link_stay_two() {
+    // Review of issue 6: a URL identifies an article across sources, not two items that a
+    // feed tells apart by guid.
+    let feed = rss(&[
+        ("live-1", "تغطية مباشرة ١", "نص"),
+        ("live-2", "تغطية مباشرة ٢", "نص"),
+    ])
+    .replace("https://example.org/live-1/", "https://example.org/live/")
+    .replace("https://example.org/live-2/", "https://example.org/live/");
+    let addr = serve_feed(Arc::new(Mutex::new(feed))).await;
+    let t = spawn_app().await;
+    assert_eq!(ingest(&t, addr).await, (2, 0));
+    assert_eq!(ingest(&t, addr).await, (0, 2));
+    // An API push of that URL without a guid is the same article as one of them.
+    let r = t
+        .admin_post(
+            "/api/articles",
+            json!({"url": "https://example.org/live/", "title": "تغطية"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(t.app.store.article_count().await.unwrap(), 2);
+}

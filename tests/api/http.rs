@@ -128,3 +128,36 @@ async fn shutdown_closes_open_connections() {
         assert!(closed_within(s, Duration::from_secs(2)).await.is_some());
     }
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off() {
+    // A small receive window and many pipelined requests: the answers fill the socket buffers
+    // and the server's writes stall. It must not wait on such a client for ever.
+    let t = spawn_app_with(TIGHT).await;
+    // A web copy of some 10 KB to ask for, many times over.
+    for i in 0..10 {
+        t.add_article(
+            &format!("https://example.org/{i}/"),
+            "خبر طويل",
+            &"نص ".repeat(100),
+        )
+        .await;
+    }
+    let id = t.send_now().await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut s = sock.connect(addr(&t).parse().unwrap()).await.unwrap();
+    let requests = format!("GET /archive/{id} HTTP/1.1\r\nHost: x\r\n\r\n").repeat(400);
+    s.write_all(requests.as_bytes()).await.unwrap();
+    // Read nothing for a while; then whatever is left in the buffers, to the end.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut got = Vec::new();
+    let read_all = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got)).await;
+    let answers = String::from_utf8_lossy(&got)
+        .matches("HTTP/1.1 200")
+        .count();
+    assert!(
+        read_all.is_ok() && answers < 400,
+        "the server gave up on the stalled reader instead of waiting: {answers} answers"
+    );
+}

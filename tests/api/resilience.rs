@@ -72,6 +72,8 @@ async fn a_deleted_database_is_reported_and_no_signup_is_answered_ok() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(t.dir.path().join(format!("nashra.db{suffix}")));
     }
+    // /health reuses its answer for a second (the check writes).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let r = t.http.get(t.url("/health")).send().await.unwrap();
     assert_eq!(r.status(), 503, "monitoring sees it");
     let r = t
@@ -121,4 +123,32 @@ async fn a_confirmation_outlives_a_relay_outage_and_a_restart() {
         t.admin_get("/api/subscribers?status=confirmed").await["total"],
         1
     );
+}
+
+#[tokio::test]
+async fn addresses_stored_before_idn_support_are_rewritten_once() {
+    // Review of issue 6: rows from before A-labels keep a Unicode domain; a restart rewrites
+    // them, so an erasure by either spelling finds the reader.
+    let t = spawn_app().await;
+    t.subscribe_and_confirm("user@xn--mgbh0fb.xn--kgbechtv")
+        .await;
+    let mut c = db_conn(&t).await;
+    sqlx::query(
+        "UPDATE subscribers SET email = 'user@مثال.إختبار', email_norm = 'user@مثال.إختبار'",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM data_upgrades")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (smtp, dir) = t.stop().await;
+    let t = spawn_on(smtp, dir, "").await;
+    assert_eq!(
+        t.admin_status(reqwest::Method::DELETE, "/api/subscribers/user@مثال.إختبار")
+            .await,
+        200
+    );
+    assert_eq!(t.admin_get("/api/subscribers").await["total"], 0);
 }
