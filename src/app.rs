@@ -1,11 +1,11 @@
 //! The application: shared state and the operations the CLI, the web server and the
-//! scheduler all call, plus `serve`, which runs them together until shutdown.
+//! scheduler all call — one door for each (a send is paused the same way from the console,
+//! the API and the command line). `startup` wires and runs the parts of a process.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
-use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     config::{Schedule, Settings},
@@ -14,8 +14,10 @@ use crate::{
     feeds::{self, IngestReport},
     metrics::Metrics,
     render::{LinkItem, Renderer, SlotMarkers},
-    schedule::CronSchedule,
-    store::{DigestKind, DigestOutcome, DigestRequest, NewArticle, RenderedDigest, Store, now_ms},
+    store::{
+        DigestKind, DigestOutcome, DigestRequest, DigestStatus, NewArticle, Progress,
+        RenderedDigest, Store, now_ms,
+    },
 };
 
 /// A digest is rendered again at most this many times when articles keep arriving while it
@@ -43,8 +45,6 @@ pub struct App {
     pub dispatcher: Arc<Dispatcher>,
     /// Confirmation emails, durable and retried.
     pub mail_queue: Arc<MailQueue>,
-    /// Limits sign-ups per client address.
-    pub signup_limit: Option<crate::web::RateLimiter>,
     /// The last `/health` answer and when: reused for a second, since the check writes.
     pub health: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
     /// Most-read links to use instead of fetching `newsletter.most_read_feed` (the demo).
@@ -56,7 +56,7 @@ impl App {
         let settings = Arc::new(settings);
         let store = Store::connect(&settings.database.url).await?;
         store
-            .upgrade_data(feeds::canonical_url)
+            .upgrade_data(crate::domain::canonical_url)
             .await
             .context("failed to upgrade stored data")?;
         let metrics = Arc::new(Metrics::default());
@@ -69,7 +69,6 @@ impl App {
             renderer,
             mail_queue,
             http: feeds::http_client(),
-            signup_limit: crate::web::RateLimiter::per_hour(settings.server.signups_per_hour),
             settings,
             store,
             mailer,
@@ -154,9 +153,9 @@ impl App {
 
     /// Before a schedule's first digest, articles that arrived during the last period count.
     fn first_since(&self, schedule: &Schedule, at: chrono::DateTime<Utc>) -> i64 {
-        CronSchedule::parse(&schedule.cron, &schedule.timezone)
-            .ok()
-            .and_then(|c| c.slot_before(at))
+        schedule
+            .cron
+            .slot_before(at)
             .map(|t| t.timestamp_millis())
             .unwrap_or(0)
     }
@@ -303,7 +302,7 @@ impl App {
     /// message of a send under way. Returns whether anything changed.
     pub async fn unsubscribe(&self, subscriber: i64) -> anyhow::Result<bool> {
         let changed = self.store.unsubscribe(subscriber, now_ms()).await?;
-        self.dispatcher.revoke(subscriber).await;
+        self.dispatcher.revoke(subscriber).await?;
         if changed {
             tracing::info!(subscriber, "unsubscribed");
         }
@@ -316,84 +315,76 @@ impl App {
         let Some(id) = self.store.erase_subscriber(email).await? else {
             return Ok(false);
         };
-        self.dispatcher.revoke(id).await;
+        self.dispatcher.revoke(id).await?;
         tracing::info!(subscriber = id, "erased");
         Ok(true)
     }
-}
 
-/// Runs the web server, the scheduler, the feed pollers and the delivery dispatcher until
-/// `shutdown` turns true; then lets each finish cleanly.
-pub async fn serve(
-    app: Arc<App>,
-    listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
-    let web = {
-        let router = crate::web::router(app.clone());
-        let sd = shutdown.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            crate::web::serve(listener, router, &app.settings.server, sd)
-                .await
-                .context("web server failed")
-        })
-    };
-    // Learn the relay's extensions (SMTPUTF8) before the first reader needs them.
-    let _ = app.mailer.smtputf8();
-    let sched = tokio::spawn(crate::schedule::run(app.clone(), shutdown.clone()));
-    let deliver = tokio::spawn(app.dispatcher.clone().run(shutdown.clone()));
-    let mail = tokio::spawn(app.mail_queue.clone().run(shutdown.clone()));
-    for f in app.settings.feeds.clone() {
-        let app = app.clone();
-        let mut sd = shutdown.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(f.poll_every);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = every.tick() => {
-                        if let Err(e) = app.ingest_feed(&f.url).await {
-                            tracing::warn!(feed = %f.url, error = %format!("{e:#}"), "feed poll failed; will retry next time");
-                        }
-                    }
-                    _ = sd.changed() => return,
-                }
-            }
-        });
-    }
-    let (w, s, d, m) = tokio::join!(web, sched, deliver, mail);
-    w??;
-    s??;
-    d??;
-    m??;
-    Ok(())
-}
+    // ------------------------------------------------------------------ sends
 
-/// A watch channel that turns true on SIGINT or SIGTERM.
-pub fn shutdown_signal() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
+    /// Pauses, resumes, cancels or retries a send: the one door for the API, the console and
+    /// the command line. Every process sees the change within a second (workers re-read a
+    /// send's status at most every 200 ms).
+    pub async fn control_send(
+        &self,
+        id: i64,
+        control: SendControl,
+    ) -> Result<(Progress, u64), ControlError> {
+        let before = self
+            .store
+            .progress(id)
+            .await?
+            .ok_or(ControlError::NotFound)?;
+        let (changed, requeued) = match control {
+            SendControl::Pause => (
+                self.store
+                    .set_digest_status(id, DigestStatus::Paused)
+                    .await?,
+                0,
+            ),
+            SendControl::Resume => (
+                self.store
+                    .set_digest_status(id, DigestStatus::Sending)
+                    .await?,
+                0,
+            ),
+            SendControl::Cancel => (
+                self.store
+                    .set_digest_status(id, DigestStatus::Cancelled)
+                    .await?,
+                0,
+            ),
+            SendControl::Retry => (true, self.store.retry_failed(id).await?),
         };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term => {}
+        if !changed {
+            return Err(ControlError::InvalidState(before.status));
         }
-        tracing::info!("shutting down: finishing in-flight messages");
-        let _ = tx.send(true);
-    });
-    rx
+        tracing::info!(digest = id, control = ?control, requeued, "send controlled");
+        self.dispatcher.wake.notify_one();
+        let after = self
+            .store
+            .progress(id)
+            .await?
+            .ok_or(ControlError::NotFound)?;
+        Ok((after, requeued))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendControl {
+    Pause,
+    Resume,
+    Cancel,
+    /// Put its failed deliveries back in the queue.
+    Retry,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no such send")]
+    NotFound,
+    #[error("the send is {0}")]
+    InvalidState(DigestStatus),
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
 }

@@ -1,5 +1,5 @@
-//! The command line: `serve`, `demo`, `migrate`, `ingest`, `send`, `preview`,
-//! `subscribers import|export`, `bench`.
+//! The command line: `serve`, `worker`, `demo`, `migrate`, `ingest`, `send`, `preview`,
+//! `sends`, `subscribers import|export`, `bench`.
 
 use std::{
     io::{IsTerminal, Write},
@@ -13,12 +13,13 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use crate::{
-    app::{self, App},
+    app::{App, ControlError, SendControl},
     config::Settings,
     domain::{SubscriberEmail, SubscriberName},
     feeds,
     render::LinkItem,
-    store::{DigestKind, DigestOutcome},
+    startup::{self, Roles},
+    store::{DigestKind, DigestOutcome, DigestStatus, SubscriberStatus},
 };
 
 #[derive(Parser, Debug)]
@@ -37,8 +38,22 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Web server, scheduler, feed pollers and delivery workers in one process.
-    Serve,
+    /// Web server, scheduler, feed pollers and delivery in one process (or some of them:
+    /// a site runs N web processes and M workers on one PostgreSQL).
+    Serve {
+        /// No delivery (leave it to `nashra worker` processes).
+        #[arg(long)]
+        no_delivery: bool,
+        /// No schedules fired here.
+        #[arg(long)]
+        no_scheduler: bool,
+        /// No feeds polled here.
+        #[arg(long)]
+        no_feeds: bool,
+    },
+    /// Delivery only (the ledger and confirmation emails), no HTTP port: any number of
+    /// workers and `serve` processes share one PostgreSQL.
+    Worker,
     /// Zero-setup showcase: sample articles, a demo subscriber, a digest in the outbox, then serve.
     Demo {
         /// Deliver the digest and exit instead of serving.
@@ -108,14 +123,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => {
+        Command::Serve {
+            no_delivery,
+            no_scheduler,
+            no_feeds,
+        } => {
+            let roles = Roles {
+                web: true,
+                delivery: !no_delivery,
+                scheduler: !no_scheduler,
+                feeds: !no_feeds,
+            };
             let app = App::new(settings).await?;
-            let listener = tokio::net::TcpListener::bind(app.settings.server.bind)
-                .await
-                .with_context(|| {
-                    format!("server.bind: cannot listen on {}", app.settings.server.bind)
-                })?;
-            app::serve(app, listener, app::shutdown_signal()).await
+            let listener = bind(&app).await?;
+            startup::run(app, roles, Some(listener), startup::shutdown_signal()).await
+        }
+        Command::Worker => {
+            let app = App::new(settings).await?;
+            tracing::info!(engine = app.store.engine(), "worker: delivery only");
+            startup::run(app, Roles::WORKER, None, startup::shutdown_signal()).await
         }
         Command::Demo { no_serve } => demo(settings, no_serve).await,
         Command::Migrate => {
@@ -165,24 +191,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+async fn bind(app: &App) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(app.settings.server.bind)
+        .await
+        .with_context(|| format!("server.bind: cannot listen on {}", app.settings.server.bind))
+}
+
 async fn sends(settings: Settings, action: SendAction) -> anyhow::Result<()> {
     let app = App::new(settings).await?;
-    let (id, ok) = match action {
-        SendAction::Status { id } => (id, true),
-        SendAction::Pause { id } => (id, app.store.set_digest_status(id, "paused").await?),
-        SendAction::Resume { id } => (id, app.store.set_digest_status(id, "sending").await?),
-        SendAction::Cancel { id } => (id, app.store.set_digest_status(id, "cancelled").await?),
-        SendAction::Retry { id } => (id, app.store.retry_failed(id).await? > 0),
+    let (id, control) = match action {
+        SendAction::Status { id } => (id, None),
+        SendAction::Pause { id } => (id, Some(SendControl::Pause)),
+        SendAction::Resume { id } => (id, Some(SendControl::Resume)),
+        SendAction::Cancel { id } => (id, Some(SendControl::Cancel)),
+        SendAction::Retry { id } => (id, Some(SendControl::Retry)),
     };
-    let p = app
-        .store
-        .progress(id)
-        .await?
-        .with_context(|| format!("no send {id}"))?;
-    println!("{}", serde_json::to_string_pretty(&p)?);
-    if !ok {
-        bail!("send {id} is {}; nothing changed", p.status);
-    }
+    let progress = match control {
+        None => app
+            .store
+            .progress(id)
+            .await?
+            .with_context(|| format!("no send {id}"))?,
+        Some(c) => match app.control_send(id, c).await {
+            Ok((p, requeued)) if c == SendControl::Retry && requeued == 0 => {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+                bail!("send {id} has no failed deliveries to retry");
+            }
+            Ok((p, _)) => p,
+            Err(ControlError::NotFound) => bail!("no send {id}"),
+            Err(ControlError::InvalidState(s)) => bail!("send {id} is {s}; nothing changed"),
+            Err(ControlError::Store(e)) => return Err(e),
+        },
+    };
+    println!("{}", serde_json::to_string_pretty(&progress)?);
     Ok(())
 }
 
@@ -271,7 +312,7 @@ pub async fn deliver_until_done(app: &Arc<App>, id: i64) -> anyhow::Result<crate
                 String::new()
             });
         }
-        if p.status != "sending" && p.status != "queued" {
+        if !p.status.is_open() {
             break p;
         }
         // Counting a large ledger is not free: poll less often the larger the send.
@@ -305,7 +346,9 @@ async fn send(
                 let n = if test_to.is_some() {
                     1
                 } else {
-                    app.store.count_subscribers("confirmed").await?
+                    app.store
+                        .count_subscribers(SubscriberStatus::Confirmed)
+                        .await?
                 };
                 println!(
                     "would send «{}» to {n} recipients ({} bytes of HTML)",
@@ -340,7 +383,7 @@ async fn send(
         "digest {id}: {} sent, {} failed, {} skipped, status {}",
         p.sent, p.failed, p.skipped, p.status
     );
-    if p.failed > 0 || p.status == "failed" {
+    if p.failed > 0 || p.status == DigestStatus::Failed {
         bail!(
             "{} deliveries failed (see `nashra sends status {id}`)",
             p.failed
@@ -417,8 +460,6 @@ async fn demo(settings: Settings, no_serve: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("sign-up page: {}", app.settings.public_url("/subscribe"));
-    let listener = tokio::net::TcpListener::bind(app.settings.server.bind)
-        .await
-        .with_context(|| format!("server.bind: cannot listen on {}", app.settings.server.bind))?;
-    app::serve(app, listener, app::shutdown_signal()).await
+    let listener = bind(&app).await?;
+    startup::run(app, Roles::ALL, Some(listener), startup::shutdown_signal()).await
 }

@@ -1,8 +1,10 @@
 //! Configuration: `config/default.toml` (embedded, so the binary runs from anywhere), an
 //! optional `--config FILE` layered over it, and `NASHRA__SECTION__KEY` variables over both.
 //!
-//! Everything is checked once at start-up; a bad value stops the process with a message that
-//! names the key, so an operator never discovers a typo at 07:00 when the digest should go out.
+//! Everything is checked once at start-up, and parsed into domain types (a schedule's crontab
+//! in its time zone, the sending window, the subject template); a bad value stops the process
+//! with a message that names the key, so an operator never discovers a typo at 07:00 when the
+//! digest should go out. This module depends on `domain` only.
 
 use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
@@ -13,7 +15,7 @@ use figment::{
 };
 use serde::Deserialize;
 
-use crate::domain::{Mailbox, SubscriberEmail};
+use crate::domain::{CronSchedule, Mailbox, SendWindow, SubjectTemplate, SubscriberEmail};
 
 /// The defaults shipped in the repository, compiled in.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -113,6 +115,9 @@ pub struct Delivery {
     pub window: String,
     #[serde(default = "default_window_tz")]
     pub window_timezone: String,
+    /// `window` in `window_timezone`, parsed by `Settings::validate`.
+    #[serde(skip)]
+    pub send_window: Option<SendWindow>,
 }
 
 fn default_window_tz() -> String {
@@ -209,14 +214,45 @@ fn default_poll() -> Duration {
     Duration::from_secs(15 * 60)
 }
 
+/// A `[[schedules]]` entry, its crontab and subject parsed as it is read.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawSchedule")]
 pub struct Schedule {
     pub name: String,
-    pub cron: String,
-    pub timezone: String,
-    pub subject: String,
-    #[serde(default = "default_max_articles")]
+    pub cron: CronSchedule,
+    pub subject: SubjectTemplate,
     pub max_articles: u32,
+}
+
+#[derive(Deserialize)]
+struct RawSchedule {
+    name: String,
+    cron: String,
+    timezone: String,
+    subject: String,
+    #[serde(default = "default_max_articles")]
+    max_articles: u32,
+}
+
+impl TryFrom<RawSchedule> for Schedule {
+    type Error = String;
+
+    fn try_from(r: RawSchedule) -> Result<Schedule, String> {
+        let name = r.name;
+        let cron =
+            CronSchedule::parse(&r.cron, &r.timezone).map_err(|e| format!("({name}) {e:#}"))?;
+        let subject =
+            SubjectTemplate::parse(&r.subject).map_err(|e| format!("({name}) subject: {e:#}"))?;
+        if r.max_articles == 0 {
+            return Err(format!("({name}) max_articles: must be at least 1"));
+        }
+        Ok(Schedule {
+            name,
+            cron,
+            subject,
+            max_articles: r.max_articles,
+        })
+    }
 }
 
 fn default_max_articles() -> u32 {
@@ -269,15 +305,20 @@ impl Settings {
     }
 
     fn from_figment(fig: Figment) -> anyhow::Result<Settings> {
-        let settings: Settings = fig.extract().map_err(|e| {
+        let mut settings: Settings = fig.extract().map_err(|e| {
             let msgs: Vec<String> = e.into_iter().map(describe_figment_error).collect();
             anyhow::anyhow!("invalid configuration: {}", msgs.join("; "))
         })?;
+        settings.delivery.send_window = SendWindow::parse(
+            &settings.delivery.window,
+            &settings.delivery.window_timezone,
+        )
+        .context("delivery.window / delivery.window_timezone")?;
         settings.validate()?;
         Ok(settings)
     }
 
-    /// Checks what serde cannot: cron syntax, time zones, addresses, secrets.
+    /// Checks what serde cannot: ranges, addresses, secrets, what must go together.
     pub fn validate(&self) -> anyhow::Result<()> {
         let public = &self.server.public_url;
         if !(public.starts_with("http://") || public.starts_with("https://")) {
@@ -286,10 +327,14 @@ impl Settings {
         if self.database.url.trim().is_empty() {
             bail!("database.url: must not be empty");
         }
-        if !self.database.url.starts_with("sqlite:") {
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
             bail!(
-                "database.url: `{}` is not supported yet; use sqlite://PATH",
-                redact_url(&self.database.url)
+                "database.url: `{}` is neither sqlite://PATH nor postgres://…",
+                redact_url(db)
             );
         }
         let d = &self.delivery;
@@ -308,8 +353,6 @@ impl Settings {
         if d.lease < Duration::from_secs(1) {
             bail!("delivery.lease: must be at least 1s");
         }
-        crate::delivery::window::SendWindow::parse(&d.window, &d.window_timezone)
-            .context("delivery.window / delivery.window_timezone")?;
         if d.bounce_after == 0 {
             bail!("delivery.bounce_after: must be at least 1");
         }
@@ -331,7 +374,7 @@ impl Settings {
         }
         let tag_url = &self.newsletter.tag_url;
         if !tag_url.is_empty()
-            && (crate::feeds::safe_url(tag_url).is_none() || !tag_url.contains("{tag}"))
+            && (crate::domain::safe_url(tag_url).is_none() || !tag_url.contains("{tag}"))
         {
             bail!("newsletter.tag_url: `{tag_url}` must be an http(s) URL containing {{tag}}");
         }
@@ -411,13 +454,6 @@ impl Settings {
             if !names.insert(s.name.as_str()) {
                 bail!("schedules[{i}].name: `{}` is used twice", s.name);
             }
-            crate::schedule::CronSchedule::parse(&s.cron, &s.timezone)
-                .with_context(|| format!("schedules[{i}] ({})", s.name))?;
-            if s.max_articles == 0 {
-                bail!("schedules[{i}].max_articles: must be at least 1");
-            }
-            crate::render::check_subject_template(&s.subject)
-                .with_context(|| format!("schedules[{i}].subject"))?;
         }
         Ok(())
     }

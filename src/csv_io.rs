@@ -173,7 +173,7 @@ mod tests {
                 id: i as i64,
                 email: e.to_string(),
                 name: String::new(),
-                status: "confirmed".into(),
+                status: crate::store::SubscriberStatus::Confirmed,
                 source: "=HYPERLINK(\"x\")".into(),
                 created_at: 1,
                 consented_at: 1,

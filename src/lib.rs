@@ -15,6 +15,7 @@ pub mod feeds;
 pub mod metrics;
 pub mod render;
 pub mod schedule;
+pub mod startup;
 pub mod store;
 pub mod web;
 

@@ -1,10 +1,20 @@
 //! Types that cannot hold an invalid value: an address that passed every check, a reader's
-//! name, a signed token. Nothing downstream re-checks them.
+//! name, a signed token, a crontab schedule in its time zone, a sending window, a subject
+//! template, a URL from outside. Nothing downstream re-checks them; configuration parses
+//! into them once.
 
+pub mod cron;
 mod email;
 mod name;
+mod subject;
 pub mod token;
+mod url;
+pub mod window;
 
+pub use cron::CronSchedule;
 pub use email::{EmailError, Mailbox, SubscriberEmail};
 pub use name::{MAX_NAME_CHARS, NameError, SubscriberName};
+pub use subject::SubjectTemplate;
 pub use token::{Token, TokenError, TokenKind, Tokens};
+pub use url::{canonical_url, safe_url};
+pub use window::SendWindow;

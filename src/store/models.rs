@@ -1,13 +1,105 @@
-//! Rows and requests that cross the store's boundary.
+//! Rows and requests that cross the store's boundary, and the states stored as text.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+/// A state kept in a TEXT column: a Rust enum here, so a typo is a compile error, and its
+/// lower-case name in the database (both engines store it the same way).
+macro_rules! text_enum {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $v),* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s),* }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownState;
+            fn from_str(s: &str) -> Result<Self, UnknownState> {
+                match s {
+                    $($s => Ok($name::$v),)*
+                    _ => Err(UnknownState(format!(concat!(stringify!($name), " `{}`"), s))),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownState;
+            fn try_from(s: String) -> Result<Self, UnknownState> {
+                s.parse()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// A state name the code does not know (a newer version wrote it, or the data is damaged).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown state {0}")]
+pub struct UnknownState(String);
+
+text_enum! {
+    /// Where a reader stands.
+    pub enum SubscriberStatus {
+        Pending = "pending",
+        Confirmed = "confirmed",
+        Unsubscribed = "unsubscribed",
+        Bounced = "bounced",
+    }
+}
+
+text_enum! {
+    pub enum DigestKind {
+        Scheduled = "scheduled",
+        Manual = "manual",
+        /// One address, not published, does not consume the articles.
+        Test = "test",
+    }
+}
+
+text_enum! {
+    /// A digest's send.
+    pub enum DigestStatus {
+        Queued = "queued",
+        Sending = "sending",
+        Paused = "paused",
+        Done = "done",
+        /// Stopped: the relay rejected everything (resume or retry when fixed).
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl DigestStatus {
+    /// Still to be sent, or sending.
+    pub fn is_open(self) -> bool {
+        matches!(self, DigestStatus::Queued | DigestStatus::Sending)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct SubscriberRow {
     pub id: i64,
     pub email: String,
     pub name: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: SubscriberStatus,
     pub source: String,
     pub created_at: i64,
     pub consented_at: i64,
@@ -71,23 +163,6 @@ impl Article {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DigestKind {
-    Scheduled,
-    Manual,
-    Test,
-}
-
-impl DigestKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DigestKind::Scheduled => "scheduled",
-            DigestKind::Manual => "manual",
-            DigestKind::Test => "test",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct DigestRequest<'a> {
     pub schedule: &'a str,
@@ -129,7 +204,8 @@ pub enum DigestOutcome {
 pub struct Digest {
     pub id: i64,
     pub schedule: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: DigestKind,
     pub slot: Option<i64>,
     pub subject: String,
     pub html: String,
@@ -139,7 +215,8 @@ pub struct Digest {
     pub preheader: String,
     pub article_ids: String,
     pub test_to: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DigestStatus,
     pub total: i64,
     pub error: Option<String>,
     pub created_at: i64,
@@ -155,10 +232,12 @@ pub struct ArchiveEntry {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// A send's progress, from counters kept with the digest (no count over its ledger).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Progress {
     pub id: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DigestStatus,
     pub total: i64,
     pub sent: i64,
     pub failed: i64,
@@ -188,13 +267,13 @@ pub struct Claimed {
     pub attempts: i64,
     pub email: Option<String>,
     pub name: String,
-    /// The subscriber's status now: someone who left mid-send is skipped.
-    pub status: String,
+    /// Whether the reader is (still) confirmed: someone who left before the claim is skipped.
+    pub confirmed: i64,
     /// This claim's lease: an outcome other than "sent" is written only while it still holds,
     /// so a worker that overran its lease cannot undo the row's next claim.
     pub lease_until: i64,
     /// When this process claimed it (before its claim committed): a reader who left after
-    /// this is not sent to, whatever `status` said.
+    /// this is not sent to, whatever `confirmed` said.
     #[sqlx(skip)]
     pub claimed_at: ClaimedAt,
 }

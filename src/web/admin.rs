@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use crate::{
-    app::App,
+    app::{App, ControlError, SendControl},
     domain::{SubscriberEmail, token::constant_time_eq},
-    store::{DigestKind, DigestOutcome, NewArticle, now_ms},
+    store::{DigestKind, DigestOutcome, DigestStatus, NewArticle, SubscriberStatus, now_ms},
 };
 
 pub fn router(app: Arc<App>) -> Router<Arc<App>> {
@@ -190,7 +190,7 @@ async fn send_status(
         let secs = ((end - started) as f64 / 1000.0).max(0.001);
         let rate = p.sent as f64 / secs;
         v["rate_per_second"] = json!((rate * 10.0).round() / 10.0);
-        if p.status == "sending" && rate > 0.0 {
+        if p.status == DigestStatus::Sending && rate > 0.0 {
             let eta_ms = now_ms() + (p.pending as f64 / rate * 1000.0) as i64;
             v["estimated_finish"] =
                 json!(chrono::DateTime::from_timestamp_millis(eta_ms).map(|d| d.to_rfc3339()));
@@ -199,57 +199,53 @@ async fn send_status(
     Ok(Json(v))
 }
 
-async fn change(app: &App, id: &str, to: &str) -> Result<Json<Value>, ApiError> {
+/// Pause, resume, cancel or retry a send, through the one door every caller uses.
+async fn control(app: &App, id: &str, c: SendControl) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
-    app.store.digest(id).await?.ok_or(ApiError::NotFound)?;
-    if !app.store.set_digest_status(id, to).await? {
-        let status = app
-            .store
-            .digest(id)
-            .await?
-            .map(|d| d.status)
-            .unwrap_or_default();
-        return Err(ApiError::Invalid {
+    match app.control_send(id, c).await {
+        Ok((p, requeued)) => {
+            let mut v = serde_json::to_value(p).map_err(anyhow::Error::from)?;
+            if c == SendControl::Retry {
+                v["requeued"] = json!(requeued);
+            }
+            Ok(Json(v))
+        }
+        Err(ControlError::NotFound) => Err(ApiError::NotFound),
+        Err(ControlError::InvalidState(status)) => Err(ApiError::Invalid {
             status: StatusCode::CONFLICT,
             code: "invalid_state",
             message: format!("send {id} is {status}"),
-        });
+        }),
+        Err(ControlError::Store(e)) => Err(ApiError::Internal(e)),
     }
-    app.dispatcher.wake.notify_one();
-    let p = app.store.progress(id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(serde_json::to_value(p).map_err(anyhow::Error::from)?))
 }
 
 async fn pause(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    change(&app, &id, "paused").await
+    control(&app, &id, SendControl::Pause).await
 }
 
 async fn resume(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    change(&app, &id, "sending").await
+    control(&app, &id, SendControl::Resume).await
 }
 
 async fn cancel(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    change(&app, &id, "cancelled").await
+    control(&app, &id, SendControl::Cancel).await
 }
 
 async fn retry(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
-    app.store.digest(id).await?.ok_or(ApiError::NotFound)?;
-    let n = app.store.retry_failed(id).await?;
-    app.dispatcher.wake.notify_one();
-    Ok(Json(json!({"id": id, "requeued": n})))
+    control(&app, &id, SendControl::Retry).await
 }
 
 async fn failures(
@@ -286,19 +282,20 @@ async fn list_subscribers(
                 ApiError::invalid("invalid_page", "page is a number from 1 to 1000000")
             })?,
     };
-    if let Some(s) = q.status.as_deref()
-        && !["pending", "confirmed", "unsubscribed", "bounced"].contains(&s)
-    {
-        return Err(ApiError::invalid(
-            "invalid_status",
-            "status is one of pending, confirmed, unsubscribed, bounced",
-        ));
-    }
+    let status: Option<SubscriberStatus> = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse().map_err(|_| {
+            ApiError::invalid(
+                "invalid_status",
+                "status is one of pending, confirmed, unsubscribed, bounced",
+            )
+        })?),
+    };
     const PER_PAGE: i64 = 100;
     let (rows, total) = app
         .store
         .list_subscribers(
-            q.status.as_deref(),
+            status,
             q.q.as_deref().filter(|s| !s.is_empty()),
             page,
             PER_PAGE,

@@ -16,6 +16,7 @@ use super::{links::message_page, page};
 use crate::{
     app::App,
     render::{Page, PageEntry, SlotMarkers, arabic_date_time},
+    store::{DigestKind, DigestStatus},
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -31,7 +32,7 @@ fn zone(app: &App, schedule: &str) -> Tz {
         .iter()
         .find(|s| s.name == schedule)
         .or(app.settings.schedules.first())
-        .and_then(|s| s.timezone.parse().ok())
+        .map(|s| s.cron.timezone())
         .unwrap_or(chrono_tz::UTC)
 }
 
@@ -87,11 +88,11 @@ async fn archive_entry(
         Err(e) => return super::ApiError::Internal(e).into_response(),
     };
     // A cancelled send was never published.
-    if d.status == "cancelled" {
+    if d.status == DigestStatus::Cancelled {
         return not_found();
     }
     // A test send is not published; its own "view in browser" link carries the key.
-    if d.kind == "test"
+    if d.kind == DigestKind::Test
         && !q
             .get("key")
             .is_some_and(|k| app.tokens.verify_archive(id, k))

@@ -15,6 +15,10 @@ mod signup;
 pub use ratelimit::RateLimiter;
 pub use server::serve;
 
+/// The sign-up limit of this process (per client address), shared by the sign-up handlers.
+#[derive(Clone)]
+pub(crate) struct SignupLimit(Option<Arc<RateLimiter>>);
+
 use std::sync::Arc;
 
 use axum::{
@@ -31,12 +35,15 @@ use crate::app::App;
 const MAX_BODY: usize = 2 * 1024 * 1024;
 
 pub fn router(app: Arc<App>) -> Router {
+    let limit =
+        SignupLimit(RateLimiter::per_hour(app.settings.server.signups_per_hour).map(Arc::new));
     Router::new()
         .merge(signup::router())
         .merge(links::router())
         .merge(archive::router())
         .merge(ops::router())
         .nest("/api", admin::router(app.clone()))
+        .layer(axum::Extension(limit))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .with_state(app)
 }

@@ -51,7 +51,11 @@ async fn health(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let depth = app.store.queue_depth().await.unwrap_or(-1);
-    let confirmed = app.store.count_subscribers("confirmed").await.unwrap_or(-1);
+    let confirmed = app
+        .store
+        .count_subscribers(crate::store::SubscriberStatus::Confirmed)
+        .await
+        .unwrap_or(-1);
     let body = app.metrics.render(&[
         (
             "nashra_queue_depth",

@@ -130,6 +130,7 @@ fn echo(s: &str, max: usize) -> String {
 
 async fn subscribe(
     State(app): State<Arc<App>>,
+    axum::Extension(limit): axum::Extension<super::SignupLimit>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
@@ -149,7 +150,7 @@ async fn subscribe(
         email: String::new(),
         name: String::new(),
     };
-    if let Some(limit) = &app.signup_limit
+    if let Some(limit) = &limit.0
         && let Err(wait) = limit.check(client_ip(&app.settings.server, peer, &headers))
     {
         let minutes = wait.as_secs().div_ceil(60).max(1);
@@ -236,7 +237,7 @@ fn article_referer(app: &App, headers: &HeaderMap) -> Option<String> {
     let referer = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::feeds::safe_url)?;
+        .and_then(crate::domain::safe_url)?;
     let r = url::Url::parse(&referer).ok()?;
     let site = url::Url::parse(&app.settings.newsletter.site_url).ok()?;
     (r.host_str() == site.host_str() && !r.path().trim_end_matches('/').is_empty())
@@ -248,7 +249,7 @@ fn consent_source(headers: &HeaderMap, form_source: &str) -> String {
     let referer = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::feeds::safe_url)
+        .and_then(crate::domain::safe_url)
         .map(|u| {
             u.split(['?', '#'])
                 .next()

@@ -6,8 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn admin_api_answers_401_without_the_token() {
+both_engines!(admin_api_answers_401_without_the_token, async {
     let t = spawn_app().await;
     let routes: &[(&str, &str)] = &[
         ("POST", "/api/articles"),
@@ -41,80 +40,85 @@ async fn admin_api_answers_401_without_the_token() {
         }
     }
     assert_eq!(t.admin_get("/api/subscribers").await["total"], 0);
-}
+});
 
-#[tokio::test]
-async fn articles_pushed_through_the_api_are_sanitized_and_deduplicated() {
-    let t = spawn_app().await;
-    let a = json!({
-        "url": "https://example.org/2020/06/x/",
-        "title": "<b>عنوان</b> S-400",
-        "content_html": "<p dir=\"rtl\" onclick=\"evil()\">نص #مصطفى_الكاظمي و #بغداد<script>alert(1)</script><iframe src=\"https://e.org\"></iframe></p>",
-        "tags": ["سياسة"],
-    });
-    let r = t.admin_post("/api/articles", a.clone()).await;
-    assert_eq!(r.status(), 201);
-    let r = t.admin_post("/api/articles", a).await;
-    assert_eq!(r.status(), 200, "same URL: already known");
-    // Same guid, new URL: still the same article.
-    let g = json!({"url": "https://example.org/a/", "title": "أ", "guid": "g-1"});
-    assert_eq!(t.admin_post("/api/articles", g).await.status(), 201);
-    let g = json!({"url": "https://example.org/a-edited/", "title": "أ محدّث", "guid": "g-1"});
-    assert_eq!(t.admin_post("/api/articles", g).await.status(), 200);
-    assert_eq!(t.app.store.article_count().await.unwrap(), 2);
+both_engines!(
+    articles_pushed_through_the_api_are_sanitized_and_deduplicated,
+    async {
+        let t = spawn_app().await;
+        let a = json!({
+            "url": "https://example.org/2020/06/x/",
+            "title": "<b>عنوان</b> S-400",
+            "content_html": "<p dir=\"rtl\" onclick=\"evil()\">نص #مصطفى_الكاظمي و #بغداد<script>alert(1)</script><iframe src=\"https://e.org\"></iframe></p>",
+            "tags": ["سياسة"],
+        });
+        let r = t.admin_post("/api/articles", a.clone()).await;
+        assert_eq!(r.status(), 201);
+        let r = t.admin_post("/api/articles", a).await;
+        assert_eq!(r.status(), 200, "same URL: already known");
+        // Same guid, new URL: still the same article.
+        let g = json!({"url": "https://example.org/a/", "title": "أ", "guid": "g-1"});
+        assert_eq!(t.admin_post("/api/articles", g).await.status(), 201);
+        let g = json!({"url": "https://example.org/a-edited/", "title": "أ محدّث", "guid": "g-1"});
+        assert_eq!(t.admin_post("/api/articles", g).await.status(), 200);
+        assert_eq!(t.app.store.article_count().await.unwrap(), 2);
 
-    let sched = t.app.settings.schedule(None).unwrap();
-    let d = t.app.preview(sched).await.unwrap().unwrap();
-    assert!(
-        !d.html.contains("<script") && !d.html.contains("onclick") && !d.html.contains("<iframe")
-    );
-    assert!(d.html.contains("#مصطفى_الكاظمي") && d.html.contains("#سياسة"));
-    assert!(d.html.contains("<span dir=\"ltr\">S-400</span>"));
-    assert!(!d.html.contains("<b>عنوان</b>"), "titles are plain text");
-    assert!(
-        !d.html.contains("NASHRAxSLOT") && !d.text.contains("NASHRAxSLOT"),
-        "a preview has no placeholders"
-    );
+        let sched = t.app.settings.schedule(None).unwrap();
+        let d = t.app.preview(sched).await.unwrap().unwrap();
+        assert!(
+            !d.html.contains("<script")
+                && !d.html.contains("onclick")
+                && !d.html.contains("<iframe")
+        );
+        assert!(d.html.contains("#مصطفى_الكاظمي") && d.html.contains("#سياسة"));
+        assert!(d.html.contains("<span dir=\"ltr\">S-400</span>"));
+        assert!(!d.html.contains("<b>عنوان</b>"), "titles are plain text");
+        assert!(
+            !d.html.contains("NASHRAxSLOT") && !d.text.contains("NASHRAxSLOT"),
+            "a preview has no placeholders"
+        );
 
-    for bad in [
-        json!({"url": "javascript:alert(1)", "title": "x"}),
-        json!({"url": "https://example.org/y", "title": ""}),
-        json!({"title": "no url"}),
-    ] {
-        let r = t.admin_post("/api/articles", bad.clone()).await;
-        assert_eq!(r.status(), 422, "{bad}");
-        let v: Value = r.json().await.unwrap();
-        assert!(v["error"].is_string() && v["message"].is_string());
+        for bad in [
+            json!({"url": "javascript:alert(1)", "title": "x"}),
+            json!({"url": "https://example.org/y", "title": ""}),
+            json!({"title": "no url"}),
+        ] {
+            let r = t.admin_post("/api/articles", bad.clone()).await;
+            assert_eq!(r.status(), 422, "{bad}");
+            let v: Value = r.json().await.unwrap();
+            assert!(v["error"].is_string() && v["message"].is_string());
+        }
+        assert_eq!(
+            t.app.store.article_count().await.unwrap(),
+            2,
+            "bad input stored nothing"
+        );
     }
-    assert_eq!(
-        t.app.store.article_count().await.unwrap(),
-        2,
-        "bad input stored nothing"
-    );
-}
+);
 
-#[tokio::test]
-async fn a_feed_that_is_down_or_malformed_does_not_stop_the_others() {
-    let feed = Arc::new(Mutex::new(rss(&[
-        ("f1", "خبر أول", "نص"),
-        ("f2", "خبر ثان", "نص"),
-    ])));
-    let addr = serve_feed(feed).await;
-    let t = spawn_app_with(&format!(
+both_engines!(
+    a_feed_that_is_down_or_malformed_does_not_stop_the_others,
+    async {
+        let feed = Arc::new(Mutex::new(rss(&[
+            ("f1", "خبر أول", "نص"),
+            ("f2", "خبر ثان", "نص"),
+        ])));
+        let addr = serve_feed(feed).await;
+        let t = spawn_app_with(&format!(
         "[[feeds]]\nurl = \"http://{addr}/down.xml\"\n[[feeds]]\nurl = \"http://{addr}/broken.xml\"\n[[feeds]]\nurl = \"http://{addr}/feed.xml\"\n[[feeds]]\nurl = \"http://127.0.0.1:1/none.xml\"\n"
     ))
     .await;
-    let v: Value = t.admin_json("/api/ingest", json!({})).await;
-    assert_eq!(v["feeds"], 4);
-    assert_eq!(v["failed"], 3, "{v}");
-    assert_eq!(t.app.store.article_count().await.unwrap(), 2);
-    // Polling again finds nothing new: deduplicated by guid.
-    let v: Value = t.admin_json("/api/ingest", json!({})).await;
-    assert_eq!(v["new"], 0, "{v}");
-}
+        let v: Value = t.admin_json("/api/ingest", json!({})).await;
+        assert_eq!(v["feeds"], 4);
+        assert_eq!(v["failed"], 3, "{v}");
+        assert_eq!(t.app.store.article_count().await.unwrap(), 2);
+        // Polling again finds nothing new: deduplicated by guid.
+        let v: Value = t.admin_json("/api/ingest", json!({})).await;
+        assert_eq!(v["new"], 0, "{v}");
+    }
+);
 
-#[tokio::test]
-async fn subscribers_are_listed_and_erased() {
+both_engines!(subscribers_are_listed_and_erased, async {
     let t = spawn_app().await;
     t.subscribe_and_confirm("one@example.com").await;
     t.post_json("/subscribe", json!({"email": "two@example.com"}))
@@ -157,10 +161,9 @@ async fn subscribers_are_listed_and_erased() {
     let left = t.admin_get("/api/subscribers").await;
     assert_eq!(left["total"], 1);
     assert!(!left.to_string().contains("one@example.com"));
-}
+});
 
-#[tokio::test]
-async fn health_and_metrics_answer() {
+both_engines!(health_and_metrics_answer, async {
     let t = spawn_app().await;
     let r = t.http.get(t.url("/health")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -174,4 +177,4 @@ async fn health_and_metrics_answer() {
     ] {
         assert!(m.contains(name), "{name} missing:\n{m}");
     }
-}
+});

@@ -21,8 +21,7 @@ async fn preview_html(t: &TestApp) -> String {
     t.app.preview(sched).await.unwrap().unwrap().html
 }
 
-#[tokio::test]
-async fn one_article_whatever_way_it_arrives() {
+both_engines!(one_article_whatever_way_it_arrives, async {
     // Issue 6, item 8: guid within a feed, canonical URL across sources.
     let feed = Arc::new(Mutex::new(rss(&[("a1", "خبر من الخلاصة", "نص")])));
     let addr = serve_feed(feed.clone()).await;
@@ -51,10 +50,9 @@ async fn one_article_whatever_way_it_arrives() {
         "the old URL is gone"
     );
     assert_eq!(t.app.store.article_count().await.unwrap(), 1);
-}
+});
 
-#[tokio::test]
-async fn a_guid_is_an_id_within_its_feed_only() {
+both_engines!(a_guid_is_an_id_within_its_feed_only, async {
     // Issue 6, item 8: two items of one feed sharing a guid are two articles (not A's title
     // with B's link), and the same guid in two feeds is two articles.
     let shared = rss(&[
@@ -93,10 +91,9 @@ async fn a_guid_is_an_id_within_its_feed_only() {
     // Polling again finds nothing new.
     assert_eq!(ingest(&t, one).await, (0, 2));
     assert_eq!(ingest(&t, other).await, (0, 1));
-}
+});
 
-#[tokio::test]
-async fn an_article_too_deep_or_too_large_is_refused_clearly() {
+both_engines!(an_article_too_deep_or_too_large_is_refused_clearly, async {
     // Issue 6, item 4: 80,000 unclosed <div>s took 48 s to accept and 48 s to render.
     let t = spawn_app().await;
     let deep = "<div>".repeat(50_000);
@@ -128,10 +125,9 @@ async fn an_article_too_deep_or_too_large_is_refused_clearly() {
     ]);
     let addr = serve_feed(Arc::new(Mutex::new(feed))).await;
     assert_eq!(ingest(&t, addr).await, (1, 0));
-}
+});
 
-#[tokio::test]
-async fn a_digest_shows_the_newest_first() {
+both_engines!(a_digest_shows_the_newest_first, async {
     // Issue 6, item 19: by publication time, whatever order they arrived in.
     let t = spawn_app().await;
     for (slug, title, date) in [
@@ -150,7 +146,7 @@ async fn a_digest_shows_the_newest_first() {
     let html = preview_html(&t).await;
     let pos = |s: &str| html.find(s).unwrap();
     assert!(pos("الأحدث") < pos("الأوسط") && pos("الأوسط") < pos("الأقدم"));
-}
+});
 
 /// Log lines written while `f` runs on this thread.
 async fn logs_of<F: std::future::Future>(f: F) -> (F::Output, String) {
@@ -178,8 +174,7 @@ async fn logs_of<F: std::future::Future>(f: F) -> (F::Output, String) {
     (out, text)
 }
 
-#[tokio::test]
-async fn a_feed_redirected_to_another_host_or_port_is_logged() {
+both_engines!(a_feed_redirected_to_another_host_or_port_is_logged, async {
     // Issue 6, item 14.
     let target = serve_feed(Arc::new(Mutex::new(rss(&[("r1", "خبر", "نص")])))).await;
     let app = axum::Router::new().route(
@@ -200,29 +195,31 @@ async fn a_feed_redirected_to_another_host_or_port_is_logged() {
             && logs.contains(&target.to_string()),
         "{logs}"
     );
-}
+});
 
-#[tokio::test]
-async fn two_items_with_their_own_guids_and_one_link_stay_two() {
-    // Review of issue 6: a URL identifies an article across sources, not two items that a
-    // feed tells apart by guid.
-    let feed = rss(&[
-        ("live-1", "تغطية مباشرة ١", "نص"),
-        ("live-2", "تغطية مباشرة ٢", "نص"),
-    ])
-    .replace("https://example.org/live-1/", "https://example.org/live/")
-    .replace("https://example.org/live-2/", "https://example.org/live/");
-    let addr = serve_feed(Arc::new(Mutex::new(feed))).await;
-    let t = spawn_app().await;
-    assert_eq!(ingest(&t, addr).await, (2, 0));
-    assert_eq!(ingest(&t, addr).await, (0, 2));
-    // An API push of that URL without a guid is the same article as one of them.
-    let r = t
-        .admin_post(
-            "/api/articles",
-            json!({"url": "https://example.org/live/", "title": "تغطية"}),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(t.app.store.article_count().await.unwrap(), 2);
-}
+both_engines!(
+    two_items_with_their_own_guids_and_one_link_stay_two,
+    async {
+        // Review of issue 6: a URL identifies an article across sources, not two items that a
+        // feed tells apart by guid.
+        let feed = rss(&[
+            ("live-1", "تغطية مباشرة ١", "نص"),
+            ("live-2", "تغطية مباشرة ٢", "نص"),
+        ])
+        .replace("https://example.org/live-1/", "https://example.org/live/")
+        .replace("https://example.org/live-2/", "https://example.org/live/");
+        let addr = serve_feed(Arc::new(Mutex::new(feed))).await;
+        let t = spawn_app().await;
+        assert_eq!(ingest(&t, addr).await, (2, 0));
+        assert_eq!(ingest(&t, addr).await, (0, 2));
+        // An API push of that URL without a guid is the same article as one of them.
+        let r = t
+            .admin_post(
+                "/api/articles",
+                json!({"url": "https://example.org/live/", "title": "تغطية"}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(t.app.store.article_count().await.unwrap(), 2);
+    }
+);

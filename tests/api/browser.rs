@@ -76,8 +76,7 @@ document.getElementById('result').textContent = JSON.stringify({
 });
 "#;
 
-#[tokio::test]
-async fn the_embed_keeps_its_shape_under_a_hostile_theme() {
+both_engines!(the_embed_keeps_its_shape_under_a_hostile_theme, async {
     // Issue 6, item 21: a theme's `button{height:46px;line-height:46px}` clipped «اشترك».
     let t = spawn_app().await;
     let embed = t.get_text("/subscribe/embed").await;
@@ -122,4 +121,4 @@ async fn the_embed_keeps_its_shape_under_a_hostile_theme() {
         );
         assert_eq!(m["input_font"], "16px", "{m}");
     }
-}
+});

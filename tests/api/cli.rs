@@ -2,7 +2,10 @@
 
 use std::process::{Command, Output};
 
-use crate::{helpers::test_toml, smtp::TestSmtp};
+use crate::{
+    helpers::{TestPlace, test_toml},
+    smtp::TestSmtp,
+};
 
 fn nashra(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nashra"));
@@ -61,167 +64,163 @@ fn bad_configuration_exits_non_zero_naming_the_key() {
 }
 
 // Multi-threaded: the SMTP server must keep running while this thread waits on the CLI.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_export_preview_and_send_from_the_command_line() {
-    let smtp = TestSmtp::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("nashra.toml");
-    std::fs::write(&cfg, test_toml(dir.path(), smtp.addr)).unwrap();
-    let cfg = cfg.to_str().unwrap().to_owned();
-    let run = |args: &[&str]| {
-        let mut a = vec!["--config", cfg.as_str()];
-        a.extend_from_slice(args);
-        nashra(dir.path(), &a, &[])
-    };
+both_engines!(
+    multi_thread,
+    import_export_preview_and_send_from_the_command_line,
+    async {
+        let smtp = TestSmtp::start().await;
+        let dir = TestPlace::new().await;
+        let cfg = dir.path().join("nashra.toml");
+        std::fs::write(&cfg, test_toml(&dir, smtp.addr)).unwrap();
+        let cfg = cfg.to_str().unwrap().to_owned();
+        let run = |args: &[&str]| {
+            let mut a = vec!["--config", cfg.as_str()];
+            a.extend_from_slice(args);
+            nashra(dir.path(), &a, &[])
+        };
 
-    std::fs::write(
+        std::fs::write(
         dir.path().join("in.csv"),
         "email,name\nreader1@example.com,قارئ\n\"reader2@example.com\",\"Last, First\"\nbad@@example.com,x\nREADER1@example.com,dup\n",
     )
     .unwrap();
-    let out = run(&["subscribers", "import", "in.csv", "--confirmed"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("2 added, 1 already known, 1 rejected"),
-        "{}",
-        text(&out.stdout)
-    );
-    let out = run(&["subscribers", "export"]);
-    let csv = text(&out.stdout);
-    assert!(csv.starts_with("email,name,status"));
-    assert!(
-        csv.contains("reader1@example.com,قارئ,confirmed") && csv.contains("\"Last, First\""),
-        "{csv}"
-    );
+        let out = run(&["subscribers", "import", "in.csv", "--confirmed"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("2 added, 1 already known, 1 rejected"),
+            "{}",
+            text(&out.stdout)
+        );
+        let out = run(&["subscribers", "export"]);
+        let csv = text(&out.stdout);
+        assert!(csv.starts_with("email,name,status"));
+        assert!(
+            csv.contains("reader1@example.com,قارئ,confirmed") && csv.contains("\"Last, First\""),
+            "{csv}"
+        );
 
-    // Issue 6, item 14: an export read back in is the same list, formula-looking addresses
-    // included (the export neutralises them for spreadsheets; the import takes that off).
-    let other = tempfile::tempdir().unwrap();
-    let other_cfg = other.path().join("nashra.toml");
-    std::fs::write(&other_cfg, test_toml(other.path(), smtp.addr)).unwrap();
-    let other_run = |args: &[&str]| {
-        let mut a = vec!["--config", other_cfg.to_str().unwrap()];
-        a.extend_from_slice(args);
-        nashra(other.path(), &a, &[])
-    };
-    std::fs::write(
-        other.path().join("odd.csv"),
-        "email\n=1+1@example.com\n-minus@example.com\n",
-    )
-    .unwrap();
-    assert!(
-        other_run(&["subscribers", "import", "odd.csv", "--confirmed"])
-            .status
-            .success()
-    );
-    let first = text(&other_run(&["subscribers", "export"]).stdout);
-    assert!(first.contains("'=1+1@example.com"), "neutralised: {first}");
-    let third = tempfile::tempdir().unwrap();
-    std::fs::write(third.path().join("back.csv"), &first).unwrap();
-    let third_cfg = third.path().join("nashra.toml");
-    std::fs::write(&third_cfg, test_toml(third.path(), smtp.addr)).unwrap();
-    let out = nashra(
-        third.path(),
-        &[
-            "--config",
-            third_cfg.to_str().unwrap(),
-            "subscribers",
-            "import",
-            "back.csv",
-            "--confirmed",
-        ],
-        &[],
-    );
-    assert!(
-        text(&out.stdout).contains("2 added, 0 already known, 0 rejected"),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let again = text(
-        &nashra(
+        // Issue 6, item 14: an export read back in is the same list, formula-looking addresses
+        // included (the export neutralises them for spreadsheets; the import takes that off).
+        let other = TestPlace::new().await;
+        let other_cfg = other.path().join("nashra.toml");
+        std::fs::write(&other_cfg, test_toml(&other, smtp.addr)).unwrap();
+        let other_run = |args: &[&str]| {
+            let mut a = vec!["--config", other_cfg.to_str().unwrap()];
+            a.extend_from_slice(args);
+            nashra(other.path(), &a, &[])
+        };
+        std::fs::write(
+            other.path().join("odd.csv"),
+            "email\n=1+1@example.com\n-minus@example.com\n",
+        )
+        .unwrap();
+        assert!(
+            other_run(&["subscribers", "import", "odd.csv", "--confirmed"])
+                .status
+                .success()
+        );
+        let first = text(&other_run(&["subscribers", "export"]).stdout);
+        assert!(first.contains("'=1+1@example.com"), "neutralised: {first}");
+        let third = TestPlace::new().await;
+        std::fs::write(third.path().join("back.csv"), &first).unwrap();
+        let third_cfg = third.path().join("nashra.toml");
+        std::fs::write(&third_cfg, test_toml(&third, smtp.addr)).unwrap();
+        let out = nashra(
             third.path(),
             &[
                 "--config",
                 third_cfg.to_str().unwrap(),
                 "subscribers",
-                "export",
+                "import",
+                "back.csv",
+                "--confirmed",
             ],
             &[],
-        )
-        .stdout,
-    );
-    let emails = |csv: &str| -> Vec<String> {
-        csv.lines()
-            .skip(1)
-            .map(|l| l.split(',').next().unwrap().to_owned())
-            .collect()
-    };
-    assert_eq!(emails(&first), emails(&again), "the same list");
-    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        third.path().join("nashra.db").display()
-    ))
-    .await
-    .unwrap();
-    let mut stored: Vec<String> = sqlx::query_scalar("SELECT email FROM subscribers")
-        .fetch_all(&mut db)
-        .await
-        .unwrap();
-    stored.sort();
-    assert_eq!(
-        stored,
-        ["-minus@example.com", "=1+1@example.com"],
+        );
+        assert!(
+            text(&out.stdout).contains("2 added, 0 already known, 0 rejected"),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let again = text(
+            &nashra(
+                third.path(),
+                &[
+                    "--config",
+                    third_cfg.to_str().unwrap(),
+                    "subscribers",
+                    "export",
+                ],
+                &[],
+            )
+            .stdout,
+        );
+        let emails = |csv: &str| -> Vec<String> {
+            csv.lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(emails(&first), emails(&again), "the same list");
+        assert_eq!(
+        third
+            .scalar(
+                "SELECT COUNT(*) FROM subscribers WHERE email IN ('-minus@example.com', '=1+1@example.com')"
+            )
+            .await,
+        2,
         "the addresses themselves"
     );
 
-    // Nothing to preview yet; then a feed file with the sample articles.
-    let out = run(&["preview"]);
-    assert!(out.status.success());
-    assert!(text(&out.stderr).contains("nothing new"));
-    let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/feed.xml");
-    let out = nashra(
-        dir.path(),
-        &["--config", &cfg, "ingest"],
-        &[(
-            "NASHRA__FEEDS",
-            &format!("[{{url=\"file://{}\"}}]", feed.display()),
-        )],
-    );
-    assert!(
-        text(&out.stdout).contains("5 new articles"),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let out = run(&["preview", "--text"]);
-    let t = text(&out.stdout);
-    assert!(
-        t.contains("نيوزويك: إيران تدفع بغداد نحو موسكو") && !t.contains("<p"),
-        "{t}"
-    );
-    let out = run(&["send", "--dry-run"]);
-    assert!(
-        text(&out.stdout).contains("to 2 recipients"),
-        "{}",
-        text(&out.stdout)
-    );
-    assert_eq!(smtp.count(), 0, "a dry run sends nothing");
+        // Nothing to preview yet; then a feed file with the sample articles.
+        let out = run(&["preview"]);
+        assert!(out.status.success());
+        assert!(text(&out.stderr).contains("nothing new"));
+        let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/feed.xml");
+        let out = nashra(
+            dir.path(),
+            &["--config", &cfg, "ingest"],
+            &[(
+                "NASHRA__FEEDS",
+                &format!("[{{url=\"file://{}\"}}]", feed.display()),
+            )],
+        );
+        assert!(
+            text(&out.stdout).contains("5 new articles"),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let out = run(&["preview", "--text"]);
+        let t = text(&out.stdout);
+        assert!(
+            t.contains("نيوزويك: إيران تدفع بغداد نحو موسكو") && !t.contains("<p"),
+            "{t}"
+        );
+        let out = run(&["send", "--dry-run"]);
+        assert!(
+            text(&out.stdout).contains("to 2 recipients"),
+            "{}",
+            text(&out.stdout)
+        );
+        assert_eq!(smtp.count(), 0, "a dry run sends nothing");
 
-    let out = run(&["send"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("2 sent, 0 failed"),
-        "{}",
-        text(&out.stdout)
-    );
-    assert_eq!(smtp.count(), 2);
-    let out = run(&["send"]);
-    assert!(
-        text(&out.stdout).contains("nothing new"),
-        "a second send sends nothing"
-    );
-    assert_eq!(smtp.count(), 2);
-    let out = run(&["sends", "status", "1"]);
-    assert!(text(&out.stdout).contains("\"status\": \"done\""));
-}
+        let out = run(&["send"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("2 sent, 0 failed"),
+            "{}",
+            text(&out.stdout)
+        );
+        assert_eq!(smtp.count(), 2);
+        let out = run(&["send"]);
+        assert!(
+            text(&out.stdout).contains("nothing new"),
+            "a second send sends nothing"
+        );
+        assert_eq!(smtp.count(), 2);
+        let out = run(&["sends", "status", "1"]);
+        assert!(text(&out.stdout).contains("\"status\": \"done\""));
+    }
+);

@@ -9,7 +9,10 @@ use std::{
 
 use nashra::{app::App, config::Settings, domain::SubscriberEmail, store::DigestKind};
 
-use crate::{helpers::test_toml, smtp::TestSmtp};
+use crate::{
+    helpers::{TestPlace, test_toml},
+    smtp::TestSmtp,
+};
 
 const READERS: usize = 3000;
 const CONCURRENCY: usize = 4;
@@ -32,79 +35,82 @@ fn start(config: &Path) -> Child {
         .expect("nashra starts")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_mid_send_then_restarted_every_reader_gets_it_once() {
-    let smtp = TestSmtp::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let extra =
-        format!("[delivery]\nconcurrency = {CONCURRENCY}\nlease = \"3s\"\nmax_per_second = 600\n");
-    let config = dir.path().join("nashra.toml");
-    std::fs::write(&config, test_toml(dir.path(), smtp.addr)).unwrap();
-    // The test process shares the SQLite file: it queues the digest and watches the ledger.
-    let settings =
-        Settings::from_toml_layers(&[&test_toml(dir.path(), smtp.addr), &extra]).unwrap();
-    let app = App::new(settings).await.unwrap();
-    let rows: Vec<_> = (0..READERS)
-        .map(|i| {
-            (
-                SubscriberEmail::parse(&format!("k{i}@example.com")).unwrap(),
-                nashra::domain::SubscriberName::default(),
-            )
-        })
-        .collect();
-    app.store.import(&rows, true, "test").await.unwrap();
-    app.add_article(
-        nashra::feeds::normalize(nashra::store::NewArticle {
-            url: "https://example.org/1/".into(),
-            title: "خبر".into(),
-            source: "test".into(),
-            ..Default::default()
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let sched = app.settings.schedule(None).unwrap().clone();
-    let nashra::store::DigestOutcome::Created { id, .. } = app
-        .create_digest(&sched, DigestKind::Manual, None, None)
+both_engines!(
+    multi_thread,
+    killed_mid_send_then_restarted_every_reader_gets_it_once,
+    async {
+        let smtp = TestSmtp::start().await;
+        let dir = TestPlace::new().await;
+        let extra = format!(
+            "[delivery]\nconcurrency = {CONCURRENCY}\nlease = \"3s\"\nmax_per_second = 600\n"
+        );
+        let config = dir.path().join("nashra.toml");
+        std::fs::write(&config, test_toml(&dir, smtp.addr)).unwrap();
+        // The test process shares the database: it queues the digest and watches the ledger.
+        let settings = Settings::from_toml_layers(&[&test_toml(&dir, smtp.addr), &extra]).unwrap();
+        let app = App::new(settings).await.unwrap();
+        let rows: Vec<_> = (0..READERS)
+            .map(|i| {
+                (
+                    SubscriberEmail::parse(&format!("k{i}@example.com")).unwrap(),
+                    nashra::domain::SubscriberName::default(),
+                )
+            })
+            .collect();
+        app.store.import(&rows, true, "test").await.unwrap();
+        app.add_article(
+            nashra::feeds::normalize(nashra::store::NewArticle {
+                url: "https://example.org/1/".into(),
+                title: "خبر".into(),
+                source: "test".into(),
+                ..Default::default()
+            })
+            .unwrap(),
+        )
         .await
-        .unwrap()
-    else {
-        panic!("no digest")
-    };
+        .unwrap();
+        let sched = app.settings.schedule(None).unwrap().clone();
+        let nashra::store::DigestOutcome::Created { id, .. } = app
+            .create_digest(&sched, DigestKind::Manual, None, None)
+            .await
+            .unwrap()
+        else {
+            panic!("no digest")
+        };
 
-    let mut child = start(&config);
-    smtp.wait_for(READERS / 3, Duration::from_secs(60)).await;
-    child.kill().unwrap(); // SIGKILL: no chance to flush or release
-    child.wait().unwrap();
-    let at_kill = smtp.count();
-    assert!(at_kill < READERS, "killed mid-send ({at_kill})");
+        let mut child = start(&config);
+        smtp.wait_for(READERS / 3, Duration::from_secs(60)).await;
+        child.kill().unwrap(); // SIGKILL: no chance to flush or release
+        child.wait().unwrap();
+        let at_kill = smtp.count();
+        assert!(at_kill < READERS, "killed mid-send ({at_kill})");
 
-    let mut child = start(&config);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let p = app.store.progress(id).await.unwrap().unwrap();
-        if p.status == "done" {
-            assert_eq!(p.sent as usize, READERS, "{p:?}");
-            break;
+        let mut child = start(&config);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let p = app.store.progress(id).await.unwrap().unwrap();
+            if p.status == nashra::store::DigestStatus::Done {
+                assert_eq!(p.sent as usize, READERS, "{p:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "never finished: {p:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(Instant::now() < deadline, "never finished: {p:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
 
-    let per = smtp.per_recipient();
-    let missing: Vec<_> = (0..READERS)
-        .map(|i| format!("k{i}@example.com"))
-        .filter(|e| !per.contains_key(e))
-        .collect();
-    assert!(missing.is_empty(), "skipped: {missing:?}");
-    let extra_copies: usize = per.values().map(|n| n - 1).sum();
-    assert!(
-        extra_copies <= 2 * CONCURRENCY,
-        "{extra_copies} duplicates; the window is 2 × concurrency = {}",
-        2 * CONCURRENCY
-    );
-    eprintln!("killed after {at_kill} of {READERS}; {extra_copies} duplicate(s) after restart");
-}
+        let per = smtp.per_recipient();
+        let missing: Vec<_> = (0..READERS)
+            .map(|i| format!("k{i}@example.com"))
+            .filter(|e| !per.contains_key(e))
+            .collect();
+        assert!(missing.is_empty(), "skipped: {missing:?}");
+        let extra_copies: usize = per.values().map(|n| n - 1).sum();
+        assert!(
+            extra_copies <= 2 * CONCURRENCY,
+            "{extra_copies} duplicates; the window is 2 × concurrency = {}",
+            2 * CONCURRENCY
+        );
+        eprintln!("killed after {at_kill} of {READERS}; {extra_copies} duplicate(s) after restart");
+    }
+);

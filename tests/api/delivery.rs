@@ -22,32 +22,33 @@ async fn confirmed_readers(t: &TestApp, n: usize) -> Vec<String> {
     emails
 }
 
-#[tokio::test]
-async fn a_send_triggered_twice_at_once_reaches_each_reader_once() {
-    let t = spawn_app().await;
-    let readers = confirmed_readers(&t, 50).await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let (a, b) = tokio::join!(
-        t.admin_post("/api/sends", json!({})),
-        t.admin_post("/api/sends", json!({}))
-    );
-    let mut statuses = vec![a.status().as_u16(), b.status().as_u16()];
-    statuses.sort();
-    assert_eq!(statuses, vec![200, 202], "one digest, one nothing_new");
-    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
-    let id = a["id"].as_i64().or(b["id"].as_i64()).unwrap();
-    assert!(a["reason"] == "nothing_new" || b["reason"] == "nothing_new");
-    t.wait_send(id).await;
-    // A third trigger: nothing new.
-    let r = t.admin_post("/api/sends", json!({})).await;
-    assert_eq!(r.json::<Value>().await.unwrap()["reason"], "nothing_new");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    t.assert_each_received_once(&readers);
-    assert_eq!(t.smtp.count(), readers.len());
-}
+both_engines!(
+    a_send_triggered_twice_at_once_reaches_each_reader_once,
+    async {
+        let t = spawn_app().await;
+        let readers = confirmed_readers(&t, 50).await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let (a, b) = tokio::join!(
+            t.admin_post("/api/sends", json!({})),
+            t.admin_post("/api/sends", json!({}))
+        );
+        let mut statuses = vec![a.status().as_u16(), b.status().as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, vec![200, 202], "one digest, one nothing_new");
+        let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+        let id = a["id"].as_i64().or(b["id"].as_i64()).unwrap();
+        assert!(a["reason"] == "nothing_new" || b["reason"] == "nothing_new");
+        t.wait_send(id).await;
+        // A third trigger: nothing new.
+        let r = t.admin_post("/api/sends", json!({})).await;
+        assert_eq!(r.json::<Value>().await.unwrap()["reason"], "nothing_new");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        t.assert_each_received_once(&readers);
+        assert_eq!(t.smtp.count(), readers.len());
+    }
+);
 
-#[tokio::test]
-async fn a_restart_mid_send_finishes_without_doubles() {
+both_engines!(a_restart_mid_send_finishes_without_doubles, async {
     let t =
         spawn_app_with("[delivery]\nmax_per_second = 200\nconcurrency = 2\nlease = \"3s\"\n").await;
     let readers = confirmed_readers(&t, 300).await;
@@ -65,10 +66,9 @@ async fn a_restart_mid_send_finishes_without_doubles() {
     let done = t.wait_send(id).await;
     assert_eq!(done["sent"], readers.len() as i64, "{done}");
     t.assert_each_received_once(&readers);
-}
+});
 
-#[tokio::test]
-async fn someone_who_leaves_mid_send_gets_nothing_further() {
+both_engines!(someone_who_leaves_mid_send_gets_nothing_further, async {
     let t = spawn_app_with("[delivery]\nmax_per_second = 100\nconcurrency = 1\n").await;
     confirmed_readers(&t, 40).await;
     t.subscribe_and_confirm("leaver@example.com").await;
@@ -103,10 +103,9 @@ async fn someone_who_leaves_mid_send_gets_nothing_further() {
         1,
         "only the confirmation"
     );
-}
+});
 
-#[tokio::test]
-async fn transient_failures_are_retried_and_delivered_once() {
+both_engines!(transient_failures_are_retried_and_delivered_once, async {
     let t = spawn_app().await;
     let readers = confirmed_readers(&t, 10).await;
     t.smtp.fault("r1@example.com", Fault::Code(451), 2);
@@ -132,42 +131,43 @@ async fn transient_failures_are_retried_and_delivered_once() {
             || metrics.contains("nashra_messages_retried_total 3"),
         "{metrics}"
     );
-}
+});
 
-#[tokio::test]
-async fn permanent_failures_are_recorded_and_bounce_after_the_threshold() {
-    let t = spawn_app_with("[delivery]\nbounce_after = 2\n").await;
-    confirmed_readers(&t, 5).await;
-    t.smtp.fault("r4@example.com", Fault::Code(550), usize::MAX);
-    for round in 1..=2 {
-        t.add_article(&format!("https://example.org/{round}/"), "خبر", "نص")
-            .await;
-        let id = t.send_now().await;
-        let done = t.wait_send(id).await;
-        assert_eq!(
-            (done["sent"].as_i64(), done["failed"].as_i64()),
-            (Some(4), Some(1)),
-            "{done}"
-        );
-        let f = t.admin_get(&format!("/api/sends/{id}/failures")).await;
-        assert_eq!(f["failures"][0]["email"], "r4@example.com");
-        assert!(
-            f["failures"][0]["error"].as_str().unwrap().contains("550"),
-            "{f}"
-        );
-        assert_eq!(f["failures"][0]["attempts"], 1, "a 5xx is not retried");
+both_engines!(
+    permanent_failures_are_recorded_and_bounce_after_the_threshold,
+    async {
+        let t = spawn_app_with("[delivery]\nbounce_after = 2\n").await;
+        confirmed_readers(&t, 5).await;
+        t.smtp.fault("r4@example.com", Fault::Code(550), usize::MAX);
+        for round in 1..=2 {
+            t.add_article(&format!("https://example.org/{round}/"), "خبر", "نص")
+                .await;
+            let id = t.send_now().await;
+            let done = t.wait_send(id).await;
+            assert_eq!(
+                (done["sent"].as_i64(), done["failed"].as_i64()),
+                (Some(4), Some(1)),
+                "{done}"
+            );
+            let f = t.admin_get(&format!("/api/sends/{id}/failures")).await;
+            assert_eq!(f["failures"][0]["email"], "r4@example.com");
+            assert!(
+                f["failures"][0]["error"].as_str().unwrap().contains("550"),
+                "{f}"
+            );
+            assert_eq!(f["failures"][0]["attempts"], 1, "a 5xx is not retried");
+        }
+        assert_eq!(t.smtp.attempts("r4@example.com"), 2);
+        let bounced = t.admin_get("/api/subscribers?status=bounced").await;
+        assert_eq!(bounced["total"], 1);
+        // Left out of the next digest.
+        t.add_article("https://example.org/3/", "خبر", "نص").await;
+        let r: Value = t.admin_json("/api/sends", json!({})).await;
+        assert_eq!(r["recipients"], 4);
     }
-    assert_eq!(t.smtp.attempts("r4@example.com"), 2);
-    let bounced = t.admin_get("/api/subscribers?status=bounced").await;
-    assert_eq!(bounced["total"], 1);
-    // Left out of the next digest.
-    t.add_article("https://example.org/3/", "خبر", "نص").await;
-    let r: Value = t.admin_json("/api/sends", json!({})).await;
-    assert_eq!(r["recipients"], 4);
-}
+);
 
-#[tokio::test]
-async fn failed_deliveries_can_be_retried_on_request() {
+both_engines!(failed_deliveries_can_be_retried_on_request, async {
     let t = spawn_app_with("[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
     confirmed_readers(&t, 3).await;
     t.smtp.fault("r0@example.com", Fault::Code(451), 2);
@@ -187,140 +187,154 @@ async fn failed_deliveries_can_be_retried_on_request() {
         (Some(3), Some(0)),
         "{done}"
     );
-}
+});
 
-#[tokio::test]
-async fn a_relay_that_is_down_pauses_the_send_and_it_resumes_by_itself() {
-    let t = spawn_app_with("[delivery]\nmax_attempts = 2\n").await;
-    let readers = confirmed_readers(&t, 20).await;
-    t.smtp.go_down();
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let v = t.admin_get(&format!("/api/sends/{id}")).await;
-    assert_eq!(
-        (v["status"].as_str(), v["failed"].as_i64()),
-        (Some("sending"), Some(0)),
-        "nothing burnt: {v}"
-    );
-    t.smtp.come_back().await;
-    let done = t.wait_send(id).await;
-    assert_eq!(
-        (done["sent"].as_i64(), done["failed"].as_i64()),
-        (Some(20), Some(0)),
-        "{done}"
-    );
-    t.assert_each_received_once(&readers);
-}
-
-#[tokio::test]
-async fn a_relay_that_rejects_everything_stops_the_send_and_bounces_nobody() {
-    // Issue 6, item 2: a failure streak that stops a send says nothing about the readers.
-    let t =
-        spawn_app_with("[delivery]\nstop_after_failures = 5\nconcurrency = 1\nbounce_after = 1\n")
-            .await;
-    let readers = confirmed_readers(&t, 30).await;
-    t.smtp.fault_all(Some(Fault::Code(550)));
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let first = t.send_now().await;
-    let v = t.wait_send(first).await;
-    assert_eq!(v["status"], "failed", "{v}");
-    assert!(
-        v["error"]
-            .as_str()
-            .unwrap()
-            .contains("consecutive failures"),
-        "{v}"
-    );
-    // Stopped after `stop_after_failures` (plus what was in flight: concurrency is 1), not 30.
-    assert!(v["failed"].as_i64().unwrap() <= 6, "stopped early: {v}");
-    assert!(v["pending"].as_i64().unwrap() >= 24, "{v}");
-    // A second send while the relay is still broken stops the same way.
-    t.add_article("https://example.org/2/", "خبر ثان", "نص")
-        .await;
-    let second = t.send_now().await;
-    assert_eq!(t.wait_send(second).await["status"], "failed");
-    // Nobody was marked bounced, though bounce_after is 1 and some got two 550s.
-    let subs = t.admin_get("/api/subscribers?status=confirmed").await;
-    assert_eq!(subs["total"], 30, "{subs}");
-    assert!(
-        subs["subscribers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["bounces"] == 0),
-        "{subs}"
-    );
-    // The relay is fixed: resuming the first and retrying the second reach everyone, the
-    // readers whose deliveries failed included.
-    t.smtp.fault_all(None);
-    assert_eq!(t.control(first, "resume").await.0, 200);
-    let v = t.wait_send(first).await;
-    assert_eq!(
-        (v["status"].as_str(), v["sent"].as_i64()),
-        (Some("done"), Some(30)),
-        "{v}"
-    );
-    let (status, r) = t.control(second, "retry").await;
-    assert_eq!(status, 200, "{r}");
-    assert!(r["requeued"].as_i64().unwrap() >= 1, "{r}");
-    let v = t.wait_send(second).await;
-    assert_eq!(
-        (v["status"].as_str(), v["sent"].as_i64()),
-        (Some("done"), Some(30)),
-        "{v}"
-    );
-    let per = t.smtp.per_recipient();
-    for r in &readers {
-        assert_eq!(per.get(r), Some(&2), "{r}: one copy of each digest");
-    }
-}
-
-#[tokio::test]
-async fn a_relay_that_accepts_and_never_answers_counts_as_down() {
-    // Issue 6, item 1: the relay takes the TCP connection and never greets. smtp.timeout is
-    // 1 s in the tests: the send must see a relay that is down, burn nothing, and finish once
-    // the relay speaks again.
-    let t = spawn_app().await;
-    let readers = confirmed_readers(&t, 10).await;
-    t.smtp.set_silent(true);
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let metrics = t.get_text("/metrics").await;
+both_engines!(
+    a_relay_that_is_down_pauses_the_send_and_it_resumes_by_itself,
+    async {
+        let t = spawn_app_with("[delivery]\nmax_attempts = 2\n").await;
+        let readers = confirmed_readers(&t, 20).await;
+        t.smtp.go_down();
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let v = t.admin_get(&format!("/api/sends/{id}")).await;
-        if metrics.contains("nashra_relay_down 1") && v["in_flight"] == 0 {
-            assert_eq!(
-                (v["sent"].as_i64(), v["failed"].as_i64()),
-                (Some(0), Some(0)),
-                "{v}"
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never seen as down: {v}"
+        assert_eq!(
+            (v["status"].as_str(), v["failed"].as_i64()),
+            (Some("sending"), Some(0)),
+            "nothing burnt: {v}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        t.smtp.come_back().await;
+        let done = t.wait_send(id).await;
+        assert_eq!(
+            (done["sent"].as_i64(), done["failed"].as_i64()),
+            (Some(20), Some(0)),
+            "{done}"
+        );
+        t.assert_each_received_once(&readers);
     }
-    t.smtp.set_silent(false);
-    let done = t.wait_send(id).await;
-    assert_eq!(
-        (done["sent"].as_i64(), done["failed"].as_i64()),
-        (Some(10), Some(0)),
-        "{done}"
-    );
-    t.assert_each_received_once(&readers);
-}
+);
 
-#[tokio::test]
-async fn shutdown_ends_whatever_the_relay_does() {
+both_engines!(
+    a_relay_that_rejects_everything_stops_the_send_and_bounces_nobody,
+    async {
+        // Issue 6, item 2: a failure streak that stops a send says nothing about the readers.
+        let t = spawn_app_with(
+            "[delivery]\nstop_after_failures = 5\nconcurrency = 1\nbounce_after = 1\n",
+        )
+        .await;
+        let readers = confirmed_readers(&t, 30).await;
+        t.smtp.fault_all(Some(Fault::Code(550)));
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let first = t.send_now().await;
+        let v = t.wait_send(first).await;
+        assert_eq!(v["status"], "failed", "{v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("consecutive failures"),
+            "{v}"
+        );
+        // Stopped after `stop_after_failures` (plus what was in flight: concurrency is 1), not 30.
+        assert!(v["failed"].as_i64().unwrap() <= 6, "stopped early: {v}");
+        assert!(v["pending"].as_i64().unwrap() >= 24, "{v}");
+        // A second send while the relay is still broken stops the same way.
+        t.add_article("https://example.org/2/", "خبر ثان", "نص")
+            .await;
+        let second = t.send_now().await;
+        assert_eq!(t.wait_send(second).await["status"], "failed");
+        // Nobody was marked bounced, though bounce_after is 1 and some got two 550s.
+        let subs = t.admin_get("/api/subscribers?status=confirmed").await;
+        assert_eq!(subs["total"], 30, "{subs}");
+        assert!(
+            subs["subscribers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["bounces"] == 0),
+            "{subs}"
+        );
+        // The relay is fixed: resuming the first and retrying the second reach everyone, the
+        // readers whose deliveries failed included.
+        t.smtp.fault_all(None);
+        assert_eq!(t.control(first, "resume").await.0, 200);
+        let v = t.wait_send(first).await;
+        assert_eq!(
+            (v["status"].as_str(), v["sent"].as_i64()),
+            (Some("done"), Some(30)),
+            "{v}"
+        );
+        let (status, r) = t.control(second, "retry").await;
+        assert_eq!(status, 200, "{r}");
+        assert!(r["requeued"].as_i64().unwrap() >= 1, "{r}");
+        let v = t.wait_send(second).await;
+        assert_eq!(
+            (v["status"].as_str(), v["sent"].as_i64()),
+            (Some("done"), Some(30)),
+            "{v}"
+        );
+        let per = t.smtp.per_recipient();
+        for r in &readers {
+            assert_eq!(per.get(r), Some(&2), "{r}: one copy of each digest");
+        }
+    }
+);
+
+both_engines!(
+    a_relay_that_accepts_and_never_answers_counts_as_down,
+    async {
+        // Issue 6, item 1: the relay takes the TCP connection and never greets. smtp.timeout is
+        // 1 s in the tests: the send must see a relay that is down, burn nothing, and finish once
+        // the relay speaks again.
+        // Silent from the start: not even the greeting at start-up gets an answer.
+        let smtp = crate::smtp::TestSmtp::start().await;
+        smtp.set_silent(true);
+        let t = spawn_on(smtp, TestPlace::new().await, "").await;
+        let readers = confirmed_readers(&t, 10).await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let metrics = t.get_text("/metrics").await;
+            let v = t.admin_get(&format!("/api/sends/{id}")).await;
+            if metrics.contains("nashra_relay_down 1") && v["in_flight"] == 0 {
+                assert_eq!(
+                    (v["sent"].as_i64(), v["failed"].as_i64()),
+                    (Some(0), Some(0)),
+                    "{v}"
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never seen as down: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        t.smtp.set_silent(false);
+        let done = t.wait_send(id).await;
+        assert_eq!(
+            (done["sent"].as_i64(), done["failed"].as_i64()),
+            (Some(10), Some(0)),
+            "{done}"
+        );
+        t.assert_each_received_once(&readers);
+    }
+);
+
+both_engines!(shutdown_ends_whatever_the_relay_does, async {
     // Issue 6, item 1: SIGTERM (here: the same shutdown signal) while every message waits on a
     // silent relay must still end, and leave the rows for the next run.
-    let t = spawn_app_with("[smtp]\ntimeout = \"20s\"\n[delivery]\nlease = \"60s\"\n").await;
+    let smtp = crate::smtp::TestSmtp::start().await;
+    smtp.set_silent(true);
+    let t = spawn_on(
+        smtp,
+        TestPlace::new().await,
+        "[smtp]\ntimeout = \"20s\"\n[delivery]\nlease = \"60s\"\n",
+    )
+    .await;
     confirmed_readers(&t, 8).await;
-    t.smtp.set_silent(true);
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -331,10 +345,9 @@ async fn shutdown_ends_whatever_the_relay_does() {
     let t = spawn_on(smtp, dir, "").await;
     let done = t.wait_send(id).await;
     assert_eq!(done["sent"], 8, "{done}");
-}
+});
 
-#[tokio::test]
-async fn pause_resume_and_cancel() {
+both_engines!(pause_resume_and_cancel, async {
     let t = spawn_app_with("[delivery]\nmax_per_second = 50\nconcurrency = 2\n").await;
     confirmed_readers(&t, 100).await;
     t.add_article("https://example.org/1/", "خبر", "نص").await;
@@ -362,10 +375,9 @@ async fn pause_resume_and_cancel() {
     assert!(v["cancelled"].as_i64().unwrap() > 0, "{v}");
     // A cancelled send cannot be resumed.
     assert_eq!(t.control(id, "resume").await.0, 409);
-}
+});
 
-#[tokio::test]
-async fn the_rate_limit_is_respected() {
+both_engines!(the_rate_limit_is_respected, async {
     let t = spawn_app_with("[delivery]\nmax_per_second = 40\nconcurrency = 8\n").await;
     confirmed_readers(&t, 80).await;
     t.add_article("https://example.org/1/", "خبر", "نص").await;
@@ -376,44 +388,45 @@ async fn the_rate_limit_is_respected() {
     // 80 messages at 40/s: about 2 s (the first goes at once). Within 10 %, plus polling slack.
     assert!(secs >= 1.975 * 0.9, "too fast: {secs:.2}s");
     assert!(secs <= 1.975 * 1.1 + 0.3, "too slow: {secs:.2}s");
-}
+});
 
-#[tokio::test]
-async fn a_test_send_goes_to_one_address_and_keeps_the_articles_for_the_digest() {
-    let t = spawn_app().await;
-    confirmed_readers(&t, 3).await;
-    t.add_article("https://example.org/1/", "خبر للتجربة", "نص")
-        .await;
-    let r = t
-        .admin_post("/api/sends", json!({"test_to": "editor@example.net"}))
-        .await;
-    assert_eq!(r.status(), 202);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["recipients"], 1);
-    t.wait_send(v["id"].as_i64().unwrap()).await;
-    assert_eq!(t.smtp.count(), 1);
-    assert_eq!(t.smtp.messages()[0].to, vec!["editor@example.net"]);
-    // The real send still has the article.
-    let id = t.send_now().await;
-    let done = t.wait_send(id).await;
-    assert_eq!(done["sent"], 3);
-    // A test send's bad address is refused.
-    let r = t
-        .admin_post("/api/sends", json!({"test_to": "x@y.z\r\nBcc: a@b.c"}))
-        .await;
-    assert_eq!(r.status(), 422);
-    // Test sends are not in the public archive.
-    let r = t
-        .http
-        .get(t.url(&format!("/archive/{}", v["id"])))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-}
+both_engines!(
+    a_test_send_goes_to_one_address_and_keeps_the_articles_for_the_digest,
+    async {
+        let t = spawn_app().await;
+        confirmed_readers(&t, 3).await;
+        t.add_article("https://example.org/1/", "خبر للتجربة", "نص")
+            .await;
+        let r = t
+            .admin_post("/api/sends", json!({"test_to": "editor@example.net"}))
+            .await;
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["recipients"], 1);
+        t.wait_send(v["id"].as_i64().unwrap()).await;
+        assert_eq!(t.smtp.count(), 1);
+        assert_eq!(t.smtp.messages()[0].to, vec!["editor@example.net"]);
+        // The real send still has the article.
+        let id = t.send_now().await;
+        let done = t.wait_send(id).await;
+        assert_eq!(done["sent"], 3);
+        // A test send's bad address is refused.
+        let r = t
+            .admin_post("/api/sends", json!({"test_to": "x@y.z\r\nBcc: a@b.c"}))
+            .await;
+        assert_eq!(r.status(), 422);
+        // Test sends are not in the public archive.
+        let r = t
+            .http
+            .get(t.url(&format!("/archive/{}", v["id"])))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+);
 
-#[tokio::test]
-async fn outside_the_sending_window_a_send_waits() {
+both_engines!(outside_the_sending_window_a_send_waits, async {
     // A one-minute window twelve hours from now: closed for the whole test.
     let now = chrono::Utc::now();
     let open = now + chrono::Duration::hours(12);
@@ -440,10 +453,9 @@ async fn outside_the_sending_window_a_send_waits() {
     let t = spawn_on(smtp, dir, "").await;
     let done = t.wait_send(id).await;
     assert_eq!(done["sent"], 5, "{done}");
-}
+});
 
-#[tokio::test]
-async fn a_lost_reply_after_the_message_counts_as_an_attempt() {
+both_engines!(a_lost_reply_after_the_message_counts_as_an_attempt, async {
     // The relay takes the message and hangs up before its "250": we cannot know it arrived.
     // Retrying may duplicate it, so each such retry spends an attempt: bounded, never endless.
     let t = spawn_app_with("[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
@@ -471,7 +483,7 @@ async fn a_lost_reply_after_the_message_counts_as_an_attempt() {
             .contains("no reply after the message was sent"),
         "{f}"
     );
-}
+});
 
 /// Subscriber ids of `emails`, from the admin API.
 async fn ids_of(t: &TestApp, emails: &[String]) -> Vec<i64> {
@@ -483,65 +495,67 @@ async fn ids_of(t: &TestApp, emails: &[String]) -> Vec<i64> {
     ids
 }
 
-#[tokio::test]
-async fn nothing_reaches_a_reader_after_their_unsubscribe_or_erasure_returned() {
-    // Issue 6, item 7. A slow relay (8 ms a message) keeps the send going while readers whose
-    // rows are claimed but not yet sent leave; whatever arrives for them must have arrived
-    // before their request returned, and the ledger says which: sent, or skipped.
-    let t = spawn_app_with("[delivery]\nconcurrency = 4\n").await;
-    t.smtp.set_delay(Duration::from_millis(8));
-    let readers = confirmed_readers(&t, 400).await;
-    let ids = ids_of(&t, &readers).await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    t.smtp.wait_for(40, Duration::from_secs(20)).await;
-    let mut returned = Vec::new();
-    for round in 0..6 {
-        // Just ahead of what has been delivered: claimed, most likely, but not yet sent.
-        let k = t.smtp.count() + 6;
-        let unsub = k + round % 3;
-        let token = t.app.tokens.unsubscribe(ids[unsub]);
-        let r = t
-            .http
-            .post(t.url(&format!("/unsubscribe/{token}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        returned.push((unsub, std::time::Instant::now()));
-        let erase = k + 4;
-        let r = t
-            .http
-            .delete(t.url(&format!("/api/subscribers/{}", readers[erase])))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        returned.push((erase, std::time::Instant::now()));
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
-    let done = t.wait_send(id).await;
-    let messages = t.smtp.messages();
-    let mut got_nothing = 0;
-    for (i, at) in &returned {
-        let to_them: Vec<_> = messages
-            .iter()
-            .filter(|m| m.to.contains(&readers[*i]))
-            .collect();
-        assert!(
-            to_them.iter().all(|m| m.at <= *at),
-            "{} received a message after their request returned",
-            readers[*i]
-        );
-        if to_them.is_empty() {
-            got_nothing += 1;
+both_engines!(
+    nothing_reaches_a_reader_after_their_unsubscribe_or_erasure_returned,
+    async {
+        // Issue 6, item 7. A slow relay (8 ms a message) keeps the send going while readers whose
+        // rows are claimed but not yet sent leave; whatever arrives for them must have arrived
+        // before their request returned, and the ledger says which: sent, or skipped.
+        let t = spawn_app_with("[delivery]\nconcurrency = 4\n").await;
+        t.smtp.set_delay(Duration::from_millis(8));
+        let readers = confirmed_readers(&t, 400).await;
+        let ids = ids_of(&t, &readers).await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        t.smtp.wait_for(40, Duration::from_secs(20)).await;
+        let mut returned = Vec::new();
+        for round in 0..6 {
+            // Just ahead of what has been delivered: claimed, most likely, but not yet sent.
+            let k = t.smtp.count() + 6;
+            let unsub = k + round % 3;
+            let token = t.app.tokens.unsubscribe(ids[unsub]);
+            let r = t
+                .http
+                .post(t.url(&format!("/unsubscribe/{token}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            returned.push((unsub, std::time::Instant::now()));
+            let erase = k + 4;
+            let r = t
+                .http
+                .delete(t.url(&format!("/api/subscribers/{}", readers[erase])))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            returned.push((erase, std::time::Instant::now()));
+            tokio::time::sleep(Duration::from_millis(40)).await;
         }
+        let done = t.wait_send(id).await;
+        let messages = t.smtp.messages();
+        let mut got_nothing = 0;
+        for (i, at) in &returned {
+            let to_them: Vec<_> = messages
+                .iter()
+                .filter(|m| m.to.contains(&readers[*i]))
+                .collect();
+            assert!(
+                to_them.iter().all(|m| m.at <= *at),
+                "{} received a message after their request returned",
+                readers[*i]
+            );
+            if to_them.is_empty() {
+                got_nothing += 1;
+            }
+        }
+        assert!(
+            got_nothing > 0,
+            "the test reached readers before their messages"
+        );
+        assert_eq!(done["skipped"].as_i64(), Some(got_nothing), "{done}");
+        assert_eq!(done["sent"].as_i64(), Some(400 - got_nothing), "{done}");
     }
-    assert!(
-        got_nothing > 0,
-        "the test reached readers before their messages"
-    );
-    assert_eq!(done["skipped"].as_i64(), Some(got_nothing), "{done}");
-    assert_eq!(done["sent"].as_i64(), Some(400 - got_nothing), "{done}");
-}
+);

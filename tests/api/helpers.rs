@@ -1,9 +1,18 @@
-//! `spawn_app()`: a whole Nashra on port 0 with a fresh SQLite file and a real SMTP server.
+//! `spawn_app()`: a whole Nashra on port 0 with a fresh database and a real SMTP server.
+//!
+//! The engine comes from the test: `both_engines!` runs a test body once on SQLite (a fresh
+//! file) and once on PostgreSQL (a fresh database on the server `NASHRA_TEST_POSTGRES_URL`
+//! names, dropped afterwards).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
-use nashra::{app::App, config::Settings};
+use nashra::{
+    app::App,
+    config::Settings,
+    startup::{self, Roles},
+};
 use serde_json::Value;
+use sqlx::Connection;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::smtp::{Received, TestSmtp};
@@ -11,12 +20,125 @@ use crate::smtp::{Received, TestSmtp};
 pub const ADMIN: &str = "test-admin-token-0123456789";
 pub const PUBLIC: &str = "https://news.example.org";
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    /// The engine the current test runs on (set by `both_engines!`; SQLite otherwise).
+    pub static ENGINE: Engine;
+}
+
+pub fn engine() -> Engine {
+    ENGINE.try_with(|e| *e).unwrap_or(Engine::Sqlite)
+}
+
+/// Where one test keeps its data: a directory (outbox, SQLite file, config files) and, on
+/// PostgreSQL, a database of its own, dropped with this.
+pub struct TestPlace {
+    dir: tempfile::TempDir,
+    pub db_url: String,
+    pg: Option<(String, String)>,
+}
+
+impl TestPlace {
+    pub async fn new() -> TestPlace {
+        let dir = tempfile::tempdir().unwrap();
+        match engine() {
+            Engine::Sqlite => TestPlace {
+                db_url: format!("sqlite://{}", dir.path().join("nashra.db").display()),
+                dir,
+                pg: None,
+            },
+            Engine::Postgres => {
+                let admin = std::env::var("NASHRA_TEST_POSTGRES_URL")
+                    .expect("NASHRA_TEST_POSTGRES_URL names a PostgreSQL server for these tests");
+                let name = format!("nashra_t_{}", uuid::Uuid::new_v4().simple());
+                let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                let mut url = url::Url::parse(&admin).unwrap();
+                url.set_path(&format!("/{name}"));
+                TestPlace {
+                    db_url: url.to_string(),
+                    dir,
+                    pg: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs raw SQL on this test's database (for what no API can do, such as injecting a
+    /// fault).
+    pub async fn exec(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.pg {
+            None => {
+                let mut c = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+            Some(_) => {
+                let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
+    /// One integer from raw SQL.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.pg {
+            None => {
+                let mut c = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+            }
+            Some(_) => {
+                let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+            }
+        }
+    }
+}
+
+impl Drop for TestPlace {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg.take() else {
+            return;
+        };
+        // Drop runs outside async: a thread of its own with a small runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub app: Arc<App>,
     pub smtp: TestSmtp,
     pub http: reqwest::Client,
-    pub dir: tempfile::TempDir,
+    pub dir: TestPlace,
     shutdown: watch::Sender<bool>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -28,7 +150,7 @@ pub fn init_logs() {
 }
 
 /// The TOML every test app starts from; `extra` is layered after it.
-pub fn test_toml(dir: &std::path::Path, smtp: SocketAddr) -> String {
+pub fn test_toml(place: &TestPlace, smtp: SocketAddr) -> String {
     format!(
         r#"
 [server]
@@ -36,7 +158,7 @@ bind = "127.0.0.1:0"
 public_url = "{PUBLIC}"
 signups_per_hour = 1000
 [database]
-url = "sqlite://{db}"
+url = "{db}"
 [delivery]
 transport = "smtp"
 outbox_dir = "{outbox}"
@@ -51,8 +173,8 @@ timeout = "1s"
 secret = "test-secret-that-is-long-enough-0123456789"
 admin_token = "{ADMIN}"
 "#,
-        db = dir.join("nashra.db").display(),
-        outbox = dir.join("outbox").display(),
+        db = place.db_url,
+        outbox = place.path().join("outbox").display(),
         port = smtp.port(),
     )
 }
@@ -63,20 +185,19 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(extra: &str) -> TestApp {
     let smtp = TestSmtp::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    spawn_on(smtp, dir, extra).await
+    spawn_on(smtp, TestPlace::new().await, extra).await
 }
 
-/// Starts an app over an existing directory (its database) and SMTP server: a restart.
-pub async fn spawn_on(smtp: TestSmtp, dir: tempfile::TempDir, extra: &str) -> TestApp {
+/// Starts an app over an existing place (its database) and SMTP server: a restart.
+pub async fn spawn_on(smtp: TestSmtp, place: TestPlace, extra: &str) -> TestApp {
     init_logs();
-    let base = test_toml(dir.path(), smtp.addr);
+    let base = test_toml(&place, smtp.addr);
     let settings = Settings::from_toml_layers(&[&base, extra]).expect("test config");
     let app = App::new(settings).await.expect("app starts");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = watch::channel(false);
-    let handle = tokio::spawn(nashra::app::serve(app.clone(), listener, rx));
+    let handle = tokio::spawn(startup::run(app.clone(), Roles::ALL, Some(listener), rx));
     TestApp {
         base,
         app,
@@ -85,15 +206,15 @@ pub async fn spawn_on(smtp: TestSmtp, dir: tempfile::TempDir, extra: &str) -> Te
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        dir,
+        dir: place,
         shutdown: tx,
         handle: Some(handle),
     }
 }
 
 impl TestApp {
-    /// Graceful stop; returns the SMTP server and the directory for a restart.
-    pub async fn stop(mut self) -> (TestSmtp, tempfile::TempDir) {
+    /// Graceful stop; returns the SMTP server and the place for a restart.
+    pub async fn stop(mut self) -> (TestSmtp, TestPlace) {
         let _ = self.shutdown.send(true);
         if let Some(h) = self.handle.take() {
             h.await.unwrap().unwrap();

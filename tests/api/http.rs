@@ -34,47 +34,48 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
     .map(|_| start.elapsed())
 }
 
-#[tokio::test]
-async fn partial_requests_are_closed_and_health_keeps_answering() {
-    // Issue 6, item 5: 200 clients send half a request head and wait. They are cut off after
-    // the header timeout, connections beyond the cap are closed at once, and /health answers.
-    let t = spawn_app_with(TIGHT).await;
-    let mut slow = Vec::new();
-    for _ in 0..200 {
-        let mut s = TcpStream::connect(addr(&t)).await.unwrap();
-        let _ = s
-            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            .await;
-        slow.push(s);
-    }
-    let health = async {
-        loop {
-            let r = t
-                .http
-                .get(t.url("/health"))
-                .timeout(Duration::from_secs(2))
-                .send()
+both_engines!(
+    partial_requests_are_closed_and_health_keeps_answering,
+    async {
+        // Issue 6, item 5: 200 clients send half a request head and wait. They are cut off after
+        // the header timeout, connections beyond the cap are closed at once, and /health answers.
+        let t = spawn_app_with(TIGHT).await;
+        let mut slow = Vec::new();
+        for _ in 0..200 {
+            let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+            let _ = s
+                .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
                 .await;
-            if let Ok(r) = r {
-                return r.status();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            slow.push(s);
         }
-    };
-    let status = tokio::time::timeout(Duration::from_secs(10), health)
-        .await
-        .expect("/health answers while slow clients hold connections");
-    assert_eq!(status, 200);
-    for s in slow.iter_mut() {
-        assert!(
-            closed_within(s, Duration::from_secs(5)).await.is_some(),
-            "a partial request is closed by the server"
-        );
+        let health = async {
+            loop {
+                let r = t
+                    .http
+                    .get(t.url("/health"))
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await;
+                if let Ok(r) = r {
+                    return r.status();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let status = tokio::time::timeout(Duration::from_secs(10), health)
+            .await
+            .expect("/health answers while slow clients hold connections");
+        assert_eq!(status, 200);
+        for s in slow.iter_mut() {
+            assert!(
+                closed_within(s, Duration::from_secs(5)).await.is_some(),
+                "a partial request is closed by the server"
+            );
+        }
     }
-}
+);
 
-#[tokio::test]
-async fn a_slow_body_and_an_idle_keep_alive_are_closed() {
+both_engines!(a_slow_body_and_an_idle_keep_alive_are_closed, async {
     let t = spawn_app_with(TIGHT).await;
     // A body that stops arriving.
     let mut s = TcpStream::connect(addr(&t)).await.unwrap();
@@ -105,10 +106,9 @@ async fn a_slow_body_and_an_idle_keep_alive_are_closed() {
     );
     // Nothing of the half-sent sign-up was stored.
     assert_eq!(t.admin_get("/api/subscribers").await["total"], 0);
-}
+});
 
-#[tokio::test]
-async fn shutdown_closes_open_connections() {
+both_engines!(shutdown_closes_open_connections, async {
     // Issue 6, item 5: with idle and half-sent connections open, shutdown still ends promptly
     // (the header timeout here is the default 10 s, longer than the grace).
     let t = spawn_app().await;
@@ -127,10 +127,9 @@ async fn shutdown_closes_open_connections() {
     for s in held.iter_mut() {
         assert!(closed_within(s, Duration::from_secs(2)).await.is_some());
     }
-}
+});
 
-#[tokio::test]
-async fn a_client_that_stops_reading_is_cut_off() {
+both_engines!(a_client_that_stops_reading_is_cut_off, async {
     // A small receive window and many pipelined requests: the answers fill the socket buffers
     // and the server's writes stall. It must not wait on such a client for ever.
     let t = spawn_app_with(TIGHT).await;
@@ -160,4 +159,4 @@ async fn a_client_that_stops_reading_is_cut_off() {
         read_all.is_ok() && answers < 400,
         "the server gave up on the stalled reader instead of waiting: {answers} answers"
     );
-}
+});

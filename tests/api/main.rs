@@ -1,5 +1,44 @@
-//! Nashra's integration tests: the real HTTP surface on port 0, a fresh SQLite file per test
-//! and a real SMTP server in the process. `TEST_LOG=1` shows the app's logs.
+//! Nashra's integration tests: the real HTTP surface on port 0, a fresh database per test and
+//! a real SMTP server in the process. `TEST_LOG=1` shows the app's logs.
+//!
+//! Most tests are written once with `both_engines!` and run twice: `…::sqlite` always, and
+//! `…::postgres` when `NASHRA_TEST_POSTGRES_URL` names a PostgreSQL server (without it they
+//! are listed as ignored, with that reason). A few are about one engine and say so.
+
+/// Runs the async block `$body` as two tests in a module named `$name`: on SQLite, and on
+/// PostgreSQL (ignored, with the reason, when `NASHRA_TEST_POSTGRES_URL` is not set).
+macro_rules! both_engines {
+    ($name:ident, $body:expr) => {
+        both_engines!(@[tokio::test] $name, $body);
+    };
+    (multi_thread, $name:ident, $body:expr) => {
+        both_engines!(@[tokio::test(flavor = "multi_thread", worker_threads = 2)] $name, $body);
+    };
+    (@[$($attr:tt)*] $name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[$($attr)*]
+            async fn sqlite() {
+                crate::helpers::ENGINE
+                    .scope(crate::helpers::Engine::Sqlite, $body)
+                    .await
+            }
+
+            #[$($attr)*]
+            #[cfg_attr(
+                not(pg_tests),
+                ignore = "NASHRA_TEST_POSTGRES_URL is not set: no PostgreSQL server to run on"
+            )]
+            async fn postgres() {
+                crate::helpers::ENGINE
+                    .scope(crate::helpers::Engine::Postgres, $body)
+                    .await
+            }
+        }
+    };
+}
 
 mod helpers;
 mod smtp;

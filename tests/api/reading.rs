@@ -45,8 +45,7 @@ fn assert_plain_text_reads_in_order(text: &str) {
     }
 }
 
-#[tokio::test]
-async fn addresses_urls_and_names_read_as_one_run_everywhere() {
+both_engines!(addresses_urls_and_names_read_as_one_run_everywhere, async {
     // Issue 6, items 15 and 16.
     let t = spawn_app().await;
     let r = t
@@ -91,10 +90,9 @@ async fn addresses_urls_and_names_read_as_one_run_everywhere() {
             .body_text(0)
             .unwrap(),
     );
-}
+});
 
-#[tokio::test]
-async fn content_cannot_reach_a_personal_slot() {
+both_engines!(content_cannot_reach_a_personal_slot, async {
     // Issue 6, item 12: an article image whose URL carries what was the fixed unsubscribe
     // marker must not become each reader's unsubscribe URL inside the attacker's URL.
     let t = spawn_app().await;
@@ -128,63 +126,65 @@ async fn content_cannot_reach_a_personal_slot() {
         "the token is in the footer only"
     );
     assert_eq!(msg.body_text(0).unwrap().matches(token).count(), 1);
-}
+});
 
-#[tokio::test]
-async fn the_web_copy_is_a_public_page_and_a_test_sends_link_opens() {
-    // Issue 6, item 18.
-    let t = spawn_app().await;
-    t.subscribe_and_confirm("reader@example.com").await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    t.wait_send(id).await;
-    let page = t.get_text(&format!("/archive/{id}")).await;
-    assert!(page.contains("خبر"));
-    for email_only in [
-        "تصلك هذه الرسالة",
-        "إلغاء الاشتراك",
-        "عرض النشرة في المتصفح",
-        "مرحباً",
-    ] {
-        assert!(!page.contains(email_only), "{email_only} on the web copy");
-    }
-    assert!(
-        page.contains("https://news.example.org/subscribe\"") && page.contains("اشترك في النشرة")
-    );
-    // A test send: not in the archive, but its own "view in browser" link opens.
-    t.add_article("https://example.org/2/", "خبر تجريبي", "نص")
-        .await;
-    let r = t
-        .admin_post("/api/sends", json!({"test_to": "desk@example.com"}))
-        .await;
-    let test_id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let m = t.wait_for_mail_to("desk@example.com", 1).await;
-    let html = parse(&m).body_html(0).unwrap().to_string();
-    let view = html
-        .split("href=\"")
-        .map(|s| s.split('"').next().unwrap())
-        .find(|h| h.contains("/archive/"))
-        .unwrap()
-        .replace("&amp;", "&");
-    let r = t.http.get(t.local(&view)).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{view}");
-    assert!(r.text().await.unwrap().contains("خبر تجريبي"));
-    let r = t
-        .http
-        .get(t.url(&format!("/archive/{test_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404, "not public without its key");
-    assert!(
-        !t.get_text("/archive")
+both_engines!(
+    the_web_copy_is_a_public_page_and_a_test_sends_link_opens,
+    async {
+        // Issue 6, item 18.
+        let t = spawn_app().await;
+        t.subscribe_and_confirm("reader@example.com").await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        t.wait_send(id).await;
+        let page = t.get_text(&format!("/archive/{id}")).await;
+        assert!(page.contains("خبر"));
+        for email_only in [
+            "تصلك هذه الرسالة",
+            "إلغاء الاشتراك",
+            "عرض النشرة في المتصفح",
+            "مرحباً",
+        ] {
+            assert!(!page.contains(email_only), "{email_only} on the web copy");
+        }
+        assert!(
+            page.contains("https://news.example.org/subscribe\"")
+                && page.contains("اشترك في النشرة")
+        );
+        // A test send: not in the archive, but its own "view in browser" link opens.
+        t.add_article("https://example.org/2/", "خبر تجريبي", "نص")
+            .await;
+        let r = t
+            .admin_post("/api/sends", json!({"test_to": "desk@example.com"}))
+            .await;
+        let test_id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let m = t.wait_for_mail_to("desk@example.com", 1).await;
+        let html = parse(&m).body_html(0).unwrap().to_string();
+        let view = html
+            .split("href=\"")
+            .map(|s| s.split('"').next().unwrap())
+            .find(|h| h.contains("/archive/"))
+            .unwrap()
+            .replace("&amp;", "&");
+        let r = t.http.get(t.local(&view)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{view}");
+        assert!(r.text().await.unwrap().contains("خبر تجريبي"));
+        let r = t
+            .http
+            .get(t.url(&format!("/archive/{test_id}")))
+            .send()
             .await
-            .contains(&format!("/archive/{test_id}\""))
-    );
-}
+            .unwrap();
+        assert_eq!(r.status(), 404, "not public without its key");
+        assert!(
+            !t.get_text("/archive")
+                .await
+                .contains(&format!("/archive/{test_id}\""))
+        );
+    }
+);
 
-#[tokio::test]
-async fn the_messages_layout_details() {
+both_engines!(the_messages_layout_details, async {
     // Issue 6, items 17, 20 and 22 (image alt, hashtags).
     let feed = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>t</title><link>https://example.org/</link><description>d</description>
@@ -255,10 +255,9 @@ async fn the_messages_layout_details() {
         "no fixed width"
     );
     assert!(c.contains("width:100%;max-width:600px"));
-}
+});
 
-#[tokio::test]
-async fn pages_speak_plainly() {
+both_engines!(pages_speak_plainly, async {
     // Issue 6, item 22.
     let t = spawn_app_with("[server]\nsignups_per_hour = 1\n").await;
     let page = t.get_text("/subscribe").await;
@@ -308,4 +307,4 @@ async fn pages_speak_plainly() {
         .collect();
     assert_eq!(dates.len(), 2, "{archive}");
     assert!(dates[0].contains(':'), "with the time: {dates:?}");
-}
+});

@@ -8,6 +8,8 @@ use sqlx::Connection;
 
 use crate::helpers::*;
 
+/// The two tests below are about SQLite itself (sqlx's SQLite transactions, a database file
+/// deleted under the process), so they run on SQLite only.
 async fn db_conn(t: &TestApp) -> sqlx::SqliteConnection {
     let db = t.dir.path().join("nashra.db");
     sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
@@ -94,61 +96,58 @@ async fn a_deleted_database_is_reported_and_no_signup_is_answered_ok() {
     assert!(r.text().await.unwrap().contains("role=\"alert\""));
 }
 
-#[tokio::test]
-async fn a_confirmation_outlives_a_relay_outage_and_a_restart() {
-    // Issue 6, item 6: the relay is down when the reader signs up, and the process restarts
-    // before it comes back. The reader was told to check their inbox: the mail must come.
-    let t = spawn_app().await;
-    t.smtp.go_down();
-    let r = t
-        .post_json("/subscribe", json!({"email": "patient@example.com"}))
-        .await;
-    assert_eq!(r.status(), 200);
-    // Signing up again meanwhile queues nothing more: one is on its way.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = t
-        .post_json("/subscribe", json!({"email": "Patient@example.com"}))
-        .await;
-    assert_eq!(r.status(), 200);
-    let (smtp, dir) = t.stop().await;
-    smtp.come_back().await;
-    let t = spawn_on(smtp, dir, "").await;
-    let m = t
-        .wait_for_mail_to_within("patient@example.com", 1, Duration::from_secs(15))
-        .await;
-    t.confirm(&confirm_link(&m)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(t.smtp.messages_to("patient@example.com").len(), 1);
-    assert_eq!(
-        t.admin_get("/api/subscribers?status=confirmed").await["total"],
-        1
-    );
-}
+both_engines!(
+    a_confirmation_outlives_a_relay_outage_and_a_restart,
+    async {
+        // Issue 6, item 6: the relay is down when the reader signs up, and the process restarts
+        // before it comes back. The reader was told to check their inbox: the mail must come.
+        let t = spawn_app().await;
+        t.smtp.go_down();
+        let r = t
+            .post_json("/subscribe", json!({"email": "patient@example.com"}))
+            .await;
+        assert_eq!(r.status(), 200);
+        // Signing up again meanwhile queues nothing more: one is on its way.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = t
+            .post_json("/subscribe", json!({"email": "Patient@example.com"}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let (smtp, dir) = t.stop().await;
+        smtp.come_back().await;
+        let t = spawn_on(smtp, dir, "").await;
+        let m = t
+            .wait_for_mail_to_within("patient@example.com", 1, Duration::from_secs(15))
+            .await;
+        t.confirm(&confirm_link(&m)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(t.smtp.messages_to("patient@example.com").len(), 1);
+        assert_eq!(
+            t.admin_get("/api/subscribers?status=confirmed").await["total"],
+            1
+        );
+    }
+);
 
-#[tokio::test]
-async fn addresses_stored_before_idn_support_are_rewritten_once() {
-    // Review of issue 6: rows from before A-labels keep a Unicode domain; a restart rewrites
-    // them, so an erasure by either spelling finds the reader.
-    let t = spawn_app().await;
-    t.subscribe_and_confirm("user@xn--mgbh0fb.xn--kgbechtv")
+both_engines!(
+    addresses_stored_before_idn_support_are_rewritten_once,
+    async {
+        // Review of issue 6: rows from before A-labels keep a Unicode domain; a restart rewrites
+        // them, so an erasure by either spelling finds the reader.
+        let t = spawn_app().await;
+        t.subscribe_and_confirm("user@xn--mgbh0fb.xn--kgbechtv")
+            .await;
+        t.dir
+        .exec("UPDATE subscribers SET email = 'user@مثال.إختبار', email_norm = 'user@مثال.إختبار'")
         .await;
-    let mut c = db_conn(&t).await;
-    sqlx::query(
-        "UPDATE subscribers SET email = 'user@مثال.إختبار', email_norm = 'user@مثال.إختبار'",
-    )
-    .execute(&mut c)
-    .await
-    .unwrap();
-    sqlx::query("DELETE FROM data_upgrades")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let (smtp, dir) = t.stop().await;
-    let t = spawn_on(smtp, dir, "").await;
-    assert_eq!(
-        t.admin_status(reqwest::Method::DELETE, "/api/subscribers/user@مثال.إختبار")
-            .await,
-        200
-    );
-    assert_eq!(t.admin_get("/api/subscribers").await["total"], 0);
-}
+        t.dir.exec("DELETE FROM data_upgrades").await;
+        let (smtp, dir) = t.stop().await;
+        let t = spawn_on(smtp, dir, "").await;
+        assert_eq!(
+            t.admin_status(reqwest::Method::DELETE, "/api/subscribers/user@مثال.إختبار")
+                .await,
+            200
+        );
+        assert_eq!(t.admin_get("/api/subscribers").await["total"], 0);
+    }
+);

@@ -18,8 +18,7 @@ const BAD: &[&str] = &[
     "a@example.com, b@example.com",
 ];
 
-#[tokio::test]
-async fn bad_addresses_get_422_in_arabic_and_store_nothing() {
+both_engines!(bad_addresses_get_422_in_arabic_and_store_nothing, async {
     let t = spawn_app().await;
     let long = format!("{}@example.com", "a".repeat(300));
     for bad in BAD.iter().copied().chain([long.as_str()]) {
@@ -57,7 +56,7 @@ async fn bad_addresses_get_422_in_arabic_and_store_nothing() {
     assert_eq!(subs["total"], 0, "nothing stored: {subs}");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(t.smtp.count(), 0, "no mail sent for bad input");
-}
+});
 
 fn urlencode(s: &str) -> String {
     s.bytes()
@@ -71,43 +70,44 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-#[tokio::test]
-async fn the_answer_never_reveals_whether_an_address_is_known() {
-    let t = spawn_app().await;
-    let fresh = t
-        .post_json("/subscribe", json!({"email": "new@example.com"}))
-        .await;
-    assert_eq!(fresh.status(), 200);
-    let fresh = fresh.text().await.unwrap();
-    t.wait_for_mail_to("new@example.com", 1).await;
-    let pending = t
-        .post_json("/subscribe", json!({"email": "NEW@example.com"}))
-        .await
-        .text()
-        .await
-        .unwrap();
-    t.subscribe_and_confirm("known@example.com").await;
-    let confirmed = t
-        .post_json("/subscribe", json!({"email": "known@example.com"}))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(fresh, pending);
-    assert_eq!(fresh, confirmed);
-    // Re-submitting a pending address does not flood its inbox with confirmations.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(t.smtp.messages_to("new@example.com").len(), 1);
-    // One row per address whatever the case.
-    let subs = t.admin_get("/api/subscribers?q=new@").await;
-    assert_eq!(subs["total"], 1);
-    // The stored consent says where it came from.
-    assert_eq!(subs["subscribers"][0]["source"], "page");
-    assert_eq!(subs["subscribers"][0]["status"], "pending");
-}
+both_engines!(
+    the_answer_never_reveals_whether_an_address_is_known,
+    async {
+        let t = spawn_app().await;
+        let fresh = t
+            .post_json("/subscribe", json!({"email": "new@example.com"}))
+            .await;
+        assert_eq!(fresh.status(), 200);
+        let fresh = fresh.text().await.unwrap();
+        t.wait_for_mail_to("new@example.com", 1).await;
+        let pending = t
+            .post_json("/subscribe", json!({"email": "NEW@example.com"}))
+            .await
+            .text()
+            .await
+            .unwrap();
+        t.subscribe_and_confirm("known@example.com").await;
+        let confirmed = t
+            .post_json("/subscribe", json!({"email": "known@example.com"}))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(fresh, pending);
+        assert_eq!(fresh, confirmed);
+        // Re-submitting a pending address does not flood its inbox with confirmations.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(t.smtp.messages_to("new@example.com").len(), 1);
+        // One row per address whatever the case.
+        let subs = t.admin_get("/api/subscribers?q=new@").await;
+        assert_eq!(subs["total"], 1);
+        // The stored consent says where it came from.
+        assert_eq!(subs["subscribers"][0]["source"], "page");
+        assert_eq!(subs["subscribers"][0]["status"], "pending");
+    }
+);
 
-#[tokio::test]
-async fn signup_pages_are_rtl_arabic_with_the_prompt() {
+both_engines!(signup_pages_are_rtl_arabic_with_the_prompt, async {
     let t = spawn_app().await;
     for path in ["/subscribe", "/subscribe/embed"] {
         let r = t.http.get(t.url(path)).send().await.unwrap();
@@ -135,10 +135,9 @@ async fn signup_pages_are_rtl_arabic_with_the_prompt() {
         "{embed}"
     );
     assert!(!embed.contains("<html"), "a fragment, not a page");
-}
+});
 
-#[tokio::test]
-async fn forged_or_changed_tokens_do_nothing() {
+both_engines!(forged_or_changed_tokens_do_nothing, async {
     let t = spawn_app().await;
     t.subscribe_and_confirm("reader@example.com").await;
     t.add_article("https://example.org/x/", "خبر", "نص").await;
@@ -185,41 +184,42 @@ async fn forged_or_changed_tokens_do_nothing() {
     assert_eq!(r.status(), 400);
     let subs = t.admin_get("/api/subscribers?status=confirmed").await;
     assert_eq!(subs["total"], 1, "still subscribed");
-}
+});
 
 fn base64_url(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
 
-#[tokio::test]
-async fn a_confirm_link_from_before_leaving_does_not_resubscribe() {
-    let t = spawn_app().await;
-    t.post_json("/subscribe", json!({"email": "r@example.com"}))
-        .await;
-    let first = confirm_link(&t.wait_for_mail_to("r@example.com", 1).await);
-    t.confirm(&first).await;
-    // Leaves.
-    t.add_article("https://example.org/x/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    t.wait_send(id).await;
-    let unsub = unsubscribe_link(&t.wait_for_mail_to("r@example.com", 2).await);
-    assert_eq!(
-        t.http.post(t.local(&unsub)).send().await.unwrap().status(),
-        200
-    );
-    // The old confirm link must not bring them back: only a fresh opt-in does.
-    std::thread::sleep(std::time::Duration::from_millis(5));
-    let r = t.http.get(t.local(&first)).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    let r = t.http.post(t.local(&first)).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    let subs = t.admin_get("/api/subscribers?status=unsubscribed").await;
-    assert_eq!(subs["total"], 1);
-}
+both_engines!(
+    a_confirm_link_from_before_leaving_does_not_resubscribe,
+    async {
+        let t = spawn_app().await;
+        t.post_json("/subscribe", json!({"email": "r@example.com"}))
+            .await;
+        let first = confirm_link(&t.wait_for_mail_to("r@example.com", 1).await);
+        t.confirm(&first).await;
+        // Leaves.
+        t.add_article("https://example.org/x/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        t.wait_send(id).await;
+        let unsub = unsubscribe_link(&t.wait_for_mail_to("r@example.com", 2).await);
+        assert_eq!(
+            t.http.post(t.local(&unsub)).send().await.unwrap().status(),
+            200
+        );
+        // The old confirm link must not bring them back: only a fresh opt-in does.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let r = t.http.get(t.local(&first)).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let r = t.http.post(t.local(&first)).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let subs = t.admin_get("/api/subscribers?status=unsubscribed").await;
+        assert_eq!(subs["total"], 1);
+    }
+);
 
-#[tokio::test]
-async fn a_stranger_cannot_rename_a_subscriber() {
+both_engines!(a_stranger_cannot_rename_a_subscriber, async {
     let t = spawn_app().await;
     let r = t
         .post_json(
@@ -239,10 +239,9 @@ async fn a_stranger_cannot_rename_a_subscriber() {
     assert_eq!(r.status(), 200);
     let subs = t.admin_get("/api/subscribers?q=sara@").await;
     assert_eq!(subs["subscribers"][0]["name"], "سارة");
-}
+});
 
-#[tokio::test]
-async fn one_client_cannot_flood_the_signup_form() {
+both_engines!(one_client_cannot_flood_the_signup_form, async {
     let t = spawn_app_with("[server]\nsignups_per_hour = 2\n").await;
     for i in 0..2 {
         let r = t
@@ -266,7 +265,7 @@ async fn one_client_cannot_flood_the_signup_form() {
         2,
         "nothing stored past the limit"
     );
-}
+});
 
 /// Sign-up answers and confirmation mails for `n` requests made by `make(i)`.
 async fn signups_through_proxy(
@@ -290,8 +289,7 @@ async fn signups_through_proxy(
     statuses
 }
 
-#[tokio::test]
-async fn a_forged_forwarded_for_does_not_escape_the_limit() {
+both_engines!(a_forged_forwarded_for_does_not_escape_the_limit, async {
     // Issue 6, item 10: behind one proxy, the client is the right-most hop; whatever the
     // client wrote to its left changes nothing.
     let t = spawn_app_with(
@@ -311,62 +309,65 @@ async fn a_forged_forwarded_for_does_not_escape_the_limit() {
     let other =
         signups_through_proxy(&t, 1, |_| ("198.51.100.8".into(), "b@example.com".into())).await;
     assert_eq!(other, vec![200]);
-}
+});
 
-#[tokio::test]
-async fn one_inbox_gets_one_confirmation_however_it_is_spelled_and_whoever_asks() {
-    // Issue 6, item 10: a victim's inbox is not flooded through plus-address and case
-    // variants from many clients.
-    let t = spawn_app_with(
-        "[server]\nsignups_per_hour = 1000\nclient_ip_header = \"X-Forwarded-For\"\n",
-    )
-    .await;
-    let statuses = signups_through_proxy(&t, 30, |i| {
-        let email = match i % 3 {
-            0 => format!("victim+{i}@example.com"),
-            1 => format!("VICTIM+x{i}@Example.com"),
-            _ => "Victim@example.com".to_owned(),
-        };
-        (format!("203.0.113.{}", i + 1), email)
-    })
-    .await;
-    assert!(
-        statuses.iter().all(|s| *s == 200),
-        "same answer: {statuses:?}"
-    );
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let to_the_inbox = t
-        .smtp
-        .messages()
-        .into_iter()
-        .filter(|m| m.to[0].starts_with("victim"))
-        .count();
-    assert_eq!(to_the_inbox, 1, "one confirmation per inbox per window");
-}
-
-#[tokio::test]
-async fn opening_a_confirm_link_confirms_nothing_until_the_button() {
-    // Issue 6, item 11: link scanners and prefetchers GET and HEAD what they find in mail.
-    let t = spawn_app().await;
-    t.post_json("/subscribe", json!({"email": "scanned@example.com"}))
+both_engines!(
+    one_inbox_gets_one_confirmation_however_it_is_spelled_and_whoever_asks,
+    async {
+        // Issue 6, item 10: a victim's inbox is not flooded through plus-address and case
+        // variants from many clients.
+        let t = spawn_app_with(
+            "[server]\nsignups_per_hour = 1000\nclient_ip_header = \"X-Forwarded-For\"\n",
+        )
         .await;
-    let link = t.local(&confirm_link(
-        &t.wait_for_mail_to("scanned@example.com", 1).await,
-    ));
-    for _ in 0..3 {
-        assert_eq!(t.http.get(&link).send().await.unwrap().status(), 200);
-        assert_eq!(t.http.head(&link).send().await.unwrap().status(), 200);
+        let statuses = signups_through_proxy(&t, 30, |i| {
+            let email = match i % 3 {
+                0 => format!("victim+{i}@example.com"),
+                1 => format!("VICTIM+x{i}@Example.com"),
+                _ => "Victim@example.com".to_owned(),
+            };
+            (format!("203.0.113.{}", i + 1), email)
+        })
+        .await;
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "same answer: {statuses:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        let to_the_inbox = t
+            .smtp
+            .messages()
+            .into_iter()
+            .filter(|m| m.to[0].starts_with("victim"))
+            .count();
+        assert_eq!(to_the_inbox, 1, "one confirmation per inbox per window");
     }
-    let subs = t.admin_get("/api/subscribers?q=scanned@").await;
-    assert_eq!(subs["subscribers"][0]["status"], "pending", "{subs}");
-    let r = t.http.post(&link).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let subs = t.admin_get("/api/subscribers?q=scanned@").await;
-    assert_eq!(subs["subscribers"][0]["status"], "confirmed", "{subs}");
-}
+);
 
-#[tokio::test]
-async fn a_name_is_a_name() {
+both_engines!(
+    opening_a_confirm_link_confirms_nothing_until_the_button,
+    async {
+        // Issue 6, item 11: link scanners and prefetchers GET and HEAD what they find in mail.
+        let t = spawn_app().await;
+        t.post_json("/subscribe", json!({"email": "scanned@example.com"}))
+            .await;
+        let link = t.local(&confirm_link(
+            &t.wait_for_mail_to("scanned@example.com", 1).await,
+        ));
+        for _ in 0..3 {
+            assert_eq!(t.http.get(&link).send().await.unwrap().status(), 200);
+            assert_eq!(t.http.head(&link).send().await.unwrap().status(), 200);
+        }
+        let subs = t.admin_get("/api/subscribers?q=scanned@").await;
+        assert_eq!(subs["subscribers"][0]["status"], "pending", "{subs}");
+        let r = t.http.post(&link).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let subs = t.admin_get("/api/subscribers?q=scanned@").await;
+        assert_eq!(subs["subscribers"][0]["status"], "confirmed", "{subs}");
+    }
+);
+
+both_engines!(a_name_is_a_name, async {
     // Issue 6, item 11 (and 14): the signer chooses the greeting's text, so it is kept to
     // letters, spaces and simple punctuation.
     let t = spawn_app().await;
@@ -404,67 +405,71 @@ async fn a_name_is_a_name() {
     assert_eq!(r.status(), 200);
     let subs = t.admin_get("/api/subscribers").await;
     assert_eq!(subs["subscribers"][0]["name"], "سارة O'Neil");
-}
+});
 
-#[tokio::test]
-async fn internationalised_addresses_are_one_reader_and_travel_as_the_relay_needs() {
-    // Issue 6, item 13.
-    let t = spawn_app().await;
-    for spelling in [
-        "user@مثال.إختبار",
-        "user@xn--mgbh0fb.xn--kgbechtv",
-        "User@XN--MGBH0FB.XN--KGBECHTV",
-    ] {
-        let r = t
-            .post_json("/subscribe", json!({ "email": spelling }))
-            .await;
-        assert_eq!(r.status(), 200, "{spelling}");
+both_engines!(
+    internationalised_addresses_are_one_reader_and_travel_as_the_relay_needs,
+    async {
+        // Issue 6, item 13.
+        let t = spawn_app().await;
+        for spelling in [
+            "user@مثال.إختبار",
+            "user@xn--mgbh0fb.xn--kgbechtv",
+            "User@XN--MGBH0FB.XN--KGBECHTV",
+        ] {
+            let r = t
+                .post_json("/subscribe", json!({ "email": spelling }))
+                .await;
+            assert_eq!(r.status(), 200, "{spelling}");
+        }
+        let m = t.wait_for_mail_to("user@xn--mgbh0fb.xn--kgbechtv", 1).await;
+        assert_eq!(
+            m.to,
+            vec!["user@xn--mgbh0fb.xn--kgbechtv"],
+            "RCPT TO is the A-label"
+        );
+        assert!(
+            m.mail_params.is_empty(),
+            "no SMTPUTF8 needed: {}",
+            m.mail_params
+        );
+        // NFC and NFD spellings of a non-ASCII local part: one reader, sent with SMTPUTF8.
+        for spelling in ["s\u{e9}bastien@example.com", "se\u{301}bastien@example.com"] {
+            let r = t
+                .post_json("/subscribe", json!({ "email": spelling }))
+                .await;
+            assert_eq!(r.status(), 200, "{spelling}");
+        }
+        let m = t.wait_for_mail_to("s\u{e9}bastien@example.com", 1).await;
+        assert_eq!(m.mail_params, "SMTPUTF8");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(t.smtp.count(), 2, "one confirmation each");
+        assert_eq!(t.admin_get("/api/subscribers").await["total"], 2);
     }
-    let m = t.wait_for_mail_to("user@xn--mgbh0fb.xn--kgbechtv", 1).await;
-    assert_eq!(
-        m.to,
-        vec!["user@xn--mgbh0fb.xn--kgbechtv"],
-        "RCPT TO is the A-label"
-    );
-    assert!(
-        m.mail_params.is_empty(),
-        "no SMTPUTF8 needed: {}",
-        m.mail_params
-    );
-    // NFC and NFD spellings of a non-ASCII local part: one reader, sent with SMTPUTF8.
-    for spelling in ["s\u{e9}bastien@example.com", "se\u{301}bastien@example.com"] {
-        let r = t
-            .post_json("/subscribe", json!({ "email": spelling }))
-            .await;
-        assert_eq!(r.status(), 200, "{spelling}");
-    }
-    let m = t.wait_for_mail_to("s\u{e9}bastien@example.com", 1).await;
-    assert_eq!(m.mail_params, "SMTPUTF8");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(t.smtp.count(), 2, "one confirmation each");
-    assert_eq!(t.admin_get("/api/subscribers").await["total"], 2);
-}
+);
 
-#[tokio::test]
-async fn a_relay_without_smtputf8_means_no_unicode_local_parts() {
-    let smtp = crate::smtp::TestSmtp::start().await;
-    smtp.set_smtputf8(false);
-    let t = spawn_on(smtp, tempfile::tempdir().unwrap(), "").await;
-    // The relay is greeted once at start, in the background, to learn what it offers.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let r = t
-        .post_json("/subscribe", json!({"email": "سارة@example.com"}))
-        .await;
-    assert_eq!(r.status(), 422);
-    let v: Value = r.json().await.unwrap();
-    assert!(
-        v["message"].as_str().unwrap().contains("حروف غير لاتينية"),
-        "{v}"
-    );
-    // An IDN domain is fine: it travels as its A-label.
-    let r = t
-        .post_json("/subscribe", json!({"email": "sara@مثال.إختبار"}))
-        .await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(t.admin_get("/api/subscribers").await["total"], 1);
-}
+both_engines!(
+    a_relay_without_smtputf8_means_no_unicode_local_parts,
+    async {
+        let smtp = crate::smtp::TestSmtp::start().await;
+        smtp.set_smtputf8(false);
+        let t = spawn_on(smtp, TestPlace::new().await, "").await;
+        // The relay is greeted once at start, in the background, to learn what it offers.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let r = t
+            .post_json("/subscribe", json!({"email": "سارة@example.com"}))
+            .await;
+        assert_eq!(r.status(), 422);
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["message"].as_str().unwrap().contains("حروف غير لاتينية"),
+            "{v}"
+        );
+        // An IDN domain is fine: it travels as its A-label.
+        let r = t
+            .post_json("/subscribe", json!({"email": "sara@مثال.إختبار"}))
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(t.admin_get("/api/subscribers").await["total"], 1);
+    }
+);

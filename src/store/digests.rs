@@ -1,0 +1,357 @@
+//! Digests: creation with the whole audience, the archive, progress from counters, and the
+//! controls (pause, resume, cancel, stop, retry).
+
+use anyhow::Context;
+
+use super::{
+    ArchiveEntry, CounterDelta, Digest, DigestOutcome, DigestRequest, DigestStatus, Failure,
+    Progress, RenderedDigest, now_ms,
+};
+
+for_each_engine! {
+    impl Db {
+        /// Stores a digest rendered from `articles` and its whole audience, in one
+        /// transaction.
+        ///
+        /// The digest was rendered before this, outside any lock. Under the schedule's lock: a
+        /// scheduled slot that already has a digest returns it; the new articles are read
+        /// again, and if they are no longer the ones rendered (an article arrived meanwhile)
+        /// the caller renders again ([`DigestOutcome::Stale`]). Otherwise the digest is
+        /// stored, one ledger row per confirmed subscriber is written (the audience is fixed
+        /// here) and the schedule's watermark moves past every article that has arrived. Two
+        /// triggers at once, in one process or two, therefore produce one digest and one
+        /// "nothing new". With no articles and no rendering, only the slot is recorded.
+        pub(crate) async fn create_digest(
+            &self,
+            req: DigestRequest<'_>,
+            rendered_ids: &[i64],
+            rendered: Option<&RenderedDigest>,
+        ) -> anyhow::Result<DigestOutcome> {
+            let mut tx = self.begin_write().await?;
+            Db::lock(&mut tx, &format!("digest:{}", req.schedule)).await?;
+            let out = Db::create_digest_tx(&mut tx, req, rendered_ids, rendered).await?;
+            self.commit(tx).await?;
+            Ok(out)
+        }
+
+        async fn create_digest_tx(
+            conn: &mut Conn,
+            req: DigestRequest<'_>,
+            rendered_ids: &[i64],
+            rendered: Option<&RenderedDigest>,
+        ) -> anyhow::Result<DigestOutcome> {
+            if let Some(slot) = req.slot {
+                let existing: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM digests WHERE schedule = $1 AND slot = $2",
+                )
+                .bind(req.schedule)
+                .bind(slot)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some(id) = existing {
+                    return Ok(DigestOutcome::Exists(id));
+                }
+            }
+            let ids: Vec<i64> =
+                Db::select_new_articles(conn, req.schedule, req.first_since, req.max_articles)
+                    .await?
+                    .iter()
+                    .map(|a| a.id)
+                    .collect();
+            if ids != rendered_ids {
+                return Ok(DigestOutcome::Stale);
+            }
+            let advance = |slot: Option<i64>, watermark: Option<i64>| {
+                sqlx::query(
+                    "INSERT INTO schedule_state (name, last_slot, watermark) VALUES ($1, COALESCE($2, $4), $3)
+                     ON CONFLICT (name) DO UPDATE SET
+                         last_slot = CASE WHEN $2 IS NOT NULL AND $2 > schedule_state.last_slot
+                                          THEN $2 ELSE schedule_state.last_slot END,
+                         watermark = COALESCE($3, schedule_state.watermark)",
+                )
+                .bind(req.schedule)
+                .bind(slot)
+                .bind(watermark)
+                .bind(now_ms())
+            };
+            let Some(rendered) = rendered.filter(|_| !ids.is_empty()) else {
+                if req.test_to.is_none() {
+                    advance(req.slot, None).execute(&mut *conn).await?;
+                }
+                return Ok(DigestOutcome::NothingNew);
+            };
+            let now = now_ms();
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO digests (schedule, kind, slot, subject, html, text, web_html, slot_key, preheader,
+                                      article_ids, test_to, status, created_at, started_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', $12, $12) RETURNING id",
+            )
+            .bind(req.schedule)
+            .bind(req.kind.as_str())
+            .bind(req.slot)
+            .bind(&rendered.subject)
+            .bind(&rendered.html)
+            .bind(&rendered.text)
+            .bind(&rendered.web_html)
+            .bind(&rendered.slot_key)
+            .bind(&rendered.preheader)
+            .bind(serde_json::to_string(&ids)?)
+            .bind(req.test_to)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+            let total = if req.test_to.is_some() {
+                sqlx::query(
+                    "INSERT INTO deliveries (digest_id, subscriber_id, state) VALUES ($1, 0, 'pending')",
+                )
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+            } else {
+                let n = sqlx::query(
+                    "INSERT INTO deliveries (digest_id, subscriber_id, state)
+                     SELECT $1, id, 'pending' FROM subscribers WHERE status = 'confirmed' ORDER BY id",
+                )
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                let max_id: i64 =
+                    sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM articles")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                advance(req.slot, Some(max_id)).execute(&mut *conn).await?;
+                n
+            };
+            let status = if total == 0 {
+                DigestStatus::Done
+            } else {
+                DigestStatus::Sending
+            };
+            sqlx::query(
+                "UPDATE digests SET total = $1, status = $2,
+                     finished_at = CASE WHEN $2 = 'done' THEN $3 END WHERE id = $4",
+            )
+            .bind(total as i64)
+            .bind(status.as_str())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(DigestOutcome::Created {
+                id,
+                recipients: total as i64,
+            })
+        }
+
+        pub(crate) async fn digest_status(&self, id: i64) -> anyhow::Result<Option<DigestStatus>> {
+            let s: Option<String> = sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(s.map(|s| s.parse()).transpose()?)
+        }
+
+        pub(crate) async fn digest(&self, id: i64) -> anyhow::Result<Option<Digest>> {
+            Ok(sqlx::query_as::<_, Digest>(
+                "SELECT id, schedule, kind, slot, subject, html, text, web_html, slot_key, preheader,
+                        article_ids, test_to, status, total, error, created_at, started_at, finished_at
+                 FROM digests WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        /// Sent digests for the public archive (test sends and cancelled ones are not
+        /// published).
+        pub(crate) async fn archive(&self, limit: i64) -> anyhow::Result<Vec<ArchiveEntry>> {
+            Ok(sqlx::query_as::<_, ArchiveEntry>(
+                "SELECT id, schedule, subject, created_at FROM digests
+                 WHERE kind <> 'test' AND status <> 'cancelled' ORDER BY id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        /// A send's progress from the counters kept with it, plus the rows claimed right now
+        /// (an index over the few rows in flight): no count over its ledger.
+        pub(crate) async fn progress(&self, id: i64) -> anyhow::Result<Option<Progress>> {
+            Ok(sqlx::query_as::<_, Progress>(
+                "SELECT g.id, g.status, g.total, g.sent, g.failed, g.skipped, g.cancelled,
+                        g.total - g.sent - g.failed - g.skipped - g.cancelled AS pending,
+                        (SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = g.id AND d.state = 'sending') AS in_flight,
+                        g.error, g.started_at, g.finished_at
+                 FROM digests g WHERE g.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        /// Moves a digest between sending, paused and cancelled. Returns false when the
+        /// digest is not in a state that allows the change.
+        ///
+        /// Resuming a send that was stopped (failed) puts its failed deliveries back in the
+        /// queue: the failures that stopped it were the relay's, and say nothing about the
+        /// readers.
+        pub(crate) async fn set_digest_status(
+            &self,
+            id: i64,
+            to: DigestStatus,
+        ) -> anyhow::Result<bool> {
+            let now = now_ms();
+            let mut tx = self.begin_write().await?;
+            let changed = match to {
+                DigestStatus::Paused => sqlx::query(
+                    "UPDATE digests SET status = 'paused' WHERE id = $1 AND status IN ('queued', 'sending')",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                DigestStatus::Sending => {
+                    let was: Option<String> =
+                        sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if was.as_deref() == Some(DigestStatus::Failed.as_str()) {
+                        Db::requeue_failed(&mut tx, id).await?;
+                    }
+                    sqlx::query(
+                        "UPDATE digests SET status = 'sending', error = NULL, finished_at = NULL
+                         WHERE id = $1 AND status IN ('paused', 'failed')",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                }
+                DigestStatus::Cancelled => {
+                    let r = sqlx::query(
+                        "UPDATE digests SET status = 'cancelled', finished_at = $1
+                         WHERE id = $2 AND status IN ('queued', 'sending', 'paused', 'failed')",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let n = sqlx::query(
+                        "UPDATE deliveries SET state = 'cancelled' WHERE digest_id = $1 AND state = 'pending'",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    Db::count(&mut tx, id, "cancelled", n as i64).await?;
+                    r
+                }
+                other => anyhow::bail!("a send cannot be set to {other}"),
+            };
+            self.commit(tx).await?;
+            Ok(changed > 0)
+        }
+
+        /// Adds `n` to one of a digest's counters (`sent`, `failed`, `skipped`, `cancelled`).
+        pub(crate) async fn count(
+            conn: &mut Conn,
+            digest: i64,
+            counter: &'static str,
+            n: i64,
+        ) -> anyhow::Result<()> {
+            if n == 0 {
+                return Ok(());
+            }
+            let q = match counter {
+                "sent" => "UPDATE digests SET sent = sent + $1 WHERE id = $2",
+                "failed" => "UPDATE digests SET failed = failed + $1 WHERE id = $2",
+                "skipped" => "UPDATE digests SET skipped = skipped + $1 WHERE id = $2",
+                "cancelled" => "UPDATE digests SET cancelled = cancelled + $1 WHERE id = $2",
+                other => anyhow::bail!("no counter {other}"),
+            };
+            sqlx::query(q)
+                .bind(n)
+                .bind(digest)
+                .execute(&mut *conn)
+                .await
+                .context("cannot update a send's counters")?;
+            Ok(())
+        }
+
+        /// Adds each digest's change in `delta` to `counter`.
+        pub(crate) async fn count_all(
+            conn: &mut Conn,
+            counter: &'static str,
+            delta: &CounterDelta,
+        ) -> anyhow::Result<()> {
+            for (digest, n) in delta.iter() {
+                Db::count(conn, digest, counter, n).await?;
+            }
+            Ok(())
+        }
+
+        /// Failed deliveries back to the queue with fresh attempts, for readers still
+        /// subscribed.
+        async fn requeue_failed(conn: &mut Conn, digest: i64) -> anyhow::Result<u64> {
+            let n = sqlx::query(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, permanent = 0
+                 WHERE digest_id = $1 AND state = 'failed'
+                   AND (subscriber_id = 0 OR subscriber_id IN (SELECT id FROM subscribers WHERE status = 'confirmed'))",
+            )
+            .bind(digest)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            Db::count(conn, digest, "failed", -(n as i64)).await?;
+            Ok(n)
+        }
+
+        /// Stops a send that cannot make progress, keeping its ledger for a later resume.
+        pub(crate) async fn fail_digest(&self, id: i64, error: &str) -> anyhow::Result<()> {
+            sqlx::query(
+                "UPDATE digests SET status = 'failed', error = $1 WHERE id = $2 AND status = 'sending'",
+            )
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            self.check_file()
+        }
+
+        /// Puts a send's failed deliveries back in the queue (readers still subscribed; a
+        /// failure already counted as a bounce after a finished send stays counted, but is
+        /// retried all the same).
+        pub(crate) async fn retry_failed(&self, id: i64) -> anyhow::Result<u64> {
+            let mut tx = self.begin_write().await?;
+            let n = Db::requeue_failed(&mut tx, id).await?;
+            if n > 0 {
+                sqlx::query(
+                    "UPDATE digests SET status = 'sending', error = NULL, finished_at = NULL
+                     WHERE id = $1 AND status <> 'cancelled'",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            self.commit(tx).await?;
+            Ok(n)
+        }
+
+        pub(crate) async fn failures(&self, id: i64, limit: i64) -> anyhow::Result<Vec<Failure>> {
+            Ok(sqlx::query_as::<_, Failure>(
+                "SELECT COALESCE(s.email, g.test_to, '') AS email, d.attempts, COALESCE(d.last_error, '') AS error
+                 FROM deliveries d JOIN digests g ON g.id = d.digest_id
+                 LEFT JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.digest_id = $1 AND d.state = 'failed' ORDER BY d.id LIMIT $2",
+            )
+            .bind(id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+    }
+}

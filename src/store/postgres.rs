@@ -1,0 +1,145 @@
+//! The PostgreSQL engine: one database shared by any number of processes.
+//!
+//! Reads that decide a write take an advisory transaction lock on what they decide about
+//! (one sign-up's inbox, one schedule's digest, the article table), claims skip rows another
+//! worker has locked (`FOR UPDATE SKIP LOCKED`), and imports go through `COPY`. The
+//! database, never timing, decides who sends what.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use super::{SubscriberEmail, SubscriberName, now_ms};
+
+pub type DB = sqlx::Postgres;
+pub type Conn = sqlx::PgConnection;
+pub type Tx = sqlx::Transaction<'static, DB>;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The SQL that differs between the engines, as literals for `concat!`.
+macro_rules! engine_sql {
+    // Claims: a row another worker is claiming is skipped, not waited for or taken twice.
+    (skip_locked) => {
+        "FOR UPDATE SKIP LOCKED"
+    };
+    // Address prefix search between two bounds, in byte order whatever the collation (the
+    // text_pattern_ops index serves these operators).
+    (email_from_to) => {
+        "email_norm ~>=~ $2 AND email_norm ~<~ $3"
+    };
+}
+pub(crate) use engine_sql;
+
+/// Connections per process: the dispatcher, the ledger writer, the mail queue and a few
+/// requests at a time. Several processes share the server's `max_connections` (100 by
+/// default), so this stays small.
+const POOL_SIZE: u32 = 10;
+
+#[derive(Clone)]
+pub struct Db {
+    pub(super) pool: PgPool,
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        let redacted = crate::config::redact_url(url);
+        let opts: PgConnectOptions = url
+            .parse()
+            .with_context(|| format!("database.url `{redacted}` is not a PostgreSQL URL"))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await
+            .with_context(|| format!("cannot connect to {redacted}"))?;
+        // Two processes starting at once both try to migrate: sqlx takes an advisory lock.
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("failed to apply migrations")?;
+        Ok(Db { pool })
+    }
+
+    /// READ COMMITTED; what a transaction reads to decide a write is guarded by [`Db::lock`].
+    pub(super) async fn begin_write(&self) -> anyhow::Result<Tx> {
+        self.pool
+            .begin()
+            .await
+            .context("cannot begin a write transaction")
+    }
+
+    pub(super) async fn commit(&self, tx: Tx) -> anyhow::Result<()> {
+        tx.commit().await.context("commit failed")
+    }
+
+    pub(super) fn check_file(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Mutual exclusion on `key` until the transaction ends, across every process.
+    pub(super) async fn lock(tx: &mut Conn, key: &str) -> anyhow::Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .context("cannot take an advisory lock")?;
+        Ok(())
+    }
+
+    /// Adds (or leaves alone) subscribers in one transaction: `COPY` into a temporary table,
+    /// then one `INSERT … SELECT … ON CONFLICT DO NOTHING`. Returns (added, already present).
+    pub(crate) async fn import(
+        &self,
+        rows: &[(SubscriberEmail, SubscriberName)],
+        confirmed: bool,
+        source: &str,
+    ) -> anyhow::Result<(u64, u64)> {
+        let now = now_ms();
+        let status = if confirmed { "confirmed" } else { "pending" };
+        let mut csv = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::with_capacity(rows.len() * 64));
+        for (email, name) in rows {
+            csv.write_record([email.as_str(), &email.normalized(), name.as_str()])?;
+        }
+        let data = csv.into_inner().context("cannot build the COPY data")?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "CREATE TEMPORARY TABLE import_rows (email TEXT, email_norm TEXT, name TEXT) ON COMMIT DROP",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let mut copy = tx
+            .copy_in_raw(
+                "COPY import_rows (email, email_norm, name) FROM STDIN (FORMAT csv, FORCE_NOT_NULL (email, email_norm, name))",
+            )
+            .await
+            .context("cannot start COPY")?;
+        copy.send(data).await.context("COPY failed")?;
+        copy.finish().await.context("COPY failed")?;
+        let added = sqlx::query(
+            "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirmed_at)
+             SELECT email, email_norm, name, $1, $2, $3, $3, $4 FROM import_rows
+             ON CONFLICT (email_norm) DO NOTHING",
+        )
+        .bind(status)
+        .bind(source)
+        .bind(now)
+        .bind(confirmed.then_some(now))
+        .execute(&mut *tx)
+        .await
+        .context("failed to import subscribers")?
+        .rows_affected();
+        self.commit(tx).await?;
+        Ok((added, rows.len() as u64 - added))
+    }
+
+    pub(crate) async fn health(&self) -> anyhow::Result<()> {
+        self.write_heartbeat().await
+    }
+}

@@ -1,0 +1,311 @@
+//! Subscribers: sign-up (with its confirmation queued in the same transaction), confirmation,
+//! leaving, import, listing, erasure.
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::{
+    CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, ConfirmOutcome, CounterDelta, DAY_MS, SubscriberEmail,
+    SubscriberName, SubscriberRow, SubscriberStatus,
+};
+
+for_each_engine! {
+    impl Db {
+        /// Records a sign-up and, in the same transaction, queues its confirmation email unless
+        /// that inbox had one recently. Returns whether a confirmation was queued; the caller
+        /// answers the reader the same either way.
+        ///
+        /// A sign-up for a known address changes nothing a stranger could abuse: the name is
+        /// taken only with a fresh consent (after the reader left), and confirmations are
+        /// limited per inbox (plus-address, case and Gmail-dot variants count as one), not only
+        /// per address.
+        pub(crate) async fn subscribe(
+            &self,
+            email: &SubscriberEmail,
+            name: &SubscriberName,
+            source: &str,
+            now: i64,
+        ) -> anyhow::Result<bool> {
+            let mailbox = email.mailbox_key();
+            let mut tx = self.begin_write().await?;
+            // Two sign-ups for one inbox at once must not both pass the limit.
+            Db::lock(&mut tx, &format!("mailbox:{mailbox}")).await?;
+            let row = sqlx::query(
+                "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at)
+                 VALUES ($1, $2, $3, 'pending', $4, $5, $5)
+                 ON CONFLICT (email_norm) DO UPDATE SET
+                     name = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN $3 ELSE subscribers.name END,
+                     source = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN $4 ELSE subscribers.source END,
+                     consented_at = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN $5 ELSE subscribers.consented_at END,
+                     status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE subscribers.status END
+                 RETURNING id, status, consented_at",
+            )
+            .bind(email.as_str())
+            .bind(email.normalized())
+            .bind(name.as_str())
+            .bind(source)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .context("failed to store the subscription")?;
+            let (id, status, issued): (i64, String, i64) =
+                (row.get("id"), row.get("status"), row.get("consented_at"));
+            let queued = if status == SubscriberStatus::Pending.as_str() {
+                // Recent: confirmations of this inbox still unanswered (a reader who
+                // confirmed, left and comes back is not held up by the mail they answered).
+                let (recent, today, open): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT
+                         CAST(COALESCE(SUM(CASE WHEN q.created_at > $2 AND q.state <> 'failed'
+                                           AND s.status = 'pending' AND s.consented_at = q.issued THEN 1 ELSE 0 END), 0) AS BIGINT),
+                         CAST(COALESCE(SUM(CASE WHEN q.created_at > $3 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                         CAST(COALESCE(SUM(CASE WHEN q.subscriber_id = $4 AND q.state IN ('pending', 'sending') THEN 1 ELSE 0 END), 0) AS BIGINT)
+                     FROM mail_queue q LEFT JOIN subscribers s ON s.id = q.subscriber_id
+                     WHERE q.mailbox = $1 AND q.created_at > $3",
+                )
+                .bind(&mailbox)
+                .bind(now - CONFIRM_RESEND_MS)
+                .bind(now - DAY_MS)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                recent == 0 && today < CONFIRMS_PER_DAY && open == 0
+            } else {
+                false
+            };
+            if queued {
+                sqlx::query(
+                    "INSERT INTO mail_queue (kind, subscriber_id, mailbox, issued, state, next_attempt_at, created_at)
+                     VALUES ('confirm', $1, $2, $3, 'pending', $4, $4)",
+                )
+                .bind(id)
+                .bind(&mailbox)
+                .bind(issued)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("failed to queue the confirmation email")?;
+            }
+            self.commit(tx).await?;
+            Ok(queued)
+        }
+
+        /// Confirms the sign-up a confirm token was issued for.
+        pub(crate) async fn confirm(
+            &self,
+            id: i64,
+            issued: i64,
+            now: i64,
+        ) -> anyhow::Result<ConfirmOutcome> {
+            let mut tx = self.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE subscribers SET status = 'confirmed', confirmed_at = $1, bounces = 0
+                 WHERE id = $2 AND status = 'pending' AND consented_at = $3",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(issued)
+            .execute(&mut *tx)
+            .await
+            .context("failed to confirm")?
+            .rows_affected();
+            self.commit(tx).await?;
+            if updated > 0 {
+                return Ok(ConfirmOutcome::Confirmed);
+            }
+            // Nothing changed: say why (already confirmed, or not this sign-up).
+            Ok(match self.confirm_state(id, issued).await? {
+                ConfirmOutcome::Confirmed => ConfirmOutcome::Stale,
+                other => other,
+            })
+        }
+
+        /// What a confirm token would do now: `Confirmed` means "would confirm".
+        pub(crate) async fn confirm_state(
+            &self,
+            id: i64,
+            issued: i64,
+        ) -> anyhow::Result<ConfirmOutcome> {
+            let row: Option<(String, i64)> =
+                sqlx::query_as("SELECT status, consented_at FROM subscribers WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(match row {
+                None => ConfirmOutcome::Unknown,
+                Some((_, c)) if c != issued => ConfirmOutcome::Stale,
+                Some((s, _)) if s == "confirmed" => ConfirmOutcome::AlreadyConfirmed,
+                Some((s, _)) if s == "pending" => ConfirmOutcome::Confirmed,
+                Some(_) => ConfirmOutcome::Stale,
+            })
+        }
+
+        /// Unsubscribes at once and takes the reader out of every send's queue. Rows a worker
+        /// has claimed are left to it: it checks before it starts the message, and the
+        /// caller waits for them (see `deliveries_in_flight_to`). Idempotent; returns whether
+        /// anything changed.
+        pub(crate) async fn unsubscribe(&self, id: i64, now: i64) -> anyhow::Result<bool> {
+            let mut tx = self.begin_write().await?;
+            let r = sqlx::query(
+                "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $1
+                 WHERE id = $2 AND status IN ('pending', 'confirmed')",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("failed to unsubscribe")?;
+            skip_queued(&mut tx, id).await?;
+            self.commit(tx).await?;
+            Ok(r.rows_affected() > 0)
+        }
+
+        /// Every subscriber, in id order, a page at a time (export streams through this).
+        pub(crate) async fn subscribers_after(
+            &self,
+            after_id: i64,
+            limit: i64,
+        ) -> anyhow::Result<Vec<SubscriberRow>> {
+            Ok(sqlx::query_as::<_, SubscriberRow>(
+                "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces
+                 FROM subscribers WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        /// A page of subscribers, by status and by address prefix (`q`, case-insensitive: the
+        /// address index serves it, so a million readers answer as fast as a hundred). The
+        /// total is counted up to 10,001: beyond that, "more than 10,000".
+        pub(crate) async fn list_subscribers(
+            &self,
+            status: Option<SubscriberStatus>,
+            q: Option<&str>,
+            page: i64,
+            per_page: i64,
+        ) -> anyhow::Result<(Vec<SubscriberRow>, i64)> {
+            let from = q.map(|q| q.trim().to_lowercase());
+            let to = from.as_ref().map(|f| format!("{f}\u{10FFFF}"));
+            let status = status.map(|s| s.as_str());
+            let rows = sqlx::query_as::<_, SubscriberRow>(concat!(
+                "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces
+                 FROM subscribers
+                 WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR (", engine_sql!(email_from_to), "))
+                 ORDER BY id LIMIT $4 OFFSET $5"
+            ))
+            .bind(status)
+            .bind(from.as_deref())
+            .bind(to.as_deref())
+            .bind(per_page)
+            .bind((page.clamp(1, 1_000_000) - 1) * per_page)
+            .fetch_all(&self.pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar(concat!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM subscribers
+                 WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR (", engine_sql!(email_from_to), "))
+                 LIMIT 10001) AS matching"
+            ))
+            .bind(status)
+            .bind(from.as_deref())
+            .bind(to.as_deref())
+            .fetch_one(&self.pool)
+            .await?;
+            Ok((rows, total))
+        }
+
+        pub(crate) async fn count_subscribers(
+            &self,
+            status: SubscriberStatus,
+        ) -> anyhow::Result<i64> {
+            Ok(
+                sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = $1")
+                    .bind(status.as_str())
+                    .fetch_one(&self.pool)
+                    .await?,
+            )
+        }
+
+        /// GDPR erasure: the row goes, with its queued emails; ledger rows keep only the
+        /// number, which now points nowhere. Queued deliveries to them are skipped; claimed
+        /// ones are left to their worker, which finds nobody to send to.
+        pub(crate) async fn erase_subscriber(
+            &self,
+            email: &SubscriberEmail,
+        ) -> anyhow::Result<Option<i64>> {
+            let mut tx = self.begin_write().await?;
+            let id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM subscribers WHERE email_norm = $1")
+                    .bind(email.normalized())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(id) = id {
+                skip_queued(&mut tx, id).await?;
+                sqlx::query("DELETE FROM mail_queue WHERE subscriber_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM subscribers WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("failed to erase subscriber")?;
+            }
+            self.commit(tx).await?;
+            Ok(id)
+        }
+
+        pub(crate) async fn deliveries_in_flight_to(
+            &self,
+            subscriber: i64,
+            now: i64,
+        ) -> anyhow::Result<i64> {
+            Ok(sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deliveries
+                 WHERE subscriber_id = $1 AND state = 'sending' AND lease_until > $2",
+            )
+            .bind(subscriber)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?)
+        }
+
+        pub(crate) async fn still_confirmed(&self, ids: &[i64]) -> anyhow::Result<Vec<i64>> {
+            if ids.is_empty() {
+                return Ok(vec![]);
+            }
+            let mut qb = sqlx::QueryBuilder::<DB>::new(
+                "SELECT id FROM subscribers WHERE status = 'confirmed' AND id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
+        }
+    }
+
+    /// A reader's queued (not claimed) deliveries become skipped, and the sends' counters
+    /// follow.
+    async fn skip_queued(tx: &mut Conn, subscriber: i64) -> anyhow::Result<()> {
+        let digests: Vec<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET state = 'skipped'
+             WHERE subscriber_id = $1 AND state = 'pending' RETURNING digest_id",
+        )
+        .bind(subscriber)
+        .fetch_all(&mut *tx)
+        .await
+        .context("failed to take the reader out of sends under way")?;
+        let mut delta = CounterDelta::default();
+        delta.extend(digests, 1);
+        for (digest, n) in delta.iter() {
+            sqlx::query("UPDATE digests SET skipped = skipped + $1 WHERE id = $2")
+                .bind(n)
+                .bind(digest)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
