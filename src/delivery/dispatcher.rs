@@ -43,14 +43,14 @@ pub(crate) struct Prepared {
 }
 
 pub struct Dispatcher {
-    pub(super) store: Store,
-    pub(super) mailer: Mailer,
+    store: Store,
+    mailer: Mailer,
     tokens: Tokens,
-    pub(super) metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
     /// Woken when a digest is queued in this process, so it starts without waiting a poll.
     pub wake: Arc<Notify>,
     prepared: Mutex<HashMap<i64, Arc<Prepared>>>,
-    pub(super) breaker: Breaker,
+    breaker: Breaker,
     /// Recently read digest statuses: (still sending, when read).
     status: Mutex<HashMap<i64, (bool, Instant)>>,
     revocations: Revocations,
@@ -75,7 +75,7 @@ impl Dispatcher {
         })
     }
 
-    pub(super) fn settings(&self) -> &Settings {
+    fn settings(&self) -> &Settings {
         &self.mailer.settings
     }
 
@@ -205,7 +205,7 @@ impl Dispatcher {
 
     /// Remembers a digest's status as just read; one no longer sending is forgotten here
     /// (its template too: this process may never send it again).
-    pub(super) fn forget_status(&self, digest: i64, sending: bool) {
+    fn forget_status(&self, digest: i64, sending: bool) {
         let mut status = self.status.lock().expect("not poisoned");
         status.insert(digest, (sending, Instant::now()));
         // Old entries go: a process runs for months.
@@ -241,9 +241,18 @@ impl Dispatcher {
         let conc = self.settings().delivery.concurrency;
         let sem = Arc::new(Semaphore::new(conc));
         let (hard_stop_tx, hard_stop) = watch::channel(false);
-        let (tx, rx) = mpsc::channel::<Done>(conc * 4);
+        // A one-place channel: a sender holds its permit until the writer takes its outcome,
+        // so messages on the wire, outcomes waiting and the batch being written add up to at
+        // most 2 × concurrency — what a crash can send twice — however slow the store is.
+        let (tx, rx) = mpsc::channel::<Done>(1);
         *self.outcomes.lock().expect("not poisoned") = Some(tx.clone());
-        let writer = tokio::spawn(writer::run(self.clone(), rx));
+        let ledger = writer::Ledger {
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            batch: conc.saturating_sub(1).max(1),
+            bounce_after: self.settings().delivery.bounce_after,
+        };
+        let writer = tokio::spawn(writer::run(ledger, self.clone(), rx));
         let refresher = tokio::spawn(self.clone().refresh_revocations(shutdown.clone()));
         let mut pacer = Pacer::new(self.settings().delivery.max_per_second);
         let mut relay_backoff = Duration::ZERO;
@@ -537,5 +546,13 @@ impl Dispatcher {
                 )
             }
         })
+    }
+}
+
+impl writer::SendEnded for Dispatcher {
+    /// Stopped or finished: not sending any more, and not stopping either.
+    fn send_ended(&self, digest: i64) {
+        self.forget_status(digest, false);
+        self.breaker.stopped(digest);
     }
 }

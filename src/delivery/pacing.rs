@@ -9,7 +9,9 @@ use std::{collections::VecDeque, time::Duration};
 
 use crate::{config::Settings, store::Store};
 
-/// Send times reserved at once: this much of the rate.
+/// Send times reserved at once: one at a time up to this rate (a store round trip per message
+/// is nothing at a relay's usual limits), a tenth of a second's worth above it.
+const ONE_BY_ONE_UP_TO: f64 = 200.0;
 const RESERVE_SPAN: f64 = 0.1;
 
 pub(super) struct Pacer {
@@ -46,7 +48,12 @@ impl Pacer {
             self.slots.pop_front();
         }
         if self.slots.is_empty() {
-            let n = ((1e6 * RESERVE_SPAN / interval).ceil() as i64).max(1);
+            let per_second = 1e6 / interval;
+            let n = if per_second <= ONE_BY_ONE_UP_TO {
+                1
+            } else {
+                (per_second * RESERVE_SPAN).ceil() as i64
+            };
             match store.reserve_sends(n, interval, now).await {
                 Ok(first) => {
                     for k in 0..n {

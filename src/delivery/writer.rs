@@ -1,8 +1,9 @@
 //! The ledger writer: outcomes in batches, sends stopped by the breaker, sends finished.
 //!
-//! A row is marked sent at most one flush ([`FLUSH_EVERY`], or `concurrency` outcomes) after
-//! its SMTP transaction ended: with the messages in flight, that is what a crash can send
-//! twice. A send the breaker stops is stopped before the outcome that stopped it is written,
+//! A row is marked sent at most one flush ([`FLUSH_EVERY`], or `concurrency − 1` outcomes)
+//! after its SMTP transaction ended, and a sender waits (holding its place in `concurrency`)
+//! while the writer is busy: messages on the wire plus outcomes not yet written stay within
+//! 2 × concurrency, which is what a crash can send twice. A send the breaker stops is stopped before the outcome that stopped it is written,
 //! so a stopped send is never seen as finished (and never bounces anyone).
 
 use std::{
@@ -12,8 +13,11 @@ use std::{
 
 use tokio::sync::mpsc;
 
-use super::{SHUTDOWN_GRACE, dispatcher::Dispatcher};
-use crate::store::Outcome;
+use super::SHUTDOWN_GRACE;
+use crate::{
+    metrics::Metrics,
+    store::{Outcome, Store},
+};
 
 /// How long outcomes may wait before they are written (the other half of the crash window).
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
@@ -39,6 +43,20 @@ impl From<Outcome> for Done {
     }
 }
 
+/// What the writer needs, and whom it tells when a send stops or ends.
+pub(super) struct Ledger {
+    pub(super) store: Store,
+    pub(super) metrics: Arc<Metrics>,
+    /// Outcomes gathered before a write (`delivery.concurrency − 1`).
+    pub(super) batch: usize,
+    pub(super) bounce_after: u32,
+}
+
+/// Told when the writer has stopped or finished a send (the dispatcher forgets it).
+pub(super) trait SendEnded: Send + Sync + 'static {
+    fn send_ended(&self, digest: i64);
+}
+
 /// Writes outcomes until the channel closes (every sender is gone, at shutdown).
 ///
 /// It never stops taking outcomes: while the store refuses writes they wait in memory (no
@@ -46,12 +64,13 @@ impl From<Outcome> for Done {
 /// retried with backoff. Once the channel closed it tries for [`SHUTDOWN_GRACE`] more and
 /// then gives up: those rows come back when their leases end.
 pub(super) async fn run(
-    dispatcher: Arc<Dispatcher>,
+    d: Ledger,
+    ended: Arc<impl SendEnded>,
     mut rx: mpsc::Receiver<Done>,
 ) -> anyhow::Result<()> {
-    let d = &dispatcher;
-    let cap = d.settings().delivery.concurrency.max(1);
-    let bounce_after = d.settings().delivery.bounce_after;
+    let d = &d;
+    let cap = d.batch.max(1);
+    let bounce_after = d.bounce_after;
     let mut buf: Vec<Outcome> = Vec::with_capacity(cap);
     let mut stops: Vec<(i64, String)> = Vec::new();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
@@ -79,6 +98,7 @@ pub(super) async fn run(
         }
         for (digest, reason) in std::mem::take(&mut stops) {
             stop_send(d, digest, &reason).await;
+            ended.send_ended(digest);
         }
         if !buf.is_empty() {
             match d.store.record(&buf).await {
@@ -108,37 +128,40 @@ pub(super) async fn run(
         if finish_pending && (closed_at.is_some() || last_finish.elapsed() >= FINISH_EVERY) {
             finish_pending = false;
             last_finish = Instant::now();
-            finish_sends(d, bounce_after).await;
+            for digest in finish_sends(d, bounce_after).await {
+                ended.send_ended(digest);
+            }
         }
     }
     Ok(())
 }
 
 /// Stops a send whose relay rejects everything, with the last reply as its reason.
-async fn stop_send(d: &Dispatcher, digest: i64, reason: &str) {
+async fn stop_send(d: &Ledger, digest: i64, reason: &str) {
     tracing::error!(digest, "relay rejects everything; stopping the send");
     if let Err(e) = d.store.fail_digest(digest, reason).await {
         tracing::error!(error = %format!("{e:#}"), "cannot stop digest");
     }
-    d.forget_status(digest, false);
-    d.breaker.stopped(digest);
 }
 
-/// Marks sends with nothing left in flight as done.
-async fn finish_sends(d: &Dispatcher, bounce_after: u32) {
+/// Marks sends with nothing left in flight as done; returns them.
+async fn finish_sends(d: &Ledger, bounce_after: u32) -> Vec<i64> {
     match d.store.finish_digests(bounce_after).await {
         Ok(done) => {
-            for id in done {
+            for id in &done {
                 tracing::info!(digest = id, "send finished");
-                d.forget_status(id, false);
-                if let Ok(Some(g)) = d.store.digest(id).await
+                if let Ok(Some(g)) = d.store.digest(*id).await
                     && let (Some(a), Some(b)) = (g.started_at, g.finished_at)
                 {
                     d.metrics
                         .observe_send(Duration::from_millis((b - a).max(0) as u64));
                 }
             }
+            done
         }
-        Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot finish digests"),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "cannot finish digests");
+            vec![]
+        }
     }
 }

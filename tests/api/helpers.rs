@@ -373,12 +373,42 @@ impl TestApp {
         }
     }
 
+    /// The counters a send's progress is read from agree with its ledger, row by row.
+    pub async fn assert_counters_match_the_ledger(&self, id: i64) {
+        let p = self.app.store.progress(id).await.unwrap().unwrap();
+        for (state, counted) in [
+            ("sent", p.sent),
+            ("failed", p.failed),
+            ("skipped", p.skipped),
+            ("cancelled", p.cancelled),
+        ] {
+            let rows = self
+                .dir
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM deliveries WHERE digest_id = {id} AND state = '{state}'"
+                ))
+                .await;
+            assert_eq!(counted, rows, "send {id}: counter {state}");
+        }
+        let open = self
+            .dir
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM deliveries WHERE digest_id = {id} AND state IN ('pending', 'sending')"
+            ))
+            .await;
+        assert_eq!(p.pending, open, "send {id}: pending");
+    }
+
     /// Polls a send until it is no longer sending.
     pub async fn wait_send(&self, id: i64) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let v = self.admin_get(&format!("/api/sends/{id}")).await;
             if v["status"] != "sending" && v["status"] != "queued" {
+                // A finished send's rows are final: its counters must agree with them.
+                if v["status"] == "done" {
+                    self.assert_counters_match_the_ledger(id).await;
+                }
                 return v;
             }
             assert!(

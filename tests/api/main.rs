@@ -53,5 +53,6 @@ mod digest;
 mod http;
 mod reading;
 mod resilience;
+mod schema;
 mod story;
 mod subscribe;
