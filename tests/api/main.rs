@@ -51,6 +51,7 @@ mod crash;
 mod delivery;
 mod digest;
 mod http;
+mod processes;
 mod reading;
 mod resilience;
 mod schema;
