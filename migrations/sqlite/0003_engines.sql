@@ -6,11 +6,15 @@ ALTER TABLE digests ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE digests ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE digests ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE digests ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+-- Rows claimed by a worker right now (a count over the claimed rows' index would read every
+-- row that passed through it until the next vacuum).
+ALTER TABLE digests ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
 UPDATE digests SET
     sent = (SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = digests.id AND d.state = 'sent'),
     failed = (SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = digests.id AND d.state = 'failed'),
     skipped = (SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = digests.id AND d.state = 'skipped'),
-    cancelled = (SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = digests.id AND d.state = 'cancelled');
+    cancelled = (SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = digests.id AND d.state = 'cancelled'),
+    in_flight = (SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = digests.id AND d.state = 'sending');
 
 -- Indexes over only the rows that are still moving: due rows per send, leased rows, and a
 -- reader's open rows (for leaving mid-send). Finished rows leave them.

@@ -176,15 +176,13 @@ for_each_engine! {
             .await?)
         }
 
-        /// A send's progress from the counters kept with it, plus the rows claimed right now
-        /// (an index over the few rows in flight): no count over its ledger.
+        /// A send's progress from the counters kept with it: no count over its ledger.
         pub(crate) async fn progress(&self, id: i64) -> anyhow::Result<Option<Progress>> {
             Ok(sqlx::query_as::<_, Progress>(
-                "SELECT g.id, g.status, g.total, g.sent, g.failed, g.skipped, g.cancelled,
-                        g.total - g.sent - g.failed - g.skipped - g.cancelled AS pending,
-                        (SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = g.id AND d.state = 'sending') AS in_flight,
-                        g.error, g.started_at, g.finished_at
-                 FROM digests g WHERE g.id = $1",
+                "SELECT id, status, total, sent, failed, skipped, cancelled, in_flight,
+                        total - sent - failed - skipped - cancelled AS pending,
+                        error, started_at, finished_at
+                 FROM digests WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(&self.pool)
@@ -256,7 +254,8 @@ for_each_engine! {
             Ok(changed > 0)
         }
 
-        /// Adds `n` to one of a digest's counters (`sent`, `failed`, `skipped`, `cancelled`).
+        /// Adds `n` to one of a digest's counters (`sent`, `failed`, `skipped`, `cancelled`,
+        /// `in_flight`).
         pub(crate) async fn count(
             conn: &mut Conn,
             digest: i64,
@@ -271,6 +270,7 @@ for_each_engine! {
                 "failed" => "UPDATE digests SET failed = failed + $1 WHERE id = $2",
                 "skipped" => "UPDATE digests SET skipped = skipped + $1 WHERE id = $2",
                 "cancelled" => "UPDATE digests SET cancelled = cancelled + $1 WHERE id = $2",
+                "in_flight" => "UPDATE digests SET in_flight = in_flight + $1 WHERE id = $2",
                 other => anyhow::bail!("no counter {other}"),
             };
             sqlx::query(q)

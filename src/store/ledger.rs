@@ -29,10 +29,11 @@ for_each_engine! {
                     .fetch_all(&mut *tx)
                     .await?;
             let mut ids: Vec<i64> = Vec::new();
+            let mut claimed = CounterDelta::default();
             for digest in digests {
-                for query in [
-                    // Rows whose worker died: the lease ran out.
-                    concat!(
+                for (newly, query) in [
+                    // Rows whose worker died: the lease ran out (still counted in flight).
+                    (false, concat!(
                         "WITH c AS MATERIALIZED (
                              SELECT id FROM deliveries
                              WHERE digest_id = $2 AND state = 'sending' AND lease_until < $3
@@ -40,9 +41,9 @@ for_each_engine! {
                          UPDATE deliveries SET lease_until = $1, attempts = deliveries.attempts + 1
                          FROM c WHERE deliveries.id = c.id
                          RETURNING deliveries.id"
-                    ),
+                    )),
                     // Rows due now.
-                    concat!(
+                    (true, concat!(
                         "WITH c AS MATERIALIZED (
                              SELECT id FROM deliveries
                              WHERE digest_id = $2 AND state = 'pending' AND next_attempt_at <= $3
@@ -50,7 +51,7 @@ for_each_engine! {
                          UPDATE deliveries SET state = 'sending', lease_until = $1, attempts = deliveries.attempts + 1
                          FROM c WHERE deliveries.id = c.id
                          RETURNING deliveries.id"
-                    ),
+                    )),
                 ] {
                     let room = limit - ids.len() as i64;
                     if room <= 0 {
@@ -64,12 +65,16 @@ for_each_engine! {
                         .fetch_all(&mut *tx)
                         .await
                         .context("failed to claim deliveries")?;
+                    if newly {
+                        claimed.add(digest, more.len() as i64);
+                    }
                     ids.extend(more);
                 }
             }
             if ids.is_empty() {
                 return Ok(vec![]);
             }
+            Db::count_all(&mut tx, "in_flight", &claimed).await?;
             let mut qb = sqlx::QueryBuilder::<DB>::new(
                 "SELECT d.id, d.digest_id, d.subscriber_id, d.attempts, d.lease_until,
                         COALESCE(s.email, g.test_to) AS email, COALESCE(s.name, '') AS name,
@@ -99,7 +104,8 @@ for_each_engine! {
             if outcomes.is_empty() {
                 return Ok(());
             }
-            let (mut sent, mut failed, mut skipped, mut cancelled) = (
+            let (mut sent, mut failed, mut skipped, mut cancelled, mut landed) = (
+                CounterDelta::default(),
                 CounterDelta::default(),
                 CounterDelta::default(),
                 CounterDelta::default(),
@@ -143,6 +149,8 @@ for_each_engine! {
                         .context("failed to record sent deliveries")?;
                     if from == "skipped" {
                         skipped.extend(digests.iter().copied(), -1);
+                    } else {
+                        landed.extend(digests.iter().copied(), -1);
                     }
                     sent.extend(digests, 1);
                 }
@@ -205,6 +213,8 @@ for_each_engine! {
                     .context("failed to record delivery outcomes")?;
                 if let Some(row) = changed {
                     let (digest, state): (i64, String) = (row.get(0), row.get(1));
+                    // Every outcome but "sent" applies to a row that was in flight.
+                    landed.add(digest, -1);
                     match state.as_str() {
                         "failed" => failed.add(digest, 1),
                         "skipped" => skipped.add(digest, 1),
@@ -217,6 +227,7 @@ for_each_engine! {
             Db::count_all(&mut tx, "failed", &failed).await?;
             Db::count_all(&mut tx, "skipped", &skipped).await?;
             Db::count_all(&mut tx, "cancelled", &cancelled).await?;
+            Db::count_all(&mut tx, "in_flight", &landed).await?;
             self.commit(tx).await?;
             Ok(())
         }

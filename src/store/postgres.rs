@@ -27,10 +27,13 @@ macro_rules! engine_sql {
     (skip_locked) => {
         "FOR UPDATE SKIP LOCKED"
     };
-    // Address prefix search between two bounds, in byte order whatever the collation (the
-    // text_pattern_ops index serves these operators).
+    // Address prefix search between two bounds, in byte order whatever the database's
+    // collation (an index on `email_norm COLLATE "C"` serves it, in this order).
     (email_from_to) => {
-        "email_norm ~>=~ $2 AND email_norm ~<~ $3"
+        "email_norm COLLATE \"C\" >= $2 AND email_norm COLLATE \"C\" < $3"
+    };
+    (email_order) => {
+        "email_norm COLLATE \"C\""
     };
 }
 pub(crate) use engine_sql;

@@ -34,6 +34,9 @@ macro_rules! engine_sql {
     (email_from_to) => {
         "email_norm >= $2 AND email_norm < $3"
     };
+    (email_order) => {
+        "email_norm"
+    };
 }
 pub(crate) use engine_sql;
 

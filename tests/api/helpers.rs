@@ -397,6 +397,13 @@ impl TestApp {
             ))
             .await;
         assert_eq!(p.pending, open, "send {id}: pending");
+        let claimed = self
+            .dir
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM deliveries WHERE digest_id = {id} AND state = 'sending'"
+            ))
+            .await;
+        assert_eq!(p.in_flight, claimed, "send {id}: in flight");
     }
 
     /// Polls a send until it is no longer sending.
