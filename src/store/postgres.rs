@@ -139,6 +139,14 @@ impl Db {
         .context("failed to import subscribers")?
         .rows_affected();
         self.commit(tx).await?;
+        // After a large import the planner's statistics are stale until autovacuum gets to
+        // them, and a search would meanwhile be planned as if the table were empty.
+        if added >= 10_000 {
+            sqlx::query("ANALYZE subscribers")
+                .execute(&self.pool)
+                .await
+                .context("cannot refresh the planner's statistics")?;
+        }
         Ok((added, rows.len() as u64 - added))
     }
 
