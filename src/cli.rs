@@ -1,5 +1,7 @@
 //! The command line: `serve`, `worker`, `demo`, `migrate`, `ingest`, `send`, `preview`,
-//! `sends`, `subscribers import|export`, `bench`.
+//! `sends`, `subscribers import|export`, `admin add|password`, `bench`. What the console and
+//! the API also do goes through the same operations (`App::control`, `App::import_csv`, …),
+//! as the `cli` actor, an owner.
 
 use std::{
     io::{IsTerminal, Write},
@@ -13,13 +15,13 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use crate::{
-    app::{App, ControlError, SendControl},
+    app::{Actor, App, OpError, SendControl},
     config::Settings,
     domain::{SubscriberEmail, SubscriberName},
     feeds,
     render::LinkItem,
     startup::{self, Roles},
-    store::{DigestKind, DigestOutcome, DigestStatus, SubscriberStatus},
+    store::{DigestKind, DigestOutcome, DigestStatus, Role, SubscriberStatus},
 };
 
 #[derive(Parser, Debug)]
@@ -92,8 +94,43 @@ pub enum Command {
         #[command(subcommand)]
         action: SubscriberAction,
     },
+    /// Console accounts.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Delivery benchmark against Postfix's smtp-sink, with smtp-source as the reference.
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminAction {
+    /// Add a console account. The password is prompted for on a terminal, else read from
+    /// the first line of stdin.
+    Add {
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Set an account's password (and end its sessions, and lift a lock-out).
+    Password { email: String },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum RoleArg {
+    Owner,
+    Editor,
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Owner => Role::Owner,
+            RoleArg::Editor => Role::Editor,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -187,6 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sends { action } => sends(settings, action).await,
         Command::Subscribers { action } => subscribers(settings, action).await,
+        Command::Admin { action } => admin(settings, action).await,
         Command::Bench(_) => unreachable!("handled before loading the configuration"),
     }
 }
@@ -212,15 +250,15 @@ async fn sends(settings: Settings, action: SendAction) -> anyhow::Result<()> {
             .progress(id)
             .await?
             .with_context(|| format!("no send {id}"))?,
-        Some(c) => match app.control_send(id, c).await {
+        Some(c) => match app.control(&Actor::cli(), id, c).await {
             Ok((p, requeued)) if c == SendControl::Retry && requeued == 0 => {
                 println!("{}", serde_json::to_string_pretty(&p)?);
                 bail!("send {id} has no failed deliveries to retry");
             }
             Ok((p, _)) => p,
-            Err(ControlError::NotFound) => bail!("no send {id}"),
-            Err(ControlError::InvalidState(s)) => bail!("send {id} is {s}; nothing changed"),
-            Err(ControlError::Store(e)) => return Err(e),
+            Err(OpError::NotFound(_)) => bail!("no send {id}"),
+            Err(OpError::InvalidState(s)) => bail!("send {id} is {s}; nothing changed"),
+            Err(e) => return Err(e.into()),
         },
     };
     println!("{}", serde_json::to_string_pretty(&progress)?);
@@ -233,55 +271,101 @@ async fn subscribers(settings: Settings, action: SubscriberAction) -> anyhow::Re
         SubscriberAction::Import { file, confirmed } => {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let mut csv = crate::csv_io::CsvImport::new(std::io::BufReader::new(f))?;
-            // Streamed in chunks, so a million rows need no more memory than fifty thousand;
-            // re-running an interrupted import is safe (known addresses are left alone).
-            const CHUNK: usize = 50_000;
-            let (mut added, mut known, mut bad) = (0, 0, Vec::new());
-            let mut chunk = Vec::with_capacity(CHUNK);
-            loop {
-                let row = csv.next_row()?;
-                let end = row.is_none();
-                match row {
-                    Some((_, Ok(r))) => chunk.push(r),
-                    Some((line, Err(why))) => bad.push((line, why)),
-                    None => {}
-                }
-                if chunk.len() >= CHUNK || (end && !chunk.is_empty()) {
-                    let (a, k) = app.store.import(&chunk, confirmed, "import").await?;
-                    added += a;
-                    known += k;
-                    chunk.clear();
-                }
-                if end {
-                    break;
-                }
-            }
+            let label = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let r = app
+                .import_csv(&Actor::cli(), std::io::BufReader::new(f), confirmed, &label)
+                .await?;
             println!(
-                "{added} added, {known} already known, {} rejected",
-                bad.len()
+                "{} added, {} already known, {} rejected",
+                r.added, r.known, r.rejected
             );
-            for (line, why) in bad.iter().take(20) {
+            for (line, why) in r.errors.iter().take(20) {
                 eprintln!("line {line}: {why}");
+            }
+            if let Some(why) = r.stopped {
+                bail!("the import stopped: {why} (the rows before it were imported)");
             }
             Ok(())
         }
         SubscriberAction::Export => {
-            let mut out =
-                crate::csv_io::export_writer(std::io::BufWriter::new(std::io::stdout().lock()))?;
-            let mut after = 0;
-            loop {
-                let page = app.store.subscribers_after(after, 10_000).await?;
-                let Some(last) = page.last() else { break };
-                after = last.id;
-                for s in &page {
-                    crate::csv_io::export_row(&mut out, s)?;
-                }
+            use futures::StreamExt;
+            let stream = app.export_csv(&Actor::cli()).await?;
+            futures::pin_mut!(stream);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk?)?;
             }
             out.flush()?;
             Ok(())
         }
     }
+}
+
+async fn admin(settings: Settings, action: AdminAction) -> anyhow::Result<()> {
+    let app = App::new(settings).await?;
+    match action {
+        AdminAction::Add { email, role } => {
+            let password = read_password("password for the new account: ")?;
+            let id = app
+                .add_admin(&Actor::cli(), &email, role.into(), &password)
+                .await?;
+            println!(
+                "account {id} added; sign in at {}",
+                app.settings.public_url("/admin")
+            );
+        }
+        AdminAction::Password { email } => {
+            let password = read_password("new password: ")?;
+            app.set_password(&Actor::cli(), &email, None, &password)
+                .await?;
+            println!("password set; the account's sessions have ended");
+        }
+    }
+    Ok(())
+}
+
+/// A password from the terminal (not echoed, typed twice) or the first line of stdin.
+fn read_password(prompt: &str) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = prompt_hidden(prompt)?;
+    let again = prompt_hidden("again: ")?;
+    if first != again {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+/// Reads a line with the terminal's echo off.
+fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: tcgetattr/tcsetattr on stdin with a zeroed termios they fill in.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    let have_term = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
+    if have_term {
+        let mut quiet = term;
+        quiet.c_lflag &= !libc::ECHO;
+        quiet.c_lflag |= libc::ECHONL;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    if have_term {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
+    }
+    read.context("cannot read the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Runs the dispatcher in this process until digest `id` has no pending deliveries, showing
@@ -360,20 +444,18 @@ async fn send(
         }
         return Ok(());
     }
-    let kind = if test_to.is_some() {
-        DigestKind::Test
-    } else {
-        DigestKind::Manual
-    };
     let id = match app
-        .create_digest(&sched, kind, None, test_to.as_ref())
+        .start_send(&Actor::cli(), Some(&sched.name), test_to.as_ref())
         .await?
     {
         DigestOutcome::Created { id, recipients } => {
             println!("digest {id}: sending to {recipients} recipients");
             id
         }
-        DigestOutcome::NothingNew | DigestOutcome::Exists(_) | DigestOutcome::Stale => {
+        DigestOutcome::NothingNew
+        | DigestOutcome::Exists(_)
+        | DigestOutcome::Stale
+        | DigestOutcome::Paused => {
             println!("nothing new for schedule `{}`; no digest sent", sched.name);
             return Ok(());
         }

@@ -46,6 +46,10 @@ pub struct Server {
     /// Sign-ups one client may make per hour (0 = no limit).
     #[serde(default = "default_signups_per_hour")]
     pub signups_per_hour: u32,
+    /// A sign-up form posted back sooner than this after it was served was filled by a
+    /// program: it gets the usual answer and nothing is stored.
+    #[serde(with = "humantime_serde", default = "default_min_fill_time")]
+    pub min_fill_time: Duration,
     /// Behind a reverse proxy, the header carrying the client's address ("X-Forwarded-For",
     /// "X-Real-IP"); empty = the TCP peer.
     #[serde(default)]
@@ -181,6 +185,21 @@ pub struct Newsletter {
     /// are shown as plain text, not links.
     #[serde(default)]
     pub tag_url: String,
+    /// The newsroom's time zone: the console shows times in it. Empty = the first
+    /// schedule's.
+    #[serde(default)]
+    pub timezone: String,
+    /// How the console writes numbers: `latin` (1,234) or `arabic` (١٬٢٣٤).
+    #[serde(default)]
+    pub digits: Digits,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Digits {
+    #[default]
+    Latin,
+    Arabic,
 }
 
 fn default_site_name() -> String {
@@ -194,7 +213,48 @@ fn default_excerpt_chars() -> usize {
 #[derive(Clone, Deserialize)]
 pub struct Security {
     pub secret: String,
+    /// A bearer token for scripts, with the owner role. Empty = retired (use API tokens
+    /// made in the console).
     pub admin_token: String,
+    /// A console session ends after this long unused…
+    #[serde(with = "humantime_serde", default = "default_session_idle")]
+    pub session_idle: Duration,
+    /// …and this long after sign-in, however busy.
+    #[serde(with = "humantime_serde", default = "default_session_max")]
+    pub session_max: Duration,
+    /// Wrong passwords (or codes) in a row that lock an account…
+    #[serde(default = "default_login_attempts")]
+    pub login_attempts: u32,
+    /// …for this long.
+    #[serde(with = "humantime_serde", default = "default_lockout")]
+    pub lockout: Duration,
+    /// Sign-in attempts a client address may make an hour, whatever the accounts.
+    #[serde(default = "default_logins_per_hour")]
+    pub logins_per_hour: u32,
+}
+
+fn default_min_fill_time() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_session_idle() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+
+fn default_session_max() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+fn default_login_attempts() -> u32 {
+    5
+}
+
+fn default_lockout() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+fn default_logins_per_hour() -> u32 {
+    30
 }
 
 impl std::fmt::Debug for Security {
@@ -399,8 +459,29 @@ impl Settings {
         if self.security.secret.len() < 32 {
             bail!("security.secret: must be at least 32 characters");
         }
-        if self.security.admin_token.len() < 16 {
-            bail!("security.admin_token: must be at least 16 characters");
+        if !self.security.admin_token.is_empty() && self.security.admin_token.len() < 16 {
+            bail!("security.admin_token: must be at least 16 characters (or empty: retired)");
+        }
+        if self.security.login_attempts == 0 || self.security.logins_per_hour == 0 {
+            bail!("security.login_attempts and security.logins_per_hour: must be at least 1");
+        }
+        if self.security.session_idle.is_zero()
+            || self.security.session_max < self.security.session_idle
+        {
+            bail!(
+                "security.session_max: must be at least security.session_idle (and both above zero)"
+            );
+        }
+        if !self.newsletter.timezone.is_empty() {
+            self.newsletter
+                .timezone
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "newsletter.timezone: `{}` is not a time zone (e.g. Asia/Baghdad)",
+                        self.newsletter.timezone
+                    )
+                })?;
         }
         if d.transport == Transport::Smtp {
             if self.security.secret == DEV_SECRET {
@@ -477,6 +558,23 @@ impl Settings {
         Mailbox::parse(&self.newsletter.from)
             .map(|m| m.email.domain().to_owned())
             .unwrap_or_else(|_| "localhost".into())
+    }
+
+    /// The newsroom's time zone (`newsletter.timezone`, else the first schedule's, else UTC).
+    pub fn newsroom_tz(&self) -> chrono_tz::Tz {
+        self.newsletter
+            .timezone
+            .parse()
+            .ok()
+            .or_else(|| self.schedules.first().map(|s| s.cron.timezone()))
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The scheme, host and port of `server.public_url`, as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> String {
+        url::Url::parse(&self.server.public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
     }
 
     pub fn public_url(&self, path: &str) -> String {

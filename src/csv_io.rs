@@ -11,12 +11,34 @@ use std::io::{Read, Write};
 use anyhow::Context;
 
 use crate::{
-    domain::{SubscriberEmail, SubscriberName},
+    domain::{EmailError, NameError, SubscriberEmail, SubscriberName},
     store::SubscriberRow,
 };
 
 /// An address to import and the name that came with it.
 pub type ImportRow = (SubscriberEmail, SubscriberName);
+
+/// Why a row was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    #[error("not valid UTF-8")]
+    NotUtf8,
+    #[error("{0}")]
+    Email(#[from] EmailError),
+    #[error("name: {0}")]
+    Name(#[from] NameError),
+}
+
+impl RowError {
+    /// For the console's report, in Arabic.
+    pub fn arabic(&self) -> String {
+        match self {
+            RowError::NotUtf8 => "السطر ليس نصاً بترميز UTF-8.".into(),
+            RowError::Email(e) => e.arabic().into(),
+            RowError::Name(e) => format!("الاسم: {}", e.arabic()),
+        }
+    }
+}
 
 pub struct CsvImport<R> {
     reader: csv::Reader<R>,
@@ -57,7 +79,7 @@ impl<R: Read> CsvImport<R> {
 
     /// The next row with its line number, or `None` at the end. A row that cannot be read
     /// as CSV at all ends the import with an error naming its line.
-    pub fn next_row(&mut self) -> anyhow::Result<Option<(u64, Result<ImportRow, String>)>> {
+    pub fn next_row(&mut self) -> anyhow::Result<Option<(u64, Result<ImportRow, RowError>)>> {
         loop {
             if !self
                 .reader
@@ -74,15 +96,15 @@ impl<R: Read> CsvImport<R> {
         }
     }
 
-    fn parse(&self) -> Result<ImportRow, String> {
-        let field = |i: usize| -> Result<String, String> {
+    fn parse(&self) -> Result<ImportRow, RowError> {
+        let field = |i: usize| -> Result<String, RowError> {
             let raw = self.record.get(i).unwrap_or_default();
-            let s = std::str::from_utf8(raw).map_err(|_| "not valid UTF-8".to_string())?;
+            let s = std::str::from_utf8(raw).map_err(|_| RowError::NotUtf8)?;
             Ok(unescape(s).to_owned())
         };
-        let email = SubscriberEmail::parse(&field(self.email)?).map_err(|e| e.to_string())?;
+        let email = SubscriberEmail::parse(&field(self.email)?)?;
         let name = match self.name {
-            Some(i) => SubscriberName::parse(&field(i)?).map_err(|e| format!("name: {e}"))?,
+            Some(i) => SubscriberName::parse(&field(i)?)?,
             None => SubscriberName::default(),
         };
         Ok((email, name))
@@ -144,7 +166,7 @@ mod tests {
         while let Some((line, row)) = r.next_row().unwrap() {
             match row {
                 Ok(x) => good.push(x),
-                Err(why) => bad.push((line, why)),
+                Err(why) => bad.push((line, why.to_string())),
             }
         }
         (good, bad)

@@ -5,6 +5,7 @@
 //! delivers it through a per-recipient ledger that never skips and never doubles.
 
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;

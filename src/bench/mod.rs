@@ -171,7 +171,11 @@ async fn search_ms(app: &App, n: usize) -> anyhow::Result<f64> {
     let one = format!("reader{}@", n / 2);
     for q in [Some(one.as_str()), Some("reader1"), Some("reader"), None] {
         let t = Instant::now();
-        app.store.list_subscribers(None, q, 1, 100).await?;
+        let filter = crate::store::ReaderFilter {
+            q: q.map(str::to_owned),
+            ..Default::default()
+        };
+        app.store.list_subscribers(&filter, 1, 100).await?;
         worst = worst.max(t.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(worst)

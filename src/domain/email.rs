@@ -32,6 +32,19 @@ pub enum EmailError {
     Invalid,
 }
 
+impl EmailError {
+    /// What a reader (or an editor) is told, in Arabic.
+    pub fn arabic(&self) -> &'static str {
+        match self {
+            EmailError::Empty => "يرجى إدخال عنوان بريدك الإلكتروني.",
+            EmailError::TooLong => "عنوان البريد الإلكتروني أطول من المسموح.",
+            EmailError::Control | EmailError::Invalid => {
+                "عنوان البريد الإلكتروني غير صالح. اكتبه بالشكل name@example.com من دون مسافات أو أسماء."
+            }
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SubscriberEmail(String);
 

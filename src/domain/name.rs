@@ -17,6 +17,18 @@ pub enum NameError {
     Invalid,
 }
 
+impl NameError {
+    /// What a reader (or an editor) is told, in Arabic.
+    pub fn arabic(&self) -> &'static str {
+        match self {
+            NameError::TooLong => "الاسم أطول من المسموح (60 حرفاً على الأكثر).",
+            NameError::Invalid => {
+                "اكتب اسمك بالحروف فقط: من دون أرقام أو روابط أو رموز. يمكنك أيضاً ترك الحقل فارغاً."
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SubscriberName(String);
 

@@ -48,11 +48,21 @@ impl Tokens {
         }
     }
 
-    fn mac(&self, payload: &[u8]) -> [u8; 32] {
+    fn hmac(&self, payload: &[u8]) -> Hmac<Sha256> {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(payload);
-        mac.finalize().into_bytes().into()
+        mac
+    }
+
+    fn mac(&self, payload: &[u8]) -> [u8; 32] {
+        self.hmac(payload).finalize().into_bytes().into()
+    }
+
+    /// Whether `given` is the (truncated) MAC of `payload`, compared in constant time by
+    /// the hmac crate.
+    fn verify_mac(&self, payload: &[u8], given: &[u8]) -> bool {
+        given.len() == MAC_LEN && self.hmac(payload).verify_truncated_left(given).is_ok()
     }
 
     pub fn sign(&self, t: Token) -> String {
@@ -92,7 +102,26 @@ impl Tokens {
     }
 
     pub fn verify_archive(&self, digest_id: i64, key: &str) -> bool {
-        constant_time_eq(key.as_bytes(), self.archive(digest_id).as_bytes())
+        URL_SAFE_NO_PAD
+            .decode(key)
+            .is_ok_and(|given| self.verify_mac(format!("a:{digest_id}").as_bytes(), &given))
+    }
+
+    /// A sign-up form's stamp: when it was served, signed. A form posted back sooner than a
+    /// person could fill it in was filled by a program.
+    pub fn form_stamp(&self, now_ms: i64) -> String {
+        let payload = format!("f:{now_ms}");
+        let mac = self.mac(payload.as_bytes());
+        format!("{now_ms}.{}", URL_SAFE_NO_PAD.encode(&mac[..MAC_LEN]))
+    }
+
+    /// When the form carrying `stamp` was served, if we signed it.
+    pub fn verify_form_stamp(&self, stamp: &str) -> Option<i64> {
+        let (at, m) = stamp.split_once('.')?;
+        let given = URL_SAFE_NO_PAD.decode(m).ok()?;
+        let at_ms: i64 = at.parse().ok()?;
+        self.verify_mac(format!("f:{at_ms}").as_bytes(), &given)
+            .then_some(at_ms)
     }
 
     pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Token, TokenError> {
@@ -106,8 +135,7 @@ impl Tokens {
         let given = URL_SAFE_NO_PAD
             .decode(m)
             .map_err(|_| TokenError::Malformed)?;
-        let expected = self.mac(&payload);
-        if given.len() != MAC_LEN || !constant_time_eq(&given, &expected[..MAC_LEN]) {
+        if !self.verify_mac(&payload, &given) {
             return Err(TokenError::BadSignature);
         }
         let payload = std::str::from_utf8(&payload).map_err(|_| TokenError::Malformed)?;
@@ -136,11 +164,6 @@ impl Tokens {
     }
 }
 
-/// Compares without an early exit, so timing does not reveal how much of a MAC matched.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +189,27 @@ mod tests {
         assert!(other.verify(&s, TokenKind::Unsubscribe).is_err());
         for junk in ["", ".", "abc", "a.b.c", &"x".repeat(500)] {
             assert!(t.verify(junk, TokenKind::Unsubscribe).is_err());
+        }
+    }
+
+    #[test]
+    fn archive_keys_and_form_stamps_verify_only_as_issued() {
+        let t = Tokens::new("a-secret-of-at-least-thirty-two-bytes!!");
+        let key = t.archive(9);
+        assert!(t.verify_archive(9, &key));
+        assert!(!t.verify_archive(10, &key));
+        assert!(!t.verify_archive(9, "AAAAAAAAAAAAAAAAAAAAAA"));
+        assert!(!t.verify_archive(9, ""));
+        let stamp = t.form_stamp(1_700_000_000_123);
+        assert_eq!(t.verify_form_stamp(&stamp), Some(1_700_000_000_123));
+        let (_, mac) = stamp.split_once('.').unwrap();
+        assert_eq!(
+            t.verify_form_stamp(&format!("1.{mac}")),
+            None,
+            "another time, same MAC"
+        );
+        for junk in ["", ".", "1.", "x.y", "99999999999999999999.AAAA"] {
+            assert_eq!(t.verify_form_stamp(junk), None);
         }
     }
 

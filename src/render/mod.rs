@@ -167,6 +167,8 @@ pub struct Page {
     pub back_url: Option<String>,
     /// The back link's text when it is not the site's home page («العودة إلى المقال»).
     pub back_label: Option<String>,
+    /// The sign-up form's signed time stamp (see `Tokens::form_stamp`).
+    pub stamp: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -293,11 +295,13 @@ impl Renderer {
         })
     }
 
-    pub fn embed(&self, settings: &Settings, action: &str) -> anyhow::Result<String> {
+    /// The sign-up fragment a site embeds; `stamp` is its signed time stamp.
+    pub fn embed(&self, settings: &Settings, action: &str, stamp: &str) -> anyhow::Result<String> {
         let mut ctx = Context::new();
         ctx.insert("prompt", &settings.newsletter.prompt);
         ctx.insert("site_name", &settings.newsletter.site_name);
         ctx.insert("action", action);
+        ctx.insert("stamp", stamp);
         Ok(self.tera.render("embed.html", &ctx)?)
     }
 }

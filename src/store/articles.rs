@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 
-use super::{Article, NewArticle, now_ms};
+use super::{Article, ExcludedArticle, NewArticle, now_ms};
 
 for_each_engine! {
     impl Db {
@@ -156,6 +156,7 @@ for_each_engine! {
             };
             Ok(sqlx::query_as::<_, Article>(
                 "SELECT * FROM articles WHERE id > $1 AND arrived_at >= $2
+                   AND id NOT IN (SELECT article_id FROM excluded_articles WHERE schedule = $4)
                  ORDER BY CASE WHEN published_at IS NULL OR published_at > arrived_at THEN arrived_at
                                ELSE published_at END DESC, id DESC
                  LIMIT $3",
@@ -163,7 +164,59 @@ for_each_engine! {
             .bind(watermark)
             .bind(since)
             .bind(max as i64)
+            .bind(schedule)
             .fetch_all(&mut *conn)
+            .await?)
+        }
+
+        /// Takes an article out of a schedule's coming digest (`exclude`), or puts it back.
+        /// Returns whether anything changed.
+        pub(crate) async fn exclude_article(
+            &self,
+            schedule: &str,
+            article: i64,
+            exclude: bool,
+            by: &str,
+            now: i64,
+        ) -> anyhow::Result<bool> {
+            let mut tx = self.begin_write().await?;
+            let n = if exclude {
+                sqlx::query(
+                    "INSERT INTO excluded_articles (schedule, article_id, excluded_by, at)
+                     SELECT $1, id, $3, $4 FROM articles WHERE id = $2
+                     ON CONFLICT (schedule, article_id) DO NOTHING",
+                )
+                .bind(schedule)
+                .bind(article)
+                .bind(by)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            } else {
+                sqlx::query("DELETE FROM excluded_articles WHERE schedule = $1 AND article_id = $2")
+                    .bind(schedule)
+                    .bind(article)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            };
+            self.commit(tx).await?;
+            Ok(n > 0)
+        }
+
+        /// The articles taken out of a schedule's coming digest that it would otherwise still
+        /// carry (newer than its watermark), newest first.
+        pub(crate) async fn excluded_articles(&self, schedule: &str) -> anyhow::Result<Vec<ExcludedArticle>> {
+            Ok(sqlx::query_as::<_, ExcludedArticle>(
+                "SELECT a.id, a.title, a.url, x.excluded_by, x.at
+                 FROM excluded_articles x JOIN articles a ON a.id = x.article_id
+                 WHERE x.schedule = $1
+                   AND a.id > COALESCE((SELECT watermark FROM schedule_state WHERE name = $1), 0)
+                 ORDER BY a.id DESC LIMIT 200",
+            )
+            .bind(schedule)
+            .fetch_all(&self.pool)
             .await?)
         }
     }

@@ -4,8 +4,8 @@
 use anyhow::Context;
 
 use super::{
-    ArchiveEntry, CounterDelta, Digest, DigestOutcome, DigestRequest, DigestStatus, Failure,
-    Progress, RenderedDigest, now_ms,
+    ArchiveEntry, CounterDelta, Digest, DigestKind, DigestOutcome, DigestRequest, DigestStatus,
+    Failure, Progress, RenderedDigest, now_ms,
 };
 
 for_each_engine! {
@@ -74,6 +74,18 @@ for_each_engine! {
                 .bind(watermark)
                 .bind(now_ms())
             };
+            if req.kind == DigestKind::Scheduled {
+                let paused: Option<i64> =
+                    sqlx::query_scalar("SELECT paused FROM schedule_state WHERE name = $1")
+                        .bind(req.schedule)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if paused == Some(1) {
+                    // The slot passes; its articles wait for the first digest after resuming.
+                    advance(req.slot, None).execute(&mut *conn).await?;
+                    return Ok(DigestOutcome::Paused);
+                }
+            }
             let Some(rendered) = rendered.filter(|_| !ids.is_empty()) else {
                 if req.test_to.is_none() {
                     advance(req.slot, None).execute(&mut *conn).await?;
@@ -83,8 +95,8 @@ for_each_engine! {
             let now = now_ms();
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO digests (schedule, kind, slot, subject, html, text, web_html, slot_key, preheader,
-                                      article_ids, test_to, status, created_at, started_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', $12, $12) RETURNING id",
+                                      article_ids, test_to, status, created_at, started_at, created_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', $12, $12, $13) RETURNING id",
             )
             .bind(req.schedule)
             .bind(req.kind.as_str())
@@ -98,6 +110,7 @@ for_each_engine! {
             .bind(serde_json::to_string(&ids)?)
             .bind(req.test_to)
             .bind(now)
+            .bind(req.created_by)
             .fetch_one(&mut *conn)
             .await?;
             let total = if req.test_to.is_some() {

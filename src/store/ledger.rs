@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::Row;
 
-use super::{Claimed, CounterDelta, Outcome, now_ms};
+use super::{Claimed, ConsentEvent, CounterDelta, Outcome, now_ms};
 
 for_each_engine! {
     impl Db {
@@ -248,15 +248,33 @@ for_each_engine! {
             .bind(now_ms())
             .fetch_all(&mut *tx)
             .await?;
+            let now = now_ms();
             for id in &done {
-                sqlx::query(
+                let rows = sqlx::query(
                     "UPDATE subscribers SET bounces = bounces + 1,
                          status = CASE WHEN bounces + 1 >= $2 AND status = 'confirmed' THEN 'bounced' ELSE status END
                      WHERE id IN (SELECT subscriber_id FROM deliveries
-                                  WHERE digest_id = $1 AND state = 'failed' AND permanent = 1 AND bounce_counted = 0)",
+                                  WHERE digest_id = $1 AND state = 'failed' AND permanent = 1 AND bounce_counted = 0)
+                     RETURNING id, status, bounces",
                 )
                 .bind(id)
                 .bind(bounce_after as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in &rows {
+                    let (reader, status, bounces): (i64, String, i64) = (r.get(0), r.get(1), r.get(2));
+                    // Bounced by this send: the count reached the limit just now.
+                    if status == "bounced" && bounces == bounce_after as i64 {
+                        Db::consent(&mut tx, reader, ConsentEvent::Bounce, &format!("digest:{id}"), now)
+                            .await?;
+                    }
+                }
+                sqlx::query(
+                    "UPDATE digests SET bounced = (SELECT COUNT(*) FROM deliveries
+                         WHERE digest_id = $1 AND state = 'failed' AND permanent = 1)
+                     WHERE id = $1",
+                )
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(

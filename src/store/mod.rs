@@ -50,7 +50,9 @@ macro_rules! for_each_engine {
 mod postgres;
 mod sqlite;
 
+mod accounts;
 mod articles;
+mod dashboard;
 mod digests;
 mod ledger;
 mod mailq;
@@ -124,14 +126,19 @@ facade! {
     pub async fn subscribe(&self, email: &SubscriberEmail, name: &SubscriberName, source: &str, now: i64) -> anyhow::Result<bool>;
     pub async fn confirm(&self, id: i64, issued: i64, now: i64) -> anyhow::Result<ConfirmOutcome>;
     pub async fn confirm_state(&self, id: i64, issued: i64) -> anyhow::Result<ConfirmOutcome>;
-    /// Unsubscribes and takes the reader out of every send's queue.
-    pub async fn unsubscribe(&self, id: i64, now: i64) -> anyhow::Result<bool>;
+    /// Unsubscribes and takes the reader out of every send's queue; `how` goes to the
+    /// reader's consent history.
+    pub async fn unsubscribe(&self, id: i64, how: &str, now: i64) -> anyhow::Result<bool>;
     pub async fn import(&self, rows: &[(SubscriberEmail, SubscriberName)], confirmed: bool, source: &str) -> anyhow::Result<(u64, u64)>;
     pub async fn subscribers_after(&self, after_id: i64, limit: i64) -> anyhow::Result<Vec<SubscriberRow>>;
-    pub async fn list_subscribers(&self, status: Option<SubscriberStatus>, q: Option<&str>, page: i64, per_page: i64) -> anyhow::Result<(Vec<SubscriberRow>, i64)>;
+    pub async fn list_subscribers(&self, filter: &ReaderFilter, page: i64, per_page: i64) -> anyhow::Result<(Vec<SubscriberRow>, i64)>;
+    pub async fn subscriber(&self, id: i64) -> anyhow::Result<Option<SubscriberRow>>;
+    pub async fn consent_history(&self, id: i64) -> anyhow::Result<Vec<ConsentRow>>;
     pub async fn count_subscribers(&self, status: SubscriberStatus) -> anyhow::Result<i64>;
-    /// GDPR erasure; returns the erased subscriber's id.
-    pub async fn erase_subscriber(&self, email: &SubscriberEmail) -> anyhow::Result<Option<i64>>;
+    pub async fn subscriber_id_by_email(&self, email: &SubscriberEmail) -> anyhow::Result<Option<i64>>;
+    /// GDPR erasure, with the reader's consent history and queued emails; whether there was
+    /// anyone to erase.
+    pub async fn erase_subscriber(&self, id: i64) -> anyhow::Result<bool>;
     /// How many of the reader's deliveries are claimed by a live worker right now.
     pub async fn deliveries_in_flight_to(&self, subscriber: i64, now: i64) -> anyhow::Result<i64>;
     /// Of `ids`, the subscribers who are still confirmed.
@@ -148,11 +155,16 @@ facade! {
     /// The articles the next digest of `schedule` would carry, newest first.
     pub async fn new_articles(&self, schedule: &str, first_since: i64, max: u32) -> anyhow::Result<Vec<Article>>;
     pub async fn article_count(&self) -> anyhow::Result<i64>;
+    /// Takes an article out of a schedule's coming digest, or puts it back.
+    pub async fn exclude_article(&self, schedule: &str, article: i64, exclude: bool, by: &str, now: i64) -> anyhow::Result<bool>;
+    pub async fn excluded_articles(&self, schedule: &str) -> anyhow::Result<Vec<ExcludedArticle>>;
 
     // ------------------------------------------------------------ schedules, feeds, pacing
     pub async fn schedule_last_slot(&self, name: &str) -> anyhow::Result<Option<i64>>;
     pub async fn mark_slot(&self, name: &str, slot: i64) -> anyhow::Result<()>;
     pub async fn reset_schedule(&self, name: &str) -> anyhow::Result<()>;
+    pub async fn set_schedule_paused(&self, name: &str, paused: bool) -> anyhow::Result<()>;
+    pub async fn schedule_states(&self) -> anyhow::Result<Vec<ScheduleState>>;
     /// Takes this process's turn to poll `url` if it is due (one process per turn).
     pub async fn take_feed_turn(&self, url: &str, every: Duration, now: i64) -> anyhow::Result<bool>;
     /// Reserves `n` send times, `interval_us` apart, from the deployment-wide pacing row;
@@ -179,6 +191,35 @@ facade! {
     pub async fn finish_digests(&self, bounce_after: u32) -> anyhow::Result<Vec<i64>>;
     pub async fn next_due(&self) -> anyhow::Result<Option<i64>>;
     pub async fn queue_depth(&self) -> anyhow::Result<i64>;
+
+    // ------------------------------------------------------------ dashboard
+    pub async fn status_counts(&self) -> anyhow::Result<Vec<(SubscriberStatus, i64)>>;
+    /// Consent events since `since` per `bucket_ms`: (bucket start, event, count).
+    pub async fn consent_counts(&self, since: i64, bucket_ms: i64) -> anyhow::Result<Vec<(i64, String, i64)>>;
+    pub async fn sends(&self, before: Option<i64>, limit: i64) -> anyhow::Result<Vec<SendSummary>>;
+
+    // ------------------------------------------------------------ accounts, tokens, audit
+    pub async fn add_admin(&self, email: &str, role: Role, password_hash: &str, now: i64) -> anyhow::Result<Option<i64>>;
+    pub async fn admin_by_email(&self, email: &str) -> anyhow::Result<Option<Admin>>;
+    pub async fn admin(&self, id: i64) -> anyhow::Result<Option<Admin>>;
+    pub async fn admins(&self) -> anyhow::Result<Vec<Admin>>;
+    /// Counts a failed login; returns whether the account is locked now.
+    pub async fn login_failed(&self, id: i64, max: i64, lock_ms: i64, now: i64) -> anyhow::Result<bool>;
+    pub async fn login_succeeded(&self, id: i64) -> anyhow::Result<()>;
+    /// Changes a role or removes the account (`None`); false if it would leave no owner.
+    pub async fn set_admin_role(&self, id: i64, role: Option<Role>) -> anyhow::Result<bool>;
+    pub async fn set_password(&self, id: i64, password_hash: &str) -> anyhow::Result<()>;
+    pub async fn set_totp(&self, id: i64, secret: Option<&str>) -> anyhow::Result<()>;
+    pub async fn start_session(&self, id_hash: &str, admin: i64, stage: SessionStage, replaces: Option<&str>, now: i64, absolute_ms: i64) -> anyhow::Result<()>;
+    pub async fn session(&self, id_hash: &str, now: i64, idle_ms: i64, absolute_ms: i64) -> anyhow::Result<Option<SessionAdmin>>;
+    pub async fn end_session(&self, id_hash: &str) -> anyhow::Result<()>;
+    pub async fn end_sessions_of(&self, admin: i64) -> anyhow::Result<u64>;
+    pub async fn add_api_token(&self, name: &str, role: Role, token_hash: &str, hint: &str, created_by: &str, now: i64) -> anyhow::Result<i64>;
+    pub async fn api_token(&self, token_hash: &str, now: i64) -> anyhow::Result<Option<ApiToken>>;
+    pub async fn api_tokens(&self) -> anyhow::Result<Vec<ApiToken>>;
+    pub async fn revoke_api_token(&self, id: i64, now: i64) -> anyhow::Result<Option<String>>;
+    pub async fn audit(&self, r: &AuditRecord, now: i64) -> anyhow::Result<()>;
+    pub async fn audit_log(&self, before: Option<i64>, action: Option<&str>, limit: i64) -> anyhow::Result<Vec<AuditEntry>>;
 }
 
 /// Per-digest counter changes gathered from `RETURNING digest_id` rows.

@@ -173,6 +173,8 @@ pub struct DigestRequest<'a> {
     pub first_since: i64,
     pub max_articles: u32,
     pub test_to: Option<&'a str>,
+    /// Who asked for a manual or test send (an account, a token, the command line).
+    pub created_by: Option<&'a str>,
 }
 
 /// What the renderer hands back: the email with its personal parts (and its own archive
@@ -196,6 +198,8 @@ pub enum DigestOutcome {
     /// This schedule slot already has its digest.
     Exists(i64),
     NothingNew,
+    /// The schedule is paused: its slot passed without a digest.
+    Paused,
     /// New articles arrived after the digest was rendered: render it again.
     Stale,
 }
@@ -357,4 +361,176 @@ pub enum MailOutcome<'a> {
     Failed {
         error: &'a str,
     },
+}
+
+text_enum! {
+    /// What a console account or an API token may do. Each role can do what the one before
+    /// it can.
+    pub enum Role {
+        /// Reads everything.
+        Viewer = "viewer",
+        /// Also previews, tests, sends, pauses and cancels, and manages readers and articles.
+        Editor = "editor",
+        /// Also manages accounts and API tokens.
+        Owner = "owner",
+    }
+}
+
+impl Role {
+    fn rank(self) -> u8 {
+        match self {
+            Role::Viewer => 0,
+            Role::Editor => 1,
+            Role::Owner => 2,
+        }
+    }
+
+    /// Whether this role may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        self.rank() >= needed.rank()
+    }
+}
+
+text_enum! {
+    /// A step in a reader's consent history.
+    pub enum ConsentEvent {
+        Signup = "signup",
+        Confirm = "confirm",
+        Unsubscribe = "unsubscribe",
+        Bounce = "bounce",
+        Import = "import",
+    }
+}
+
+/// A console account.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Admin {
+    pub id: i64,
+    pub email: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub password_hash: String,
+    pub totp_secret: Option<String>,
+    pub failed_logins: i64,
+    pub locked_until: i64,
+    pub created_at: i64,
+}
+
+/// A session's stage: a password alone opens only the second-factor step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStage {
+    Totp,
+    Full,
+}
+
+impl SessionStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStage::Totp => "totp",
+            SessionStage::Full => "full",
+        }
+    }
+}
+
+/// A live session and the account it belongs to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionAdmin {
+    pub admin_id: i64,
+    pub email: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub stage: String,
+    pub has_totp: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub hint: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub client: String,
+}
+
+/// One entry for the audit log, written by the operation it records.
+#[derive(Debug, Clone, Default)]
+pub struct AuditRecord {
+    pub actor: String,
+    pub action: &'static str,
+    pub target: String,
+    pub detail: String,
+    pub client: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ConsentRow {
+    pub at: i64,
+    #[sqlx(try_from = "String")]
+    pub event: ConsentEvent,
+    pub source: String,
+}
+
+/// A send as the console lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SendSummary {
+    pub id: i64,
+    pub schedule: String,
+    #[sqlx(try_from = "String")]
+    pub kind: DigestKind,
+    pub subject: String,
+    #[sqlx(try_from = "String")]
+    pub status: DigestStatus,
+    pub total: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub bounced: i64,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    pub created_by: Option<String>,
+}
+
+/// A schedule's stored state.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScheduleState {
+    pub name: String,
+    pub last_slot: i64,
+    pub watermark: Option<i64>,
+    pub paused: i64,
+}
+
+/// An article an editor took out of a schedule's coming digest.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ExcludedArticle {
+    pub id: i64,
+    pub title: String,
+    pub url: String,
+    pub excluded_by: String,
+    pub at: i64,
+}
+
+/// Which readers a console list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ReaderFilter {
+    pub status: Option<SubscriberStatus>,
+    /// Where they signed up: `page`, `embed`, `api` or `import`.
+    pub source: Option<String>,
+    /// An address prefix or part of a name (see `list_subscribers`).
+    pub q: Option<String>,
 }

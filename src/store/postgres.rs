@@ -29,11 +29,15 @@ macro_rules! engine_sql {
     };
     // Address prefix search between two bounds, in byte order whatever the database's
     // collation (an index on `email_norm COLLATE "C"` serves it, in this order).
-    (email_from_to) => {
-        "email_norm COLLATE \"C\" >= $2 AND email_norm COLLATE \"C\" < $3"
+    (email_c) => {
+        "(email_norm COLLATE \"C\")"
     };
     (email_order) => {
         "email_norm COLLATE \"C\""
+    };
+    // Where a reader signed up, by prefix, in byte order (indexed the same way).
+    (source_c) => {
+        "(source COLLATE \"C\")"
     };
 }
 pub(crate) use engine_sql;
@@ -125,10 +129,14 @@ impl Db {
             .context("cannot start COPY")?;
         copy.send(data).await.context("COPY failed")?;
         copy.finish().await.context("COPY failed")?;
+        // Each added reader's consent history starts with the import.
         let added = sqlx::query(
-            "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirmed_at)
-             SELECT email, email_norm, name, $1, $2, $3, $3, $4 FROM import_rows
-             ON CONFLICT (email_norm) DO NOTHING",
+            "WITH added AS (
+                 INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirmed_at)
+                 SELECT email, email_norm, name, $1, $2, $3, $3, $4 FROM import_rows
+                 ON CONFLICT (email_norm) DO NOTHING RETURNING id)
+             INSERT INTO consent_events (subscriber_id, at, event, source)
+             SELECT id, $3, 'import', $2 FROM added",
         )
         .bind(status)
         .bind(source)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::now_ms;
+use super::{ScheduleState, now_ms};
 
 for_each_engine! {
     impl Db {
@@ -42,6 +42,29 @@ for_each_engine! {
             .execute(&self.pool)
             .await?;
             Ok(())
+        }
+
+        /// Pauses or resumes a schedule: while paused, its slots pass without a digest.
+        pub(crate) async fn set_schedule_paused(&self, name: &str, paused: bool) -> anyhow::Result<()> {
+            let mut tx = self.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO schedule_state (name, last_slot, paused) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET paused = $3",
+            )
+            .bind(name)
+            .bind(now_ms())
+            .bind(paused as i64)
+            .execute(&mut *tx)
+            .await?;
+            self.commit(tx).await
+        }
+
+        pub(crate) async fn schedule_states(&self) -> anyhow::Result<Vec<ScheduleState>> {
+            Ok(sqlx::query_as::<_, ScheduleState>(
+                "SELECT name, last_slot, watermark, paused FROM schedule_state ORDER BY name",
+            )
+            .fetch_all(&self.pool)
+            .await?)
         }
 
         /// Whether this process polls `url` now: true for one process per `every`, whichever

@@ -31,8 +31,11 @@ macro_rules! engine_sql {
         ""
     };
     // Address prefix search between two bounds, in byte order (SQLite's BINARY collation).
-    (email_from_to) => {
-        "email_norm >= $2 AND email_norm < $3"
+    (email_c) => {
+        "email_norm"
+    };
+    (source_c) => {
+        "source"
     };
     (email_order) => {
         "email_norm"
@@ -176,6 +179,11 @@ impl Db {
         let status = if confirmed { "confirmed" } else { "pending" };
         let mut added = 0;
         let mut tx = self.begin_write().await?;
+        // The write lock is ours: every id above this one is a reader this import adds.
+        let before: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM subscribers")
+                .fetch_one(&mut *tx)
+                .await?;
         for chunk in rows.chunks(2000) {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
                 "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirmed_at) ",
@@ -198,6 +206,14 @@ impl Db {
                 .context("failed to import subscribers")?
                 .rows_affected();
         }
+        // Each added reader's consent history starts with the import.
+        sqlx::query(
+            "INSERT INTO consent_events (subscriber_id, at, event, source)
+             SELECT id, created_at, 'import', source FROM subscribers WHERE id > $1",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
         self.commit(tx).await?;
         Ok((added, rows.len() as u64 - added))
     }

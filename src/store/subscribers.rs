@@ -5,8 +5,8 @@ use anyhow::Context;
 use sqlx::Row;
 
 use super::{
-    CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, ConfirmOutcome, CounterDelta, DAY_MS, SubscriberEmail,
-    SubscriberName, SubscriberRow, SubscriberStatus,
+    CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, ConfirmOutcome, ConsentEvent, ConsentRow, CounterDelta,
+    DAY_MS, ReaderFilter, SubscriberEmail, SubscriberName, SubscriberRow, SubscriberStatus,
 };
 
 for_each_engine! {
@@ -50,6 +50,10 @@ for_each_engine! {
             .context("failed to store the subscription")?;
             let (id, status, issued): (i64, String, i64) =
                 (row.get("id"), row.get("status"), row.get("consented_at"));
+            if issued == now {
+                // A new reader, or one who left and came back: consent given now.
+                Db::consent(&mut tx, id, ConsentEvent::Signup, source, now).await?;
+            }
             let queued = if status == SubscriberStatus::Pending.as_str() {
                 // Recent: confirmations of this inbox still unanswered (a reader who
                 // confirmed, left and comes back is not held up by the mail they answered).
@@ -108,6 +112,9 @@ for_each_engine! {
             .await
             .context("failed to confirm")?
             .rows_affected();
+            if updated > 0 {
+                Db::consent(&mut tx, id, ConsentEvent::Confirm, "", now).await?;
+            }
             self.commit(tx).await?;
             if updated > 0 {
                 return Ok(ConfirmOutcome::Confirmed);
@@ -143,7 +150,12 @@ for_each_engine! {
         /// has claimed are left to it: it checks before it starts the message, and the
         /// caller waits for them (see `deliveries_in_flight_to`). Idempotent; returns whether
         /// anything changed.
-        pub(crate) async fn unsubscribe(&self, id: i64, now: i64) -> anyhow::Result<bool> {
+        pub(crate) async fn unsubscribe(
+            &self,
+            id: i64,
+            how: &str,
+            now: i64,
+        ) -> anyhow::Result<bool> {
             let mut tx = self.begin_write().await?;
             let r = sqlx::query(
                 "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $1
@@ -154,6 +166,9 @@ for_each_engine! {
             .execute(&mut *tx)
             .await
             .context("failed to unsubscribe")?;
+            if r.rows_affected() > 0 {
+                Db::consent(&mut tx, id, ConsentEvent::Unsubscribe, how, now).await?;
+            }
             skip_queued(&mut tx, id).await?;
             self.commit(tx).await?;
             Ok(r.rows_affected() > 0)
@@ -175,65 +190,85 @@ for_each_engine! {
             .await?)
         }
 
-        /// A page of subscribers, by status, and by address prefix (`q`, case-insensitive)
-        /// in address order: the address index serves the search and the order, so a million
-        /// readers answer as fast as a hundred. Without `q`, in sign-up order. The total is
-        /// counted up to 10,001: beyond that, "more than 10,000".
+        /// A page of readers by `filter`. `q` with an `@`, or a single ASCII word, is an
+        /// address prefix (case-insensitive) and the page is in address order: the address
+        /// index serves the search and the order, so a million readers answer as fast as a
+        /// hundred. Any other `q` is part of a name, newest first. Without `q`, newest first.
+        /// The total is counted up to 10,001: beyond that, "more than 10,000".
         pub(crate) async fn list_subscribers(
             &self,
-            status: Option<SubscriberStatus>,
-            q: Option<&str>,
+            filter: &ReaderFilter,
             page: i64,
             per_page: i64,
         ) -> anyhow::Result<(Vec<SubscriberRow>, i64)> {
-            let status = status.map(|s| s.as_str());
             let offset = (page.clamp(1, 1_000_000) - 1) * per_page;
-            let Some(q) = q else {
-                let rows = sqlx::query_as::<_, SubscriberRow>(
-                    "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces
-                     FROM subscribers WHERE ($1 IS NULL OR status = $1)
-                     ORDER BY id LIMIT $2 OFFSET $3",
-                )
-                .bind(status)
-                .bind(per_page)
-                .bind(offset)
-                .fetch_all(&self.pool)
-                .await?;
-                let total: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM subscribers WHERE ($1 IS NULL OR status = $1)
-                     LIMIT 10001) AS matching",
-                )
-                .bind(status)
-                .fetch_one(&self.pool)
-                .await?;
-                return Ok((rows, total));
+            let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+            let by_address = q.is_some_and(|q| q.contains('@') || (q.is_ascii() && !q.contains(' ')));
+            let filtered = |qb: &mut sqlx::QueryBuilder<DB>| {
+                qb.push(" FROM subscribers WHERE 1 = 1");
+                if let Some(status) = filter.status {
+                    qb.push(" AND status = ").push_bind(status.as_str());
+                }
+                if let Some(kind) = filter.source.as_deref() {
+                    qb.push(" AND (source = ")
+                        .push_bind(kind.to_owned())
+                        .push(concat!(" OR (", engine_sql!(source_c), " >= "))
+                        .push_bind(format!("{kind}:"))
+                        .push(concat!(" AND ", engine_sql!(source_c), " < "))
+                        .push_bind(format!("{kind};"))
+                        .push("))");
+                }
+                match q {
+                    Some(q) if by_address => {
+                        let from = q.to_lowercase();
+                        qb.push(concat!(" AND ", engine_sql!(email_c), " >= "))
+                            .push_bind(from.clone())
+                            .push(concat!(" AND ", engine_sql!(email_c), " < "))
+                            .push_bind(format!("{from}\u{10FFFF}"))
+                            .push(concat!(" ORDER BY ", engine_sql!(email_order)));
+                    }
+                    Some(q) => {
+                        let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                        qb.push(" AND LOWER(name) LIKE ")
+                            .push_bind(format!("%{escaped}%"))
+                            .push(" ESCAPE '\\' ORDER BY id DESC");
+                    }
+                    None => {
+                        qb.push(" ORDER BY id DESC");
+                    }
+                }
             };
-            let from = q.trim().to_lowercase();
-            let to = format!("{from}\u{10FFFF}");
-            let rows = sqlx::query_as::<_, SubscriberRow>(concat!(
-                "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces
-                 FROM subscribers
-                 WHERE ", engine_sql!(email_from_to), " AND ($1 IS NULL OR status = $1)
-                 ORDER BY ", engine_sql!(email_order), " LIMIT $4 OFFSET $5"
-            ))
-            .bind(status)
-            .bind(&from)
-            .bind(&to)
-            .bind(per_page)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-            let total: i64 = sqlx::query_scalar(concat!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM subscribers
-                 WHERE ", engine_sql!(email_from_to), " AND ($1 IS NULL OR status = $1)
-                 ORDER BY ", engine_sql!(email_order), " LIMIT 10001) AS matching"
-            ))
-            .bind(status)
-            .bind(&from)
-            .bind(&to)
-            .fetch_one(&self.pool)
-            .await?;
+            let mut qb = sqlx::QueryBuilder::<DB>::new(
+                "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces",
+            );
+            filtered(&mut qb);
+            qb.push(" LIMIT ").push_bind(per_page).push(" OFFSET ").push_bind(offset);
+            let rows = qb.build_query_as::<SubscriberRow>().fetch_all(&self.pool).await?;
+            let mut qb = sqlx::QueryBuilder::<DB>::new("SELECT COUNT(*) FROM (SELECT 1");
+            filtered(&mut qb);
+            qb.push(" LIMIT 10001) AS matching");
+            let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
             Ok((rows, total))
+        }
+
+        pub(crate) async fn subscriber(&self, id: i64) -> anyhow::Result<Option<SubscriberRow>> {
+            Ok(sqlx::query_as::<_, SubscriberRow>(
+                "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces
+                 FROM subscribers WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        /// A reader's consent history, oldest first.
+        pub(crate) async fn consent_history(&self, id: i64) -> anyhow::Result<Vec<ConsentRow>> {
+            Ok(sqlx::query_as::<_, ConsentRow>(
+                "SELECT at, event, source FROM consent_events WHERE subscriber_id = $1 ORDER BY id LIMIT 1000",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?)
         }
 
         pub(crate) async fn count_subscribers(
@@ -248,33 +283,36 @@ for_each_engine! {
             )
         }
 
-        /// GDPR erasure: the row goes, with its queued emails; ledger rows keep only the
-        /// number, which now points nowhere. Queued deliveries to them are skipped; claimed
-        /// ones are left to their worker, which finds nobody to send to.
-        pub(crate) async fn erase_subscriber(
+        pub(crate) async fn subscriber_id_by_email(
             &self,
             email: &SubscriberEmail,
         ) -> anyhow::Result<Option<i64>> {
+            Ok(sqlx::query_scalar("SELECT id FROM subscribers WHERE email_norm = $1")
+                .bind(email.normalized())
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        /// GDPR erasure: the row goes, with its consent history and queued emails; ledger
+        /// rows keep only the number, which now points nowhere. Queued deliveries to them are
+        /// skipped; claimed ones are left to their worker, which finds nobody to send to.
+        pub(crate) async fn erase_subscriber(&self, id: i64) -> anyhow::Result<bool> {
             let mut tx = self.begin_write().await?;
-            let id: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM subscribers WHERE email_norm = $1")
-                    .bind(email.normalized())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(id) = id {
-                skip_queued(&mut tx, id).await?;
-                sqlx::query("DELETE FROM mail_queue WHERE subscriber_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM subscribers WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .context("failed to erase subscriber")?;
+            skip_queued(&mut tx, id).await?;
+            for sql in [
+                "DELETE FROM consent_events WHERE subscriber_id = $1",
+                "DELETE FROM mail_queue WHERE subscriber_id = $1",
+            ] {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
             }
+            let n = sqlx::query("DELETE FROM subscribers WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("failed to erase subscriber")?
+                .rows_affected();
             self.commit(tx).await?;
-            Ok(id)
+            Ok(n > 0)
         }
 
         pub(crate) async fn deliveries_in_flight_to(
@@ -305,6 +343,29 @@ for_each_engine! {
             }
             qb.push(")");
             Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
+        }
+    }
+
+    impl Db {
+        /// Appends a step to a reader's consent history, in the caller's transaction.
+        pub(crate) async fn consent(
+            conn: &mut Conn,
+            subscriber: i64,
+            event: ConsentEvent,
+            source: &str,
+            at: i64,
+        ) -> anyhow::Result<()> {
+            sqlx::query(
+                "INSERT INTO consent_events (subscriber_id, at, event, source) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(subscriber)
+            .bind(at)
+            .bind(event.as_str())
+            .bind(source)
+            .execute(&mut *conn)
+            .await
+            .context("failed to record consent")?;
+            Ok(())
         }
     }
 

@@ -1,9 +1,12 @@
-//! The admin API, behind `Authorization: Bearer <security.admin_token>`.
+//! The admin API, behind `Authorization: Bearer <token>`: an API token made in the console
+//! (with its role), or the configuration's `admin_token` (an owner). Every handler calls the
+//! operation the console and the command line call, which checks the role and writes the
+//! audit log.
 
 use std::sync::Arc;
 
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     extract::{Path, Request, State},
     http::{StatusCode, header},
     middleware::{self, Next},
@@ -13,11 +16,11 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiError;
+use super::{ApiError, client::client_ip};
 use crate::{
-    app::{App, ControlError, SendControl},
-    domain::{SubscriberEmail, token::constant_time_eq},
-    store::{DigestKind, DigestOutcome, DigestStatus, NewArticle, SubscriberStatus, now_ms},
+    app::{Actor, App, OpError, SendControl},
+    domain::SubscriberEmail,
+    store::{DigestOutcome, DigestStatus, NewArticle, ReaderFilter, Role, now_ms},
 };
 
 pub fn router(app: Arc<App>) -> Router<Arc<App>> {
@@ -26,10 +29,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/ingest", post(ingest))
         .route("/sends", post(create_send))
         .route("/sends/{id}", get(send_status))
-        .route("/sends/{id}/pause", post(pause))
-        .route("/sends/{id}/resume", post(resume))
-        .route("/sends/{id}/cancel", post(cancel))
-        .route("/sends/{id}/retry", post(retry))
+        .route("/sends/{id}/{action}", post(control))
         .route("/sends/{id}/failures", get(failures))
         .route("/subscribers", get(list_subscribers))
         .route(
@@ -39,22 +39,53 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .layer(middleware::from_fn_with_state(app, require_token))
 }
 
-async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if given.is_empty()
-        || !constant_time_eq(
-            given.as_bytes(),
-            app.settings.security.admin_token.as_bytes(),
-        )
-    {
-        return ApiError::Unauthorized.into_response();
+        .unwrap_or("")
+        .to_owned();
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
+        .unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
+    let client = client_ip(&app.settings.server, peer, req.headers()).to_string();
+    match app.bearer(&given, &client).await {
+        Ok(Some(actor)) => {
+            req.extensions_mut().insert(actor);
+            next.run(req).await
+        }
+        Ok(None) => ApiError::Unauthorized.into_response(),
+        Err(e) => ApiError::Internal(e).into_response(),
     }
-    next.run(req).await
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> ApiError {
+        match e {
+            OpError::Forbidden(role) => ApiError::Invalid {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: format!("this needs a token with the {role} role"),
+            },
+            OpError::NotFound(_) => ApiError::NotFound,
+            OpError::InvalidState(status) => ApiError::Invalid {
+                status: StatusCode::CONFLICT,
+                code: "invalid_state",
+                message: format!("the send is {status}"),
+            },
+            OpError::Refused(r @ crate::app::Refusal::UnknownSchedule(_)) => ApiError::Invalid {
+                status: StatusCode::NOT_FOUND,
+                code: "unknown_schedule",
+                message: r.to_string(),
+            },
+            OpError::Refused(r) => ApiError::invalid("refused", r.to_string()),
+            OpError::Store(e) => ApiError::Internal(e),
+        }
+    }
 }
 
 /// Parses a JSON body ourselves so a malformed one gets our error shape, not axum's text.
@@ -83,8 +114,10 @@ struct ArticleIn {
 
 async fn add_article(
     State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    actor.require(Role::Editor)?;
     let a: ArticleIn = json_body(&body)?;
     let raw = NewArticle {
         guid: a.guid,
@@ -111,8 +144,14 @@ async fn add_article(
     Ok((status, Json(json!({"id": id, "new": new}))).into_response())
 }
 
-async fn ingest(State(app): State<Arc<App>>) -> Json<Value> {
-    Json(serde_json::to_value(app.ingest_all().await).unwrap_or_default())
+async fn ingest(
+    State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require(Role::Editor)?;
+    Ok(Json(
+        serde_json::to_value(app.ingest_all().await).unwrap_or_default(),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -123,6 +162,7 @@ struct SendIn {
 
 async fn create_send(
     State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: SendIn = if body.is_empty() {
@@ -130,14 +170,6 @@ async fn create_send(
     } else {
         json_body(&body)?
     };
-    let schedule = app
-        .settings
-        .schedule(req.schedule.as_deref())
-        .map_err(|e| ApiError::Invalid {
-            status: StatusCode::NOT_FOUND,
-            code: "unknown_schedule",
-            message: e.to_string(),
-        })?;
     let test_to = match req.test_to.as_deref() {
         Some(t) => Some(
             SubscriberEmail::parse(t)
@@ -145,13 +177,8 @@ async fn create_send(
         ),
         None => None,
     };
-    let kind = if test_to.is_some() {
-        DigestKind::Test
-    } else {
-        DigestKind::Manual
-    };
     match app
-        .create_digest(schedule, kind, None, test_to.as_ref())
+        .start_send(&actor, req.schedule.as_deref(), test_to.as_ref())
         .await?
     {
         DigestOutcome::Created { id, recipients } => Ok((
@@ -159,7 +186,7 @@ async fn create_send(
             Json(json!({"id": id, "recipients": recipients})),
         )
             .into_response()),
-        DigestOutcome::NothingNew | DigestOutcome::Stale => Ok((
+        DigestOutcome::NothingNew | DigestOutcome::Stale | DigestOutcome::Paused => Ok((
             StatusCode::OK,
             Json(json!({"id": null, "reason": "nothing_new"})),
         )
@@ -200,52 +227,24 @@ async fn send_status(
 }
 
 /// Pause, resume, cancel or retry a send, through the one door every caller uses.
-async fn control(app: &App, id: &str, c: SendControl) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(id)?;
-    match app.control_send(id, c).await {
-        Ok((p, requeued)) => {
-            let mut v = serde_json::to_value(p).map_err(anyhow::Error::from)?;
-            if c == SendControl::Retry {
-                v["requeued"] = json!(requeued);
-            }
-            Ok(Json(v))
-        }
-        Err(ControlError::NotFound) => Err(ApiError::NotFound),
-        Err(ControlError::InvalidState(status)) => Err(ApiError::Invalid {
-            status: StatusCode::CONFLICT,
-            code: "invalid_state",
-            message: format!("send {id} is {status}"),
-        }),
-        Err(ControlError::Store(e)) => Err(ApiError::Internal(e)),
+async fn control(
+    State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let c = match action.as_str() {
+        "pause" => SendControl::Pause,
+        "resume" => SendControl::Resume,
+        "cancel" => SendControl::Cancel,
+        "retry" => SendControl::Retry,
+        _ => return Err(ApiError::NotFound),
+    };
+    let (p, requeued) = app.control(&actor, parse_id(&id)?, c).await?;
+    let mut v = serde_json::to_value(p).map_err(anyhow::Error::from)?;
+    if c == SendControl::Retry {
+        v["requeued"] = json!(requeued);
     }
-}
-
-async fn pause(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    control(&app, &id, SendControl::Pause).await
-}
-
-async fn resume(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    control(&app, &id, SendControl::Resume).await
-}
-
-async fn cancel(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    control(&app, &id, SendControl::Cancel).await
-}
-
-async fn retry(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    control(&app, &id, SendControl::Retry).await
+    Ok(Json(v))
 }
 
 async fn failures(
@@ -282,7 +281,7 @@ async fn list_subscribers(
                 ApiError::invalid("invalid_page", "page is a number from 1 to 1000000")
             })?,
     };
-    let status: Option<SubscriberStatus> = match q.status.as_deref() {
+    let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(s.parse().map_err(|_| {
             ApiError::invalid(
@@ -292,15 +291,12 @@ async fn list_subscribers(
         })?),
     };
     const PER_PAGE: i64 = 100;
-    let (rows, total) = app
-        .store
-        .list_subscribers(
-            status,
-            q.q.as_deref().filter(|s| !s.is_empty()),
-            page,
-            PER_PAGE,
-        )
-        .await?;
+    let filter = ReaderFilter {
+        status,
+        source: None,
+        q: q.q.filter(|s| !s.is_empty()),
+    };
+    let (rows, total) = app.store.list_subscribers(&filter, page, PER_PAGE).await?;
     Ok(Json(
         json!({"page": page, "per_page": PER_PAGE, "total": total, "subscribers": rows}),
     ))
@@ -308,13 +304,11 @@ async fn list_subscribers(
 
 async fn erase_subscriber(
     State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
     Path(email): Path<String>,
 ) -> Result<Response, ApiError> {
     let email = SubscriberEmail::parse(&email)
         .map_err(|e| ApiError::invalid("invalid_email", e.to_string()))?;
-    if app.erase(&email).await? {
-        Ok((StatusCode::OK, Json(json!({"erased": true}))).into_response())
-    } else {
-        Err(ApiError::NotFound)
-    }
+    app.erase_address(&actor, &email).await?;
+    Ok((StatusCode::OK, Json(json!({"erased": true}))).into_response())
 }

@@ -148,11 +148,21 @@ async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>
 
 /// RFC 8058 one-click: works with no cookie and no page, answers 200, never redirects. When
 /// it answers, nothing more reaches the reader, not even from a send under way.
-async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+async fn unsubscribe(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     let Ok(t) = app.tokens.verify(&token, TokenKind::Unsubscribe) else {
         return bad_unsubscribe(&app);
     };
-    match app.unsubscribe(t.subscriber_id).await {
+    // The mail client's button (RFC 8058) or the page's.
+    let how = if body.as_ref() == b"List-Unsubscribe=One-Click" {
+        "one-click"
+    } else {
+        "link"
+    };
+    match app.unsubscribe(t.subscriber_id, how).await {
         Ok(_) => message_page(
             &app,
             StatusCode::OK,

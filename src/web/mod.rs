@@ -1,23 +1,28 @@
-//! HTTP: the public pages readers and mail providers touch, and the admin API.
+//! HTTP: the public pages readers and mail providers touch, the admin API and the console.
 //!
 //! Each area exposes `router()`; this module merges them and adds the layers every request
-//! gets (body size limit); `server` runs them with every wait bounded.
+//! gets (body size limit, security headers); `server` runs them with every wait bounded.
 
 mod admin;
 mod archive;
 mod client;
+mod console;
+mod headers;
 mod links;
 mod ops;
 mod ratelimit;
 mod server;
 mod signup;
 
-pub use ratelimit::RateLimiter;
+pub use ratelimit::ClientLimiter;
 pub use server::serve;
 
-/// The sign-up limit of this process (per client address), shared by the sign-up handlers.
+/// This process's per-client limits, shared by the handlers of the public forms.
 #[derive(Clone)]
-pub(crate) struct SignupLimit(Option<Arc<RateLimiter>>);
+pub(crate) struct Limits {
+    pub signup: Option<Arc<ClientLimiter>>,
+    pub login: Option<Arc<ClientLimiter>>,
+}
 
 use std::sync::Arc;
 
@@ -32,20 +37,60 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::app::App;
 
 /// Sign-up forms and API calls are small; a feed article pushed by the API is the largest.
+/// (The console's CSV import has its own, larger limit.)
 const MAX_BODY: usize = 2 * 1024 * 1024;
 
 pub fn router(app: Arc<App>) -> Router {
-    let limit =
-        SignupLimit(RateLimiter::per_hour(app.settings.server.signups_per_hour).map(Arc::new));
+    let limits = Limits {
+        signup: ClientLimiter::per_hour(app.settings.server.signups_per_hour),
+        login: ClientLimiter::per_hour(app.settings.security.logins_per_hour),
+    };
     Router::new()
         .merge(signup::router())
         .merge(links::router())
         .merge(archive::router())
         .merge(ops::router())
         .nest("/api", admin::router(app.clone()))
-        .layer(axum::Extension(limit))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        // The import route has its own limit; it is nested after the general one.
+        .nest("/admin", console::router(app.clone()))
+        .route(
+            "/admin/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/admin") }),
+        )
+        .layer(axum::Extension(limits))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            headers::security_headers,
+        ))
         .with_state(app)
+}
+
+/// Why a form body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the form cannot be read")]
+pub struct FormError;
+
+/// An `application/x-www-form-urlencoded` body. serde_urlencoded turns invalid UTF-8 into
+/// U+FFFD without a word and lets a stray `%` through: both are refused first.
+pub(crate) fn decode_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, FormError> {
+    let mut decoded_check = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'%' => {
+                let hex = body.get(i + 1..i + 3).ok_or(FormError)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(FormError);
+                }
+                i += 3;
+            }
+            _ => i += 1,
+        }
+    }
+    decoded_check.extend(percent_encoding::percent_decode(body));
+    std::str::from_utf8(&decoded_check).map_err(|_| FormError)?;
+    serde_urlencoded::from_bytes(body).map_err(|_| FormError)
 }
 
 /// An API error: client errors carry a code and a message; internal ones are logged and
@@ -110,4 +155,41 @@ impl IntoResponse for ApiError {
 /// A full HTML page with a status.
 pub fn page(status: StatusCode, html: String) -> Response {
     (status, [("Cache-Control", "no-store")], Html(html)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug, PartialEq, Default)]
+    #[serde(default)]
+    struct F {
+        email: String,
+        name: String,
+    }
+
+    #[test]
+    fn form_decoding() {
+        let f: F = decode_form(b"email=a%40b.org&name=%D9%86+x&x").unwrap();
+        assert_eq!(
+            f,
+            F {
+                email: "a@b.org".into(),
+                name: "ن x".into()
+            }
+        );
+        for bad in [
+            &b"email=%ZZ"[..],
+            b"email=%4",
+            b"email=%FF",
+            b"name=%D9&x=%86",
+        ] {
+            assert_eq!(decode_form::<F>(bad), Err(FormError), "{bad:?}");
+        }
+        let f: F = decode_form(b"email=a%0D%0Ab").unwrap();
+        assert_eq!(
+            f.email, "a\r\nb",
+            "decoded as sent; the address check refuses it"
+        );
+    }
 }

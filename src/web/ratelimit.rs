@@ -1,58 +1,88 @@
-//! A per-client token bucket for the public sign-up form: each confirmation email we send on
-//! a stranger's word spends our sender reputation, so one client gets a handful an hour.
+//! Per-client limits for the public forms (sign-up, sign-in): each confirmation email we send
+//! on a stranger's word spends our sender reputation, and each password guess is one more
+//! try. `governor`'s keyed limiter (GCRA, sharded map) does the counting.
+//!
+//! Memory is bounded: a timer drops clients whose allowance is full again (`retain_recent`),
+//! and when the map still holds [`MAX_CLIENTS`] clients (a flood from that many addresses
+//! within one period), clients not yet in it share a single allowance until it drains.
 
 use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::Mutex,
-    time::{Duration, Instant},
+    net::{IpAddr, Ipv6Addr},
+    num::NonZeroU32,
+    sync::{Arc, Weak},
+    time::Duration,
 };
 
-/// Buckets kept at most; beyond this, full (idle) buckets are dropped.
-const MAX_CLIENTS: usize = 100_000;
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
 
-pub struct RateLimiter {
-    /// Requests a client may make at once.
-    burst: f64,
-    /// Tokens regained per second.
-    per_second: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+/// Clients remembered at most.
+pub const MAX_CLIENTS: usize = 100_000;
+/// How often clients whose allowance is full again are forgotten.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Where clients go when the map is full.
+const OVERFLOW: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+
+pub struct ClientLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+    max_clients: usize,
 }
 
-impl RateLimiter {
-    /// `per_hour` requests an hour per client, all of them available at once; 0 = no limit.
-    pub fn per_hour(per_hour: u32) -> Option<RateLimiter> {
-        (per_hour > 0).then(|| RateLimiter {
-            burst: per_hour as f64,
-            per_second: per_hour as f64 / 3600.0,
-            buckets: Mutex::default(),
-        })
+impl ClientLimiter {
+    /// `per_hour` requests an hour per client, all of them available at once; 0 = no
+    /// limit. Starts the sweeping timer (which ends when the limiter is dropped).
+    pub fn per_hour(per_hour: u32) -> Option<Arc<ClientLimiter>> {
+        Self::with_capacity(per_hour, MAX_CLIENTS)
     }
 
-    /// Takes a token for `ip`; `Err(wait)` when none is left. An IPv6 client is its /64:
-    /// one host is usually given a whole /64 and can pick any address in it.
+    fn with_capacity(per_hour: u32, max_clients: usize) -> Option<Arc<ClientLimiter>> {
+        let n = NonZeroU32::new(per_hour)?;
+        let l = Arc::new(ClientLimiter {
+            limiter: RateLimiter::keyed(Quota::per_hour(n)),
+            clock: DefaultClock::default(),
+            max_clients,
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(sweep(Arc::downgrade(&l)));
+        }
+        Some(l)
+    }
+
+    /// Takes one request's allowance for `ip`; `Err(wait)` when it has none left. An IPv6
+    /// client is its /64: one host is usually given a whole /64 and can pick any address
+    /// in it.
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.check_at(client_key(ip), Instant::now())
+        let mut key = client_key(ip);
+        if self.limiter.len() >= self.max_clients {
+            self.limiter.retain_recent();
+            if self.limiter.len() >= self.max_clients {
+                key = OVERFLOW;
+            }
+        }
+        self.limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
-    fn check_at(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let mut b = self.buckets.lock().expect("not poisoned");
-        if b.len() >= MAX_CLIENTS {
-            let (burst, rate) = (self.burst, self.per_second);
-            b.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
-            });
-        }
-        let (tokens, at) = b.entry(ip).or_insert((self.burst, now));
-        *tokens =
-            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
-        }
+    /// Clients remembered now.
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
+async fn sweep(l: Weak<ClientLimiter>) {
+    loop {
+        tokio::time::sleep(SWEEP_EVERY).await;
+        let Some(l) = l.upgrade() else { return };
+        l.limiter.retain_recent();
+        l.limiter.shrink_to_fit();
     }
 }
 
@@ -75,28 +105,42 @@ mod tests {
 
     #[test]
     fn a_client_gets_its_burst_then_waits() {
-        let l = RateLimiter::per_hour(3).unwrap();
+        let l = ClientLimiter::per_hour(3).unwrap();
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-        let t = Instant::now();
-        assert!((0..3).all(|_| l.check_at(a, t).is_ok()));
-        let wait = l.check_at(a, t).unwrap_err();
+        assert!((0..3).all(|_| l.check(a).is_ok()));
+        let wait = l.check(a).unwrap_err();
         assert!(
             wait <= Duration::from_secs(1200) && wait > Duration::from_secs(1100),
             "{wait:?}"
         );
-        assert!(l.check_at(b, t).is_ok(), "another client is not affected");
-        assert!(
-            l.check_at(a, t + Duration::from_secs(1200)).is_ok(),
-            "a token comes back"
-        );
-        assert!(RateLimiter::per_hour(0).is_none());
+        assert!(l.check(b).is_ok(), "another client is not affected");
+        assert!(ClientLimiter::per_hour(0).is_none());
     }
 
     #[test]
     fn an_ipv6_client_is_its_slash_64() {
-        let l = RateLimiter::per_hour(1).unwrap();
+        let l = ClientLimiter::per_hour(1).unwrap();
         assert!(l.check("2001:db8:1:2::1".parse().unwrap()).is_ok());
         assert!(l.check("2001:db8:1:2:ffff::9".parse().unwrap()).is_err());
         assert!(l.check("2001:db8:1:3::1".parse().unwrap()).is_ok());
+        assert!(
+            l.check("::ffff:192.0.2.7".parse().unwrap()).is_ok()
+                && l.check("192.0.2.7".parse().unwrap()).is_err(),
+            "a v4-mapped address is the v4 client"
+        );
+    }
+
+    #[test]
+    fn a_flood_of_clients_stays_within_the_bound() {
+        let l = ClientLimiter::with_capacity(2, 1000).unwrap();
+        for i in 0..5000u32 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            let _ = l.check(ip);
+        }
+        assert!(l.len() <= 1001, "{} clients remembered", l.len());
+        // Beyond the bound, newcomers share one allowance: the flood cannot spend more than
+        // that, however many addresses it uses.
+        let newcomer: IpAddr = "198.51.100.1".parse().unwrap();
+        assert!(l.check(newcomer).is_err());
     }
 }

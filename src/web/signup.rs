@@ -14,11 +14,12 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{client::client_ip, page};
+use super::{Limits, client::client_ip, decode_form, page};
 use crate::{
     app::{App, SignupError},
-    domain::{EmailError, NameError, SubscriberEmail, SubscriberName},
+    domain::{SubscriberEmail, SubscriberName},
     render::{MINUTE, Page, count_ar},
+    store::now_ms,
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -44,6 +45,7 @@ fn form_page(app: &App, error: Option<String>, email: String, name: String) -> P
         email,
         name_value: name,
         back_url: Some(app.settings.newsletter.site_url.clone()),
+        stamp: app.tokens.form_stamp(now_ms()),
         ..Default::default()
     }
 }
@@ -54,14 +56,21 @@ async fn subscribe_page(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn embed(State(app): State<Arc<App>>) -> Response {
-    match app
-        .renderer
-        .embed(&app.settings, &app.settings.public_url("/subscribe"))
-    {
+    match app.renderer.embed(
+        &app.settings,
+        &app.settings.public_url("/subscribe"),
+        &app.tokens.form_stamp(now_ms()),
+    ) {
+        // Pasted into the site's pages (or fetched by its server and inserted): our headers
+        // do not reach it there. Any site may also frame it.
         Ok(html) => (
             [
                 ("Access-Control-Allow-Origin", "*"),
                 ("Cache-Control", "public, max-age=300"),
+                (
+                    "Content-Security-Policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors *",
+                ),
             ],
             Html(html),
         )
@@ -71,31 +80,31 @@ async fn embed(State(app): State<Arc<App>>) -> Response {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 struct SubscribeForm {
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     source: String,
+    /// The honeypot: hidden from people, filled by form-filling programs.
+    website: String,
+    /// The form's signed time stamp.
+    t: Option<String>,
 }
 
-/// The Arabic message a reader sees for each way an address can be wrong.
-fn email_error_ar(e: &EmailError) -> &'static str {
-    match e {
-        EmailError::Empty => "يرجى إدخال عنوان بريدك الإلكتروني.",
-        EmailError::TooLong => "عنوان البريد الإلكتروني أطول من المسموح.",
-        EmailError::Control | EmailError::Invalid => {
-            "عنوان البريد الإلكتروني غير صالح. اكتبه بالشكل name@example.com من دون مسافات أو أسماء."
+impl SubscribeForm {
+    /// Whether a program filled this form: the hidden field has text, or the form came back
+    /// sooner than a person could fill it (or with a stamp we did not sign). A form without
+    /// a stamp (a script, an embed pasted before stamps) is taken as a person's.
+    fn by_a_program(&self, app: &App) -> bool {
+        if !self.website.is_empty() {
+            return true;
         }
-    }
-}
-
-fn name_error_ar(e: &NameError) -> &'static str {
-    match e {
-        NameError::TooLong => "الاسم أطول من المسموح (60 حرفاً على الأكثر).",
-        NameError::Invalid => {
-            "اكتب اسمك بالحروف فقط: من دون أرقام أو روابط أو رموز. يمكنك أيضاً ترك الحقل فارغاً."
+        match self.t.as_deref() {
+            None | Some("") => false,
+            Some(t) => match app.tokens.verify_form_stamp(t) {
+                Some(at) => now_ms() - at < app.settings.server.min_fill_time.as_millis() as i64,
+                None => true,
+            },
         }
     }
 }
@@ -130,7 +139,7 @@ fn echo(s: &str, max: usize) -> String {
 
 async fn subscribe(
     State(app): State<Arc<App>>,
-    axum::Extension(limit): axum::Extension<super::SignupLimit>,
+    axum::Extension(limits): axum::Extension<Limits>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
@@ -142,7 +151,7 @@ async fn subscribe(
     let form: Result<SubscribeForm, ()> = if is_json {
         serde_json::from_slice(&body).map_err(|_| ())
     } else {
-        decode_form(&body)
+        decode_form(&body).map_err(|_| ())
     };
     let mut reply = Reply {
         app: &app,
@@ -150,7 +159,7 @@ async fn subscribe(
         email: String::new(),
         name: String::new(),
     };
-    if let Some(limit) = &limit.0
+    if let Some(limit) = &limits.signup
         && let Err(wait) = limit.check(client_ip(&app.settings.server, peer, &headers))
     {
         let minutes = wait.as_secs().div_ceil(60).max(1);
@@ -179,21 +188,22 @@ async fn subscribe(
             return reply.error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_email",
-                email_error_ar(&e),
+                e.arabic(),
             );
         }
     };
     let name = match SubscriberName::parse(&form.name) {
         Ok(n) => n,
         Err(e) => {
-            return reply.error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_name",
-                name_error_ar(&e),
-            );
+            return reply.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_name", e.arabic());
         }
     };
     let source = consent_source(&headers, &form.source);
+    if form.by_a_program(&app) {
+        // The answer a person gets, so the program learns nothing; nothing is stored.
+        tracing::info!("sign-up form filled by a program; answered, not stored");
+        return check_inbox(&app, &headers, is_json);
+    }
     match app.subscribe(&email, &name, &source).await {
         Ok(()) => {}
         Err(SignupError::NoSmtpUtf8) => {
@@ -213,6 +223,11 @@ async fn subscribe(
             );
         }
     }
+    check_inbox(&app, &headers, is_json)
+}
+
+/// "Check your inbox": the one answer to every sign-up that was not refused.
+fn check_inbox(app: &App, headers: &HeaderMap, is_json: bool) -> Response {
     if is_json {
         return (
             StatusCode::OK,
@@ -221,7 +236,7 @@ async fn subscribe(
             .into_response();
     }
     // Back to the article the form was under, when it is on the site.
-    let back = article_referer(&app, &headers);
+    let back = article_referer(app, headers);
     let p = Page {
         title: "تحقّق من بريدك".into(),
         lines: vec![CHECK_INBOX.into()],
@@ -266,66 +281,5 @@ fn consent_source(headers: &HeaderMap, form_source: &str) -> String {
     match referer {
         Some(r) => format!("{kind}:{r}"),
         None => kind.to_owned(),
-    }
-}
-
-fn decode_form(body: &[u8]) -> Result<SubscribeForm, ()> {
-    let mut f = SubscribeForm::default();
-    for (k, v) in url_decode_pairs(body)? {
-        match k.as_str() {
-            "email" => f.email = v,
-            "name" => f.name = v,
-            "source" => f.source = v,
-            _ => {}
-        }
-    }
-    Ok(f)
-}
-
-/// `application/x-www-form-urlencoded` pairs; invalid UTF-8 is an error, not a guess
-/// (serde_urlencoded would turn it into U+FFFD silently).
-fn url_decode_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ()> {
-    fn decode(s: &[u8]) -> Result<String, ()> {
-        let mut out = Vec::with_capacity(s.len());
-        let mut i = 0;
-        while i < s.len() {
-            match s[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < s.len() => {
-                    let h = std::str::from_utf8(&s[i + 1..i + 3]).map_err(|_| ())?;
-                    out.push(u8::from_str_radix(h, 16).map_err(|_| ())?);
-                    i += 2;
-                }
-                b'%' => return Err(()),
-                c => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8(out).map_err(|_| ())
-    }
-    body.split(|&b| b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut it = p.splitn(2, |&b| b == b'=');
-            let k = decode(it.next().unwrap_or_default())?;
-            let v = decode(it.next().unwrap_or_default())?;
-            Ok((k, v))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn form_decoding() {
-        let pairs = url_decode_pairs(b"email=a%40b.org&name=%D9%86+x&x").unwrap();
-        assert_eq!(pairs[0], ("email".into(), "a@b.org".into()));
-        assert_eq!(pairs[1], ("name".into(), "ن x".into()));
-        assert!(url_decode_pairs(b"email=%ZZ").is_err());
-        assert!(url_decode_pairs(b"email=%4").is_err());
-        assert!(url_decode_pairs(b"email=%FF").is_err());
-        assert_eq!(url_decode_pairs(b"email=a%0D%0Ab").unwrap()[0].1, "a\r\nb");
     }
 }

@@ -79,7 +79,14 @@ both_engines!(someone_who_leaves_mid_send_gets_nothing_further, async {
     let leaver = t
         .app
         .store
-        .list_subscribers(None, Some("leaver@"), 1, 10)
+        .list_subscribers(
+            &nashra::store::ReaderFilter {
+                q: Some("leaver@".into()),
+                ..Default::default()
+            },
+            1,
+            10,
+        )
         .await
         .unwrap()
         .0[0]

@@ -357,7 +357,7 @@ async fn a_reader_who_leaves_gets_nothing_more_from_any_worker() {
     let mut returned = Vec::new();
     for round in 0..8 {
         let k = smtp.count() + 10 + round;
-        app.unsubscribe(ids[k]).await.unwrap();
+        app.unsubscribe(ids[k], "test").await.unwrap();
         returned.push((k, Instant::now()));
         tokio::time::sleep(Duration::from_millis(30)).await;
     }

@@ -31,11 +31,12 @@ async fn sqlite_schema(url: &str) -> Schema {
                 .await
                 .unwrap();
         let mut keys: BTreeSet<Vec<String>> = BTreeSet::new();
-        let pk: Vec<String> = cols
+        let mut pk: Vec<String> = cols
             .iter()
             .filter(|(_, pk)| *pk > 0)
             .map(|(n, _)| n.clone())
             .collect();
+        pk.sort();
         if !pk.is_empty() {
             keys.insert(pk);
         }

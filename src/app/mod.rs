@@ -2,6 +2,12 @@
 //! scheduler all call — one door for each (a send is paused the same way from the console,
 //! the API and the command line). `startup` wires and runs the parts of a process.
 
+mod accounts;
+mod ops;
+
+pub use accounts::{LoginOutcome, SessionLookup};
+pub use ops::{Actor, ImportReport, OpError, Refusal};
+
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -47,6 +53,8 @@ pub struct App {
     pub mail_queue: Arc<MailQueue>,
     /// The last `/health` answer and when: reused for a second, since the check writes.
     pub health: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    /// The configuration's `admin_token`, if not retired.
+    pub admin_token: Option<crate::auth::AdminToken>,
     /// Most-read links to use instead of fetching `newsletter.most_read_feed` (the demo).
     pub most_read_override: std::sync::Mutex<Option<Vec<LinkItem>>>,
 }
@@ -66,6 +74,8 @@ impl App {
         let mail_queue = MailQueue::new(store.clone(), mailer.clone(), renderer.clone());
         Ok(Arc::new(App {
             tokens: Tokens::new(&settings.security.secret),
+            admin_token: (!settings.security.admin_token.is_empty())
+                .then(|| crate::auth::AdminToken::new(&settings.security.admin_token)),
             renderer,
             mail_queue,
             http: feeds::http_client(),
@@ -171,6 +181,19 @@ impl App {
         slot: Option<i64>,
         test_to: Option<&SubscriberEmail>,
     ) -> anyhow::Result<DigestOutcome> {
+        self.create_digest_by(schedule, kind, slot, test_to, None)
+            .await
+    }
+
+    /// [`App::create_digest`], recording who asked for it.
+    pub(crate) async fn create_digest_by(
+        &self,
+        schedule: &Schedule,
+        kind: DigestKind,
+        slot: Option<i64>,
+        test_to: Option<&SubscriberEmail>,
+        created_by: Option<&str>,
+    ) -> anyhow::Result<DigestOutcome> {
         let at = slot
             .and_then(|s| Utc.timestamp_millis_opt(s).single())
             .unwrap_or_else(Utc::now);
@@ -181,6 +204,7 @@ impl App {
             first_since: self.first_since(schedule, at),
             max_articles: schedule.max_articles,
             test_to: test_to.map(|e| e.as_str()),
+            created_by,
         };
         let mut most_read = None;
         for _ in 0..RENDER_ATTEMPTS {
@@ -250,16 +274,23 @@ impl App {
             .await
     }
 
-    /// The next digest as it would be rendered now, without sending or recording anything.
-    pub async fn preview(&self, schedule: &Schedule) -> anyhow::Result<Option<RenderedDigest>> {
-        let articles = self
-            .store
+    /// The articles `schedule`'s next digest would carry if it were made now, newest first.
+    pub async fn preview_articles(
+        &self,
+        schedule: &Schedule,
+    ) -> anyhow::Result<Vec<crate::store::Article>> {
+        self.store
             .new_articles(
                 &schedule.name,
                 self.first_since(schedule, Utc::now()),
                 schedule.max_articles,
             )
-            .await?;
+            .await
+    }
+
+    /// The next digest as it would be rendered now, without sending or recording anything.
+    pub async fn preview(&self, schedule: &Schedule) -> anyhow::Result<Option<RenderedDigest>> {
+        let articles = self.preview_articles(schedule).await?;
         if articles.is_empty() {
             return Ok(None);
         }
@@ -298,10 +329,11 @@ impl App {
         Ok(())
     }
 
-    /// One-click unsubscribe: when this returns, nothing more goes to the reader, not even a
-    /// message of a send under way. Returns whether anything changed.
-    pub async fn unsubscribe(&self, subscriber: i64) -> anyhow::Result<bool> {
-        let changed = self.store.unsubscribe(subscriber, now_ms()).await?;
+    /// Unsubscribes a reader (`how` goes to their consent history: the link, one-click, an
+    /// editor): when this returns, nothing more goes to them, not even a message of a send
+    /// under way. Returns whether anything changed.
+    pub async fn unsubscribe(&self, subscriber: i64, how: &str) -> anyhow::Result<bool> {
+        let changed = self.store.unsubscribe(subscriber, how, now_ms()).await?;
         self.dispatcher.revoke(subscriber).await?;
         if changed {
             tracing::info!(subscriber, "unsubscribed");
@@ -311,12 +343,12 @@ impl App {
 
     /// GDPR erasure, with the same promise as [`App::unsubscribe`]. Returns whether there
     /// was anyone to erase.
-    pub async fn erase(&self, email: &SubscriberEmail) -> anyhow::Result<bool> {
-        let Some(id) = self.store.erase_subscriber(email).await? else {
+    pub(crate) async fn erase(&self, subscriber: i64) -> anyhow::Result<bool> {
+        if !self.store.erase_subscriber(subscriber).await? {
             return Ok(false);
-        };
-        self.dispatcher.revoke(id).await?;
-        tracing::info!(subscriber = id, "erased");
+        }
+        self.dispatcher.revoke(subscriber).await?;
+        tracing::info!(subscriber, "erased");
         Ok(true)
     }
 
@@ -329,12 +361,12 @@ impl App {
         &self,
         id: i64,
         control: SendControl,
-    ) -> Result<(Progress, u64), ControlError> {
+    ) -> Result<(Progress, u64), OpError> {
         let before = self
             .store
             .progress(id)
             .await?
-            .ok_or(ControlError::NotFound)?;
+            .ok_or(OpError::NotFound("send"))?;
         let (changed, requeued) = match control {
             SendControl::Pause => (
                 self.store
@@ -357,7 +389,7 @@ impl App {
             SendControl::Retry => (true, self.store.retry_failed(id).await?),
         };
         if !changed {
-            return Err(ControlError::InvalidState(before.status));
+            return Err(OpError::InvalidState(before.status));
         }
         tracing::info!(digest = id, control = ?control, requeued, "send controlled");
         self.dispatcher.wake.notify_one();
@@ -365,7 +397,7 @@ impl App {
             .store
             .progress(id)
             .await?
-            .ok_or(ControlError::NotFound)?;
+            .ok_or(OpError::NotFound("send"))?;
         Ok((after, requeued))
     }
 }
@@ -377,14 +409,4 @@ pub enum SendControl {
     Cancel,
     /// Put its failed deliveries back in the queue.
     Retry,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("no such send")]
-    NotFound,
-    #[error("the send is {0}")]
-    InvalidState(DigestStatus),
-    #[error(transparent)]
-    Store(#[from] anyhow::Error),
 }

@@ -1,0 +1,444 @@
+//! Console accounts: sign-in (with lock-out and the optional second factor), sessions,
+//! accounts and API tokens. Who may do what is checked here, whoever calls.
+
+use super::{
+    App,
+    ops::{Actor, OpError, Refusal},
+};
+use crate::{
+    auth::{self, NewSecret, totp},
+    delivery::redact_addresses,
+    store::{ApiToken, Role, SessionStage, now_ms},
+};
+
+/// How a sign-in ended. Wrong address, wrong password and a locked account are one answer:
+/// the form must not tell which addresses have accounts.
+pub enum LoginOutcome {
+    /// Signed in: set this session cookie.
+    Session(NewSecret),
+    /// The password was right; the second factor is next (a session good for that only).
+    NeedCode(NewSecret),
+    Refused,
+}
+
+/// What a session cookie opens.
+pub enum SessionLookup {
+    Full(Actor),
+    /// Password given, code awaited.
+    AwaitingCode,
+    None,
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+/// An account's address as the console keys it.
+pub fn account_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl App {
+    fn session_limits(&self) -> (i64, i64) {
+        let s = &self.settings.security;
+        (ms(s.session_idle), ms(s.session_max))
+    }
+
+    /// Checks an address and password. `previous` is the browser's current session cookie,
+    /// which ends here whatever the outcome (a session id never survives a sign-in).
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: &str,
+        previous: Option<&str>,
+    ) -> anyhow::Result<LoginOutcome> {
+        let now = now_ms();
+        let email = account_key(email);
+        let admin = if email.len() <= 254 {
+            self.store.admin_by_email(&email).await?
+        } else {
+            None
+        };
+        let password = password
+            .chars()
+            .take(auth::MAX_PASSWORD)
+            .collect::<String>();
+        // The hash is checked even for an unknown or locked account: same time, same answer.
+        let ok =
+            auth::verify_password(admin.as_ref().map(|a| a.password_hash.clone()), password).await;
+        if let Some(old) = previous {
+            self.store.end_session(&auth::sha256_hex(old)).await?;
+        }
+        let actor = |name: &str| Actor {
+            name: name.to_owned(),
+            role: Role::Viewer,
+            client: client.to_owned(),
+            admin_id: admin.as_ref().map(|a| a.id),
+        };
+        let Some(admin) = admin.as_ref() else {
+            self.audit(
+                &actor("unknown"),
+                "login_failed",
+                "",
+                redact_addresses(&email),
+            )
+            .await;
+            return Ok(LoginOutcome::Refused);
+        };
+        if admin.locked_until > now {
+            self.audit(&actor(&admin.email), "login_locked", "", "")
+                .await;
+            return Ok(LoginOutcome::Refused);
+        }
+        if !ok {
+            let sec = &self.settings.security;
+            let locked = self
+                .store
+                .login_failed(admin.id, sec.login_attempts as i64, ms(sec.lockout), now)
+                .await?;
+            let action = if locked {
+                "account_locked"
+            } else {
+                "login_failed"
+            };
+            self.audit(&actor(&admin.email), action, "", "").await;
+            return Ok(LoginOutcome::Refused);
+        }
+        let (_, absolute) = self.session_limits();
+        let session = NewSecret::session();
+        if admin.totp_secret.is_some() {
+            self.store
+                .start_session(
+                    &session.hash,
+                    admin.id,
+                    SessionStage::Totp,
+                    None,
+                    now,
+                    absolute,
+                )
+                .await?;
+            return Ok(LoginOutcome::NeedCode(session));
+        }
+        self.store.login_succeeded(admin.id).await?;
+        self.store
+            .start_session(
+                &session.hash,
+                admin.id,
+                SessionStage::Full,
+                None,
+                now,
+                absolute,
+            )
+            .await?;
+        self.audit(&actor(&admin.email), "login", "", "").await;
+        Ok(LoginOutcome::Session(session))
+    }
+
+    /// The second step: the code from the authenticator, with the session the password
+    /// opened. A right code ends that session and starts a new one.
+    pub async fn login_code(
+        &self,
+        pending: &str,
+        code: &str,
+        client: &str,
+    ) -> anyhow::Result<LoginOutcome> {
+        let now = now_ms();
+        let (idle, absolute) = self.session_limits();
+        let hash = auth::sha256_hex(pending);
+        let Some(s) = self.store.session(&hash, now, idle, absolute).await? else {
+            return Ok(LoginOutcome::Refused);
+        };
+        let Some(admin) = self.store.admin(s.admin_id).await? else {
+            return Ok(LoginOutcome::Refused);
+        };
+        let actor = Actor {
+            name: admin.email.clone(),
+            role: admin.role,
+            client: client.to_owned(),
+            admin_id: Some(admin.id),
+        };
+        let secret = admin.totp_secret.clone().unwrap_or_default();
+        if s.stage != SessionStage::Totp.as_str()
+            || admin.locked_until > now
+            || !totp::verify(&secret, code, now / 1000)
+        {
+            if admin.locked_until <= now {
+                let sec = &self.settings.security;
+                let locked = self
+                    .store
+                    .login_failed(admin.id, sec.login_attempts as i64, ms(sec.lockout), now)
+                    .await?;
+                if locked {
+                    // A locked account's half-open sessions end too.
+                    self.store.end_sessions_of(admin.id).await?;
+                }
+                let action = if locked {
+                    "account_locked"
+                } else {
+                    "login_failed"
+                };
+                self.audit(&actor, action, "", "second factor").await;
+            }
+            return Ok(LoginOutcome::Refused);
+        }
+        self.store.login_succeeded(admin.id).await?;
+        let session = NewSecret::session();
+        self.store
+            .start_session(
+                &session.hash,
+                admin.id,
+                SessionStage::Full,
+                Some(&hash),
+                now,
+                absolute,
+            )
+            .await?;
+        self.audit(&actor, "login", "", "with second factor").await;
+        Ok(LoginOutcome::Session(session))
+    }
+
+    /// Who a session cookie belongs to.
+    pub async fn session(&self, cookie: &str, client: &str) -> anyhow::Result<SessionLookup> {
+        if cookie.is_empty() || cookie.len() > 100 {
+            return Ok(SessionLookup::None);
+        }
+        let (idle, absolute) = self.session_limits();
+        let Some(s) = self
+            .store
+            .session(&auth::sha256_hex(cookie), now_ms(), idle, absolute)
+            .await?
+        else {
+            return Ok(SessionLookup::None);
+        };
+        if s.stage != SessionStage::Full.as_str() {
+            return Ok(SessionLookup::AwaitingCode);
+        }
+        Ok(SessionLookup::Full(Actor {
+            name: s.email,
+            role: s.role,
+            client: client.to_owned(),
+            admin_id: Some(s.admin_id),
+        }))
+    }
+
+    pub async fn logout(&self, actor: &Actor, cookie: &str) -> anyhow::Result<()> {
+        self.store.end_session(&auth::sha256_hex(cookie)).await?;
+        self.audit(actor, "logout", "", "").await;
+        Ok(())
+    }
+
+    /// Ends every session of the actor's account, this one included.
+    pub async fn logout_everywhere(&self, actor: &Actor) -> anyhow::Result<u64> {
+        let Some(id) = actor.admin_id else {
+            return Ok(0);
+        };
+        let n = self.store.end_sessions_of(id).await?;
+        self.audit(actor, "logout_all", "", format!("{n} sessions"))
+            .await;
+        Ok(n)
+    }
+
+    /// Who a bearer token belongs to: the configuration's `admin_token` (an owner) or an
+    /// API token made in the console (its role).
+    pub async fn bearer(&self, token: &str, client: &str) -> anyhow::Result<Option<Actor>> {
+        if token.is_empty() || token.len() > 200 {
+            return Ok(None);
+        }
+        if let Some(admin) = &self.admin_token
+            && admin.verify(token)
+        {
+            return Ok(Some(Actor {
+                name: "admin_token".into(),
+                role: Role::Owner,
+                client: client.to_owned(),
+                admin_id: None,
+            }));
+        }
+        // Looked up by its SHA-256: the index finds it, and the hash of a wrong token says
+        // nothing about the right one.
+        Ok(self
+            .store
+            .api_token(&auth::sha256_hex(token), now_ms())
+            .await?
+            .map(|t| Actor {
+                name: format!("token:{}", t.name),
+                role: t.role,
+                client: client.to_owned(),
+                admin_id: None,
+            }))
+    }
+
+    // ------------------------------------------------------------------ accounts
+
+    /// Adds a console account. The command line does this for the first owner.
+    pub async fn add_admin(
+        &self,
+        actor: &Actor,
+        email: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<i64, OpError> {
+        actor.require(Role::Owner)?;
+        let email = account_key(email);
+        crate::domain::SubscriberEmail::parse(&email)
+            .map_err(|e| Refusal::BadAddress(e.to_string()))?;
+        auth::check_new_password(password).map_err(Refusal::Password)?;
+        let hash = auth::hash_password(password.to_owned()).await?;
+        let id = self
+            .store
+            .add_admin(&email, role, &hash, now_ms())
+            .await?
+            .ok_or(Refusal::AccountExists)?;
+        self.audit(
+            actor,
+            "account_add",
+            format!("account:{id}"),
+            format!("{email} as {role}"),
+        )
+        .await;
+        Ok(id)
+    }
+
+    /// Gives an account another role, or removes it (`None`). Its sessions end.
+    pub async fn set_admin_role(
+        &self,
+        actor: &Actor,
+        id: i64,
+        role: Option<Role>,
+    ) -> Result<(), OpError> {
+        actor.require(Role::Owner)?;
+        let admin = self
+            .store
+            .admin(id)
+            .await?
+            .ok_or(OpError::NotFound("account"))?;
+        if !self.store.set_admin_role(id, role).await? {
+            return Err(Refusal::LastOwner.into());
+        }
+        let (action, detail) = match role {
+            Some(r) => (
+                "account_role",
+                format!("{}: {} → {r}", admin.email, admin.role),
+            ),
+            None => ("account_remove", admin.email.clone()),
+        };
+        self.audit(actor, action, format!("account:{id}"), detail)
+            .await;
+        Ok(())
+    }
+
+    /// Sets an account's password: one's own (the current one is asked for), or anyone's
+    /// by an owner (or the command line). Every session of the account ends.
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        email: &str,
+        current: Option<&str>,
+        new: &str,
+    ) -> Result<(), OpError> {
+        let admin = self
+            .store
+            .admin_by_email(&account_key(email))
+            .await?
+            .ok_or(OpError::NotFound("account"))?;
+        if actor.admin_id == Some(admin.id) {
+            let ok = auth::verify_password(
+                Some(admin.password_hash.clone()),
+                current.unwrap_or_default().to_owned(),
+            )
+            .await;
+            if !ok {
+                return Err(Refusal::WrongPassword.into());
+            }
+        } else {
+            actor.require(Role::Owner)?;
+        }
+        auth::check_new_password(new).map_err(Refusal::Password)?;
+        let hash = auth::hash_password(new.to_owned()).await?;
+        self.store.set_password(admin.id, &hash).await?;
+        self.audit(
+            actor,
+            "password_set",
+            format!("account:{}", admin.id),
+            admin.email,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Turns the actor's second factor on (`secret` and a code it makes) or off (`None`
+    /// and a current code).
+    pub async fn set_totp(
+        &self,
+        actor: &Actor,
+        secret: Option<&str>,
+        code: &str,
+    ) -> Result<(), OpError> {
+        let id = actor.admin_id.ok_or(OpError::Forbidden(Role::Viewer))?;
+        let admin = self
+            .store
+            .admin(id)
+            .await?
+            .ok_or(OpError::NotFound("account"))?;
+        let check = secret.or(admin.totp_secret.as_deref()).unwrap_or_default();
+        if !totp::verify(check, code, now_ms() / 1000) {
+            return Err(Refusal::BadCode.into());
+        }
+        self.store.set_totp(id, secret).await?;
+        let action = if secret.is_some() {
+            "totp_on"
+        } else {
+            "totp_off"
+        };
+        self.audit(actor, action, format!("account:{id}"), "").await;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ API tokens
+
+    /// Makes an API token with `role`; the token is returned once and stored hashed.
+    pub async fn create_api_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: Role,
+    ) -> Result<(i64, String), OpError> {
+        actor.require(Role::Owner)?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+            return Err(Refusal::TokenName.into());
+        }
+        let t = NewSecret::api_token();
+        let hint: String = t.value.chars().take(10).collect();
+        let id = self
+            .store
+            .add_api_token(name, role, &t.hash, &hint, &actor.name, now_ms())
+            .await?;
+        self.audit(
+            actor,
+            "token_create",
+            format!("token:{id}"),
+            format!("{name} as {role}"),
+        )
+        .await;
+        Ok((id, t.value))
+    }
+
+    pub async fn revoke_api_token(&self, actor: &Actor, id: i64) -> Result<(), OpError> {
+        actor.require(Role::Owner)?;
+        let name = self
+            .store
+            .revoke_api_token(id, now_ms())
+            .await?
+            .ok_or(OpError::NotFound("token"))?;
+        self.audit(actor, "token_revoke", format!("token:{id}"), name)
+            .await;
+        Ok(())
+    }
+
+    pub async fn api_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, OpError> {
+        actor.require(Role::Owner)?;
+        Ok(self.store.api_tokens().await?)
+    }
+}

@@ -1,0 +1,318 @@
+//! What the next digests hold: the articles (and taking one out), the schedules (and
+//! pausing one), the preview at two widths with its size and text part, and test sends.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, Query, State},
+    response::Response,
+    routing::{get, post},
+};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::{Me, PageError, dashboard::Done, done, render, view};
+use crate::{
+    app::{App, OpError, Refusal},
+    domain::SubscriberEmail,
+    store::{DigestOutcome, ExcludedArticle, Role, SubscriberStatus},
+    web::decode_form,
+};
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/articles", get(articles))
+        .route("/articles/{id}/{action}", post(exclude))
+        .route("/schedules", get(schedules))
+        .route("/schedules/{name}/{action}", post(pause))
+        .route("/preview", get(preview))
+        .route("/preview/test", post(test_send))
+}
+
+/// Gmail shows only the first ~102 KB of a message's HTML, hiding the rest (and the
+/// unsubscribe link with it) behind «View entire message».
+const GMAIL_CLIP: usize = 102 * 1024;
+const NEAR_CLIP: usize = 90 * 1024;
+
+#[derive(Serialize)]
+struct ArticleView {
+    id: i64,
+    title: String,
+    url: String,
+    at: i64,
+}
+
+#[derive(Serialize)]
+struct ScheduleArticles {
+    name: String,
+    next: Option<i64>,
+    articles: Vec<ArticleView>,
+    excluded: Vec<ExcludedArticle>,
+}
+
+async fn articles(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Query(q): Query<Done>,
+) -> Result<Response, PageError> {
+    let mut c = view::context(&app, &me, "المقالات", "articles", q.done.as_deref());
+    let mut list = Vec::new();
+    for s in &app.settings.schedules {
+        let articles = app
+            .preview_articles(s)
+            .await?
+            .into_iter()
+            .map(|a| ArticleView {
+                id: a.id,
+                title: a.title,
+                url: a.url,
+                at: a.published_at.unwrap_or(a.arrived_at),
+            })
+            .collect();
+        list.push(ScheduleArticles {
+            name: s.name.clone(),
+            next: s.cron.next_after(Utc::now()).map(|t| t.timestamp_millis()),
+            articles,
+            excluded: app.store.excluded_articles(&s.name).await?,
+        });
+    }
+    c.insert("schedules", &list);
+    Ok(render("articles.html", &c))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScheduleForm {
+    schedule: String,
+}
+
+async fn exclude(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let id: i64 = id.parse().map_err(|_| OpError::NotFound("article"))?;
+    let form: ScheduleForm = decode_form(&body)?;
+    let exclude = match action.as_str() {
+        "exclude" => true,
+        "include" => false,
+        _ => return Err(OpError::NotFound("action").into()),
+    };
+    app.exclude_article(&me, &form.schedule, id, exclude)
+        .await?;
+    let key = if exclude { "excluded" } else { "included" };
+    Ok(done("/admin/articles", key))
+}
+
+#[derive(Serialize)]
+struct ScheduleView {
+    name: String,
+    cron: String,
+    timezone: String,
+    next: Vec<i64>,
+    last: Option<i64>,
+    paused: bool,
+    waiting: usize,
+    max_articles: u32,
+}
+
+async fn schedules(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Query(q): Query<Done>,
+) -> Result<Response, PageError> {
+    let mut c = view::context(&app, &me, "الجداول", "schedules", q.done.as_deref());
+    let states = app.store.schedule_states().await?;
+    let mut list = Vec::new();
+    for s in &app.settings.schedules {
+        let state = states.iter().find(|st| st.name == s.name);
+        let mut next = Vec::new();
+        let mut at = Utc::now();
+        while next.len() < 3 {
+            let Some(n) = s.cron.next_after(at) else {
+                break;
+            };
+            next.push(n.timestamp_millis());
+            at = n;
+        }
+        list.push(ScheduleView {
+            name: s.name.clone(),
+            cron: s.cron.expression().to_owned(),
+            timezone: s.cron.timezone().name().to_owned(),
+            next,
+            last: state.map(|st| st.last_slot),
+            paused: state.is_some_and(|st| st.paused != 0),
+            waiting: app.preview_articles(s).await?.len(),
+            max_articles: s.max_articles,
+        });
+    }
+    c.insert("schedules", &list);
+    Ok(render("schedules.html", &c))
+}
+
+async fn pause(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let paused = match action.as_str() {
+        "pause" => true,
+        "resume" => false,
+        _ => return Err(OpError::NotFound("action").into()),
+    };
+    app.pause_schedule(&me, &name, paused).await?;
+    let key = if paused {
+        "schedule_paused"
+    } else {
+        "schedule_resumed"
+    };
+    Ok(done("/admin/schedules", key))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PreviewQuery {
+    schedule: String,
+    done: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DigestView {
+    subject: String,
+    html: String,
+    text: String,
+    articles: usize,
+    kb: i64,
+    size_level: &'static str,
+}
+
+async fn preview(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Query(q): Query<PreviewQuery>,
+) -> Result<Response, PageError> {
+    me.require(Role::Editor)?;
+    let name = (!q.schedule.is_empty()).then_some(q.schedule.as_str());
+    let schedule = app
+        .settings
+        .schedule(name)
+        .map_err(|_| Refusal::UnknownSchedule(q.schedule.clone()))?;
+    let mut c = view::context(&app, &me, "المعاينة", "preview", q.done.as_deref());
+    let articles = app.preview_articles(schedule).await?.len();
+    let digest = app.preview(schedule).await?.map(|d| {
+        let size = d.html.len();
+        DigestView {
+            subject: d.subject,
+            kb: size.div_ceil(1024) as i64,
+            size_level: if size > GMAIL_CLIP {
+                "over"
+            } else if size > NEAR_CLIP {
+                "near"
+            } else {
+                "ok"
+            },
+            html: d.html,
+            text: d.text,
+            articles,
+        }
+    });
+    c.insert("digest", &digest);
+    c.insert("schedule", &schedule.name);
+    c.insert(
+        "schedules",
+        &app.settings
+            .schedules
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+    );
+    c.insert(
+        "confirmed",
+        &app.store
+            .count_subscribers(SubscriberStatus::Confirmed)
+            .await?,
+    );
+    let mut r = render("preview.html", &c);
+    // The digest is shown in frames of this page (srcdoc, sandboxed): they may be framed
+    // by it, and only by it.
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' https: data:; connect-src 'self'; form-action 'self'; \
+             frame-src 'self' about:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    Ok(r)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TestForm {
+    schedule: String,
+    to: String,
+}
+
+/// Up to ten addresses, one per line (or separated by commas or spaces).
+fn test_addresses(to: &str) -> Result<Vec<SubscriberEmail>, Refusal> {
+    let list: Vec<&str> = to
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if list.is_empty() || list.len() > 10 {
+        return Err(Refusal::TestAddresses);
+    }
+    list.iter()
+        .map(|a| SubscriberEmail::parse(a).map_err(|e| Refusal::BadAddress(e.to_string())))
+        .collect()
+}
+
+async fn test_send(
+    State(app): State<Arc<App>>,
+    me: Me,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    me.require(Role::Editor)?;
+    let form: TestForm = decode_form(&body)?;
+    let to = test_addresses(&form.to)?;
+    let mut sent = false;
+    for addr in &to {
+        if let DigestOutcome::Created { .. } = app
+            .start_send(&me, Some(&form.schedule), Some(addr))
+            .await?
+        {
+            sent = true;
+        }
+    }
+    let query =
+        serde_urlencoded::to_string([("schedule", form.schedule.as_str())]).unwrap_or_default();
+    let key = if sent { "tested" } else { "nothing_new" };
+    Ok(done(&format!("/admin/preview?{query}"), key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_addresses_one_to_ten() {
+        assert_eq!(
+            test_addresses("a@example.org\nb@example.org, c@example.org")
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(test_addresses(""), Err(Refusal::TestAddresses));
+        let eleven = (0..11)
+            .map(|i| format!("r{i}@example.org\n"))
+            .collect::<String>();
+        assert_eq!(test_addresses(&eleven), Err(Refusal::TestAddresses));
+        assert!(matches!(
+            test_addresses("a@example.org\nnot-an-address"),
+            Err(Refusal::BadAddress(_))
+        ));
+    }
+}

@@ -1,0 +1,240 @@
+//! Sends: the list, one send's live progress (its page polls `progress` once a second),
+//! pause / resume / cancel, the failed recipients with the server's reply, «retry failed»,
+//! and starting a send from the preview.
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, Query, State},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Me, PageError, done, render, view};
+use crate::{
+    app::{App, OpError, Refusal, SendControl},
+    config::Digits,
+    render::{HOUR, MINUTE, count_ar},
+    store::{DigestKind, DigestOutcome, DigestStatus, Progress, now_ms},
+    web::decode_form,
+};
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/sends", get(list).post(start))
+        .route("/sends/{id}", get(send))
+        .route("/sends/{id}/progress", get(progress))
+        .route("/sends/{id}/{action}", post(control))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ListQuery {
+    before: String,
+    done: Option<String>,
+}
+
+const PER_PAGE: i64 = 50;
+
+async fn list(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let mut c = view::context(&app, &me, "الإرسال", "sends", q.done.as_deref());
+    let sends = app.store.sends(q.before.parse().ok(), PER_PAGE).await?;
+    let older = (sends.len() as i64 == PER_PAGE)
+        .then(|| sends.last().map(|s| s.id))
+        .flatten();
+    c.insert("sends", &sends);
+    c.insert("older", &older);
+    Ok(render("sends.html", &c))
+}
+
+/// A send's progress as its page shows it: numbers written as the newsroom writes them.
+#[derive(Serialize)]
+struct ProgressView {
+    status: DigestStatus,
+    status_label: &'static str,
+    percent: i64,
+    sent_text: String,
+    total_text: String,
+    failed_text: String,
+    pending_text: String,
+    rate_text: String,
+    eta_text: String,
+    error: Option<String>,
+}
+
+fn progress_view(app: &App, p: &Progress) -> ProgressView {
+    let d: Digits = app.settings.newsletter.digits;
+    let n = |x: i64| view::number(x, d);
+    let done = p.total - p.pending;
+    let percent = if p.total > 0 {
+        done * 100 / p.total
+    } else {
+        100
+    };
+    let now = now_ms();
+    let rate = p.started_at.map(|s| {
+        let secs = ((p.finished_at.unwrap_or(now) - s) as f64 / 1000.0).max(0.001);
+        p.sent as f64 / secs
+    });
+    let rate_text = match rate {
+        Some(r) if r > 0.0 => format!("{} رسالة في الثانية", view::digits(&format!("{:.1}", r), d)),
+        _ => "—".into(),
+    };
+    let eta_text = match (p.status, rate) {
+        (DigestStatus::Done, _) => "انتهى".into(),
+        (DigestStatus::Sending, Some(r)) if r > 0.0 && p.pending > 0 => {
+            let secs = (p.pending as f64 / r).ceil() as u64;
+            let at = chrono::Utc::now() + chrono::Duration::seconds(secs as i64);
+            let local = at.with_timezone(&app.settings.newsroom_tz());
+            let left = if secs >= 5400 {
+                count_ar(secs.div_ceil(3600), &HOUR)
+            } else {
+                count_ar(secs.div_ceil(60).max(1), &MINUTE)
+            };
+            view::digits(
+                &format!("نحو الساعة {} (بعد {left})", local.format("%H:%M")),
+                d,
+            )
+        }
+        _ => "—".into(),
+    };
+    ProgressView {
+        status: p.status,
+        status_label: view::send_status_label(p.status),
+        percent,
+        sent_text: n(p.sent),
+        total_text: n(p.total),
+        failed_text: n(p.failed),
+        pending_text: n(p.pending),
+        rate_text,
+        eta_text,
+        error: p.error.clone(),
+    }
+}
+
+fn parse_id(id: &str) -> Result<i64, OpError> {
+    id.parse().map_err(|_| OpError::NotFound("send"))
+}
+
+async fn send(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    let s = app
+        .store
+        .sends(Some(id + 1), 1)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or(OpError::NotFound("send"))?;
+    let digest = app
+        .store
+        .digest(id)
+        .await?
+        .ok_or(OpError::NotFound("send"))?;
+    let p = app
+        .store
+        .progress(id)
+        .await?
+        .ok_or(OpError::NotFound("send"))?;
+    let mut c = view::context(&app, &me, &s.subject, "sends", q.done.as_deref());
+    let archive_url = match digest.kind {
+        DigestKind::Test => None,
+        _ => Some(format!("/archive/{id}")),
+    };
+    c.insert("archive_url", &archive_url);
+    c.insert("created_by", &s.created_by);
+    #[derive(Serialize)]
+    struct SendView<'a> {
+        id: i64,
+        subject: &'a str,
+        schedule: &'a str,
+        kind: DigestKind,
+        created_at: i64,
+        test_to: Option<&'a str>,
+    }
+    c.insert(
+        "s",
+        &SendView {
+            id,
+            subject: &s.subject,
+            schedule: &s.schedule,
+            kind: s.kind,
+            created_at: s.created_at,
+            test_to: digest.test_to.as_deref(),
+        },
+    );
+    c.insert("p", &progress_view(&app, &p));
+    c.insert("failures", &app.store.failures(id, 500).await?);
+    Ok(render("send.html", &c))
+}
+
+async fn progress(
+    State(app): State<Arc<App>>,
+    _me: Me,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    let p = app
+        .store
+        .progress(id)
+        .await?
+        .ok_or(OpError::NotFound("send"))?;
+    Ok(Json(progress_view(&app, &p)).into_response())
+}
+
+async fn control(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    let (c, key) = match action.as_str() {
+        "pause" => (SendControl::Pause, "paused"),
+        "resume" => (SendControl::Resume, "resumed"),
+        "cancel" => (SendControl::Cancel, "cancelled"),
+        "retry" => (SendControl::Retry, "retried"),
+        _ => return Err(OpError::NotFound("action").into()),
+    };
+    let (_, requeued) = app.control(&me, id, c).await?;
+    let key = if c == SendControl::Retry && requeued == 0 {
+        "nothing_to_retry"
+    } else {
+        key
+    };
+    Ok(done(&format!("/admin/sends/{id}"), key))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StartForm {
+    schedule: String,
+    confirm: String,
+}
+
+/// Starts a send to every confirmed reader: the form must say so (a checkbox), so a stray
+/// click does not mail a million people.
+async fn start(State(app): State<Arc<App>>, me: Me, body: Bytes) -> Result<Response, PageError> {
+    let form: StartForm = decode_form(&body)?;
+    if form.confirm != "yes" {
+        return Err(OpError::Refused(Refusal::NotConfirmed).into());
+    }
+    match app.start_send(&me, Some(&form.schedule), None).await? {
+        DigestOutcome::Created { id, .. } | DigestOutcome::Exists(id) => {
+            Ok(Redirect::to(&format!("/admin/sends/{id}")).into_response())
+        }
+        DigestOutcome::NothingNew | DigestOutcome::Stale | DigestOutcome::Paused => {
+            Ok(done("/admin/sends", "nothing_new"))
+        }
+    }
+}

@@ -1,0 +1,51 @@
+// Nashra's console: the one script. A send's page updates itself without reloading, and a
+// form marked data-confirm asks first. No framework, no build step.
+(function () {
+  "use strict";
+
+  function setField(root, name, value) {
+    root.querySelectorAll('[data-field="' + name + '"]').forEach(function (el) {
+      el.textContent = value;
+    });
+  }
+
+  function follow(root) {
+    var url = root.getAttribute("data-progress-url");
+    var delay = 1000;
+    function tick() {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) {
+          if (!r.ok) { throw new Error(r.status); }
+          return r.json();
+        })
+        .then(function (p) {
+          ["status_label", "sent_text", "total_text", "failed_text", "pending_text", "rate_text", "eta_text"]
+            .forEach(function (k) { setField(root, k, p[k]); });
+          var badge = root.querySelector('[data-field="status_class"]');
+          if (badge) { badge.className = "badge " + p.status; }
+          var bar = root.querySelector('[data-field="bar"]');
+          if (bar) {
+            bar.setAttribute("aria-valuenow", String(p.percent));
+            bar.firstElementChild.style.width = p.percent + "%";
+          }
+          root.querySelectorAll("[data-when]").forEach(function (el) {
+            el.hidden = el.getAttribute("data-when").split(" ").indexOf(p.status) < 0;
+          });
+          root.setAttribute("data-status", p.status);
+          delay = p.status === "sending" || p.status === "queued" ? 1000 : 5000;
+          if (p.status !== "done" && p.status !== "cancelled") { setTimeout(tick, delay); }
+        })
+        .catch(function () { setTimeout(tick, 5000); });
+    }
+    tick();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-progress-url]").forEach(follow);
+    document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+      f.addEventListener("submit", function (e) {
+        if (!window.confirm(f.getAttribute("data-confirm"))) { e.preventDefault(); }
+      });
+    });
+  });
+})();
