@@ -154,7 +154,7 @@ async fn import_readers(app: &App, n: usize) -> anyhow::Result<f64> {
             .map(|i| {
                 (
                     SubscriberEmail::parse(&format!("reader{i}@bench.example.com")).expect("valid"),
-                    SubscriberName::default(),
+                    SubscriberName::parse(NAMES[i % NAMES.len()]).expect("a valid name"),
                 )
             })
             .collect();
@@ -162,6 +162,32 @@ async fn import_readers(app: &App, n: usize) -> anyhow::Result<f64> {
         app.store.import(&rows, true, "bench").await?;
     }
     Ok(t.elapsed().as_secs_f64())
+}
+
+/// Readers' names, in turn.
+const NAMES: [&str; 8] = ["سارة", "عمر", "ليلى", "أحمد", "مريم", "علي", "نور", "يوسف"];
+
+/// The console's reads at this size: the dashboard's counts (readers by status, a month of
+/// sign-ups and departures), and a search by name that matches an eighth of the readers
+/// and one that matches nobody (a scan of every name).
+async fn console_ms(app: &App) -> anyhow::Result<(f64, f64, f64)> {
+    let t = Instant::now();
+    app.store.status_counts().await?;
+    app.store
+        .consent_counts(crate::store::now_ms() - 30 * 86_400_000, 15 * 60 * 1000)
+        .await?;
+    let dashboard = t.elapsed().as_secs_f64() * 1000.0;
+    let mut by_name = [0.0; 2];
+    for (i, q) in ["عمر", "زينب الكاظمي"].into_iter().enumerate() {
+        let t = Instant::now();
+        let filter = crate::store::ReaderFilter {
+            q: Some(q.to_owned()),
+            ..Default::default()
+        };
+        app.store.list_subscribers(&filter, 1, 50).await?;
+        by_name[i] = t.elapsed().as_secs_f64() * 1000.0;
+    }
+    Ok((dashboard, by_name[0], by_name[1]))
 }
 
 /// The slowest of a few address searches (a prefix that matches one reader, and one that
@@ -309,6 +335,7 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
     }
     let import_secs = import_readers(&app, n).await?;
     let search_worst = search_ms(&app, n).await?;
+    let (dashboard_ms, name_common_ms, name_none_ms) = console_ms(&app).await?;
 
     let sched = app.settings.schedule(None)?.clone();
     let t = Instant::now();
@@ -427,6 +454,9 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
     );
     println!(
         "  address search    {search_worst:.1} ms, the slowest of 4 (GET /api/subscribers?q=…)"
+    );
+    println!(
+        "  console           dashboard counts {dashboard_ms:.1} ms; name search {name_common_ms:.1} ms (common name), {name_none_ms:.1} ms (no match: every name read)"
     );
     progress_ms.sort_by(f64::total_cmp);
     if let (Some(mid), Some(max)) = (progress_ms.get(progress_ms.len() / 2), progress_ms.last()) {

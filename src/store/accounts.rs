@@ -206,7 +206,7 @@ for_each_engine! {
         ) -> anyhow::Result<Option<SessionAdmin>> {
             let s = sqlx::query_as::<_, SessionAdmin>(
                 "SELECT s.admin_id, a.email, a.role, s.stage,
-                        CASE WHEN a.totp_secret IS NULL THEN 0 ELSE 1 END AS has_totp,
+                        CAST(CASE WHEN a.totp_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_totp,
                         s.created_at, s.last_seen_at
                  FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
                  WHERE s.id_hash = $1 AND s.created_at > $2 AND s.last_seen_at > $3",

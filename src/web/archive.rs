@@ -6,13 +6,13 @@ use axum::{
     Router,
     extract::{Path, Query, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::get,
 };
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::{links::message_page, page};
+use super::{PageFailure, links::message_page, page};
 use crate::{
     app::App,
     render::{Page, PageEntry, SlotMarkers, arabic_date_time},
@@ -36,11 +36,8 @@ fn zone(app: &App, schedule: &str) -> Tz {
         .unwrap_or(chrono_tz::UTC)
 }
 
-async fn archive(State(app): State<Arc<App>>) -> Response {
-    let entries = match app.store.archive(100).await {
-        Ok(e) => e,
-        Err(e) => return super::ApiError::Internal(e).into_response(),
-    };
+async fn archive(State(app): State<Arc<App>>) -> Result<Response, PageFailure> {
+    let entries = app.store.archive(100).await?;
     let p = Page {
         title: format!("أرشيف {}", app.settings.newsletter.name),
         lines: if entries.is_empty() {
@@ -63,14 +60,14 @@ async fn archive(State(app): State<Arc<App>>) -> Response {
         back_url: Some(app.settings.newsletter.site_url.clone()),
         ..Default::default()
     };
-    page(StatusCode::OK, app.renderer.page(&app.settings, &p))
+    Ok(page(StatusCode::OK, app.renderer.page(&app.settings, &p)))
 }
 
 async fn archive_entry(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, PageFailure> {
     let not_found = || {
         message_page(
             &app,
@@ -80,16 +77,14 @@ async fn archive_entry(
         )
     };
     let Ok(id) = id.parse::<i64>() else {
-        return not_found();
+        return Ok(not_found());
     };
-    let d = match app.store.digest(id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found(),
-        Err(e) => return super::ApiError::Internal(e).into_response(),
+    let Some(d) = app.store.digest(id).await? else {
+        return Ok(not_found());
     };
     // A cancelled send was never published.
     if d.status == DigestStatus::Cancelled {
-        return not_found();
+        return Ok(not_found());
     }
     // A test send is not published; its own "view in browser" link carries the key.
     if d.kind == DigestKind::Test
@@ -97,7 +92,7 @@ async fn archive_entry(
             .get("key")
             .is_some_and(|k| app.tokens.verify_archive(id, k))
     {
-        return not_found();
+        return Ok(not_found());
     }
     let html = if d.web_html.is_empty() {
         // A digest from before web copies were stored: the email, filled for nobody.
@@ -109,5 +104,5 @@ async fn archive_entry(
     } else {
         d.web_html
     };
-    page(StatusCode::OK, html)
+    Ok(page(StatusCode::OK, html))
 }

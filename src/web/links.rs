@@ -11,11 +11,11 @@ use axum::{
     Router,
     extract::{Path, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::get,
 };
 
-use super::page;
+use super::{PageFailure, page};
 use crate::{
     app::App,
     domain::{Token, TokenKind},
@@ -83,41 +83,53 @@ fn confirmed(app: &App) -> Response {
     )
 }
 
-async fn confirm_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+async fn confirm_page(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+) -> Result<Response, PageFailure> {
     let t = match confirm_token(&app, &token) {
         Ok(t) => t,
-        Err(r) => return *r,
+        Err(r) => return Ok(*r),
     };
-    match app.store.confirm_state(t.subscriber_id, t.issued).await {
-        Ok(ConfirmOutcome::Confirmed) => {
-            let p = Page {
-                title: "تأكيد الاشتراك".into(),
-                lines: vec![format!(
-                    "اضغط الزر لتأكيد اشتراكك في {}.",
-                    app.settings.newsletter.name
-                )],
-                form: "confirm",
-                action: format!("/confirm/{token}"),
-                ..Default::default()
-            };
-            page(StatusCode::OK, app.renderer.page(&app.settings, &p))
-        }
-        Ok(ConfirmOutcome::AlreadyConfirmed) => confirmed(&app),
-        Ok(ConfirmOutcome::Stale | ConfirmOutcome::Unknown) => bad_confirm(&app),
-        Err(e) => super::ApiError::Internal(e).into_response(),
-    }
+    Ok(
+        match app.store.confirm_state(t.subscriber_id, t.issued).await? {
+            ConfirmOutcome::Confirmed => {
+                let p = Page {
+                    title: "تأكيد الاشتراك".into(),
+                    lines: vec![format!(
+                        "اضغط الزر لتأكيد اشتراكك في {}.",
+                        app.settings.newsletter.name
+                    )],
+                    form: "confirm",
+                    action: format!("/confirm/{token}"),
+                    ..Default::default()
+                };
+                page(StatusCode::OK, app.renderer.page(&app.settings, &p))
+            }
+            ConfirmOutcome::AlreadyConfirmed => confirmed(&app),
+            ConfirmOutcome::Stale | ConfirmOutcome::Unknown => bad_confirm(&app),
+        },
+    )
 }
 
-async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+async fn confirm(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+) -> Result<Response, PageFailure> {
     let t = match confirm_token(&app, &token) {
         Ok(t) => t,
-        Err(r) => return *r,
+        Err(r) => return Ok(*r),
     };
-    match app.store.confirm(t.subscriber_id, t.issued, now_ms()).await {
-        Ok(ConfirmOutcome::Confirmed | ConfirmOutcome::AlreadyConfirmed) => confirmed(&app),
-        Ok(ConfirmOutcome::Stale | ConfirmOutcome::Unknown) => bad_confirm(&app),
-        Err(e) => super::ApiError::Internal(e).into_response(),
-    }
+    Ok(
+        match app
+            .store
+            .confirm(t.subscriber_id, t.issued, now_ms())
+            .await?
+        {
+            ConfirmOutcome::Confirmed | ConfirmOutcome::AlreadyConfirmed => confirmed(&app),
+            ConfirmOutcome::Stale | ConfirmOutcome::Unknown => bad_confirm(&app),
+        },
+    )
 }
 
 fn bad_unsubscribe(app: &App) -> Response {
@@ -152,9 +164,9 @@ async fn unsubscribe(
     State(app): State<Arc<App>>,
     Path(token): Path<String>,
     body: axum::body::Bytes,
-) -> Response {
+) -> Result<Response, PageFailure> {
     let Ok(t) = app.tokens.verify(&token, TokenKind::Unsubscribe) else {
-        return bad_unsubscribe(&app);
+        return Ok(bad_unsubscribe(&app));
     };
     // The mail client's button (RFC 8058) or the page's.
     let how = if body.as_ref() == b"List-Unsubscribe=One-Click" {
@@ -162,13 +174,11 @@ async fn unsubscribe(
     } else {
         "link"
     };
-    match app.unsubscribe(t.subscriber_id, how).await {
-        Ok(_) => message_page(
-            &app,
-            StatusCode::OK,
-            "تم إلغاء اشتراكك",
-            "لن تصلك رسائل أخرى منا. يمكنك الاشتراك من جديد في أي وقت.",
-        ),
-        Err(e) => super::ApiError::Internal(e).into_response(),
-    }
+    app.unsubscribe(t.subscriber_id, how).await?;
+    Ok(message_page(
+        &app,
+        StatusCode::OK,
+        "تم إلغاء اشتراكك",
+        "لن تصلك رسائل أخرى منا. يمكنك الاشتراك من جديد في أي وقت.",
+    ))
 }

@@ -152,6 +152,34 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A failure behind a reader's page (the store is down, a render failed): logged, and
+/// answered with an Arabic page, never with the API's JSON.
+#[derive(Debug)]
+pub struct PageFailure(pub anyhow::Error);
+
+impl From<anyhow::Error> for PageFailure {
+    fn from(e: anyhow::Error) -> PageFailure {
+        PageFailure(e)
+    }
+}
+
+const FAILURE_PAGE: &str = "<!DOCTYPE html><html lang=\"ar\" dir=\"rtl\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>عطل مؤقت</title></head>\
+<body style=\"font-family:Tahoma,'Geeza Pro','Noto Sans Arabic',Arial,sans-serif;direction:rtl;text-align:right;margin:48px auto;max-width:560px;padding:0 16px;line-height:1.9\">\
+<main dir=\"rtl\"><h1>عطل مؤقت</h1><p>حدث عطل لدينا ولم يكتمل طلبك. يرجى المحاولة بعد قليل.</p></main></body></html>";
+
+impl IntoResponse for PageFailure {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %format!("{:#}", self.0), "page failed");
+        let mut r = page(StatusCode::SERVICE_UNAVAILABLE, FAILURE_PAGE.to_owned());
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("30"),
+        );
+        r
+    }
+}
+
 /// A full HTML page with a status.
 pub fn page(status: StatusCode, html: String) -> Response {
     (status, [("Cache-Control", "no-store")], Html(html)).into_response()

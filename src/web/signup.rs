@@ -55,28 +55,26 @@ async fn subscribe_page(State(app): State<Arc<App>>) -> Response {
     page(StatusCode::OK, app.renderer.page(&app.settings, &p))
 }
 
-async fn embed(State(app): State<Arc<App>>) -> Response {
-    match app.renderer.embed(
+async fn embed(State(app): State<Arc<App>>) -> Result<Response, super::PageFailure> {
+    let html = app.renderer.embed(
         &app.settings,
         &app.settings.public_url("/subscribe"),
         &app.tokens.form_stamp(now_ms()),
-    ) {
-        // Pasted into the site's pages (or fetched by its server and inserted): our headers
-        // do not reach it there. Any site may also frame it.
-        Ok(html) => (
-            [
-                ("Access-Control-Allow-Origin", "*"),
-                ("Cache-Control", "public, max-age=300"),
-                (
-                    "Content-Security-Policy",
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors *",
-                ),
-            ],
-            Html(html),
-        )
-            .into_response(),
-        Err(e) => super::ApiError::Internal(e).into_response(),
-    }
+    )?;
+    // Pasted into the site's pages (or fetched by its server and inserted): our headers do
+    // not reach it there. Any site may also frame it.
+    Ok((
+        [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Cache-Control", "public, max-age=300"),
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors *",
+            ),
+        ],
+        Html(html),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]

@@ -190,12 +190,40 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
 
 /// Starts an app over an existing place (its database) and SMTP server: a restart.
 pub async fn spawn_on(smtp: TestSmtp, place: TestPlace, extra: &str) -> TestApp {
-    init_logs();
-    let base = test_toml(&place, smtp.addr);
-    let settings = Settings::from_toml_layers(&[&base, extra]).expect("test config");
-    let app = App::new(settings).await.expect("app starts");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_listening(smtp, place, extra, listener, false).await
+}
+
+/// An app whose `public_url` is its own address, as a browser sees it (cookies, links).
+pub async fn spawn_at_home(extra: &str) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_listening(
+        TestSmtp::start().await,
+        TestPlace::new().await,
+        extra,
+        listener,
+        true,
+    )
+    .await
+}
+
+async fn spawn_listening(
+    smtp: TestSmtp,
+    place: TestPlace,
+    extra: &str,
+    listener: TcpListener,
+    at_home: bool,
+) -> TestApp {
+    init_logs();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let home = if at_home {
+        format!("[server]\npublic_url = \"{base}\"")
+    } else {
+        String::new()
+    };
+    let toml = test_toml(&place, smtp.addr);
+    let settings = Settings::from_toml_layers(&[&toml, extra, &home]).expect("test config");
+    let app = App::new(settings).await.expect("app starts");
     let (tx, rx) = watch::channel(false);
     let handle = tokio::spawn(startup::run(app.clone(), Roles::ALL, Some(listener), rx));
     TestApp {

@@ -47,6 +47,8 @@ mod admin;
 mod articles;
 mod browser;
 mod cli;
+mod console;
+mod console_browser;
 mod crash;
 mod delivery;
 mod digest;

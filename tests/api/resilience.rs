@@ -151,3 +151,51 @@ both_engines!(
         assert_eq!(t.admin_get("/api/subscribers").await["total"], 0);
     }
 );
+
+#[tokio::test]
+async fn a_readers_page_that_fails_is_an_arabic_page_not_json() {
+    // Issue 8: errors render as a page on page routes.
+    let t = spawn_app().await;
+    t.subscribe_and_confirm("reader@example.net").await;
+    let id = t.dir.scalar("SELECT id FROM subscribers").await;
+    let token = t.app.tokens.unsubscribe(id);
+    let mut c = db_conn(&t).await;
+    sqlx::query(
+        "CREATE TRIGGER fault BEFORE UPDATE ON subscribers BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let r = t
+        .http
+        .post(t.url(&format!("/unsubscribe/{token}")))
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "the mail provider may try again");
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("dir=\"rtl\"") && page.contains("عطل مؤقت"),
+        "{page}"
+    );
+    sqlx::query("DROP TRIGGER fault")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let r = t
+        .http
+        .post(t.url(&format!("/unsubscribe/{token}")))
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

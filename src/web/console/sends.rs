@@ -150,7 +150,7 @@ async fn send(
     let mut c = view::context(&app, &me, &s.subject, "sends", q.done.as_deref());
     let archive_url = match digest.kind {
         DigestKind::Test => None,
-        _ => Some(format!("/archive/{id}")),
+        _ => Some(app.settings.public_url(&format!("/archive/{id}"))),
     };
     c.insert("archive_url", &archive_url);
     c.insert("created_by", &s.created_by);
