@@ -20,8 +20,9 @@ for_each_engine! {
                 .collect())
         }
 
-        /// Consent events since `since`, counted per `bucket_ms` (the caller folds buckets into
-        /// local days): (bucket start, event, count).
+        /// Sign-ups and departures (unsubscribes, bounces) since `since`, counted per
+        /// `bucket_ms` (the caller folds buckets into local days): (bucket start, event,
+        /// count). Imports are not sign-ups, and the index keeps them out of the read.
         pub(crate) async fn consent_counts(
             &self,
             since: i64,
@@ -29,7 +30,8 @@ for_each_engine! {
         ) -> anyhow::Result<Vec<(i64, String, i64)>> {
             Ok(sqlx::query_as(
                 "SELECT CAST(at / $2 AS BIGINT) * $2, event, COUNT(*) FROM consent_events
-                 WHERE at >= $1 GROUP BY 1, 2 ORDER BY 1",
+                 WHERE event IN ('signup', 'unsubscribe', 'bounce') AND at >= $1
+                 GROUP BY 1, 2 ORDER BY 1",
             )
             .bind(since)
             .bind(bucket_ms)

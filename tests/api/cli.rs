@@ -224,3 +224,75 @@ both_engines!(
         assert!(text(&out.stdout).contains("\"status\": \"done\""));
     }
 );
+
+/// `nashra admin …` with the password on stdin (not a terminal).
+fn nashra_stdin(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nashra"))
+        .current_dir(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nashra runs");
+    c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    c.wait_with_output().unwrap()
+}
+
+both_engines!(
+    multi_thread,
+    the_first_admin_comes_from_the_command_line,
+    async {
+        let smtp = TestSmtp::start().await;
+        let dir = TestPlace::new().await;
+        let cfg = dir.path().join("nashra.toml");
+        std::fs::write(&cfg, test_toml(&dir, smtp.addr)).unwrap();
+        let cfg = cfg.to_str().unwrap().to_owned();
+        let add = |email: &str, role: &str, password: &str| {
+            nashra_stdin(
+                dir.path(),
+                &["--config", &cfg, "admin", "add", email, "--role", role],
+                password,
+            )
+        };
+        let out = add("Chief@Example.org", "owner", "a long enough password\n");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("/admin"),
+            "{}",
+            text(&out.stdout)
+        );
+        // Refused, with the reason: a short password, a second account for one address, a
+        // role that does not exist.
+        let out = add("desk@example.org", "editor", "short\n");
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("at least 12"),
+            "{}",
+            text(&out.stderr)
+        );
+        let out = add("chief@example.org", "editor", "another long password\n");
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("exists"),
+            "{}",
+            text(&out.stderr)
+        );
+        let out = add("desk@example.org", "admin", "a long enough password\n");
+        assert!(!out.status.success());
+        assert_eq!(dir.scalar("SELECT COUNT(*) FROM admins").await, 1);
+        assert_eq!(
+        dir.scalar("SELECT COUNT(*) FROM admins WHERE email = 'chief@example.org' AND role = 'owner' AND password_hash LIKE '$argon2id$%'").await,
+        1
+    );
+        let out = nashra_stdin(
+            dir.path(),
+            &["--config", &cfg, "admin", "password", "chief@example.org"],
+            "a different long password\n",
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(dir.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'cli' AND action IN ('account_add', 'password_set')").await, 2);
+    }
+);

@@ -957,6 +957,19 @@ both_engines!(
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(t.dir.scalar("SELECT COUNT(*) FROM subscribers").await, 2);
+        // Where they came from is a filter.
+        t.subscribe_and_confirm("walkin@example.net").await;
+        let (_, imported) = s.get("/admin/readers?source=import").await;
+        assert!(imported.contains("sara@example.net") && !imported.contains("walkin@example.net"));
+        let (_, walked_in) = s.get("/admin/readers?source=page&status=confirmed").await;
+        assert!(
+            walked_in.contains("walkin@example.net") && !walked_in.contains("sara@example.net")
+        );
+        let (_, by_name) = s.get("/admin/readers?q=%D8%B9%D9%85%D8%B1").await;
+        assert!(
+            by_name.contains("omar@example.net") && !by_name.contains("sara@example.net"),
+            "{by_name}"
+        );
         // The export has everyone, from the console as from the command line.
         let (status, csv) = s.get("/admin/readers/export.csv").await;
         assert_eq!(status, StatusCode::OK);
