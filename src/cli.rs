@@ -542,6 +542,14 @@ async fn demo(settings: Settings, no_serve: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("sign-up page: {}", app.settings.public_url("/subscribe"));
+    let console = app.settings.public_url("/admin");
+    if app.store.admins().await?.is_empty() {
+        println!(
+            "console: {console} (first add an account: nashra admin add you@example.org --role owner)"
+        );
+    } else {
+        println!("console: {console}");
+    }
     let listener = bind(&app).await?;
     startup::run(app, Roles::ALL, Some(listener), startup::shutdown_signal()).await
 }
