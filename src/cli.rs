@@ -101,6 +101,52 @@ pub enum Command {
     },
     /// Delivery benchmark against Postfix's smtp-sink, with smtp-source as the reference.
     Bench(crate::bench::BenchArgs),
+    /// DKIM keys.
+    Dkim {
+        #[command(subcommand)]
+        action: DkimAction,
+    },
+    /// Bounces, complaints and mailed unsubscribes.
+    Bounces {
+        #[command(subcommand)]
+        action: BounceAction,
+    },
+    /// What the sending domain's DNS needs, and whether the configuration meets what Gmail,
+    /// Yahoo and Outlook.com ask of bulk senders.
+    Doctor,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DkimAction {
+    /// Make a key, write it (PEM, mode 0600) and print the DNS TXT record to publish.
+    Keygen {
+        /// The signing domain (d=), aligned with From's; From's domain by default.
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long, default_value = "nashra1")]
+        selector: String,
+        #[arg(long, value_enum, default_value = "rsa")]
+        algorithm: KeyAlgorithm,
+        /// Where to write the private key; `<selector>.pem` by default. Never overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum KeyAlgorithm {
+    Rsa,
+    Ed25519,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BounceAction {
+    /// Process saved messages (a DSN, an ARF complaint, an unsubscribe mail) as if they had
+    /// arrived in the bounce mailbox.
+    Ingest {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +203,29 @@ pub enum SubscriberAction {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Bench(args) = cli.command {
         return crate::bench::run(args).await;
+    }
+    if let Command::Dkim {
+        action:
+            DkimAction::Keygen {
+                domain,
+                selector,
+                algorithm,
+                out,
+            },
+    } = &cli.command
+    {
+        let domain = match domain {
+            Some(d) => d.clone(),
+            None => {
+                let s = Settings::load(cli.config.as_deref())?;
+                crate::domain::Mailbox::parse(&s.newsletter.from)
+                    .context("newsletter.from")?
+                    .email
+                    .domain()
+                    .to_owned()
+            }
+        };
+        return dkim_keygen(&domain, selector, *algorithm, out.clone());
     }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
@@ -225,8 +294,76 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sends { action } => sends(settings, action).await,
         Command::Subscribers { action } => subscribers(settings, action).await,
         Command::Admin { action } => admin(settings, action).await,
-        Command::Bench(_) => unreachable!("handled before loading the configuration"),
+        Command::Bench(_) | Command::Dkim { .. } => {
+            unreachable!("handled before loading the configuration")
+        }
+        Command::Bounces {
+            action: BounceAction::Ingest { files },
+        } => {
+            let app = App::new(settings).await?;
+            let mut failed = 0;
+            for f in &files {
+                let raw =
+                    std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+                match app.feedback_from_mail(&raw, "file").await {
+                    Ok(r) => println!("{}: {r}", f.display()),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("{}: {e:#}", f.display());
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} files could not be processed", files.len());
+            }
+            Ok(())
+        }
+        Command::Doctor => crate::bounces::doctor::run(&settings).await,
     }
+}
+
+fn dkim_keygen(
+    domain: &str,
+    selector: &str,
+    algorithm: KeyAlgorithm,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let alg = match algorithm {
+        KeyAlgorithm::Rsa => crate::dkim::Algorithm::RsaSha256,
+        KeyAlgorithm::Ed25519 => crate::dkim::Algorithm::Ed25519Sha256,
+    };
+    let pem = crate::dkim::generate(alg)?;
+    let key = crate::dkim::Key::from_pem(domain, selector, pem.as_bytes())?;
+    let path = out.unwrap_or_else(|| PathBuf::from(format!("{selector}.pem")));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| {
+            format!(
+                "cannot create {} (an existing key is never overwritten)",
+                path.display()
+            )
+        })?;
+    f.write_all(pem.as_bytes())?;
+    eprintln!("private key written to {} (keep it secret)", path.display());
+    eprintln!("publish this TXT record, then add to your configuration:");
+    eprintln!(
+        "  [[dkim]]\n  domain = \"{}\"\n  selector = \"{selector}\"\n  private_key_file = \"{}\"\n",
+        key.domain,
+        path.display()
+    );
+    let txt = key.txt_record();
+    // DNS strings hold 255 bytes at most: a 2048-bit key is published as several.
+    let quoted: Vec<String> = txt
+        .as_bytes()
+        .chunks(250)
+        .map(|c| format!("\"{}\"", std::str::from_utf8(c).expect("ASCII")))
+        .collect();
+    println!("{}. IN TXT ( {} )", key.record_name(), quoted.join(" "));
+    Ok(())
 }
 
 async fn bind(app: &App) -> anyhow::Result<tokio::net::TcpListener> {

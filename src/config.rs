@@ -36,6 +36,77 @@ pub struct Settings {
     pub feeds: Vec<Feed>,
     #[serde(default)]
     pub schedules: Vec<Schedule>,
+    #[serde(default)]
+    pub dkim: Vec<DkimKeyConfig>,
+    pub bounces: Bounces,
+    pub webhooks: Webhooks,
+}
+
+/// A `[[dkim]]` key: the PEM from a file or from an environment variable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimKeyConfig {
+    pub domain: String,
+    pub selector: String,
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub private_key_env: Option<String>,
+    /// "rsa-sha256" or "ed25519-sha256"; checked against the key.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+}
+
+/// Where bounces, complaints and mailed unsubscribes come back.
+#[derive(Clone, Deserialize)]
+pub struct Bounces {
+    /// `imaps://user:password@host:993/INBOX` (or `imap://` with STARTTLS); "" = no mailbox.
+    pub imap_url: String,
+    /// PEM file of the CA that signed the IMAP server's certificate; "" = the public roots.
+    pub ca_file: String,
+    /// Where a processed message is moved; "" = it is only flagged \Seen.
+    pub processed_folder: String,
+    #[serde(with = "humantime_serde")]
+    pub poll_every: Duration,
+    /// Envelope sender: `local@domain` becomes `local+<token>@domain` per message. "" = the
+    /// From address, or `bounces@<From domain>` when a bounce mailbox is read.
+    pub return_path: String,
+    /// The `mailto:` unsubscribe address (`local+<token>@domain`); "" = none, or
+    /// `unsubscribe@<From domain>` when a bounce mailbox is read.
+    pub unsubscribe_address: String,
+    /// Soft bounces (4.x.x) in a row, over different digests, that mark an address bounced.
+    pub soft_bounce_after: u32,
+}
+
+impl std::fmt::Debug for Bounces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bounces")
+            .field("imap", &!self.imap_url.is_empty())
+            .field("return_path", &self.return_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Provider webhooks; a provider with no credentials set answers 404.
+#[derive(Clone, Deserialize)]
+pub struct Webhooks {
+    /// Basic-auth user and password put in the webhook URL given to Postmark.
+    pub postmark_user: String,
+    pub postmark_password: String,
+    /// Mailgun's "HTTP webhook signing key".
+    pub mailgun_signing_key: String,
+    /// SendGrid's "Verification Key" (base64 DER public key) of the signed event webhook.
+    pub sendgrid_public_key: String,
+    /// SNS topics whose messages are taken (ARNs); none = the SES webhook is off.
+    pub ses_topic_arns: Vec<String>,
+    /// Hosts a signing certificate may come from (https only). Amazon's by default.
+    pub sns_cert_hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for Webhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Webhooks { .. }")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -378,6 +449,28 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The envelope sender's local part and domain, to which `+<tag>` is added per message;
+    /// `None`: the From address as it is (no bounce mailbox to name).
+    pub fn return_path_base(&self) -> Option<(String, String)> {
+        self.address_base(&self.bounces.return_path, "bounces")
+    }
+
+    /// The `mailto:` unsubscribe address's local part and domain, if there is one.
+    pub fn unsubscribe_mail_base(&self) -> Option<(String, String)> {
+        self.address_base(&self.bounces.unsubscribe_address, "unsubscribe")
+    }
+
+    fn address_base(&self, given: &str, default_local: &str) -> Option<(String, String)> {
+        if let Some((l, d)) = given.rsplit_once('@') {
+            return Some((l.to_owned(), d.to_ascii_lowercase()));
+        }
+        if self.bounces.imap_url.is_empty() {
+            return None;
+        }
+        let from = Mailbox::parse(&self.newsletter.from).ok()?;
+        Some((default_local.to_owned(), from.email.domain().to_owned()))
+    }
+
     /// Checks what serde cannot: ranges, addresses, secrets, what must go together.
     pub fn validate(&self) -> anyhow::Result<()> {
         let public = &self.server.public_url;
@@ -386,6 +479,33 @@ impl Settings {
         }
         if self.database.url.trim().is_empty() {
             bail!("database.url: must not be empty");
+        }
+        for (key, v) in [
+            ("bounces.return_path", &self.bounces.return_path),
+            (
+                "bounces.unsubscribe_address",
+                &self.bounces.unsubscribe_address,
+            ),
+        ] {
+            if v.is_empty() {
+                continue;
+            }
+            let ok = SubscriberEmail::parse(v).is_ok()
+                && v.is_ascii()
+                && !v.contains('+')
+                && v.split('@').next().is_some_and(|l| l.len() <= 30);
+            if !ok {
+                bail!(
+                    "{key}: `{v}` must be a plain ASCII address without `+`, local part at most 30 characters (a tag is added to it per message)"
+                );
+            }
+        }
+        let imap = &self.bounces.imap_url;
+        if !imap.is_empty() && !imap.starts_with("imaps://") {
+            bail!("bounces.imap_url: must start with imaps:// (TLS from the first byte)");
+        }
+        if self.bounces.soft_bounce_after == 0 {
+            bail!("bounces.soft_bounce_after: must be at least 1");
         }
         let db = &self.database.url;
         if !(db.starts_with("sqlite:")

@@ -7,10 +7,12 @@
 pub mod app;
 pub mod auth;
 pub mod bench;
+pub mod bounces;
 pub mod cli;
 pub mod config;
 pub mod csv_io;
 pub mod delivery;
+pub mod dkim;
 pub mod domain;
 pub mod feeds;
 pub mod metrics;

@@ -25,12 +25,23 @@ pub struct Metrics {
     sends_finished: AtomicU64,
     send_seconds_ms: AtomicU64,
     pub subscriptions: AtomicU64,
+    /// Events recorded from bounce reports, complaints and webhooks, by kind.
+    feedback: [AtomicU64; 5],
 }
 
 impl Metrics {
     pub fn count_failure(&self, reason: &str) {
         if let Some(i) = REASONS.iter().position(|r| *r == reason) {
             self.failed[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn count_feedback(&self, kind: crate::store::FeedbackKind) {
+        if let Some(i) = crate::store::FeedbackKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+        {
+            self.feedback[i].fetch_add(1, Relaxed);
         }
     }
 
@@ -71,6 +82,18 @@ impl Metrics {
                 s,
                 "nashra_messages_failed_total{{reason=\"{r}\"}} {}",
                 self.failed[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP nashra_feedback_total Bounces, complaints, mailed unsubscribes and deliveries reported after the relay took a message (recorded once each)."
+        );
+        let _ = writeln!(s, "# TYPE nashra_feedback_total counter");
+        for (i, k) in crate::store::FeedbackKind::ALL.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "nashra_feedback_total{{kind=\"{k}\"}} {}",
+                self.feedback[i].load(Relaxed)
             );
         }
         let _ = writeln!(

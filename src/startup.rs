@@ -70,8 +70,12 @@ pub async fn run(
     if roles.delivery {
         // Learn the relay's extensions (SMTPUTF8) before the first reader needs them.
         let _ = app.mailer.smtputf8();
+        app.mailer.warn_about_alignment();
         parts.spawn(app.dispatcher.clone().run(shutdown.clone()));
         parts.spawn(app.mail_queue.clone().run(shutdown.clone()));
+        if !app.settings.bounces.imap_url.is_empty() {
+            parts.spawn(crate::bounces::imap::run(app.clone(), shutdown.clone()));
+        }
     }
     if roles.scheduler {
         parts.spawn(crate::schedule::run(app.clone(), shutdown.clone()));

@@ -3,9 +3,11 @@
 //! the API and the command line). `startup` wires and runs the parts of a process.
 
 mod accounts;
+mod feedback;
 mod ops;
 
 pub use accounts::{LoginOutcome, SessionLookup};
+pub use feedback::MailOutcome;
 pub use ops::{Actor, ImportReport, OpError, Refusal};
 
 use std::sync::Arc;
@@ -53,6 +55,8 @@ pub struct App {
     pub mail_queue: Arc<MailQueue>,
     /// The last `/health` answer and when: reused for a second, since the check writes.
     pub health: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    /// What the provider webhooks remember (replayed tokens, signing certificates).
+    pub webhooks: crate::bounces::webhooks::WebhookState,
     /// The configuration's `admin_token`, if not retired.
     pub admin_token: Option<crate::auth::AdminToken>,
     /// Most-read links to use instead of fetching `newsletter.most_read_feed` (the demo).
@@ -86,6 +90,7 @@ impl App {
             dispatcher,
             most_read_override: Default::default(),
             health: Default::default(),
+            webhooks: Default::default(),
         }))
     }
 

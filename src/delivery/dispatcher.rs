@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     config::Settings,
-    domain::{SubscriberName, Tokens},
+    domain::{SubscriberName, Tokens, VerpTarget},
     metrics::Metrics,
     render::SlotMarkers,
     store::{Claimed, Digest, DigestKind, DigestStatus, Outcome, Store, now_ms},
@@ -457,10 +457,12 @@ impl Dispatcher {
                 return Some((row.release(), false));
             }
         };
-        let unsub = self.mailer.settings.public_url(&format!(
-            "/unsubscribe/{}",
-            self.tokens.unsubscribe(row.subscriber_id)
-        ));
+        let token = self.tokens.unsubscribe(row.subscriber_id);
+        let unsub = self
+            .mailer
+            .settings
+            .public_url(&format!("/unsubscribe/{token}"));
+        let mailto = self.mailer.unsubscribe_mailto(&token);
         let message_id = prepared.template.new_message_id();
         // Names stored before names were checked get the same check here.
         let name = SubscriberName::sanitize(&row.name);
@@ -468,11 +470,23 @@ impl Dispatcher {
             &Personal {
                 to: email,
                 unsubscribe_url: Some(&unsub),
+                unsubscribe_mailto: mailto.as_deref(),
                 name: &name,
                 date: Utc::now(),
             },
             &message_id,
         );
+        let bytes = match self.mailer.sign(bytes).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), delivery = row.id, "cannot sign");
+                self.revocations.unhold(row.id);
+                return Some((row.release(), false));
+            }
+        };
+        let envelope_from = self
+            .mailer
+            .envelope_from(&self.tokens, VerpTarget::Delivery(row.id));
         let file = format!("digest-{}-{}", prepared.digest_id, row.id);
         // The reader left after this row was claimed: nothing more goes to them. Checked
         // (and the message counted as on the wire) right before it goes.
@@ -485,7 +499,7 @@ impl Dispatcher {
         let res = self
             .mailer
             .transport
-            .send(self.mailer.from.email.as_str(), email, bytes, &file)
+            .send(&envelope_from, email, bytes, &file)
             .await;
         self.metrics.observe_smtp(started.elapsed());
         let d = &self.mailer.settings.delivery;

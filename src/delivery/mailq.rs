@@ -19,7 +19,7 @@ use super::{
     transport::SendError,
 };
 use crate::{
-    domain::Tokens,
+    domain::{Tokens, VerpTarget},
     render::Renderer,
     store::{MailOutcome, QueuedMail, Store, now_ms},
 };
@@ -177,19 +177,23 @@ impl MailQueue {
             &Personal {
                 to,
                 unsubscribe_url: None,
+                unsubscribe_mailto: None,
                 name: "",
                 date: Utc::now(),
             },
             &id,
         );
+        let bytes = self
+            .mailer
+            .sign(bytes)
+            .await
+            .map_err(|e| Some(SendError::Transient(format!("signing failed: {e:#}"))))?;
+        let envelope_from = self
+            .mailer
+            .envelope_from(&self.tokens, VerpTarget::Subscriber(m.subscriber_id));
         self.mailer
             .transport
-            .send(
-                self.mailer.from.email.as_str(),
-                to,
-                bytes,
-                &format!("confirm-{}", m.id),
-            )
+            .send(&envelope_from, to, bytes, &format!("confirm-{}", m.id))
             .await
             .map_err(Some)
     }

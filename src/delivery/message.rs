@@ -209,6 +209,8 @@ pub struct MessageTemplate {
 pub struct Personal<'a> {
     pub to: &'a str,
     pub unsubscribe_url: Option<&'a str>,
+    /// `unsubscribe+<token>@domain`, offered beside the URL when a mailbox reads it.
+    pub unsubscribe_mailto: Option<&'a str>,
     /// The reader's name, or "".
     pub name: &'a str,
     pub date: DateTime<Utc>,
@@ -303,7 +305,13 @@ impl MessageTemplate {
         if let Some(u) = p.unsubscribe_url {
             out.extend_from_slice(b"List-Unsubscribe:\r\n <");
             out.extend_from_slice(u.as_bytes());
-            out.extend_from_slice(b">\r\n");
+            out.extend_from_slice(b">");
+            if let Some(m) = p.unsubscribe_mailto {
+                out.extend_from_slice(b",\r\n <mailto:");
+                out.extend_from_slice(m.as_bytes());
+                out.extend_from_slice(b"?subject=unsubscribe>");
+            }
+            out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(self.shared_headers.as_bytes());
         out.extend_from_slice(b"\r\nThis is a multipart message in MIME format.\r\n");
@@ -419,6 +427,7 @@ mod tests {
             &Personal {
                 to: "r@example.com",
                 unsubscribe_url: Some("https://e.org/u/1"),
+                unsubscribe_mailto: None,
                 name: "",
                 date: Utc::now(),
             },

@@ -37,7 +37,11 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context;
 use rand::Rng;
 
-use crate::{config::Settings, domain::Mailbox};
+use crate::{
+    config::Settings,
+    dkim,
+    domain::{Mailbox, Tokens, VerpTarget},
+};
 use transport::Transport;
 
 /// Longest sleep while the queue is empty, in case another process queued work.
@@ -52,17 +56,74 @@ pub struct Mailer {
     pub transport: Transport,
     pub from: Mailbox,
     pub settings: Arc<Settings>,
+    /// The `[[dkim]]` keys, if any.
+    pub signer: Option<Arc<dkim::Signer>>,
+    return_path: Option<(String, String)>,
+    unsubscribe_mail: Option<(String, String)>,
 }
 
 impl Mailer {
     pub fn new(settings: Arc<Settings>) -> anyhow::Result<Mailer> {
         let transport = Transport::from_settings(&settings)?;
         let from = Mailbox::parse(&settings.newsletter.from).context("newsletter.from")?;
+        let signer = dkim::Signer::from_config(&settings.dkim)?.map(Arc::new);
         Ok(Mailer {
             transport,
             from,
+            signer,
+            return_path: settings.return_path_base(),
+            unsubscribe_mail: settings.unsubscribe_mail_base(),
             settings,
         })
+    }
+
+    /// Says at start-up what receivers will see of the signing: a From domain that no key
+    /// aligns with fails DMARC at Gmail, Yahoo and Outlook.com however well the mail is signed.
+    pub fn warn_about_alignment(&self) {
+        let domain = self.from.email.domain();
+        match &self.signer {
+            None if self.transport.is_outbox() => {}
+            None => tracing::warn!(
+                "no [[dkim]] key: the relay must sign with d={domain}, or bulk mail will be refused or junked"
+            ),
+            Some(s) if !s.aligned(domain) => tracing::warn!(
+                from_domain = domain,
+                dkim_domains = %s.keys().iter().map(|k| k.domain.as_str()).collect::<Vec<_>>().join(","),
+                "the From domain is not aligned with any DKIM domain: DMARC will fail"
+            ),
+            Some(s) => tracing::info!(
+                keys = %s.keys().iter().map(|k| format!("{:?}", k)).collect::<Vec<_>>().join(", "),
+                "DKIM signing"
+            ),
+        }
+    }
+
+    /// The envelope sender of a message about `target`: `bounces+<tag>@domain`, so that its
+    /// bounce names it; the From address when no bounce mailbox is configured.
+    pub fn envelope_from(&self, tokens: &Tokens, target: VerpTarget) -> String {
+        match &self.return_path {
+            Some((local, domain)) => format!("{local}+{}@{domain}", tokens.verp_tag(target)),
+            None => self.from.email.as_str().to_owned(),
+        }
+    }
+
+    /// The `mailto:` unsubscribe address for a reader's unsubscribe token, if offered.
+    pub fn unsubscribe_mailto(&self, token: &str) -> Option<String> {
+        self.unsubscribe_mail
+            .as_ref()
+            .map(|(local, domain)| format!("{local}+{token}@{domain}"))
+    }
+
+    /// `message` with its DKIM signatures, signed on a blocking thread (an RSA signature is
+    /// about a millisecond of CPU, too long for an async worker thread).
+    pub async fn sign(&self, message: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        let Some(signer) = self.signer.clone() else {
+            return Ok(message);
+        };
+        let now = chrono::Utc::now().timestamp();
+        tokio::task::spawn_blocking(move || signer.sign(&message, now))
+            .await
+            .context("DKIM signing thread")
     }
 
     /// Whether a non-ASCII address can be delivered (see `Transport::smtputf8`).

@@ -15,6 +15,6 @@ pub use cron::CronSchedule;
 pub use email::{EmailError, Mailbox, SubscriberEmail};
 pub use name::{MAX_NAME_CHARS, NameError, SubscriberName};
 pub use subject::SubjectTemplate;
-pub use token::{Token, TokenError, TokenKind, Tokens};
+pub use token::{Token, TokenError, TokenKind, Tokens, VerpTarget};
 pub use url::{canonical_url, safe_url};
 pub use window::SendWindow;

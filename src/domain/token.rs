@@ -10,6 +10,26 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 const MAC_LEN: usize = 16;
+/// MAC bytes in a return path: a forged bounce must guess 48 bits per delivery.
+const VERP_MAC_LEN: usize = 6;
+
+/// What a bounce address names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerpTarget {
+    /// A digest's ledger row.
+    Delivery(i64),
+    /// A reader's confirmation email.
+    Subscriber(i64),
+}
+
+impl VerpTarget {
+    fn payload(self) -> String {
+        match self {
+            VerpTarget::Delivery(id) => format!("d{id}"),
+            VerpTarget::Subscriber(id) => format!("s{id}"),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -105,6 +125,41 @@ impl Tokens {
         URL_SAFE_NO_PAD
             .decode(key)
             .is_ok_and(|given| self.verify_mac(format!("a:{digest_id}").as_bytes(), &given))
+    }
+
+    /// The tag a per-message return path carries (`bounces+<tag>@domain`): which delivery
+    /// (`d<id>`) or which reader's transactional mail (`s<id>`) a bounce is about, with 48 bits
+    /// of MAC: lower-case hex, since some servers fold the case of local parts.
+    pub fn verp_tag(&self, target: VerpTarget) -> String {
+        let payload = target.payload();
+        let mac = self.mac(format!("v:{payload}").as_bytes());
+        let hex: String = mac[..VERP_MAC_LEN]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{payload}-{hex}")
+    }
+
+    /// The target a VERP tag names, if we made it.
+    pub fn verify_verp_tag(&self, tag: &str) -> Option<VerpTarget> {
+        let tag = tag.to_ascii_lowercase();
+        let (payload, hex) = tag.split_once('-')?;
+        if hex.len() != VERP_MAC_LEN * 2 || payload.len() > 21 {
+            return None;
+        }
+        let given: Vec<u8> = (0..VERP_MAC_LEN)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect::<Option<_>>()?;
+        let id: i64 = payload.get(1..)?.parse().ok().filter(|n| *n > 0)?;
+        let target = match payload.as_bytes()[0] {
+            b'd' => VerpTarget::Delivery(id),
+            b's' => VerpTarget::Subscriber(id),
+            _ => return None,
+        };
+        self.hmac(format!("v:{payload}").as_bytes())
+            .verify_truncated_left(&given)
+            .is_ok()
+            .then_some(target)
     }
 
     /// A sign-up form's stamp: when it was served, signed. A form posted back sooner than a

@@ -54,6 +54,7 @@ mod accounts;
 mod articles;
 mod dashboard;
 mod digests;
+mod feedback;
 mod ledger;
 mod mailq;
 mod schedules;
@@ -191,6 +192,12 @@ facade! {
     pub async fn finish_digests(&self, bounce_after: u32) -> anyhow::Result<Vec<i64>>;
     pub async fn next_due(&self) -> anyhow::Result<Option<i64>>;
     pub async fn queue_depth(&self) -> anyhow::Result<i64>;
+
+    // ------------------------------------------------------------ bounces, complaints
+    /// Records an event once and applies it to the reader.
+    pub async fn record_feedback(&self, ev: &FeedbackEvent, bounce_after: u32, soft_after: u32, now: i64) -> anyhow::Result<FeedbackResult>;
+    pub async fn feedback_counts(&self, digest: i64) -> anyhow::Result<FeedbackCounts>;
+    pub async fn is_suppressed(&self, email_norm: &str) -> anyhow::Result<bool>;
 
     // ------------------------------------------------------------ dashboard
     pub async fn status_counts(&self) -> anyhow::Result<Vec<(SubscriberStatus, i64)>>;

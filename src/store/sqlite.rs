@@ -178,13 +178,27 @@ impl Db {
         let now = now_ms();
         let status = if confirmed { "confirmed" } else { "pending" };
         let mut added = 0;
+        // Addresses that complained come back only through their own confirmation.
+        let suppressed: std::collections::HashSet<String> =
+            sqlx::query_scalar("SELECT email_hash FROM suppressions")
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect();
+        let kept: Vec<&(SubscriberEmail, SubscriberName)> = rows
+            .iter()
+            .filter(|(e, _)| {
+                suppressed.is_empty()
+                    || !suppressed.contains(&super::feedback::suppression_key(&e.normalized()))
+            })
+            .collect();
         let mut tx = self.begin_write().await?;
         // The write lock is ours: every id above this one is a reader this import adds.
         let before: i64 =
             sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM subscribers")
                 .fetch_one(&mut *tx)
                 .await?;
-        for chunk in rows.chunks(2000) {
+        for chunk in kept.chunks(2000) {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
                 "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirmed_at) ",
             );

@@ -114,6 +114,15 @@ for_each_engine! {
             .rows_affected();
             if updated > 0 {
                 Db::consent(&mut tx, id, ConsentEvent::Confirm, "", now).await?;
+                // A fresh confirmation is what lifts a complaint's suppression.
+                let norm: String = sqlx::query_scalar("SELECT email_norm FROM subscribers WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM suppressions WHERE email_hash = $1")
+                    .bind(crate::store::feedback::suppression_key(&norm))
+                    .execute(&mut *tx)
+                    .await?;
             }
             self.commit(tx).await?;
             if updated > 0 {
@@ -366,6 +375,11 @@ for_each_engine! {
             .await
             .context("failed to record consent")?;
             Ok(())
+        }
+
+        /// `skip_queued` for the other aggregates.
+        pub(crate) async fn skip_queued(conn: &mut Conn, subscriber: i64) -> anyhow::Result<()> {
+            skip_queued(conn, subscriber).await
         }
     }
 

@@ -211,6 +211,9 @@ async fn send_status(
         .await?
         .ok_or(ApiError::NotFound)?;
     let mut v = serde_json::to_value(&p).map_err(anyhow::Error::from)?;
+    // What came back after the relay took the messages: bounces, complaints, deliveries.
+    let feedback = app.store.feedback_counts(p.id).await?;
+    v["feedback"] = serde_json::to_value(&feedback).map_err(anyhow::Error::from)?;
     // Rate and estimated finish, from the send so far.
     if let Some(started) = p.started_at {
         let end = p.finished_at.unwrap_or_else(now_ms);

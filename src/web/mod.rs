@@ -50,6 +50,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(links::router())
         .merge(archive::router())
         .merge(ops::router())
+        .merge(crate::bounces::webhooks::router())
         .nest("/api", admin::router(app.clone()))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         // The import route has its own limit; it is nested after the general one.

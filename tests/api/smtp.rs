@@ -26,6 +26,8 @@ pub struct Received {
     pub data: Vec<u8>,
     /// The parameters after `MAIL FROM:<…>` (e.g. "SMTPUTF8").
     pub mail_params: String,
+    /// The envelope sender (`MAIL FROM:<…>`).
+    pub from: String,
     /// When the message's final "." arrived.
     pub at: std::time::Instant,
 }
@@ -220,6 +222,7 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     let mut mail_params = String::new();
+    let mut mail_from = String::new();
     if w.write_all(b"220 test.local ESMTP ready\r\n")
         .await
         .is_err()
@@ -248,6 +251,11 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
         } else if upper.starts_with("MAIL FROM:") {
             rcpts.clear();
             mail_params = cmd.split_once('>').map_or("", |(_, p)| p).trim().to_owned();
+            mail_from = cmd
+                .split_once('<')
+                .and_then(|(_, r)| r.split_once('>'))
+                .map_or("", |(a, _)| a)
+                .to_owned();
             b"250 2.1.0 ok\r\n".to_vec()
         } else if upper.starts_with("RCPT TO:") {
             let addr = cmd[8..]
@@ -318,6 +326,7 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
                 to: std::mem::take(&mut rcpts),
                 data,
                 mail_params: mail_params.clone(),
+                from: mail_from.clone(),
                 at: std::time::Instant::now(),
             });
             arrived.notify_waiters();

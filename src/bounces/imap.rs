@@ -1,0 +1,210 @@
+//! Reads the bounce mailbox over IMAP (implicit TLS): every unseen message is handed to
+//! `App::feedback_from_mail`, then flagged `\Seen` and moved to `bounces.processed_folder`.
+//!
+//! Once and only once: a message is flagged only after its event is committed, and the
+//! store records each report (and each delivery's bounce) once, so a pass cut short and
+//! read again changes nothing. One process reads per turn (the feed-turn row), so several
+//! processes on one PostgreSQL do not fetch the same mail at once.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use percent_encoding::percent_decode_str;
+use tokio::{net::TcpStream, sync::watch};
+use tokio_rustls::TlsConnector;
+
+use super::parse::MAX_MAIL_BYTES;
+use crate::{app::App, store::now_ms};
+
+/// Each IMAP exchange must answer within this.
+const STEP: Duration = Duration::from_secs(30);
+/// Messages handled per pass; the rest wait for the next.
+const PER_PASS: usize = 500;
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub read: usize,
+    pub recorded: usize,
+    pub ignored: usize,
+}
+
+struct Target {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    mailbox: String,
+}
+
+fn target(url: &str) -> anyhow::Result<Target> {
+    let u = url::Url::parse(url).context("bounces.imap_url is not a URL")?;
+    if u.scheme() != "imaps" {
+        bail!("bounces.imap_url: only imaps:// (TLS from the first byte) is supported");
+    }
+    let dec = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let mailbox = dec(u.path().trim_start_matches('/'));
+    Ok(Target {
+        host: u
+            .host_str()
+            .context("bounces.imap_url: no host")?
+            .to_owned(),
+        port: u.port().unwrap_or(993),
+        user: dec(u.username()),
+        password: dec(u.password().unwrap_or("")),
+        mailbox: if mailbox.is_empty() {
+            "INBOX".into()
+        } else {
+            mailbox
+        },
+    })
+}
+
+fn tls(ca_file: &str) -> anyhow::Result<TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    if ca_file.is_empty() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    } else {
+        use rustls_pki_types::{CertificateDer, pem::PemObject};
+        for c in CertificateDer::pem_file_iter(ca_file)
+            .with_context(|| format!("bounces.ca_file: cannot read {ca_file}"))?
+        {
+            roots
+                .add(c.context("bounces.ca_file: bad certificate")?)
+                .context("bounces.ca_file: certificate refused")?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+async fn step<T, E: Into<anyhow::Error>>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(STEP, f).await {
+        Ok(r) => r
+            .map_err(Into::into)
+            .with_context(|| format!("IMAP {what}")),
+        Err(_) => bail!("IMAP {what}: no answer within {STEP:?}"),
+    }
+}
+
+/// One pass over the mailbox.
+pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
+    let b = &app.settings.bounces;
+    let t = target(&b.imap_url)?;
+    let connector = tls(&b.ca_file)?;
+    let tcp = step("connect", TcpStream::connect((t.host.as_str(), t.port))).await?;
+    let name = rustls_pki_types::ServerName::try_from(t.host.clone())
+        .context("bounces.imap_url: bad host name")?;
+    let stream = step("TLS handshake", connector.connect(name, tcp)).await?;
+    let mut client = async_imap::Client::new(stream);
+    step("greeting", client.read_response())
+        .await?
+        .context("IMAP server closed the connection before greeting")?;
+    let mut session = step("login", async {
+        client.login(&t.user, &t.password).await.map_err(|(e, _)| e)
+    })
+    .await?;
+    step("select", session.select(&t.mailbox)).await?;
+    let folder = b.processed_folder.trim();
+    if !folder.is_empty() {
+        // Creating a folder that exists fails harmlessly.
+        let _ = step("create", session.create(folder)).await;
+    }
+    let mut uids: Vec<u32> = step("search", session.uid_search("UNSEEN"))
+        .await?
+        .into_iter()
+        .collect();
+    uids.sort_unstable();
+    uids.truncate(PER_PASS);
+    let mut pass = Pass::default();
+    for uid in uids {
+        let fetched = step("fetch", async {
+            let mut s = session
+                .uid_fetch(uid.to_string(), "(UID RFC822.SIZE BODY.PEEK[])")
+                .await?;
+            let mut body = None;
+            while let Some(f) = s.next().await {
+                let f = f?;
+                if f.uid == Some(uid) {
+                    let size = f.size.unwrap_or(0) as usize;
+                    body = Some(if size > MAX_MAIL_BYTES {
+                        Vec::new()
+                    } else {
+                        f.body().unwrap_or_default().to_vec()
+                    });
+                }
+            }
+            Ok::<_, async_imap::error::Error>(body)
+        })
+        .await?;
+        let Some(raw) = fetched else { continue };
+        pass.read += 1;
+        // An error here (the database away) leaves the message unseen for the next pass.
+        let outcome = app.feedback_from_mail(&raw, "imap").await?;
+        match outcome {
+            crate::app::MailOutcome::Recorded(..) => pass.recorded += 1,
+            _ => pass.ignored += 1,
+        }
+        tracing::debug!(uid, %outcome, "bounce mailbox");
+        step("flag", async {
+            let mut s = session
+                .uid_store(uid.to_string(), "+FLAGS (\\Seen)")
+                .await?;
+            while let Some(r) = s.next().await {
+                r?;
+            }
+            Ok::<_, async_imap::error::Error>(())
+        })
+        .await?;
+        if !folder.is_empty() {
+            step("move", session.uid_mv(uid.to_string(), folder)).await?;
+        }
+    }
+    let _ = step("logout", session.logout()).await;
+    Ok(pass)
+}
+
+/// Reads the mailbox every `bounces.poll_every`, one process per turn.
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let every = app.settings.bounces.poll_every;
+    loop {
+        match app
+            .store
+            .take_feed_turn("imap:bounces", every, now_ms())
+            .await
+        {
+            Ok(true) => match poll_once(&app).await {
+                Ok(p) if p.read > 0 => {
+                    tracing::info!(
+                        read = p.read,
+                        recorded = p.recorded,
+                        ignored = p.ignored,
+                        "bounce mailbox read"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot read the bounce mailbox; will retry")
+                }
+            },
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot take the bounce mailbox's turn")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every.min(Duration::from_secs(5))) => {}
+            _ = shutdown.wait_for(|v| *v) => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! What comes back after the relay said "250": bounces, complaints and unsubscribes by mail.
+//!
+//! Three ways in, one handler (`App::record_feedback`): the bounce mailbox read over IMAP
+//! (`imap`), provider webhooks (`webhooks`), and `nashra bounces ingest FILE.eml`. Mail is
+//! read by `parse`; `doctor` checks what a bulk sender needs.
+
+pub mod doctor;
+pub mod imap;
+pub mod parse;
+pub mod webhooks;

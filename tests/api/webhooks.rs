@@ -1,0 +1,247 @@
+//! Provider webhooks with payloads shaped as the providers document them
+//! (tests/fixtures/webhooks): each with a correct signature (the reader's status changes) and
+//! a forged one (401, nothing changes).
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, Mac};
+use nashra::{domain::SubscriberEmail, store::SubscriberStatus};
+use ring::{
+    rand::SystemRandom,
+    signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair},
+};
+use rustls_pki_types::{PrivateKeyDer, pem::PemObject};
+use serde_json::Value;
+
+use crate::{helpers::*, smtp::Received};
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:nashra-ses-feedback";
+const MAILGUN_KEY: &str = "key-test-mailgun-signing";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/webhooks")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn message_id(m: &Received) -> String {
+    header(m, "Message-ID")
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned()
+}
+
+async fn status_of(t: &TestApp, email: &str) -> SubscriberStatus {
+    let e = SubscriberEmail::parse(email).unwrap();
+    let id = t
+        .app
+        .store
+        .subscriber_id_by_email(&e)
+        .await
+        .unwrap()
+        .unwrap();
+    t.app.store.subscriber(id).await.unwrap().unwrap().status
+}
+
+async fn post(t: &TestApp, path: &str, body: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut r = t
+        .http
+        .post(t.url(path))
+        .header("content-type", "text/plain; charset=UTF-8")
+        .body(body.to_owned());
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().await.unwrap().status().as_u16()
+}
+
+both_engines!(
+    provider_webhooks_take_signed_events_and_refuse_forged_ones,
+    async {
+        // The SNS signing certificate, served where the configuration allows it.
+        let cert = Arc::new(Mutex::new(fixture("sns-cert.pem")));
+        let cert_addr = serve_feed(cert).await;
+        let cert_url = format!("http://{cert_addr}/feed.xml");
+        let t = spawn_app_with(&format!(
+            r#"
+[delivery]
+bounce_after = 1
+[webhooks]
+postmark_user = "pm"
+postmark_password = "pm-secret"
+mailgun_signing_key = "{MAILGUN_KEY}"
+sendgrid_public_key = "{}"
+ses_topic_arns = ["{TOPIC}"]
+sns_cert_hosts = ["{cert_addr}"]
+"#,
+            fixture("sendgrid-public.txt").trim()
+        ))
+        .await;
+        let readers = [
+            "pm@example.com",
+            "mg@example.com",
+            "sg@example.com",
+            "ses@example.com",
+        ];
+        for r in readers {
+            t.subscribe_and_confirm(r).await;
+        }
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        t.wait_send(id).await;
+        let mut msgs = Vec::new();
+        for r in readers {
+            msgs.push(t.wait_for_mail_to(r, 2).await);
+        }
+        let fill = |name: &str, i: usize| {
+            fixture(name)
+                .replace("{{RECIPIENT}}", readers[i])
+                .replace("{{RECIPIENT_DOMAIN}}", "example.com")
+                .replace("{{MESSAGE_ID}}", &message_id(&msgs[i]))
+                .replace("{{TIMESTAMP}}", "2026-11-30T10:30:05.000Z")
+        };
+
+        // Postmark: Basic auth from the URL.
+        let body = fill("postmark-bounce.json", 0);
+        let wrong = format!("Basic {}", STANDARD.encode("pm:guess"));
+        assert_eq!(
+            post(
+                &t,
+                "/webhooks/postmark",
+                &body,
+                &[("authorization", &wrong)]
+            )
+            .await,
+            401
+        );
+        assert_eq!(post(&t, "/webhooks/postmark", &body, &[]).await, 401);
+        assert_eq!(status_of(&t, readers[0]).await, SubscriberStatus::Confirmed);
+        let right = format!("Basic {}", STANDARD.encode("pm:pm-secret"));
+        assert_eq!(
+            post(
+                &t,
+                "/webhooks/postmark",
+                &body,
+                &[("authorization", &right)]
+            )
+            .await,
+            200
+        );
+        assert_eq!(status_of(&t, readers[0]).await, SubscriberStatus::Bounced);
+
+        // Mailgun: HMAC over timestamp and token; a token used twice is refused.
+        let now = chrono::Utc::now().timestamp().to_string();
+        let sign = |ts: &str, token: &str| {
+            let mut mac =
+                <Hmac<sha2::Sha256> as Mac>::new_from_slice(MAILGUN_KEY.as_bytes()).unwrap();
+            mac.update(ts.as_bytes());
+            mac.update(token.as_bytes());
+            mac.finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let mailgun = |token: &str, sig: &str| {
+            fill("mailgun-failed.json", 1)
+                .replace("{{TOKEN}}", token)
+                .replace("{{UNIX_TIMESTAMP}}", &now)
+                .replace("{{SIGNATURE}}", sig)
+        };
+        let forged = mailgun("tok-1", &sign(&now, "tok-other"));
+        assert_eq!(post(&t, "/webhooks/mailgun", &forged, &[]).await, 401);
+        assert_eq!(status_of(&t, readers[1]).await, SubscriberStatus::Confirmed);
+        let good = mailgun("tok-1", &sign(&now, "tok-1"));
+        assert_eq!(post(&t, "/webhooks/mailgun", &good, &[]).await, 200);
+        assert_eq!(status_of(&t, readers[1]).await, SubscriberStatus::Bounced);
+        assert_eq!(
+            post(&t, "/webhooks/mailgun", &good, &[]).await,
+            401,
+            "replay"
+        );
+
+        // SendGrid: ECDSA P-256 over timestamp + body.
+        let body = fill("sendgrid-events.json", 2);
+        let key =
+            match PrivateKeyDer::from_pem_slice(fixture("sendgrid-key.pem").as_bytes()).unwrap() {
+                PrivateKeyDer::Pkcs8(k) => k,
+                _ => panic!("PKCS#8"),
+            };
+        let rng = SystemRandom::new();
+        let kp = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            key.secret_pkcs8_der(),
+            &rng,
+        )
+        .unwrap();
+        let ts = "1768473005";
+        let signed = [ts.as_bytes(), body.as_bytes()].concat();
+        let sig = STANDARD.encode(kp.sign(&rng, &signed).unwrap().as_ref());
+        let headers = [
+            ("x-twilio-email-event-webhook-timestamp", ts),
+            ("x-twilio-email-event-webhook-signature", sig.as_str()),
+        ];
+        let tampered = body.replacen("bounce", "bounc3", 1);
+        assert_eq!(
+            post(&t, "/webhooks/sendgrid", &tampered, &headers).await,
+            401
+        );
+        assert_eq!(status_of(&t, readers[2]).await, SubscriberStatus::Confirmed);
+        assert_eq!(post(&t, "/webhooks/sendgrid", &body, &headers).await, 200);
+        assert_ne!(status_of(&t, readers[2]).await, SubscriberStatus::Confirmed);
+        let sg = SubscriberEmail::parse(readers[2]).unwrap();
+        assert!(
+            t.app.store.is_suppressed(&sg.normalized()).await.unwrap(),
+            "the spam report in the batch suppresses"
+        );
+
+        // Amazon SES through SNS: SHA256withRSA by a certificate from an allowed host.
+        let template = fill("ses-bounce.json", 3).replace("{{CERT_URL}}", &cert_url);
+        let v: Value = serde_json::from_str(&template).unwrap();
+        let mut to_sign = String::new();
+        for k in ["Message", "MessageId", "Timestamp", "TopicArn", "Type"] {
+            to_sign.push_str(&format!("{k}\n{}\n", v[k].as_str().unwrap()));
+        }
+        let rsa = match PrivateKeyDer::from_pem_slice(fixture("sns-key.pem").as_bytes()).unwrap() {
+            PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()).unwrap(),
+            _ => panic!("PKCS#8"),
+        };
+        let mut sig = vec![0; rsa.public().modulus_len()];
+        rsa.sign(&RSA_PKCS1_SHA256, &rng, to_sign.as_bytes(), &mut sig)
+            .unwrap();
+        let good = template.replace("{{SIGNATURE}}", &STANDARD.encode(&sig));
+        sig[10] ^= 1;
+        let forged = template.replace("{{SIGNATURE}}", &STANDARD.encode(&sig));
+        assert_eq!(post(&t, "/webhooks/ses", &forged, &[]).await, 401);
+        let elsewhere = good.replace(&cert_url, "https://evil.example.net/cert.pem");
+        assert_eq!(post(&t, "/webhooks/ses", &elsewhere, &[]).await, 401);
+        assert_eq!(status_of(&t, readers[3]).await, SubscriberStatus::Confirmed);
+        assert_eq!(post(&t, "/webhooks/ses", &good, &[]).await, 200);
+        assert_eq!(status_of(&t, readers[3]).await, SubscriberStatus::Bounced);
+        // SNS retries: the same notification again changes nothing.
+        assert_eq!(post(&t, "/webhooks/ses", &good, &[]).await, 200);
+
+        let v = t.admin_get(&format!("/api/sends/{id}")).await;
+        assert_eq!(v["feedback"]["hard_bounces"], 4, "{v}");
+        assert_eq!(v["feedback"]["complaints"], 1, "{v}");
+    }
+);
+
+both_engines!(an_unconfigured_provider_is_not_there, async {
+    let t = spawn_app().await;
+    for p in ["ses", "postmark", "mailgun", "sendgrid", "other"] {
+        assert_eq!(
+            post(&t, &format!("/webhooks/{p}"), "{}", &[]).await,
+            404,
+            "{p}"
+        );
+    }
+});
