@@ -71,52 +71,49 @@ impl App {
         raw: &[u8],
         source: &str,
     ) -> anyhow::Result<MailOutcome> {
-        let ret = self
-            .settings
-            .return_path_base()
-            .map(|(l, _)| l)
-            .unwrap_or_else(|| "bounces".into());
-        let uns = self
-            .settings
-            .unsubscribe_mail_base()
-            .map(|(l, _)| l)
-            .unwrap_or_else(|| "unsubscribe".into());
+        let (ret, uns) = (
+            self.mailer.return_local().to_owned(),
+            self.mailer.unsubscribe_local().to_owned(),
+        );
         let raw = raw.to_vec();
         let report = tokio::task::spawn_blocking(move || parse::parse(&raw, &ret, &uns)).await?;
         let Some(kind) = report.kind else {
             return Ok(MailOutcome::Ignored(report.ignored));
         };
-        let target = if kind == FeedbackKind::Unsubscribe {
+        let targets: Vec<FeedbackTarget> = if kind == FeedbackKind::Unsubscribe {
             let token = report.unsubscribe_token.as_deref().unwrap_or("");
-            match self.tokens.verify(token, TokenKind::Unsubscribe) {
-                Ok(t) => Some(FeedbackTarget::Subscriber(t.subscriber_id)),
-                Err(_) => None,
-            }
+            self.tokens
+                .verify(token, TokenKind::Unsubscribe)
+                .map(|t| FeedbackTarget::Subscriber(t.subscriber_id))
+                .into_iter()
+                .collect()
         } else {
+            // Our signed return-path tag first, then our Message-ID as quoted.
             report
                 .verp_tags
                 .iter()
-                .find_map(|t| self.tokens.verify_verp_tag(t))
+                .filter_map(|t| self.tokens.verify_verp_tag(t))
                 .map(|t| match t {
                     VerpTarget::Delivery(id) => FeedbackTarget::Delivery(id),
                     VerpTarget::Subscriber(id) => FeedbackTarget::Subscriber(id),
                 })
-                .or_else(|| {
+                .chain(
                     report
                         .original_message_id
                         .clone()
-                        .map(FeedbackTarget::MessageId)
-                })
+                        .map(FeedbackTarget::MessageId),
+                )
+                .collect()
         };
-        let Some(target) = target else {
+        if targets.is_empty() {
             return Ok(MailOutcome::Unknown(kind));
-        };
+        }
         let r = self
             .record_feedback(FeedbackEvent {
                 kind,
                 source: source.to_owned(),
                 dedup_key: report.report_id,
-                target,
+                targets,
                 status: report.status,
                 detail: crate::delivery::redact_addresses(&report.detail),
             })

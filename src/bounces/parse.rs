@@ -159,24 +159,17 @@ pub fn parse(raw: &[u8], return_local: &str, unsubscribe_local: &str) -> Report 
         return r;
     }
     let text = msg.body_text(0).unwrap_or_default();
-    if let Some(code) = enhanced_status(&text) {
-        r.kind = Some(if code.starts_with('5') {
-            FeedbackKind::Hard
-        } else {
-            FeedbackKind::Soft
-        });
-        r.status = code.to_owned();
-        r.detail = first_line_with(&text, code);
-    } else if let Some(code) = basic_code(&text) {
-        r.kind = Some(if code.starts_with('5') {
-            FeedbackKind::Hard
-        } else {
-            FeedbackKind::Soft
-        });
-        r.status = code.to_owned();
-        r.detail = first_line_with(&text, code);
-    } else {
-        r.ignored = "a bounce without a status";
+    match enhanced_status(&text).or_else(|| basic_code(&text)) {
+        Some(code) => {
+            r.kind = Some(if code.starts_with('5') {
+                FeedbackKind::Hard
+            } else {
+                FeedbackKind::Soft
+            });
+            r.status = code.to_owned();
+            r.detail = first_line_with(&text, code);
+        }
+        None => r.ignored = "a bounce without a status",
     }
     r
 }

@@ -105,9 +105,9 @@ async fn webhook(
         _ => return Err(Refuse::NotFound),
     };
     let mut recorded = 0;
-    for (ev, email) in events {
+    for ev in events {
         if matches!(
-            record(&app, ev, email).await?,
+            app.record_feedback(ev).await?,
             FeedbackResult::Recorded { .. }
         ) {
             recorded += 1;
@@ -116,35 +116,14 @@ async fn webhook(
     Ok(Json(json!({ "recorded": recorded })))
 }
 
-/// Records by our Message-ID when the provider kept it, else by the address (the provider
-/// proved who it is, so its word on the address is taken).
-async fn record(
-    app: &App,
-    ev: FeedbackEvent,
-    email: Option<String>,
-) -> anyhow::Result<FeedbackResult> {
-    let by_id = matches!(ev.target, FeedbackTarget::MessageId(_));
-    let r = app.record_feedback(ev.clone()).await?;
-    if by_id
-        && r == FeedbackResult::Unknown
-        && let Some(e) = email
-    {
-        return app
-            .record_feedback(FeedbackEvent {
-                target: FeedbackTarget::Email(e),
-                ..ev
-            })
-            .await;
-    }
-    Ok(r)
-}
-
 fn normalized(email: &str) -> Option<String> {
     SubscriberEmail::parse(email.trim())
         .ok()
         .map(|e| e.normalized())
 }
 
+/// One event, about our Message-ID when the provider kept it, else about the address (the
+/// provider proved who it is, so its word on the address is taken).
 fn event(
     kind: FeedbackKind,
     source: &str,
@@ -153,24 +132,22 @@ fn event(
     email: Option<&str>,
     status: &str,
     detail: &str,
-) -> Option<(FeedbackEvent, Option<String>)> {
-    let email = email.and_then(normalized);
-    let target = match (message_id.filter(|m| !m.trim().is_empty()), &email) {
-        (Some(m), _) => FeedbackTarget::MessageId(m.trim().to_owned()),
-        (None, Some(e)) => FeedbackTarget::Email(e.clone()),
-        (None, None) => return None,
-    };
-    Some((
-        FeedbackEvent {
-            kind,
-            source: source.to_owned(),
-            dedup_key: format!("{source}:{id}"),
-            target,
-            status: status.chars().take(32).collect(),
-            detail: crate::delivery::redact_addresses(detail),
-        },
-        email,
-    ))
+) -> Option<FeedbackEvent> {
+    let targets: Vec<FeedbackTarget> = message_id
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|m| FeedbackTarget::MessageId(m.to_owned()))
+        .into_iter()
+        .chain(email.and_then(normalized).map(FeedbackTarget::Email))
+        .collect();
+    (!targets.is_empty()).then(|| FeedbackEvent {
+        kind,
+        source: source.to_owned(),
+        dedup_key: format!("{source}:{id}"),
+        targets,
+        status: status.chars().take(32).collect(),
+        detail: crate::delivery::redact_addresses(detail),
+    })
 }
 
 fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -181,7 +158,7 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str()
 }
 
-type Events = Vec<(FeedbackEvent, Option<String>)>;
+type Events = Vec<FeedbackEvent>;
 
 fn parse_json(body: &[u8]) -> Result<Value, Refuse> {
     serde_json::from_slice(body).map_err(|e| Refuse::Bad(format!("not JSON: {e}")))

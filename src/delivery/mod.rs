@@ -32,7 +32,7 @@ mod writer;
 pub use dispatcher::Dispatcher;
 pub use mailq::MailQueue;
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use rand::Rng;
@@ -98,12 +98,26 @@ impl Mailer {
         }
     }
 
+    /// The local part bounces come back to (`bounces` unless configured otherwise).
+    pub fn return_local(&self) -> &str {
+        self.return_path.as_ref().map_or("bounces", |(l, _)| l)
+    }
+
+    /// The local part mailed unsubscribes come to (`unsubscribe` unless configured otherwise).
+    pub fn unsubscribe_local(&self) -> &str {
+        self.unsubscribe_mail
+            .as_ref()
+            .map_or("unsubscribe", |(l, _)| l)
+    }
+
     /// The envelope sender of a message about `target`: `bounces+<tag>@domain`, so that its
     /// bounce names it; the From address when no bounce mailbox is configured.
-    pub fn envelope_from(&self, tokens: &Tokens, target: VerpTarget) -> String {
+    pub fn envelope_from(&self, tokens: &Tokens, target: VerpTarget) -> Cow<'_, str> {
         match &self.return_path {
-            Some((local, domain)) => format!("{local}+{}@{domain}", tokens.verp_tag(target)),
-            None => self.from.email.as_str().to_owned(),
+            Some((local, domain)) => {
+                Cow::Owned(format!("{local}+{}@{domain}", tokens.verp_tag(target)))
+            }
+            None => Cow::Borrowed(self.from.email.as_str()),
         }
     }
 

@@ -1,12 +1,14 @@
 //! Bounces, complaints and mailed unsubscribes: recorded once against their ledger row, and
 //! what they do to the reader, in one transaction.
 
+use std::collections::HashSet;
+
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::{
     ConsentEvent, FeedbackCounts, FeedbackEvent, FeedbackKind, FeedbackResult, FeedbackTarget,
-    SubscriberStatus,
+    SubscriberEmail, SubscriberName, SubscriberStatus,
 };
 
 /// The suppression list's key for a normalised address.
@@ -36,37 +38,43 @@ for_each_engine! {
             now: i64,
         ) -> anyhow::Result<FeedbackResult> {
             let mut tx = self.begin_write().await?;
-            // (delivery, digest, subscriber)
-            let found: Option<(Option<i64>, Option<i64>, i64)> = match &ev.target {
-                FeedbackTarget::Delivery(id) => sqlx::query_as::<_, (i64, i64)>(
-                    "SELECT digest_id, subscriber_id FROM deliveries WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|(g, s)| (Some(*id), Some(g), s)),
-                FeedbackTarget::MessageId(m) => sqlx::query_as::<_, (i64, i64, i64)>(
-                    "SELECT id, digest_id, subscriber_id FROM deliveries WHERE message_id = $1",
-                )
-                .bind(bracketed(m))
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|(d, g, s)| (Some(d), Some(g), s)),
-                FeedbackTarget::Subscriber(id) => {
-                    sqlx::query_scalar::<_, i64>("SELECT id FROM subscribers WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|s| (None, None, s))
+            // (delivery, digest, subscriber): the first target that names something.
+            let mut found: Option<(Option<i64>, Option<i64>, i64)> = None;
+            for target in &ev.targets {
+                found = match target {
+                    FeedbackTarget::Delivery(id) => sqlx::query_as::<_, (i64, i64)>(
+                        "SELECT digest_id, subscriber_id FROM deliveries WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|(g, s)| (Some(*id), Some(g), s)),
+                    FeedbackTarget::MessageId(m) => sqlx::query_as::<_, (i64, i64, i64)>(
+                        "SELECT id, digest_id, subscriber_id FROM deliveries WHERE message_id = $1",
+                    )
+                    .bind(bracketed(m))
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|(d, g, s)| (Some(d), Some(g), s)),
+                    FeedbackTarget::Subscriber(id) => {
+                        sqlx::query_scalar::<_, i64>("SELECT id FROM subscribers WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|s| (None, None, s))
+                    }
+                    FeedbackTarget::Email(e) => {
+                        sqlx::query_scalar::<_, i64>("SELECT id FROM subscribers WHERE email_norm = $1")
+                            .bind(e)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|s| (None, None, s))
+                    }
+                };
+                if found.is_some() {
+                    break;
                 }
-                FeedbackTarget::Email(e) => {
-                    sqlx::query_scalar::<_, i64>("SELECT id FROM subscribers WHERE email_norm = $1")
-                        .bind(e)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|s| (None, None, s))
-                }
-            };
+            }
             let Some((delivery, digest, subscriber)) = found else {
                 return Ok(FeedbackResult::Unknown);
             };
@@ -110,7 +118,6 @@ for_each_engine! {
                 self.commit(tx).await?;
                 return Ok(FeedbackResult::Recorded { subscriber: None, now: None });
             };
-            let active = status == "confirmed" || status == "pending";
             let how = format!("{}:{}", ev.kind, ev.source);
             let mut became = None;
             match ev.kind {
@@ -161,18 +168,9 @@ for_each_engine! {
                     }
                 }
                 FeedbackKind::Complaint | FeedbackKind::Unsubscribe => {
-                    if active {
-                        sqlx::query(
-                            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2 WHERE id = $1",
-                        )
-                        .bind(subscriber)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        Db::consent(&mut tx, subscriber, ConsentEvent::Unsubscribe, &how, now).await?;
+                    if Db::unsubscribe_in(&mut tx, subscriber, &how, now).await? {
                         became = Some(SubscriberStatus::Unsubscribed);
                     }
-                    Db::skip_queued(&mut tx, subscriber).await?;
                     if ev.kind == FeedbackKind::Complaint {
                         sqlx::query(
                             "INSERT INTO suppressions (email_hash, reason, at) VALUES ($1, 'complaint', $2)
@@ -222,6 +220,26 @@ for_each_engine! {
                 }
             }
             Ok(c)
+        }
+
+        /// `rows` without the addresses on the suppression list: those come back only through
+        /// their own confirmation, never an import.
+        pub(crate) async fn unsuppressed<'r>(
+            &self,
+            rows: &'r [(SubscriberEmail, SubscriberName)],
+        ) -> anyhow::Result<Vec<&'r (SubscriberEmail, SubscriberName)>> {
+            let suppressed: HashSet<String> =
+                sqlx::query_scalar("SELECT email_hash FROM suppressions")
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .collect();
+            Ok(rows
+                .iter()
+                .filter(|(e, _)| {
+                    suppressed.is_empty() || !suppressed.contains(&suppression_key(&e.normalized()))
+                })
+                .collect())
         }
 
         /// Whether a normalised address is on the suppression list.

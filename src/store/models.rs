@@ -571,7 +571,8 @@ pub struct FeedbackEvent {
     /// Unique for this event at its source (a report's Message-ID, a webhook's event id):
     /// the same report read twice changes nothing.
     pub dedup_key: String,
-    pub target: FeedbackTarget,
+    /// Whom it is about, most precise first: the first that names something is taken.
+    pub targets: Vec<FeedbackTarget>,
     pub status: String,
     pub detail: String,
 }

@@ -108,20 +108,7 @@ impl Db {
     ) -> anyhow::Result<(u64, u64)> {
         let now = now_ms();
         let status = if confirmed { "confirmed" } else { "pending" };
-        // Addresses that complained come back only through their own confirmation.
-        let suppressed: std::collections::HashSet<String> =
-            sqlx::query_scalar("SELECT email_hash FROM suppressions")
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .collect();
-        let kept: Vec<&(SubscriberEmail, SubscriberName)> = rows
-            .iter()
-            .filter(|(e, _)| {
-                suppressed.is_empty()
-                    || !suppressed.contains(&super::feedback::suppression_key(&e.normalized()))
-            })
-            .collect();
+        let kept = self.unsuppressed(rows).await?;
         let mut csv = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(Vec::with_capacity(rows.len() * 64));

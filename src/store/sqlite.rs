@@ -178,20 +178,7 @@ impl Db {
         let now = now_ms();
         let status = if confirmed { "confirmed" } else { "pending" };
         let mut added = 0;
-        // Addresses that complained come back only through their own confirmation.
-        let suppressed: std::collections::HashSet<String> =
-            sqlx::query_scalar("SELECT email_hash FROM suppressions")
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .collect();
-        let kept: Vec<&(SubscriberEmail, SubscriberName)> = rows
-            .iter()
-            .filter(|(e, _)| {
-                suppressed.is_empty()
-                    || !suppressed.contains(&super::feedback::suppression_key(&e.normalized()))
-            })
-            .collect();
+        let kept = self.unsuppressed(rows).await?;
         let mut tx = self.begin_write().await?;
         // The write lock is ours: every id above this one is a reader this import adds.
         let before: i64 =

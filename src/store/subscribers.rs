@@ -166,21 +166,9 @@ for_each_engine! {
             now: i64,
         ) -> anyhow::Result<bool> {
             let mut tx = self.begin_write().await?;
-            let r = sqlx::query(
-                "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $1
-                 WHERE id = $2 AND status IN ('pending', 'confirmed')",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .context("failed to unsubscribe")?;
-            if r.rows_affected() > 0 {
-                Db::consent(&mut tx, id, ConsentEvent::Unsubscribe, how, now).await?;
-            }
-            skip_queued(&mut tx, id).await?;
+            let changed = Db::unsubscribe_in(&mut tx, id, how, now).await?;
             self.commit(tx).await?;
-            Ok(r.rows_affected() > 0)
+            Ok(changed)
         }
 
         /// Every subscriber, in id order, a page at a time (export streams through this).
@@ -380,6 +368,30 @@ for_each_engine! {
         /// `skip_queued` for the other aggregates.
         pub(crate) async fn skip_queued(conn: &mut Conn, subscriber: i64) -> anyhow::Result<()> {
             skip_queued(conn, subscriber).await
+        }
+
+        /// [`Db::unsubscribe`] in the caller's transaction (a complaint or a mailed
+        /// unsubscribe records its event in the same one): whether the reader was still there.
+        pub(crate) async fn unsubscribe_in(
+            conn: &mut Conn,
+            id: i64,
+            how: &str,
+            now: i64,
+        ) -> anyhow::Result<bool> {
+            let r = sqlx::query(
+                "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $1
+                 WHERE id = $2 AND status IN ('pending', 'confirmed')",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .context("failed to unsubscribe")?;
+            if r.rows_affected() > 0 {
+                Db::consent(conn, id, ConsentEvent::Unsubscribe, how, now).await?;
+            }
+            skip_queued(conn, id).await?;
+            Ok(r.rows_affected() > 0)
         }
     }
 

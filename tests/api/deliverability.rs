@@ -204,10 +204,9 @@ fn fixture(name: &str, m: &Received, reader: &str, unsub: &str) -> Vec<u8> {
         .join("tests/fixtures/bounces")
         .join(name);
     let text = std::fs::read_to_string(&p).unwrap();
-    let mid = header(m, "Message-ID");
     text.replace("{{RETURN_PATH}}", &m.from)
         .replace("{{RECIPIENT}}", reader)
-        .replace("{{MESSAGE_ID}}", mid.trim())
+        .replace("{{MESSAGE_ID}}", &format!("<{}>", message_id(m)))
         .replace("{{UNSUBSCRIBE_ADDRESS}}", unsub)
         .into_bytes()
 }
@@ -289,35 +288,14 @@ async fn sent_to_readers(extra: &str) -> (TestApp, i64, Vec<Received>) {
         &format!("{extra}\n[delivery]\nbounce_after = 1\n"),
     ))
     .await;
-    for r in READERS {
-        t.subscribe_and_confirm(r).await;
-    }
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    t.wait_send(id).await;
-    let mut msgs = Vec::new();
-    for r in READERS {
-        msgs.push(t.wait_for_mail_to(r, 2).await);
-    }
+    let (id, msgs) = t.send_digest_to(&READERS).await;
     (t, id, msgs)
-}
-
-async fn status_of(t: &TestApp, email: &str) -> SubscriberStatus {
-    let e = nashra::domain::SubscriberEmail::parse(email).unwrap();
-    let id = t
-        .app
-        .store
-        .subscriber_id_by_email(&e)
-        .await
-        .unwrap()
-        .unwrap();
-    t.app.store.subscriber(id).await.unwrap().unwrap().status
 }
 
 async fn assert_outcomes(t: &TestApp, id: i64) {
     for (_, reader, _, status) in CASES {
         assert_eq!(
-            status_of(t, READERS[reader]).await,
+            t.status_of(READERS[reader]).await,
             status,
             "{}",
             READERS[reader]
@@ -393,20 +371,14 @@ both_engines!(
                 .unwrap(),
             MailOutcome::Unknown(_)
         ));
-        assert_eq!(status_of(&t, READERS[3]).await, SubscriberStatus::Confirmed);
+        assert_eq!(t.status_of(READERS[3]).await, SubscriberStatus::Confirmed);
 
         // A complainer is suppressed: an import cannot bring them back; their own sign-up
         // and confirmation can.
         let yahoo = READERS[5];
         let e = nashra::domain::SubscriberEmail::parse(yahoo).unwrap();
         assert!(t.app.store.is_suppressed(&e.normalized()).await.unwrap());
-        let sid = t
-            .app
-            .store
-            .subscriber_id_by_email(&e)
-            .await
-            .unwrap()
-            .unwrap();
+        let sid = t.reader_id(yahoo).await;
         t.app.store.erase_subscriber(sid).await.unwrap();
         let (added, _) = t
             .app
@@ -420,7 +392,7 @@ both_engines!(
             .unwrap();
         assert_eq!(added, 0, "a suppressed address is not imported");
         t.subscribe_and_confirm(yahoo).await;
-        assert_eq!(status_of(&t, yahoo).await, SubscriberStatus::Confirmed);
+        assert_eq!(t.status_of(yahoo).await, SubscriberStatus::Confirmed);
         assert!(!t.app.store.is_suppressed(&e.normalized()).await.unwrap());
     }
 );

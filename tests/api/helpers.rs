@@ -460,6 +460,43 @@ impl TestApp {
         assert_eq!(r.status(), 202);
         r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
     }
+
+    /// Confirms each reader, sends one digest to all and waits for it: the send's id and
+    /// each reader's digest, in order.
+    pub async fn send_digest_to(&self, readers: &[&str]) -> (i64, Vec<Received>) {
+        for r in readers {
+            self.subscribe_and_confirm(r).await;
+        }
+        self.add_article("https://example.org/1/", "خبر", "نص")
+            .await;
+        let id = self.send_now().await;
+        self.wait_send(id).await;
+        let mut msgs = Vec::new();
+        for r in readers {
+            msgs.push(self.wait_for_mail_to(r, 2).await);
+        }
+        (id, msgs)
+    }
+
+    pub async fn reader_id(&self, email: &str) -> i64 {
+        let e = nashra::domain::SubscriberEmail::parse(email).unwrap();
+        let id = self.app.store.subscriber_id_by_email(&e).await.unwrap();
+        id.unwrap_or_else(|| panic!("no reader {email}"))
+    }
+
+    pub async fn status_of(&self, email: &str) -> nashra::store::SubscriberStatus {
+        let id = self.reader_id(email).await;
+        self.app.store.subscriber(id).await.unwrap().unwrap().status
+    }
+}
+
+/// A message's Message-ID without its angle brackets.
+pub fn message_id(m: &Received) -> String {
+    header(m, "Message-ID")
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned()
 }
 
 pub fn parse(m: &Received) -> mail_parser::Message<'_> {

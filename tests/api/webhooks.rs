@@ -17,7 +17,7 @@ use ring::{
 use rustls_pki_types::{PrivateKeyDer, pem::PemObject};
 use serde_json::Value;
 
-use crate::{helpers::*, smtp::Received};
+use crate::helpers::*;
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:nashra-ses-feedback";
 const MAILGUN_KEY: &str = "key-test-mailgun-signing";
@@ -29,26 +29,6 @@ fn fixture(name: &str) -> String {
             .join(name),
     )
     .unwrap()
-}
-
-fn message_id(m: &Received) -> String {
-    header(m, "Message-ID")
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .to_owned()
-}
-
-async fn status_of(t: &TestApp, email: &str) -> SubscriberStatus {
-    let e = SubscriberEmail::parse(email).unwrap();
-    let id = t
-        .app
-        .store
-        .subscriber_id_by_email(&e)
-        .await
-        .unwrap()
-        .unwrap();
-    t.app.store.subscriber(id).await.unwrap().unwrap().status
 }
 
 async fn post(t: &TestApp, path: &str, body: &str, headers: &[(&str, &str)]) -> u16 {
@@ -91,16 +71,7 @@ sns_cert_hosts = ["{cert_addr}"]
             "sg@example.com",
             "ses@example.com",
         ];
-        for r in readers {
-            t.subscribe_and_confirm(r).await;
-        }
-        t.add_article("https://example.org/1/", "خبر", "نص").await;
-        let id = t.send_now().await;
-        t.wait_send(id).await;
-        let mut msgs = Vec::new();
-        for r in readers {
-            msgs.push(t.wait_for_mail_to(r, 2).await);
-        }
+        let (id, msgs) = t.send_digest_to(&readers).await;
         let fill = |name: &str, i: usize| {
             fixture(name)
                 .replace("{{RECIPIENT}}", readers[i])
@@ -123,7 +94,7 @@ sns_cert_hosts = ["{cert_addr}"]
             401
         );
         assert_eq!(post(&t, "/webhooks/postmark", &body, &[]).await, 401);
-        assert_eq!(status_of(&t, readers[0]).await, SubscriberStatus::Confirmed);
+        assert_eq!(t.status_of(readers[0]).await, SubscriberStatus::Confirmed);
         let right = format!("Basic {}", STANDARD.encode("pm:pm-secret"));
         assert_eq!(
             post(
@@ -135,7 +106,7 @@ sns_cert_hosts = ["{cert_addr}"]
             .await,
             200
         );
-        assert_eq!(status_of(&t, readers[0]).await, SubscriberStatus::Bounced);
+        assert_eq!(t.status_of(readers[0]).await, SubscriberStatus::Bounced);
 
         // Mailgun: HMAC over timestamp and token; a token used twice is refused.
         let now = chrono::Utc::now().timestamp().to_string();
@@ -158,10 +129,10 @@ sns_cert_hosts = ["{cert_addr}"]
         };
         let forged = mailgun("tok-1", &sign(&now, "tok-other"));
         assert_eq!(post(&t, "/webhooks/mailgun", &forged, &[]).await, 401);
-        assert_eq!(status_of(&t, readers[1]).await, SubscriberStatus::Confirmed);
+        assert_eq!(t.status_of(readers[1]).await, SubscriberStatus::Confirmed);
         let good = mailgun("tok-1", &sign(&now, "tok-1"));
         assert_eq!(post(&t, "/webhooks/mailgun", &good, &[]).await, 200);
-        assert_eq!(status_of(&t, readers[1]).await, SubscriberStatus::Bounced);
+        assert_eq!(t.status_of(readers[1]).await, SubscriberStatus::Bounced);
         assert_eq!(
             post(&t, "/webhooks/mailgun", &good, &[]).await,
             401,
@@ -194,9 +165,9 @@ sns_cert_hosts = ["{cert_addr}"]
             post(&t, "/webhooks/sendgrid", &tampered, &headers).await,
             401
         );
-        assert_eq!(status_of(&t, readers[2]).await, SubscriberStatus::Confirmed);
+        assert_eq!(t.status_of(readers[2]).await, SubscriberStatus::Confirmed);
         assert_eq!(post(&t, "/webhooks/sendgrid", &body, &headers).await, 200);
-        assert_ne!(status_of(&t, readers[2]).await, SubscriberStatus::Confirmed);
+        assert_ne!(t.status_of(readers[2]).await, SubscriberStatus::Confirmed);
         let sg = SubscriberEmail::parse(readers[2]).unwrap();
         assert!(
             t.app.store.is_suppressed(&sg.normalized()).await.unwrap(),
@@ -223,9 +194,9 @@ sns_cert_hosts = ["{cert_addr}"]
         assert_eq!(post(&t, "/webhooks/ses", &forged, &[]).await, 401);
         let elsewhere = good.replace(&cert_url, "https://evil.example.net/cert.pem");
         assert_eq!(post(&t, "/webhooks/ses", &elsewhere, &[]).await, 401);
-        assert_eq!(status_of(&t, readers[3]).await, SubscriberStatus::Confirmed);
+        assert_eq!(t.status_of(readers[3]).await, SubscriberStatus::Confirmed);
         assert_eq!(post(&t, "/webhooks/ses", &good, &[]).await, 200);
-        assert_eq!(status_of(&t, readers[3]).await, SubscriberStatus::Bounced);
+        assert_eq!(t.status_of(readers[3]).await, SubscriberStatus::Bounced);
         // SNS retries: the same notification again changes nothing.
         assert_eq!(post(&t, "/webhooks/ses", &good, &[]).await, 200);
 
