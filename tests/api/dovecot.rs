@@ -99,20 +99,6 @@ pub struct Dovecot {
     owner: Identity,
 }
 
-/// A message in a maildir folder, as `Dovecot::messages` reads it.
-#[allow(dead_code)] // until a test checks flags or keywords
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub raw: Vec<u8>,
-    /// `\Seen`.
-    pub seen: bool,
-    /// Maildir's letters for the system flags: D(raft), F(lagged), P(assed), R(eplied),
-    /// S(een), T (\Deleted).
-    pub flags: String,
-    /// IMAP keywords (e.g. "NashraProcessed").
-    pub keywords: Vec<String>,
-}
-
 /// A user and group, by name for Dovecot's settings and by number for `chown`.
 #[derive(Debug, Clone)]
 struct Identity {
@@ -269,56 +255,19 @@ impl Dovecot {
         )
     }
 
-    /// How many files a folder ("INBOX", "Processed", …) has in new/ and in cur/.
-    ///
-    /// Dovecot moves a message from new/ to cur/ once a session has seen it (it is no longer
-    /// \Recent), read or not: whether it was read is in `messages`' `seen`.
-    pub fn count(&self, folder: &str) -> (usize, usize) {
+    /// For each message in a folder ("INBOX", "Processed", …), whether it is `\Seen`. A
+    /// folder that does not exist has none. Read it while no IMAP command is changing it.
+    /// (Dovecot moves a message from new/ to cur/ once a session has seen it, read or not:
+    /// whether it was read is in the file name's flags, "<unique>:2,<flags>".)
+    pub fn seen(&self, folder: &str) -> Vec<bool> {
         let dir = self.folder_dir(folder);
-        let files = |sub: &str| fs::read_dir(dir.join(sub)).map_or(0, |d| d.count());
-        (files("new"), files("cur"))
-    }
-
-    /// The messages in a folder with their flags and keywords, by file name (which starts with
-    /// the time of delivery). A folder that does not exist has none. Read it while no IMAP
-    /// command is changing it.
-    #[allow(dead_code)] // until a test checks flags or keywords
-    pub fn messages(&self, folder: &str) -> Vec<Message> {
-        let dir = self.folder_dir(folder);
-        // Dovecot keeps a folder's keywords in dovecot-keywords, a line "<n> <name>" each;
-        // a file's name carries keyword n as the letter 'a' + n.
-        let keywords: Vec<(char, String)> = fs::read_to_string(dir.join("dovecot-keywords"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| {
-                let (n, name) = line.split_once(' ')?;
-                let letter = char::from(b'a' + n.parse::<u8>().ok()?);
-                Some((letter, name.to_string()))
-            })
-            .collect();
-        let mut files = Vec::new();
-        for sub in ["new", "cur"] {
-            for entry in fs::read_dir(dir.join(sub)).into_iter().flatten() {
-                files.push(entry.unwrap().path());
-            }
-        }
-        files.sort_by_key(|p| p.file_name().unwrap().to_owned());
-        files
-            .into_iter()
-            .map(|path| {
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                // "<unique>:2,<flags>": upper case for system flags, lower case for keywords.
-                let info = name.split_once(":2,").map_or("", |(_, info)| info);
-                Message {
-                    raw: fs::read(&path).unwrap(),
-                    seen: info.contains('S'),
-                    flags: info.chars().filter(|c| c.is_ascii_uppercase()).collect(),
-                    keywords: keywords
-                        .iter()
-                        .filter(|(letter, _)| info.contains(*letter))
-                        .map(|(_, name)| name.clone())
-                        .collect(),
-                }
+        ["new", "cur"]
+            .iter()
+            .flat_map(|sub| fs::read_dir(dir.join(sub)).into_iter().flatten())
+            .map(|entry| {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                name.split_once(":2,")
+                    .is_some_and(|(_, flags)| flags.contains('S'))
             })
             .collect()
     }
