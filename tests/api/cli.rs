@@ -296,3 +296,159 @@ both_engines!(
         assert_eq!(dir.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'cli' AND action IN ('account_add', 'password_set')").await, 2);
     }
 );
+
+// Multi-threaded: the SMTP server must keep running while this thread waits on the CLI.
+both_engines!(
+    multi_thread,
+    a_dkim_key_the_doctor_and_a_saved_bounce_from_the_command_line,
+    async {
+        use std::os::unix::fs::PermissionsExt;
+        let smtp = TestSmtp::start().await;
+        let dir = TestPlace::new().await;
+
+        // A key, its DNS record, and no overwriting.
+        let out = nashra(
+            dir.path(),
+            &[
+                "dkim",
+                "keygen",
+                "--domain",
+                "example.org",
+                "--selector",
+                "s1",
+                "--out",
+                "s1.pem",
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let record = text(&out.stdout);
+        assert!(
+            record.starts_with("s1._domainkey.example.org. IN TXT ( \"v=DKIM1; k=rsa; p=MII"),
+            "{record}"
+        );
+        let key = dir.path().join("s1.pem");
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the private key is the owner's only");
+        let pem = std::fs::read(&key).unwrap();
+        let again = nashra(
+            dir.path(),
+            &[
+                "dkim",
+                "keygen",
+                "--domain",
+                "example.org",
+                "--selector",
+                "s1",
+                "--out",
+                "s1.pem",
+            ],
+            &[],
+        );
+        assert!(
+            !again.status.success(),
+            "an existing key is never overwritten"
+        );
+        assert_eq!(std::fs::read(&key).unwrap(), pem);
+
+        // The doctor: without a key it fails; with it, DKIM is aligned and covers the
+        // unsubscribe headers, and the record to publish is the one keygen printed.
+        let base = test_toml(&dir, smtp.addr);
+        let cfg = dir.path().join("nashra.toml");
+        std::fs::write(&cfg, &base).unwrap();
+        let cfg = cfg.to_str().unwrap().to_owned();
+        let run = |args: &[&str]| {
+            let mut a = vec!["--config", cfg.as_str()];
+            a.extend_from_slice(args);
+            nashra(dir.path(), &a, &[])
+        };
+        let out = run(&["doctor"]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stdout).contains("FAIL  DKIM"),
+            "{}",
+            text(&out.stdout)
+        );
+        std::fs::write(
+            &cfg,
+            format!(
+                "{}\n[[dkim]]\ndomain = \"example.org\"\nselector = \"s1\"\nprivate_key_file = \"{}\"\n\
+                 [bounces]\nreturn_path = \"bounces@example.org\"\n",
+                base.replace("[delivery]\n", "[delivery]\nbounce_after = 1\n"),
+                key.display()
+            ),
+        )
+        .unwrap();
+        let out = run(&["doctor"]);
+        let report = text(&out.stdout);
+        assert!(out.status.success(), "{report}{}", text(&out.stderr));
+        assert!(report.contains("PASS  DKIM aligned with From"), "{report}");
+        assert!(
+            report.contains("PASS  one-click unsubscribe covered by DKIM"),
+            "{report}"
+        );
+        let p = record
+            .split("p=")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(report.contains(p), "the doctor prints the key's record");
+
+        // A signed digest, then its Gmail bounce saved to a file and ingested, twice.
+        std::fs::write(dir.path().join("in.csv"), "email\nreader@example.com\n").unwrap();
+        assert!(
+            run(&["subscribers", "import", "in.csv", "--confirmed"])
+                .status
+                .success()
+        );
+        let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/feed.xml");
+        let feeds = format!("[{{url=\"file://{}\"}}]", feed.display());
+        let ingest = ["--config", cfg.as_str(), "ingest"];
+        assert!(
+            nashra(dir.path(), &ingest, &[("NASHRA__FEEDS", &feeds)])
+                .status
+                .success()
+        );
+        let out = run(&["send"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let m = smtp
+            .messages_to("reader@example.com")
+            .pop()
+            .expect("the digest");
+        assert!(text(&m.data).starts_with("DKIM-Signature: v=1; a=rsa-sha256;"));
+        let bounce = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/bounces/gmail-hard.eml"),
+        )
+        .unwrap()
+        .replace("{{RETURN_PATH}}", &m.from)
+        .replace("{{RECIPIENT}}", "reader@example.com")
+        .replace(
+            "{{MESSAGE_ID}}",
+            crate::helpers::header(&m, "Message-ID").trim(),
+        );
+        std::fs::write(dir.path().join("bounce.eml"), bounce).unwrap();
+        let out = run(&["bounces", "ingest", "bounce.eml"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("hard recorded for reader 1, now bounced"),
+            "{}",
+            text(&out.stdout)
+        );
+        let out = run(&["bounces", "ingest", "bounce.eml"]);
+        assert!(
+            text(&out.stdout).contains("already recorded; nothing changed"),
+            "{}",
+            text(&out.stdout)
+        );
+        let out = run(&["bounces", "ingest", "missing.eml"]);
+        assert!(!out.status.success(), "a file that is not there fails");
+        assert_eq!(
+            dir.scalar("SELECT COUNT(*) FROM subscribers WHERE status = 'bounced'")
+                .await,
+            1
+        );
+    }
+);
