@@ -514,16 +514,33 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
     if let Some(signer) = app.mailer.signer.clone() {
         // One signature alone, on the same message: what DKIM adds per message at best.
         let (u0, s0) = cpu_times();
-        let rounds = 300;
+        let rounds = 2000;
         for _ in 0..rounds {
             std::hint::black_box(signer.sign(&sample, 0));
         }
         let (u1, s1) = cpu_times();
         let one = ((u1 - u0) + (s1 - s0)).as_secs_f64() * 1000.0 / rounds as f64;
+        // The signature itself: the same keys over a message with no body to hash.
+        let tiny = b"From: a@example.org\r\nTo: b@example.org\r\n\r\n";
+        let (u0, s0) = cpu_times();
+        for _ in 0..rounds {
+            std::hint::black_box(signer.sign(tiny, 0));
+        }
+        let (u1, s1) = cpu_times();
+        let bare = ((u1 - u0) + (s1 - s0)).as_secs_f64() * 1000.0 / rounds as f64;
         println!(
-            "  DKIM              {} signature(s) a message; signing alone {one:.3} ms CPU a message (mean of {rounds}); the rest of the message {:.3} ms",
+            "  DKIM              {} signature(s) a message; signing alone {one:.3} ms CPU a message (mean of {rounds}), of which the signature operation {bare:.3} ms; the rest of the message {:.3} ms",
             signer.keys().len(),
             cpu_ms - one
+        );
+        println!(
+            "  DKIM vs target    {cpu_ms:.3} ms ≤ 0.25 ms + {bare:.3} ms (one signature) = {:.3} ms: {}",
+            0.25 + bare,
+            if cpu_ms <= 0.25 + bare {
+                "met"
+            } else {
+                "missed"
+            }
         );
     }
     println!("  peak RSS (send)   {:.1} MB", peak_kb as f64 / 1024.0);
