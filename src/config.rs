@@ -36,6 +36,9 @@ pub struct Settings {
     pub feeds: Vec<Feed>,
     #[serde(default)]
     pub schedules: Vec<Schedule>,
+    /// What readers may choose from besides schedules; none = every reader gets every article.
+    #[serde(default)]
+    pub sections: Vec<Section>,
     #[serde(default)]
     pub dkim: Vec<DkimKeyConfig>,
     pub bounces: Bounces,
@@ -263,6 +266,47 @@ pub struct Newsletter {
     /// How the console writes numbers: `latin` (1,234) or `arabic` (١٬٢٣٤).
     #[serde(default)]
     pub digits: Digits,
+    /// Which calendar dates the digest and the pages carry.
+    #[serde(default)]
+    pub calendar: Calendar,
+    /// Links in digests go through `/r/…` and clicks are counted per article (no reader).
+    #[serde(default)]
+    pub click_counts: bool,
+}
+
+/// `newsletter.calendar`: the site's Gregorian form, the Umm al-Qura Hijri date, or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Calendar {
+    #[default]
+    Gregorian,
+    Hijri,
+    Both,
+}
+
+/// A `[[sections]]` entry: what readers tick on the preferences page, and which articles
+/// belong to it (a feed category, an API tag or `section` field, compared without case).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Section {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+impl Section {
+    /// Whether an article with these categories and tags belongs here.
+    pub fn matches<'a>(&self, mut labels: impl Iterator<Item = &'a str>) -> bool {
+        labels.any(|l| {
+            let l = l.trim().trim_start_matches('#');
+            l.eq_ignore_ascii_case(&self.slug)
+                || self.categories.iter().any(|c| {
+                    c.trim()
+                        .replace(' ', "_")
+                        .eq_ignore_ascii_case(&l.replace(' ', "_"))
+                })
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -350,6 +394,8 @@ fn default_poll() -> Duration {
 #[serde(try_from = "RawSchedule")]
 pub struct Schedule {
     pub name: String,
+    /// What readers see on the preferences page («يومية»); the name when not given.
+    pub label: String,
     pub cron: CronSchedule,
     pub subject: SubjectTemplate,
     pub max_articles: u32,
@@ -358,6 +404,8 @@ pub struct Schedule {
 #[derive(Deserialize)]
 struct RawSchedule {
     name: String,
+    #[serde(default)]
+    label: String,
     cron: String,
     timezone: String,
     subject: String,
@@ -377,7 +425,17 @@ impl TryFrom<RawSchedule> for Schedule {
         if r.max_articles == 0 {
             return Err(format!("({name}) max_articles: must be at least 1"));
         }
+        if name.is_empty() || name.len() > 60 || name.contains(',') {
+            return Err(format!(
+                "({name}) name: must be 1 to 60 characters without a comma"
+            ));
+        }
         Ok(Schedule {
+            label: if r.label.trim().is_empty() {
+                name.clone()
+            } else {
+                r.label.trim().to_owned()
+            },
             name,
             cron,
             subject,
@@ -656,6 +714,28 @@ impl Settings {
                 bail!("schedules[{i}].name: `{}` is used twice", s.name);
             }
         }
+        let mut slugs = std::collections::HashSet::new();
+        for (i, s) in self.sections.iter().enumerate() {
+            let ok = (1..=40).contains(&s.slug.len())
+                && s.slug
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                bail!(
+                    "sections[{i}].slug: `{}` must be 1 to 40 of a-z, 0-9 and -",
+                    s.slug
+                );
+            }
+            if !slugs.insert(s.slug.as_str()) {
+                bail!("sections[{i}].slug: `{}` is used twice", s.slug);
+            }
+            if s.name.trim().is_empty() || s.name.chars().count() > 60 {
+                bail!("sections[{i}].name: must be 1 to 60 characters");
+            }
+        }
+        if self.sections.len() > 12 {
+            bail!("sections: at most 12 (each reader's choice is rendered once per send)");
+        }
         Ok(())
     }
 
@@ -759,11 +839,41 @@ mod tests {
             ("[delivery]\ntransport = \"smtp\"", "security.secret"),
             ("[delivery]\nretry_after = \"soon\"", "delivery.retry_after"),
             ("[server]\npublic_url = \"ftp://x\"", "server.public_url"),
+            (
+                "[[sections]]\nslug = \"Sport\"\nname = \"رياضة\"",
+                "sections[0].slug",
+            ),
+            (
+                "[[sections]]\nslug = \"a\"\nname = \"أ\"\n[[sections]]\nslug = \"a\"\nname = \"ب\"",
+                "sections[1].slug",
+            ),
+            ("[newsletter]\ncalendar = \"julian\"", "newsletter.calendar"),
+            (
+                "[[schedules]]\nname=\"a,b\"\ncron=\"0 7 * * *\"\ntimezone=\"UTC\"\nsubject=\"s\"",
+                "without a comma",
+            ),
         ];
         for (toml, key) in cases {
             let err = format!("{:#}", Settings::from_toml_over_defaults(toml).unwrap_err());
             assert!(err.contains(key), "{toml:?} gave {err}");
         }
+    }
+
+    #[test]
+    fn sections_match_categories_tags_and_slugs() {
+        let s = Settings::from_toml_over_defaults(
+            "[[sections]]\nslug = \"culture\"\nname = \"ثقافة\"\ncategories = [\"ثقافة وفنون\", \"Arts\"]",
+        )
+        .unwrap();
+        let c = &s.sections[0];
+        assert!(c.matches(["culture"].into_iter()));
+        assert!(c.matches(["arts", "x"].into_iter()));
+        assert!(
+            c.matches(["#ثقافة_وفنون"].into_iter()),
+            "a hashtag of the category"
+        );
+        assert!(!c.matches(["ثقافة", "sport"].into_iter()));
+        assert_eq!(s.schedules[0].label, "يومية");
     }
 
     #[test]

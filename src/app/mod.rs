@@ -5,6 +5,7 @@
 mod accounts;
 mod feedback;
 mod ops;
+mod preferences;
 
 pub use accounts::{LoginOutcome, SessionLookup};
 pub use feedback::MailOutcome;
@@ -23,8 +24,8 @@ use crate::{
     metrics::Metrics,
     render::{LinkItem, Renderer, SlotMarkers},
     store::{
-        DigestKind, DigestOutcome, DigestRequest, DigestStatus, NewArticle, Progress,
-        RenderedDigest, Store, now_ms,
+        Choice, DigestKind, DigestOutcome, DigestRequest, DigestStatus, NewArticle, Progress,
+        RenderedDigest, RenderedEdition, Store, now_ms,
     },
 };
 
@@ -163,7 +164,25 @@ impl App {
         {
             return v;
         }
-        feeds::most_read(&self.http, &self.settings.newsletter.most_read_feed).await
+        let n = &self.settings.newsletter;
+        if n.most_read_feed.is_empty() && n.click_counts {
+            // This site's own readers: the week's most-clicked articles.
+            let since = now_ms() - 7 * 24 * 3600 * 1000;
+            return match self.store.most_clicked(since, 5).await {
+                Ok(rows) => rows
+                    .into_iter()
+                    .map(|r| LinkItem {
+                        title: r.title,
+                        url: r.url,
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot read click counts; «الأكثر قراءة» omitted");
+                    vec![]
+                }
+            };
+        }
+        feeds::most_read(&self.http, &n.most_read_feed).await
     }
 
     /// Before a schedule's first digest, articles that arrived during the last period count.
@@ -202,34 +221,49 @@ impl App {
         let at = slot
             .and_then(|s| Utc.timestamp_millis_opt(s).single())
             .unwrap_or_else(Utc::now);
-        let req = DigestRequest {
-            schedule: &schedule.name,
-            kind,
-            slot,
-            first_since: self.first_since(schedule, at),
-            max_articles: schedule.max_articles,
-            test_to: test_to.map(|e| e.as_str()),
-            created_by,
-        };
+        let sections = self.settings.sections.len() as u32;
         let mut most_read = None;
         for _ in 0..RENDER_ATTEMPTS {
+            // A test send goes to one address, as the digest itself.
+            let choices = match test_to {
+                Some(_) => vec![],
+                None => self.store.section_choices(&schedule.name).await?,
+            };
+            let req = DigestRequest {
+                schedule: &schedule.name,
+                kind,
+                slot,
+                first_since: self.first_since(schedule, at),
+                // Each section may need its own `max_articles` of what is new.
+                max_articles: if choices.is_empty() {
+                    schedule.max_articles
+                } else {
+                    (schedule.max_articles * (sections + 1)).min(1000)
+                },
+                choices: &choices,
+                test_to: test_to.map(|e| e.as_str()),
+                created_by,
+            };
             let articles = self
                 .store
                 .new_articles(req.schedule, req.first_since, req.max_articles)
                 .await?;
             let ids: Vec<i64> = articles.iter().map(|a| a.id).collect();
-            let rendered = if articles.is_empty() {
-                None
+            let (rendered, editions) = if articles.is_empty() {
+                (None, vec![])
             } else {
                 if most_read.is_none() {
                     most_read = Some(self.most_read().await);
                 }
                 let links = most_read.clone().unwrap_or_default();
-                Some(self.render_digest(schedule, articles, links).await?)
+                let (full, editions) = self
+                    .render_editions(schedule, articles, links, choices.clone())
+                    .await?;
+                (Some(full), editions)
             };
             let out = self
                 .store
-                .create_digest(req.clone(), &ids, rendered.as_ref())
+                .create_digest(req, &ids, rendered.as_ref(), &editions)
                 .await?;
             match out {
                 DigestOutcome::Stale => continue,
@@ -247,18 +281,72 @@ impl App {
         anyhow::bail!("articles kept arriving while the digest was rendered; try again")
     }
 
-    /// Rendering takes a while for large articles: it runs on a blocking thread.
-    async fn render_digest(
+    /// The digest of `articles` (its first `max_articles`) and one edition for each section
+    /// choice in `choices` that has articles, all with the same slots. Readers' choices of
+    /// slugs no longer configured count as every section.
+    async fn render_editions(
         &self,
         schedule: &Schedule,
         articles: Vec<crate::store::Article>,
         most_read: Vec<LinkItem>,
-    ) -> anyhow::Result<RenderedDigest> {
+        choices: Vec<String>,
+    ) -> anyhow::Result<(RenderedDigest, Vec<RenderedEdition>)> {
         let (renderer, settings, schedule) = (
             self.renderer.clone(),
             self.settings.clone(),
             schedule.clone(),
         );
+        tokio::task::spawn_blocking(move || {
+            let max = schedule.max_articles as usize;
+            let slots = SlotMarkers::random();
+            let now = Utc::now();
+            let render = |list: &[crate::store::Article]| {
+                renderer.digest(&settings, &schedule, list, &most_read, now, &slots)
+            };
+            let full = render(&articles[..articles.len().min(max)])?;
+            let of_article: Vec<Vec<&str>> = articles
+                .iter()
+                .map(|a| a.section_slugs(&settings.sections))
+                .collect();
+            let mut editions = Vec::new();
+            for choice in choices {
+                let chosen: Vec<&str> = choice
+                    .split(',')
+                    .filter(|c| settings.sections.iter().any(|s| s.slug == *c))
+                    .collect();
+                let list: Vec<crate::store::Article> = articles
+                    .iter()
+                    .zip(&of_article)
+                    .filter(|(_, slugs)| {
+                        chosen.is_empty() || slugs.iter().any(|s| chosen.contains(s))
+                    })
+                    .map(|(a, _)| a.clone())
+                    .take(max)
+                    .collect();
+                if !list.is_empty() {
+                    editions.push(RenderedEdition {
+                        sections: choice,
+                        rendered: render(&list)?,
+                    });
+                }
+            }
+            Ok((full, editions))
+        })
+        .await
+        .context("the renderer panicked")?
+    }
+
+    /// An editor's preview, rendered on a blocking thread (large articles take a while). Its
+    /// links lead straight to the articles: nothing is counted from a preview.
+    async fn render_preview(
+        &self,
+        schedule: &Schedule,
+        articles: Vec<crate::store::Article>,
+        most_read: Vec<LinkItem>,
+    ) -> anyhow::Result<RenderedDigest> {
+        let mut settings = (*self.settings).clone();
+        settings.newsletter.click_counts = false;
+        let (renderer, schedule) = (self.renderer.clone(), schedule.clone());
         tokio::task::spawn_blocking(move || {
             renderer.digest(
                 &settings,
@@ -300,7 +388,7 @@ impl App {
             return Ok(None);
         }
         let most_read = self.most_read().await;
-        let mut d = self.render_digest(schedule, articles, most_read).await?;
+        let mut d = self.render_preview(schedule, articles, most_read).await?;
         // A preview is read by an editor: personal slots are filled generically.
         let unsub = self.settings.public_url("/unsubscribe/preview");
         let web = self.settings.public_url("/archive");
@@ -319,13 +407,18 @@ impl App {
         email: &SubscriberEmail,
         name: &SubscriberName,
         source: &str,
+        choice: &Choice,
     ) -> Result<(), SignupError> {
         // Refused only when the relay is known not to take it; while unknown (the relay not
         // heard from yet) the sign-up is taken and its confirmation waits in the queue.
         if email.needs_smtputf8() && self.mailer.smtputf8() == Some(false) {
             return Err(SignupError::NoSmtpUtf8);
         }
-        if self.store.subscribe(email, name, source, now_ms()).await? {
+        if self
+            .store
+            .subscribe(email, name, source, choice, now_ms())
+            .await?
+        {
             self.metrics
                 .subscriptions
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -70,6 +70,10 @@ pub struct BenchArgs {
     pub dkim: bool,
     #[arg(long, requires = "dkim")]
     pub dkim_ed25519: bool,
+    /// After the usual send, a second digest with this many sections, each reader choosing
+    /// one, ten new articles in each: CPU per message against the first (one edition).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=12))]
+    pub sections: Option<u32>,
 }
 
 /// The benchmark's own database: a temporary SQLite file, or a fresh database on a
@@ -348,7 +352,8 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
     } else {
         String::new()
     };
-    let settings = Settings::from_toml_layers(&[&toml, &dkim_toml])?;
+    let sections_toml = args.sections.map(sections_config).unwrap_or_default();
+    let settings = Settings::from_toml_layers(&[&toml, &dkim_toml, &sections_toml])?;
     let app = App::new(settings).await?;
     for a in bench_articles() {
         app.add_article(a).await?;
@@ -372,19 +377,11 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let sched = app.settings.schedule(None)?.clone();
-    let t = Instant::now();
-    let DigestOutcome::Created { id, recipients } = app
-        .create_digest(&sched, DigestKind::Manual, None, None)
-        .await?
-    else {
-        bail!("no digest created");
-    };
-    let create_secs = t.elapsed().as_secs_f64();
+    let (id, recipients, create_secs) = make_digest(&app).await?;
     let digest = app.store.digest(id).await?.context("digest")?;
     // One message exactly as the dispatcher will build it, for smtp-source's size.
     let sample = {
-        let prepared = app.dispatcher.prepared(id).await?;
+        let prepared = app.dispatcher.prepared(id, 0).await?;
         let url = app
             .settings
             .public_url(&format!("/unsubscribe/{}", app.tokens.unsubscribe(1)));
@@ -393,6 +390,8 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
             unsubscribe_url: Some(&url),
             unsubscribe_mailto: None,
             name: "",
+            preferences_url: None,
+            click: "",
             date: Utc::now(),
         };
         prepared
@@ -401,41 +400,19 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
     };
 
     // The send: only this phase counts for rate, CPU and peak RSS.
-    reset_peak_rss();
-    let (user0, sys0) = cpu_times();
-    let t = Instant::now();
-    let (tx, rx) = watch::channel(false);
-    let worker = tokio::spawn(app.dispatcher.clone().run(rx));
-    let metrics = app.metrics.clone();
-    // An editor watching the send: its progress, read every 200 ms, timed.
-    let mut progress_ms: Vec<f64> = Vec::new();
-    let mut last_read = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if metrics.sent.load(Ordering::Relaxed) as usize >= recipients as usize {
-            break;
-        }
-        if worker.is_finished() {
-            bail!("dispatcher stopped early");
-        }
-        if last_read.elapsed() >= Duration::from_millis(200) {
-            last_read = Instant::now();
-            app.store.progress(id).await?;
-            progress_ms.push(last_read.elapsed().as_secs_f64() * 1000.0);
-        }
-    }
-    let send_secs = t.elapsed().as_secs_f64();
-    let (user1, sys1) = cpu_times();
-    let (user, sys) = (user1 - user0, sys1 - sys0);
+    let SendRun {
+        secs: send_secs,
+        user,
+        sys,
+        mut progress_ms,
+        peak_kb,
+    } = measure_send(&app, id, recipients).await?;
     let cpu = user + sys;
-    let _ = tx.send(true);
-    worker.await??;
-    let peak_kb = status_kb("VmHWM:");
-    let p = app.store.progress(id).await?.context("progress")?;
-    anyhow::ensure!(
-        p.sent as usize == n && p.failed == 0,
-        "not all delivered: {p:?}"
-    );
+    // Sections: every reader chooses one; a second digest, rendered once per section.
+    let sectioned = match args.sections {
+        Some(k) => Some(sectioned_send(&app, k, n).await?),
+        None => None,
+    };
 
     // Reference: smtp-source, same size, same sessions, same sink. This machine is shared and
     // noisy, so it runs twice and the faster run counts (the ratio is then a lower bound).
@@ -544,7 +521,122 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
         );
     }
     println!("  peak RSS (send)   {:.1} MB", peak_kb as f64 / 1024.0);
+    if let Some((k, create, run)) = sectioned {
+        let ms = (run.user + run.sys).as_secs_f64() * 1000.0 / n as f64;
+        println!(
+            "  sections          {k} sections, each reader in one, 10 new articles each: digest and {k} editions made in {create:.3} s; sent in {:.2} s  {:.0} msg/s",
+            run.secs,
+            n as f64 / run.secs
+        );
+        println!(
+            "  sections vs one   CPU per message {ms:.3} ms against {cpu_ms:.3} ms: {:.2} × (target ≤ 1.10: {})",
+            ms / cpu_ms,
+            if ms <= cpu_ms * 1.10 { "met" } else { "missed" }
+        );
+    }
     Ok(())
+}
+
+/// `k` sections, `s1` … `sk`, each with its own category; ten articles a digest.
+fn sections_config(k: u32) -> String {
+    let mut toml = String::from(
+        "[[schedules]]\nname = \"daily\"\ncron = \"0 7 * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة الحل نت — {{ date }}\"\nmax_articles = 10\n",
+    );
+    for i in 1..=k {
+        toml.push_str(&format!(
+            "[[sections]]\nslug = \"s{i}\"\nname = \"قسم {i}\"\ncategories = [\"s{i}\"]\n"
+        ));
+    }
+    toml
+}
+
+/// Spreads the readers over `k` sections, adds ten articles to each, and sends a digest:
+/// (k, seconds to make it, the send).
+async fn sectioned_send(app: &App, k: u32, n: usize) -> anyhow::Result<(u32, f64, SendRun)> {
+    let slugs: Vec<String> = (1..=k).map(|i| format!("s{i}")).collect();
+    app.store.spread_sections(&slugs).await?;
+    for i in 0..k {
+        for mut a in bench_articles() {
+            a.guid = Some(format!("{}-s{}", a.guid.unwrap_or_default(), i + 1));
+            a.url = format!("{}&s={}", a.url, i + 1);
+            a.categories = vec![format!("s{}", i + 1)];
+            app.add_article(a).await?;
+        }
+    }
+    let (id, recipients, create) = make_digest(app).await?;
+    anyhow::ensure!(
+        recipients as usize == n,
+        "{recipients} of {n} readers in the audience"
+    );
+    Ok((k, create, measure_send(app, id, recipients).await?))
+}
+
+/// Makes a digest of what is new, as a manual send does: (id, recipients, seconds taken).
+async fn make_digest(app: &App) -> anyhow::Result<(i64, i64, f64)> {
+    let sched = app.settings.schedule(None)?.clone();
+    let t = Instant::now();
+    let DigestOutcome::Created { id, recipients } = app
+        .create_digest(&sched, DigestKind::Manual, None, None)
+        .await?
+    else {
+        bail!("no digest created");
+    };
+    Ok((id, recipients, t.elapsed().as_secs_f64()))
+}
+
+/// What one send cost.
+struct SendRun {
+    secs: f64,
+    user: Duration,
+    sys: Duration,
+    /// Progress reads during the send, each in ms.
+    progress_ms: Vec<f64>,
+    peak_kb: u64,
+}
+
+/// Runs the dispatcher until digest `id` is delivered, timing it, its CPU and peak RSS, and
+/// an editor watching its progress (read every 200 ms).
+async fn measure_send(app: &App, id: i64, recipients: i64) -> anyhow::Result<SendRun> {
+    let metrics = app.metrics.clone();
+    let before = metrics.sent.load(Ordering::Relaxed) as usize;
+    reset_peak_rss();
+    let (user0, sys0) = cpu_times();
+    let t = Instant::now();
+    let (tx, rx) = watch::channel(false);
+    let worker = tokio::spawn(app.dispatcher.clone().run(rx));
+    let mut progress_ms: Vec<f64> = Vec::new();
+    let mut last_read = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if metrics.sent.load(Ordering::Relaxed) as usize >= before + recipients as usize {
+            break;
+        }
+        if worker.is_finished() {
+            bail!("dispatcher stopped early");
+        }
+        if last_read.elapsed() >= Duration::from_millis(200) {
+            last_read = Instant::now();
+            app.store.progress(id).await?;
+            progress_ms.push(last_read.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let (user1, sys1) = cpu_times();
+    let _ = tx.send(true);
+    worker.await??;
+    let peak_kb = status_kb("VmHWM:");
+    let p = app.store.progress(id).await?.context("progress")?;
+    anyhow::ensure!(
+        p.sent == recipients && p.failed == 0,
+        "not all delivered: {p:?}"
+    );
+    Ok(SendRun {
+        secs,
+        user: user1 - user0,
+        sys: sys1 - sys0,
+        progress_ms,
+        peak_kb,
+    })
 }
 
 /// A fresh RSA-2048 key (and an Ed25519 one) for the benchmark's sends.

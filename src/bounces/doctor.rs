@@ -109,6 +109,8 @@ pub fn examine(s: &Settings) -> anyhow::Result<(Vec<String>, Vec<Check>)> {
                     unsubscribe_url: Some("https://example.org/unsubscribe/x"),
                     unsubscribe_mailto: None,
                     name: "",
+                    preferences_url: None,
+                    click: "",
                     date: chrono::Utc::now(),
                 },
                 "<doctor@example.org>",

@@ -49,7 +49,8 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     /// Woken when a digest is queued in this process, so it starts without waiting a poll.
     pub wake: Arc<Notify>,
-    prepared: Mutex<HashMap<i64, Arc<Prepared>>>,
+    /// By (digest, edition).
+    prepared: Mutex<HashMap<(i64, i64), Arc<Prepared>>>,
     breaker: Breaker,
     /// Recently read digest statuses: (still sending, when read).
     status: Mutex<HashMap<i64, (bool, Instant)>>,
@@ -154,16 +155,31 @@ impl Dispatcher {
         }
     }
 
-    /// The digest's message template, built once per process and cached while it sends.
-    pub(crate) async fn prepared(&self, digest_id: i64) -> anyhow::Result<Arc<Prepared>> {
-        if let Some(p) = self.prepared.lock().expect("not poisoned").get(&digest_id) {
+    /// The message template of one edition of a digest (0: the digest itself; others: the
+    /// renderings for readers who chose sections), built once per process and cached while
+    /// it sends.
+    pub(crate) async fn prepared(
+        &self,
+        digest_id: i64,
+        edition: i64,
+    ) -> anyhow::Result<Arc<Prepared>> {
+        let key = (digest_id, edition);
+        if let Some(p) = self.prepared.lock().expect("not poisoned").get(&key) {
             return Ok(p.clone());
         }
-        let d: Digest = self
+        let mut d: Digest = self
             .store
             .digest(digest_id)
             .await?
             .context("digest vanished")?;
+        if edition != 0 {
+            let e = self
+                .store
+                .digest_edition(digest_id, edition)
+                .await?
+                .context("digest edition vanished")?;
+            (d.subject, d.html, d.text) = (e.subject, e.html, e.text);
+        }
         let s = self.settings();
         let feedback = format!(
             "{}:{}:{}:nashra",
@@ -199,7 +215,7 @@ impl Dispatcher {
         self.prepared
             .lock()
             .expect("not poisoned")
-            .insert(digest_id, p.clone());
+            .insert(key, p.clone());
         Ok(p)
     }
 
@@ -214,7 +230,10 @@ impl Dispatcher {
         }
         drop(status);
         if !sending {
-            self.prepared.lock().expect("not poisoned").remove(&digest);
+            self.prepared
+                .lock()
+                .expect("not poisoned")
+                .retain(|(d, _), _| *d != digest);
         }
     }
 
@@ -449,7 +468,7 @@ impl Dispatcher {
             self.revocations.unhold(row.id);
             return Some((Outcome::Skipped { id: row.id }, false));
         };
-        let prepared = match self.prepared(row.digest_id).await {
+        let prepared = match self.prepared(row.digest_id, row.edition).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), digest = row.digest_id, "cannot prepare digest");
@@ -458,10 +477,20 @@ impl Dispatcher {
             }
         };
         let token = self.tokens.unsubscribe(row.subscriber_id);
-        let unsub = self
-            .mailer
-            .settings
-            .public_url(&format!("/unsubscribe/{token}"));
+        let settings = &self.mailer.settings;
+        let unsub = settings.public_url(&format!("/unsubscribe/{token}"));
+        // A test send has no reader whose preferences it could open.
+        let prefs = (row.subscriber_id != 0).then(|| {
+            settings.public_url(&format!(
+                "/preferences/{}",
+                self.tokens.preferences(row.subscriber_id)
+            ))
+        });
+        let click = if settings.newsletter.click_counts {
+            self.tokens.click_key(row.id)
+        } else {
+            String::new()
+        };
         let mailto = self.mailer.unsubscribe_mailto(&token);
         let message_id = prepared.template.new_message_id();
         // Names stored before names were checked get the same check here.
@@ -472,6 +501,8 @@ impl Dispatcher {
                 unsubscribe_url: Some(&unsub),
                 unsubscribe_mailto: mailto.as_deref(),
                 name: &name,
+                preferences_url: prefs.as_deref(),
+                click: &click,
                 date: Utc::now(),
             },
             &message_id,

@@ -179,6 +179,8 @@ impl MailQueue {
                 unsubscribe_url: None,
                 unsubscribe_mailto: None,
                 name: "",
+                preferences_url: None,
+                click: "",
                 date: Utc::now(),
             },
             &id,

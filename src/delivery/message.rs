@@ -100,8 +100,22 @@ enum Piece {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
     UnsubscribeUrl,
+    PreferencesUrl,
+    /// The message's click key in `/r/<key>-<article>` links.
+    Click,
     /// The reader's name after a greeting: " name" (HTML-escaped, Latin isolated), or nothing.
     Name,
+}
+
+/// What goes into a body's slots for one recipient.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fill<'a> {
+    pub unsubscribe_url: &'a str,
+    pub preferences_url: &'a str,
+    /// The reader's name, or "".
+    pub name: &'a str,
+    /// URL-safe characters only (see `Tokens::click_key`).
+    pub click: &'a str,
 }
 
 /// A body split at its slots and encoded once.
@@ -155,13 +169,17 @@ impl BodyTemplate {
     }
 
     /// Appends the base64 body with the recipient's values in its slots.
-    pub fn write(&self, out: &mut Vec<u8>, unsubscribe_url: &str, name: &str, html: bool) {
-        let url = if html {
-            escape_html(unsubscribe_url)
-        } else {
-            unsubscribe_url.into()
+    pub fn write(&self, out: &mut Vec<u8>, fill: &Fill<'_>, html: bool) {
+        let esc = |u: &'_ str| -> String {
+            if html {
+                escape_html(u).into_owned()
+            } else {
+                u.to_owned()
+            }
         };
-        let name = match (name.trim(), html) {
+        let url = esc(fill.unsubscribe_url);
+        let prefs = esc(fill.preferences_url);
+        let name = match (fill.name.trim(), html) {
             ("", _) => String::new(),
             (n, true) => format!(" {}", wrap_latin(n)),
             (n, false) => format!(" {n}"),
@@ -171,6 +189,8 @@ impl BodyTemplate {
             match p {
                 Piece::Slot(Slot::UnsubscribeUrl) => carry.extend_from_slice(url.as_bytes()),
                 Piece::Slot(Slot::Name) => carry.extend_from_slice(name.as_bytes()),
+                Piece::Slot(Slot::PreferencesUrl) => carry.extend_from_slice(prefs.as_bytes()),
+                Piece::Slot(Slot::Click) => carry.extend_from_slice(fill.click.as_bytes()),
                 Piece::Static(s) => {
                     let need = (3 - carry.len() % 3) % 3;
                     if s.raw.len() < need + 3 {
@@ -213,6 +233,9 @@ pub struct Personal<'a> {
     pub unsubscribe_mailto: Option<&'a str>,
     /// The reader's name, or "".
     pub name: &'a str,
+    pub preferences_url: Option<&'a str>,
+    /// The message's click key, or "" when clicks are not counted.
+    pub click: &'a str,
     pub date: DateTime<Utc>,
 }
 
@@ -261,6 +284,8 @@ impl MessageTemplate {
                 let slots = [
                     (m.unsubscribe.as_str(), Slot::UnsubscribeUrl),
                     (m.name.as_str(), Slot::Name),
+                    (m.preferences.as_str(), Slot::PreferencesUrl),
+                    (m.click.as_str(), Slot::Click),
                 ];
                 let html_web = escape_html(web_url);
                 (
@@ -324,7 +349,13 @@ impl MessageTemplate {
             out.extend_from_slice(b"\r\nContent-Type: ");
             out.extend_from_slice(ctype.as_bytes());
             out.extend_from_slice(b"; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n");
-            body.write(&mut out, unsub, p.name, html);
+            let fill = Fill {
+                unsubscribe_url: unsub,
+                preferences_url: p.preferences_url.unwrap_or(unsub),
+                name: p.name,
+                click: p.click,
+            };
+            body.write(&mut out, &fill, html);
         }
         out.extend_from_slice(b"\r\n--");
         out.extend_from_slice(self.boundary.as_bytes());
@@ -363,7 +394,12 @@ mod tests {
                     let body = format!("{prefix}مرحباًNAME، قبل MARK وسط MARK بعد النهاية{prefix}");
                     let t = BodyTemplate::new(&body, &slots);
                     let mut out = Vec::new();
-                    t.write(&mut out, url, name, false);
+                    let fill = Fill {
+                        unsubscribe_url: url,
+                        name,
+                        ..Default::default()
+                    };
+                    t.write(&mut out, &fill, false);
                     assert!(out.split(|&b| b == b'\n').all(|l| l.len() <= LINE + 1));
                     let name_part = if name.is_empty() {
                         String::new()
@@ -386,7 +422,12 @@ mod tests {
         let slots = [("MARK", Slot::UnsubscribeUrl), ("NAME", Slot::Name)];
         let t = BodyTemplate::new("<p>مرحباًNAME،</p><a href=\"MARK\">x</a>", &slots);
         let mut out = Vec::new();
-        t.write(&mut out, "https://e.org/u?a=1&b=2", "Sara O'Neil", true);
+        let fill = Fill {
+            unsubscribe_url: "https://e.org/u?a=1&b=2",
+            name: "Sara O'Neil",
+            ..Default::default()
+        };
+        t.write(&mut out, &fill, true);
         assert_eq!(
             String::from_utf8(decode(&out)).unwrap(),
             "<p>مرحباً <span dir=\"ltr\">Sara O&#39;Neil</span>،</p><a href=\"https://e.org/u?a=1&amp;b=2\">x</a>"
@@ -429,6 +470,8 @@ mod tests {
                 unsubscribe_url: Some("https://e.org/u/1"),
                 unsubscribe_mailto: None,
                 name: "",
+                preferences_url: None,
+                click: "",
                 date: Utc::now(),
             },
             &id,
@@ -465,7 +508,11 @@ mod tests {
             ],
         );
         let mut out = Vec::new();
-        t.write(&mut out, "https://n.org/unsubscribe/SECRET", "", false);
+        let fill = Fill {
+            unsubscribe_url: "https://n.org/unsubscribe/SECRET",
+            ..Default::default()
+        };
+        t.write(&mut out, &fill, false);
         let s = String::from_utf8(decode(&out)).unwrap();
         assert_eq!(s.matches("SECRET").count(), 1, "{s}");
         assert!(s.ends_with("https://n.org/unsubscribe/SECRET"));

@@ -37,6 +37,8 @@ pub enum TokenKind {
     Confirm,
     /// One-click unsubscribe; never expires, since old digests keep their links.
     Unsubscribe,
+    /// A reader's preferences page; never expires either.
+    Preferences,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +91,7 @@ impl Tokens {
         let k = match t.kind {
             TokenKind::Confirm => 'c',
             TokenKind::Unsubscribe => 'u',
+            TokenKind::Preferences => 'p',
         };
         let payload = format!("{k}:{}:{}", t.subscriber_id, t.issued);
         let mac = self.mac(payload.as_bytes());
@@ -105,6 +108,67 @@ impl Tokens {
             subscriber_id,
             issued: 0,
         })
+    }
+
+    pub fn preferences(&self, subscriber_id: i64) -> String {
+        self.sign(Token {
+            kind: TokenKind::Preferences,
+            subscriber_id,
+            issued: 0,
+        })
+    }
+
+    /// The part of a click link (`/r/<key>-<article>`) that names the message: its ledger row
+    /// and 48 bits of MAC, so counts cannot be forged for messages nobody received. The
+    /// article is not signed: any article of that message's digest is a fair target.
+    pub fn click_key(&self, delivery_id: i64) -> String {
+        let hex = self.short_mac(&format!("r:{delivery_id}"));
+        format!("{delivery_id}-{hex}")
+    }
+
+    /// 48 bits of MAC over `payload`, in lower-case hex (for addresses and links).
+    fn short_mac(&self, payload: &str) -> String {
+        self.mac(payload.as_bytes())[..VERP_MAC_LEN]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether `hex` is [`Tokens::short_mac`] of `payload`, compared in constant time.
+    fn verify_short_mac(&self, payload: &str, hex: &str) -> bool {
+        if hex.len() != VERP_MAC_LEN * 2 {
+            return false;
+        }
+        let given: Option<Vec<u8>> = (0..VERP_MAC_LEN)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect();
+        given.is_some_and(|g| {
+            self.hmac(payload.as_bytes())
+                .verify_truncated_left(&g)
+                .is_ok()
+        })
+    }
+
+    /// The (delivery, article) a click link names, if its key is ours.
+    pub fn verify_click(&self, token: &str) -> Option<(i64, i64)> {
+        if token.len() > 60 {
+            return None;
+        }
+        let mut it = token.split('-');
+        let (d, hex, a) = (it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() {
+            return None;
+        }
+        let delivery: i64 = d.parse().ok().filter(|n| *n > 0)?;
+        let article: i64 = a.parse().ok().filter(|n| *n > 0)?;
+        self.verify_short_mac(&format!("r:{delivery}"), hex)
+            .then_some((delivery, article))
+    }
+
+    /// A keyed hash of (message, article) that says "already counted" without naming either.
+    pub fn click_mark(&self, delivery_id: i64, article_id: i64) -> String {
+        let mac = self.mac(format!("m:{delivery_id}:{article_id}").as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac[..MAC_LEN])
     }
 
     pub fn confirm(&self, subscriber_id: i64, issued: i64) -> String {
@@ -132,11 +196,7 @@ impl Tokens {
     /// of MAC: lower-case hex, since some servers fold the case of local parts.
     pub fn verp_tag(&self, target: VerpTarget) -> String {
         let payload = target.payload();
-        let mac = self.mac(format!("v:{payload}").as_bytes());
-        let hex: String = mac[..VERP_MAC_LEN]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = self.short_mac(&format!("v:{payload}"));
         format!("{payload}-{hex}")
     }
 
@@ -144,21 +204,16 @@ impl Tokens {
     pub fn verify_verp_tag(&self, tag: &str) -> Option<VerpTarget> {
         let tag = tag.to_ascii_lowercase();
         let (payload, hex) = tag.split_once('-')?;
-        if hex.len() != VERP_MAC_LEN * 2 || payload.len() > 21 {
+        if payload.len() > 21 {
             return None;
         }
-        let given: Vec<u8> = (0..VERP_MAC_LEN)
-            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-            .collect::<Option<_>>()?;
         let id: i64 = payload.get(1..)?.parse().ok().filter(|n| *n > 0)?;
         let target = match payload.as_bytes()[0] {
             b'd' => VerpTarget::Delivery(id),
             b's' => VerpTarget::Subscriber(id),
             _ => return None,
         };
-        self.hmac(format!("v:{payload}").as_bytes())
-            .verify_truncated_left(&given)
-            .is_ok()
+        self.verify_short_mac(&format!("v:{payload}"), hex)
             .then_some(target)
     }
 
@@ -198,6 +253,7 @@ impl Tokens {
         let found = match it.next() {
             Some("c") => TokenKind::Confirm,
             Some("u") => TokenKind::Unsubscribe,
+            Some("p") => TokenKind::Preferences,
             _ => return Err(TokenError::Malformed),
         };
         let subscriber_id = it
@@ -222,6 +278,39 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn click_links_name_their_message_only_as_issued() {
+        let t = Tokens::new("a-secret-of-at-least-thirty-two-bytes!!");
+        let key = t.click_key(77);
+        assert_eq!(t.verify_click(&format!("{key}-5")), Some((77, 5)));
+        let (_, mac) = key.split_once('-').unwrap();
+        assert_eq!(
+            t.verify_click(&format!("78-{mac}-5")),
+            None,
+            "another message"
+        );
+        for junk in [
+            "",
+            "77",
+            key.as_str(),
+            &format!("{key}-0"),
+            &format!("{key}-5-6"),
+            &format!("{key}-x"),
+        ] {
+            assert_eq!(t.verify_click(junk), None, "{junk}");
+        }
+        assert_ne!(t.click_mark(77, 5), t.click_mark(77, 6));
+        let p = t.preferences(9);
+        assert_eq!(
+            t.verify(&p, TokenKind::Preferences).unwrap().subscriber_id,
+            9
+        );
+        assert_eq!(
+            t.verify(&p, TokenKind::Unsubscribe),
+            Err(TokenError::WrongKind)
+        );
+    }
 
     #[test]
     fn round_trip_and_tamper() {

@@ -193,6 +193,14 @@ pub fn normalize(mut a: NewArticle) -> anyhow::Result<NewArticle> {
     tags.retain(|t| !t.is_empty());
     tags.truncate(12);
     a.tags = tags;
+    a.categories = a
+        .categories
+        .iter()
+        .map(|c| plain_line(c, 60))
+        .filter(|c| !c.is_empty())
+        .take(12)
+        .collect();
+    a.categories.dedup();
     Ok(a)
 }
 
@@ -256,6 +264,11 @@ pub fn parse_feed(bytes: &[u8], source: &str) -> anyhow::Result<Vec<NewArticle>>
             image,
             image_alt,
             tags: vec![],
+            categories: e
+                .categories
+                .iter()
+                .flat_map(|c| std::iter::once(c.term.clone()).chain(c.label.clone()))
+                .collect(),
             published_at: e.published.or(e.updated).map(|d| d.timestamp_millis()),
             source: source.to_owned(),
             ..Default::default()

@@ -8,6 +8,7 @@
 //! email, without the email's personal footer.
 
 mod bidi;
+pub mod calendar;
 mod plural;
 
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub struct SlotMarkers {
     pub name: String,
     /// The digest's own archive URL, known once it is stored.
     pub web: String,
+    /// A reader's preferences page URL.
+    pub preferences: String,
+    /// A message's click key (`/r/<key>-<article>`, see `Tokens::click_key`).
+    pub click: String,
 }
 
 impl SlotMarkers {
@@ -53,6 +58,8 @@ impl SlotMarkers {
                 unsubscribe: "NASHRAxSLOTxUNSUBSCRIBExURL".into(),
                 name: "NASHRAxSLOTxNAME".into(),
                 web: "NASHRAxSLOTxWEBxURL".into(),
+                preferences: "NASHRAxSLOTxPREFERENCESxURL".into(),
+                click: "NASHRAxSLOTxCLICK".into(),
             };
         }
         SlotMarkers {
@@ -60,6 +67,8 @@ impl SlotMarkers {
             unsubscribe: format!("NASHRA{key}U"),
             name: format!("NASHRA{key}N"),
             web: format!("NASHRA{key}W"),
+            preferences: format!("NASHRA{key}P"),
+            click: format!("NASHRA{key}C"),
         }
     }
 
@@ -68,6 +77,11 @@ impl SlotMarkers {
         body.replace(&self.unsubscribe, unsubscribe_url)
             .replace(&self.name, "")
             .replace(&self.web, web_url)
+            .replace(
+                &self.preferences,
+                &unsubscribe_url.replace("/unsubscribe/", "/preferences/"),
+            )
+            .replace(&self.click, "preview")
     }
 }
 
@@ -124,6 +138,8 @@ pub struct Renderer {
 #[derive(Serialize)]
 struct ArticleView {
     url: String,
+    /// Where the digest's links point: the article, or `/r/…` when clicks are counted.
+    link: String,
     title_plain: String,
     title_html: String,
     author: String,
@@ -169,6 +185,34 @@ pub struct Page {
     pub back_label: Option<String>,
     /// The sign-up form's signed time stamp (see `Tokens::form_stamp`).
     pub stamp: String,
+    /// A list's pages: newer and older entries.
+    pub newer_url: Option<String>,
+    pub older_url: Option<String>,
+    /// The preferences form ("preferences"): its groups of checkboxes.
+    pub groups: Vec<ChoiceGroup>,
+    /// A reader's preferences page, offered after a confirmation.
+    pub preferences_url: Option<String>,
+    /// A second form's action (the unsubscribe question's "yes").
+    pub unsubscribe_action: String,
+    /// The sign-up form's hidden section and schedule, when the page was asked for one.
+    pub section: String,
+    pub schedule: String,
+}
+
+/// A group of checkboxes on the preferences page.
+#[derive(Debug, Serialize)]
+pub struct ChoiceGroup {
+    pub legend: String,
+    /// The form field: "schedule" or "section".
+    pub field: &'static str,
+    pub options: Vec<ChoiceOption>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChoiceOption {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,13 +246,22 @@ impl Renderer {
         slots: &SlotMarkers,
     ) -> anyhow::Result<RenderedDigest> {
         let tz: Tz = schedule.cron.timezone();
-        let local_now = now.with_timezone(&tz);
-        let date_line = arabic_date(&local_now);
-        let subject = schedule.subject.render(&date_line)?;
         let n = &settings.newsletter;
-        let views: Vec<ArticleView> = articles
+        let date_line =
+            calendar::date_line(now.with_timezone(&tz).date_naive(), n.calendar, n.digits);
+        let subject = schedule.subject.render(&date_line)?;
+        // A click link carries the message's key (a slot) and the article's id; the web copy
+        // links to the articles themselves.
+        let click_base = settings.public_url(&format!("/r/{}-", slots.click));
+        let mut views: Vec<ArticleView> = articles
             .iter()
-            .map(|a| article_view(a, &tz, n.excerpt_chars, &n.tag_url))
+            .map(|a| {
+                let mut v = article_view(a, &tz, settings);
+                if n.click_counts {
+                    v.link = format!("{click_base}{}", a.id);
+                }
+                v
+            })
             .collect();
         let most_read: Vec<MostReadView> = most_read
             .iter()
@@ -234,6 +287,7 @@ impl Renderer {
         ctx.insert("postal_address", &n.postal_address);
         ctx.insert("postal_address_html", &wrap_latin(&n.postal_address));
         ctx.insert("unsubscribe_url", &slots.unsubscribe);
+        ctx.insert("preferences_url", &slots.preferences);
         ctx.insert("name_slot", &slots.name);
         ctx.insert("web_url", &slots.web);
         ctx.insert("subscribe_url", &settings.public_url("/subscribe"));
@@ -248,11 +302,16 @@ impl Renderer {
             .render("digest.txt", &ctx)
             .context("failed to render digest.txt")?;
         ctx.insert("web", &true);
+        for v in &mut views {
+            v.link.clone_from(&v.url);
+        }
+        ctx.insert("articles", &views);
         let web_html = self
             .tera
             .render("digest.html", &ctx)
             .context("failed to render the web copy")?;
         Ok(RenderedDigest {
+            article_ids: articles.iter().map(|a| a.id).collect(),
             subject,
             html,
             text: rtl_plain_text(&text),
@@ -296,12 +355,20 @@ impl Renderer {
     }
 
     /// The sign-up fragment a site embeds; `stamp` is its signed time stamp.
-    pub fn embed(&self, settings: &Settings, action: &str, stamp: &str) -> anyhow::Result<String> {
+    pub fn embed(
+        &self,
+        settings: &Settings,
+        action: &str,
+        stamp: &str,
+        (section, schedule): (&str, &str),
+    ) -> anyhow::Result<String> {
         let mut ctx = Context::new();
         ctx.insert("prompt", &settings.newsletter.prompt);
         ctx.insert("site_name", &settings.newsletter.site_name);
         ctx.insert("action", action);
         ctx.insert("stamp", stamp);
+        ctx.insert("section", section);
+        ctx.insert("schedule", schedule);
         Ok(self.tera.render("embed.html", &ctx)?)
     }
 }
@@ -310,20 +377,23 @@ fn escape_for_tera(s: &str) -> String {
     escape_html(s).into_owned()
 }
 
-fn article_view(a: &Article, tz: &Tz, excerpt_chars: usize, tag_url: &str) -> ArticleView {
+fn article_view(a: &Article, tz: &Tz, settings: &Settings) -> ArticleView {
+    let n = &settings.newsletter;
+    let tag_url = &n.tag_url;
     let date = a
         .published_at
         .unwrap_or(a.arrived_at)
         .pipe(|ms| Utc.timestamp_millis_opt(ms).single().unwrap_or_default())
         .with_timezone(tz);
-    let excerpt = excerpt(a, excerpt_chars);
+    let excerpt = excerpt(a, n.excerpt_chars);
     ArticleView {
         url: a.url.clone(),
+        link: a.url.clone(),
         title_plain: a.title.clone(),
         title_html: wrap_latin(&a.title),
         author: a.author.clone(),
         author_html: wrap_latin(&a.author),
-        date: arabic_date(&date),
+        date: calendar::date_line(date.date_naive(), n.calendar, n.digits),
         excerpt_html: wrap_latin(&excerpt),
         excerpt,
         image: a.image.clone(),

@@ -46,13 +46,14 @@ for_each_engine! {
                 }
             };
             let tags = serde_json::to_string(&a.tags)?;
+            let categories = serde_json::to_string(&a.categories)?;
             let out = if let Some(id) = existing {
                 sqlx::query(
                     "UPDATE articles SET url = $1, canonical_url = $2, title = $3, author = $4, summary = $5,
                          content_html = $6, image = $7, image_alt = $8, tags = $9,
                          published_at = COALESCE($10, published_at), updated_at = $11,
                          source = CASE WHEN guid IS NULL AND $12 IS NOT NULL THEN $13 ELSE source END,
-                         guid = COALESCE(guid, $12)
+                         guid = COALESCE(guid, $12), categories = $15
                      WHERE id = $14",
                 )
                 .bind(&a.url)
@@ -69,6 +70,7 @@ for_each_engine! {
                 .bind(&a.guid)
                 .bind(&a.source)
                 .bind(id)
+                .bind(&categories)
                 .execute(&mut *tx)
                 .await
                 .context("failed to update article")?;
@@ -91,8 +93,8 @@ for_each_engine! {
                 };
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO articles (dedup_key, guid, url, canonical_url, title, author, summary, content_html,
-                                           image, image_alt, tags, published_at, source, arrived_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id",
+                                           image, image_alt, tags, published_at, source, arrived_at, updated_at, categories)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) RETURNING id",
                 )
                 .bind(&key)
                 .bind(&a.guid)
@@ -108,6 +110,7 @@ for_each_engine! {
                 .bind(a.published_at)
                 .bind(&a.source)
                 .bind(now)
+                .bind(&categories)
                 .fetch_one(&mut *tx)
                 .await
                 .context("failed to store article")?;

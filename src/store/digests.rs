@@ -5,8 +5,18 @@ use anyhow::Context;
 
 use super::{
     ArchiveEntry, CounterDelta, Digest, DigestKind, DigestOutcome, DigestRequest, DigestStatus,
-    Failure, Progress, RenderedDigest, now_ms,
+    Edition, Failure, Progress, RenderedDigest, RenderedEdition, now_ms,
 };
+
+/// `LIKE` pattern matching a subscriber's `schedules` list (wrapped in commas) that names
+/// `schedule`.
+pub(super) fn schedule_pattern(schedule: &str) -> String {
+    let escaped = schedule
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%,{escaped},%")
+}
 
 for_each_engine! {
     impl Db {
@@ -21,15 +31,21 @@ for_each_engine! {
         /// here) and the schedule's watermark moves past every article that has arrived. Two
         /// triggers at once, in one process or two, therefore produce one digest and one
         /// "nothing new". With no articles and no rendering, only the slot is recorded.
+        ///
+        /// Readers who chose sections get the edition rendered for their choice (if it has
+        /// articles; none, and they get nothing this time); the others get the digest itself.
+        /// Readers who left the schedule are not in its audience.
         pub(crate) async fn create_digest(
             &self,
             req: DigestRequest<'_>,
             rendered_ids: &[i64],
             rendered: Option<&RenderedDigest>,
+            editions: &[RenderedEdition],
         ) -> anyhow::Result<DigestOutcome> {
             let mut tx = self.begin_write().await?;
             Db::lock(&mut tx, &format!("digest:{}", req.schedule)).await?;
-            let out = Db::create_digest_tx(&mut tx, req, rendered_ids, rendered).await?;
+            let out =
+                Db::create_digest_tx(&mut tx, req, rendered_ids, rendered, editions).await?;
             self.commit(tx).await?;
             Ok(out)
         }
@@ -39,6 +55,7 @@ for_each_engine! {
             req: DigestRequest<'_>,
             rendered_ids: &[i64],
             rendered: Option<&RenderedDigest>,
+            editions: &[RenderedEdition],
         ) -> anyhow::Result<DigestOutcome> {
             if let Some(slot) = req.slot {
                 let existing: Option<i64> = sqlx::query_scalar(
@@ -58,7 +75,10 @@ for_each_engine! {
                     .iter()
                     .map(|a| a.id)
                     .collect();
-            if ids != rendered_ids {
+            if ids != rendered_ids
+                || (req.test_to.is_none()
+                    && Db::select_section_choices(conn, req.schedule).await? != req.choices)
+            {
                 return Ok(DigestOutcome::Stale);
             }
             let advance = |slot: Option<i64>, watermark: Option<i64>| {
@@ -107,7 +127,7 @@ for_each_engine! {
             .bind(&rendered.web_html)
             .bind(&rendered.slot_key)
             .bind(&rendered.preheader)
-            .bind(serde_json::to_string(&ids)?)
+            .bind(serde_json::to_string(&rendered.article_ids)?)
             .bind(req.test_to)
             .bind(now)
             .bind(req.created_by)
@@ -122,11 +142,35 @@ for_each_engine! {
                 .await?
                 .rows_affected()
             } else {
+                for (i, e) in editions.iter().enumerate() {
+                    let r = &e.rendered;
+                    sqlx::query(
+                        "INSERT INTO digest_editions (digest_id, edition, sections, subject, html, text, preheader, article_ids)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(id)
+                    .bind(i as i64 + 1)
+                    .bind(&e.sections)
+                    .bind(&r.subject)
+                    .bind(&r.html)
+                    .bind(&r.text)
+                    .bind(&r.preheader)
+                    .bind(serde_json::to_string(&r.article_ids)?)
+                    .execute(&mut *conn)
+                    .await?;
+                }
                 let n = sqlx::query(
-                    "INSERT INTO deliveries (digest_id, subscriber_id, state)
-                     SELECT $1, id, 'pending' FROM subscribers WHERE status = 'confirmed' ORDER BY id",
+                    "INSERT INTO deliveries (digest_id, subscriber_id, state, edition)
+                     SELECT $1, s.id, 'pending', COALESCE(e.edition, 0)
+                     FROM subscribers s
+                     LEFT JOIN digest_editions e ON e.digest_id = $1 AND e.sections = s.sections
+                     WHERE s.status = 'confirmed'
+                       AND (s.schedules IS NULL OR ',' || s.schedules || ',' LIKE $2 ESCAPE '\\')
+                       AND (s.sections IS NULL OR e.edition IS NOT NULL)
+                     ORDER BY s.id",
                 )
                 .bind(id)
+                .bind(schedule_pattern(req.schedule))
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
@@ -158,6 +202,44 @@ for_each_engine! {
             })
         }
 
+        /// The distinct section choices among the confirmed readers of `schedule` (readers
+        /// who take every section are not among them), in order.
+        pub(crate) async fn section_choices(&self, schedule: &str) -> anyhow::Result<Vec<String>> {
+            let mut conn = self.pool.acquire().await?;
+            Db::select_section_choices(&mut conn, schedule).await
+        }
+
+        async fn select_section_choices(
+            conn: &mut Conn,
+            schedule: &str,
+        ) -> anyhow::Result<Vec<String>> {
+            Ok(sqlx::query_scalar(
+                "SELECT DISTINCT sections FROM subscribers
+                 WHERE status = 'confirmed' AND sections IS NOT NULL
+                   AND (schedules IS NULL OR ',' || schedules || ',' LIKE $1 ESCAPE '\\')
+                 ORDER BY sections",
+            )
+            .bind(schedule_pattern(schedule))
+            .fetch_all(&mut *conn)
+            .await?)
+        }
+
+        /// One of a digest's editions (1 and up; 0 is the digest itself).
+        pub(crate) async fn digest_edition(
+            &self,
+            digest: i64,
+            edition: i64,
+        ) -> anyhow::Result<Option<Edition>> {
+            Ok(sqlx::query_as::<_, Edition>(
+                "SELECT edition, sections, subject, html, text, article_ids
+                 FROM digest_editions WHERE digest_id = $1 AND edition = $2",
+            )
+            .bind(digest)
+            .bind(edition)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
         pub(crate) async fn digest_status(&self, id: i64) -> anyhow::Result<Option<DigestStatus>> {
             let s: Option<String> = sqlx::query_scalar("SELECT status FROM digests WHERE id = $1")
                 .bind(id)
@@ -179,12 +261,13 @@ for_each_engine! {
 
         /// Sent digests for the public archive (test sends and cancelled ones are not
         /// published).
-        pub(crate) async fn archive(&self, limit: i64) -> anyhow::Result<Vec<ArchiveEntry>> {
+        pub(crate) async fn archive(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<ArchiveEntry>> {
             Ok(sqlx::query_as::<_, ArchiveEntry>(
                 "SELECT id, schedule, subject, created_at FROM digests
-                 WHERE kind <> 'test' AND status <> 'cancelled' ORDER BY id DESC LIMIT $1",
+                 WHERE kind <> 'test' AND status <> 'cancelled' ORDER BY id DESC LIMIT $1 OFFSET $2",
             )
             .bind(limit)
+            .bind(offset)
             .fetch_all(&self.pool)
             .await?)
         }

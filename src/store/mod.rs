@@ -52,6 +52,7 @@ mod sqlite;
 
 mod accounts;
 mod articles;
+mod clicks;
 mod dashboard;
 mod digests;
 mod feedback;
@@ -124,7 +125,13 @@ facade! {
 
     // ------------------------------------------------------------ subscribers
     /// Records a sign-up and queues its confirmation unless that inbox had one recently.
-    pub async fn subscribe(&self, email: &SubscriberEmail, name: &SubscriberName, source: &str, now: i64) -> anyhow::Result<bool>;
+    pub async fn subscribe(&self, email: &SubscriberEmail, name: &SubscriberName, source: &str, choice: &Choice, now: i64) -> anyhow::Result<bool>;
+    /// A reader's status and what they chose to receive.
+    pub async fn reader_choice(&self, id: i64) -> anyhow::Result<Option<(SubscriberStatus, Choice)>>;
+    /// The benchmark's readers spread over sections, one each.
+    pub async fn spread_sections(&self, slugs: &[String]) -> anyhow::Result<()>;
+    /// Saves a reader's choice; false when they are not subscribed.
+    pub async fn set_reader_choice(&self, id: i64, choice: &Choice) -> anyhow::Result<bool>;
     pub async fn confirm(&self, id: i64, issued: i64, now: i64) -> anyhow::Result<ConfirmOutcome>;
     pub async fn confirm_state(&self, id: i64, issued: i64) -> anyhow::Result<ConfirmOutcome>;
     /// Unsubscribes and takes the reader out of every send's queue; `how` goes to the
@@ -174,10 +181,14 @@ facade! {
 
     // ------------------------------------------------------------ digests
     /// Stores a digest rendered from `articles` and its whole audience, in one transaction.
-    pub async fn create_digest(&self, req: DigestRequest<'_>, articles: &[i64], rendered: Option<&RenderedDigest>) -> anyhow::Result<DigestOutcome>;
+    pub async fn create_digest(&self, req: DigestRequest<'_>, articles: &[i64], rendered: Option<&RenderedDigest>, editions: &[RenderedEdition]) -> anyhow::Result<DigestOutcome>;
+    /// The distinct section choices among the readers of `schedule`.
+    pub async fn section_choices(&self, schedule: &str) -> anyhow::Result<Vec<String>>;
+    pub async fn digest_edition(&self, digest: i64, edition: i64) -> anyhow::Result<Option<Edition>>;
     pub async fn digest_status(&self, id: i64) -> anyhow::Result<Option<DigestStatus>>;
     pub async fn digest(&self, id: i64) -> anyhow::Result<Option<Digest>>;
-    pub async fn archive(&self, limit: i64) -> anyhow::Result<Vec<ArchiveEntry>>;
+    /// Published digests, newest first, `limit` after skipping `offset`.
+    pub async fn archive(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<ArchiveEntry>>;
     pub async fn progress(&self, id: i64) -> anyhow::Result<Option<Progress>>;
     pub async fn set_digest_status(&self, id: i64, to: DigestStatus) -> anyhow::Result<bool>;
     pub async fn fail_digest(&self, id: i64, error: &str) -> anyhow::Result<()>;
@@ -198,6 +209,14 @@ facade! {
     pub async fn record_feedback(&self, ev: &FeedbackEvent, bounce_after: u32, soft_after: u32, now: i64) -> anyhow::Result<FeedbackResult>;
     pub async fn feedback_counts(&self, digest: i64) -> anyhow::Result<FeedbackCounts>;
     pub async fn is_suppressed(&self, email_norm: &str) -> anyhow::Result<bool>;
+
+    // ------------------------------------------------------------ clicks
+    pub async fn click_target(&self, delivery: i64) -> anyhow::Result<Option<ClickTarget>>;
+    pub async fn article_url(&self, id: i64) -> anyhow::Result<Option<String>>;
+    /// Counts a click unless its mark was counted already.
+    pub async fn record_click(&self, digest: i64, article: i64, mark: &str, now: i64) -> anyhow::Result<bool>;
+    pub async fn most_clicked(&self, since: i64, limit: i64) -> anyhow::Result<Vec<LinkRow>>;
+    pub async fn digest_clicks(&self, digest: i64) -> anyhow::Result<Vec<ArticleClicks>>;
 
     // ------------------------------------------------------------ dashboard
     pub async fn status_counts(&self) -> anyhow::Result<Vec<(SubscriberStatus, i64)>>;

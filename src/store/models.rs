@@ -133,6 +133,8 @@ pub struct NewArticle {
     /// The image's own description from the feed, if it had one.
     pub image_alt: String,
     pub tags: Vec<String>,
+    /// The feed's categories and the API's `section`: what `[[sections]]` map.
+    pub categories: Vec<String>,
     pub published_at: Option<i64>,
     pub source: String,
 }
@@ -151,6 +153,7 @@ pub struct Article {
     pub image: String,
     pub image_alt: String,
     pub tags: String,
+    pub categories: String,
     pub published_at: Option<i64>,
     pub source: String,
     pub arrived_at: i64,
@@ -160,6 +163,17 @@ pub struct Article {
 impl Article {
     pub fn tag_list(&self) -> Vec<String> {
         serde_json::from_str(&self.tags).unwrap_or_default()
+    }
+
+    /// The slugs of the `sections` this article belongs to, by its categories and tags.
+    pub fn section_slugs<'a>(&self, sections: &'a [crate::config::Section]) -> Vec<&'a str> {
+        let cats: Vec<String> = serde_json::from_str(&self.categories).unwrap_or_default();
+        let tags = self.tag_list();
+        sections
+            .iter()
+            .filter(|s| s.matches(cats.iter().chain(tags.iter()).map(String::as_str)))
+            .map(|s| s.slug.as_str())
+            .collect()
     }
 }
 
@@ -171,7 +185,12 @@ pub struct DigestRequest<'a> {
     pub slot: Option<i64>,
     /// Before a schedule's first digest, only articles that arrived since then count.
     pub first_since: i64,
+    /// How many new articles are read: the schedule's `max_articles`, more when readers'
+    /// sections each take their own share of them.
     pub max_articles: u32,
+    /// The distinct section choices the editions were rendered for (see
+    /// [`Db::section_choices`]); a reader who chose differently meanwhile makes it stale.
+    pub choices: &'a [String],
     pub test_to: Option<&'a str>,
     /// Who asked for a manual or test send (an account, a token, the command line).
     pub created_by: Option<&'a str>,
@@ -181,6 +200,8 @@ pub struct DigestRequest<'a> {
 /// link) still as slots marked with `slot_key`, and the public web copy.
 #[derive(Debug, Clone)]
 pub struct RenderedDigest {
+    /// The articles it carries, in order.
+    pub article_ids: Vec<i64>,
     pub subject: String,
     pub html: String,
     pub text: String,
@@ -228,6 +249,57 @@ pub struct Digest {
     pub finished_at: Option<i64>,
 }
 
+/// What a reader chose, as stored: schedule names and section slugs, comma-separated and
+/// sorted; `None` = every one (including those added later).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choice {
+    pub schedules: Option<String>,
+    pub sections: Option<String>,
+}
+
+/// Where a click link's message leads (see `store::clicks`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClickTarget {
+    pub digest_id: i64,
+    pub sent_at: Option<i64>,
+    #[sqlx(try_from = "String")]
+    pub kind: DigestKind,
+    pub article_ids: String,
+}
+
+/// A title and a link («الأكثر قراءة»).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkRow {
+    pub title: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ArticleClicks {
+    pub article_id: i64,
+    pub title: String,
+    pub url: String,
+    pub clicks: i64,
+}
+
+/// A rendering of a digest for the readers who chose `sections` (comma-separated slugs).
+#[derive(Debug, Clone)]
+pub struct RenderedEdition {
+    pub sections: String,
+    pub rendered: RenderedDigest,
+}
+
+/// A stored edition: what differs from the digest it belongs to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Edition {
+    pub edition: i64,
+    pub sections: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    pub article_ids: String,
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ArchiveEntry {
     pub id: i64,
@@ -267,6 +339,8 @@ pub struct Failure {
 pub struct Claimed {
     pub id: i64,
     pub digest_id: i64,
+    /// Which rendering of the digest the reader gets (0: every section; see `digest_editions`).
+    pub edition: i64,
     pub subscriber_id: i64,
     pub attempts: i64,
     pub email: Option<String>,

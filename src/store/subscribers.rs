@@ -5,8 +5,9 @@ use anyhow::Context;
 use sqlx::Row;
 
 use super::{
-    CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, ConfirmOutcome, ConsentEvent, ConsentRow, CounterDelta,
-    DAY_MS, ReaderFilter, SubscriberEmail, SubscriberName, SubscriberRow, SubscriberStatus,
+    CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, Choice, ConfirmOutcome, ConsentEvent, ConsentRow,
+    CounterDelta, DAY_MS, ReaderFilter, SubscriberEmail, SubscriberName, SubscriberRow,
+    SubscriberStatus,
 };
 
 for_each_engine! {
@@ -24,6 +25,7 @@ for_each_engine! {
             email: &SubscriberEmail,
             name: &SubscriberName,
             source: &str,
+            choice: &Choice,
             now: i64,
         ) -> anyhow::Result<bool> {
             let mailbox = email.mailbox_key();
@@ -51,8 +53,10 @@ for_each_engine! {
             let (id, status, issued): (i64, String, i64) =
                 (row.get("id"), row.get("status"), row.get("consented_at"));
             if issued == now {
-                // A new reader, or one who left and came back: consent given now.
+                // A new reader, or one who left and came back: consent given now, to what the
+                // form offered (a section's sign-up under its articles, or everything).
                 Db::consent(&mut tx, id, ConsentEvent::Signup, source, now).await?;
+                Db::set_choice(&mut tx, id, choice).await?;
             }
             let queued = if status == SubscriberStatus::Pending.as_str() {
                 // Recent: confirmations of this inbox still unanswered (a reader who
@@ -91,6 +95,60 @@ for_each_engine! {
             }
             self.commit(tx).await?;
             Ok(queued)
+        }
+
+        async fn set_choice(conn: &mut Conn, id: i64, choice: &Choice) -> anyhow::Result<u64> {
+            Ok(sqlx::query(
+                "UPDATE subscribers SET schedules = $1, sections = $2
+                 WHERE id = $3 AND status IN ('pending', 'confirmed')",
+            )
+            .bind(&choice.schedules)
+            .bind(&choice.sections)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected())
+        }
+
+        /// The benchmark's readers, spread over `slugs` by id, one section each.
+        pub(crate) async fn spread_sections(&self, slugs: &[String]) -> anyhow::Result<()> {
+            let mut tx = self.begin_write().await?;
+            for (i, slug) in slugs.iter().enumerate() {
+                sqlx::query("UPDATE subscribers SET sections = $1 WHERE id % $2 = $3")
+                    .bind(slug)
+                    .bind(slugs.len() as i64)
+                    .bind(i as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            self.commit(tx).await?;
+            Ok(())
+        }
+
+        /// A reader's status and choice, for the preferences page.
+        pub(crate) async fn reader_choice(
+            &self,
+            id: i64,
+        ) -> anyhow::Result<Option<(SubscriberStatus, Choice)>> {
+            let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT status, schedules, sections FROM subscribers WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|(status, schedules, sections)| {
+                Ok((status.parse()?, Choice { schedules, sections }))
+            })
+            .transpose()
+        }
+
+        /// Saves a reader's choice; the next digest made follows it. Returns false for a
+        /// reader who is not (or no longer) subscribed.
+        pub(crate) async fn set_reader_choice(&self, id: i64, choice: &Choice) -> anyhow::Result<bool> {
+            let mut tx = self.begin_write().await?;
+            let n = Db::set_choice(&mut tx, id, choice).await?;
+            self.commit(tx).await?;
+            Ok(n > 0)
         }
 
         /// Confirms the sign-up a confirm token was issued for.

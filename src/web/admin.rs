@@ -106,6 +106,9 @@ struct ArticleIn {
     author: String,
     #[serde(default)]
     tags: Vec<String>,
+    /// The site's section for the article (a `[[sections]]` slug or one of its categories).
+    #[serde(default)]
+    section: Option<String>,
     #[serde(default)]
     image: String,
     published_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -128,6 +131,7 @@ async fn add_article(
         content_html: a.content_html,
         image: a.image,
         tags: a.tags,
+        categories: a.section.into_iter().collect(),
         published_at: a.published_at.map(|d| d.timestamp_millis()),
         source: "api".into(),
         ..Default::default()
@@ -214,6 +218,9 @@ async fn send_status(
     // What came back after the relay took the messages: bounces, complaints, deliveries.
     let feedback = app.store.feedback_counts(p.id).await?;
     v["feedback"] = serde_json::to_value(&feedback).map_err(anyhow::Error::from)?;
+    // Clicks per article of this send (`newsletter.click_counts`); never per reader.
+    let clicks = app.store.digest_clicks(p.id).await?;
+    v["clicks"] = serde_json::to_value(&clicks).map_err(anyhow::Error::from)?;
     // Rate and estimated finish, from the send so far.
     if let Some(started) = p.started_at {
         let end = p.finished_at.unwrap_or_else(now_ms);

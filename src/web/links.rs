@@ -71,16 +71,18 @@ fn confirm_token(app: &App, token: &str) -> Result<Token, Box<Response>> {
     Ok(t)
 }
 
-fn confirmed(app: &App) -> Response {
-    message_page(
-        app,
-        StatusCode::OK,
-        "تم تأكيد اشتراكك",
-        &format!(
+fn confirmed(app: &App, reader: i64) -> Response {
+    let p = Page {
+        title: "تم تأكيد اشتراكك".into(),
+        lines: vec![format!(
             "أهلاً بك! ستصلك {} على بريدك الإلكتروني.",
             app.settings.newsletter.name
-        ),
-    )
+        )],
+        preferences_url: Some(format!("/preferences/{}", app.tokens.preferences(reader))),
+        back_url: Some(app.settings.newsletter.site_url.clone()),
+        ..Default::default()
+    };
+    page(StatusCode::OK, app.renderer.page(&app.settings, &p))
 }
 
 async fn confirm_page(
@@ -106,7 +108,7 @@ async fn confirm_page(
                 };
                 page(StatusCode::OK, app.renderer.page(&app.settings, &p))
             }
-            ConfirmOutcome::AlreadyConfirmed => confirmed(&app),
+            ConfirmOutcome::AlreadyConfirmed => confirmed(&app, t.subscriber_id),
             ConfirmOutcome::Stale | ConfirmOutcome::Unknown => bad_confirm(&app),
         },
     )
@@ -126,7 +128,9 @@ async fn confirm(
             .confirm(t.subscriber_id, t.issued, now_ms())
             .await?
         {
-            ConfirmOutcome::Confirmed | ConfirmOutcome::AlreadyConfirmed => confirmed(&app),
+            ConfirmOutcome::Confirmed | ConfirmOutcome::AlreadyConfirmed => {
+                confirmed(&app, t.subscriber_id)
+            }
             ConfirmOutcome::Stale | ConfirmOutcome::Unknown => bad_confirm(&app),
         },
     )

@@ -10,7 +10,9 @@ mod console;
 mod headers;
 mod links;
 mod ops;
+mod preferences;
 mod ratelimit;
+mod redirect;
 mod server;
 mod signup;
 
@@ -49,6 +51,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(signup::router())
         .merge(links::router())
         .merge(archive::router())
+        .merge(preferences::router())
+        .merge(redirect::router())
         .merge(ops::router())
         .merge(crate::bounces::webhooks::router())
         .nest("/api", admin::router(app.clone()))

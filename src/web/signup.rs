@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{ConnectInfo, State},
+    extract::{ConnectInfo, Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -50,16 +50,24 @@ fn form_page(app: &App, error: Option<String>, email: String, name: String) -> P
     }
 }
 
-async fn subscribe_page(State(app): State<Arc<App>>) -> Response {
-    let p = form_page(&app, None, String::new(), String::new());
+async fn subscribe_page(State(app): State<Arc<App>>, Query(offer): Query<Offer>) -> Response {
+    let offer = offer.known(&app);
+    let mut p = form_page(&app, None, String::new(), String::new());
+    p.section = offer.section;
+    p.schedule = offer.schedule;
     page(StatusCode::OK, app.renderer.page(&app.settings, &p))
 }
 
-async fn embed(State(app): State<Arc<App>>) -> Result<Response, super::PageFailure> {
+async fn embed(
+    State(app): State<Arc<App>>,
+    Query(offer): Query<Offer>,
+) -> Result<Response, super::PageFailure> {
+    let offer = offer.known(&app);
     let html = app.renderer.embed(
         &app.settings,
         &app.settings.public_url("/subscribe"),
         &app.tokens.form_stamp(now_ms()),
+        (&offer.section, &offer.schedule),
     )?;
     // Pasted into the site's pages (or fetched by its server and inserted): our headers do
     // not reach it there. Any site may also frame it.
@@ -87,6 +95,33 @@ struct SubscribeForm {
     website: String,
     /// The form's signed time stamp.
     t: Option<String>,
+    /// A section slug: the sign-up under a sports article subscribes to sport.
+    section: String,
+    /// A schedule name, when the form offers one.
+    schedule: String,
+}
+
+/// `?section=…&schedule=…` of the sign-up page or the embed, carried into its form as hidden
+/// fields when they name a configured section or schedule.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Offer {
+    section: String,
+    schedule: String,
+}
+
+impl Offer {
+    fn known(self, app: &App) -> Offer {
+        let s = &app.settings;
+        Offer {
+            section: Some(self.section)
+                .filter(|x| s.sections.iter().any(|c| c.slug == *x))
+                .unwrap_or_default(),
+            schedule: Some(self.schedule)
+                .filter(|x| s.schedules.iter().any(|c| c.name == *x))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl SubscribeForm {
@@ -202,7 +237,12 @@ async fn subscribe(
         tracing::info!("sign-up form filled by a program; answered, not stored");
         return check_inbox(&app, &headers, is_json);
     }
-    match app.subscribe(&email, &name, &source).await {
+    let one = |v: &str| (!v.is_empty()).then(|| vec![v.to_owned()]);
+    let choice = app.choice_from(
+        one(&form.schedule).as_deref(),
+        one(&form.section).as_deref(),
+    );
+    match app.subscribe(&email, &name, &source, &choice).await {
         Ok(()) => {}
         Err(SignupError::NoSmtpUtf8) => {
             return reply.error(

@@ -519,3 +519,93 @@ async fn sqlx_source(t: &TestApp) -> String {
         .source
         .clone()
 }
+
+both_engines!(
+    multi_thread,
+    a_reader_chooses_on_the_preferences_page_at_phone_width,
+    async {
+        let _one = ONE_BROWSER.lock().await;
+        let t = spawn_at_home(
+            "[newsletter]\ncalendar = \"both\"\ndigits = \"arabic\"\n\
+             [[schedules]]\nname = \"daily\"\nlabel = \"يومية\"\ncron = \"0 7 * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة الحل نت — {{ date }}\"\n\
+             [[schedules]]\nname = \"weekly\"\nlabel = \"أسبوعية\"\ncron = \"0 7 * * 5\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة الأسبوع — {{ date }}\"\n\
+             [[sections]]\nslug = \"politics\"\nname = \"سياسة\"\n[[sections]]\nslug = \"culture\"\nname = \"ثقافة وفنون\"\n[[sections]]\nslug = \"sport\"\nname = \"رياضة\"\n",
+        )
+        .await;
+        t.subscribe_and_confirm("qari@example.net").await;
+        for (n, title, section) in [
+            (
+                1,
+                "الحكومة العراقية تعلن خطة جديدة للكهرباء في صيف 2026",
+                "politics",
+            ),
+            (
+                2,
+                "معرض بغداد الدولي للكتاب يفتح أبوابه بمشاركة 300 دار نشر",
+                "culture",
+            ),
+        ] {
+            let r = t
+                .admin_post(
+                    "/api/articles",
+                    json!({"url": format!("https://example.org/2026/11/{n}/"), "title": title,
+                           "summary": "يقدّم هذا الخبر ملخصاً لما جرى، مع أرقام وتواريخ تظهر بالأرقام العربية في النشرة.",
+                           "section": section, "published_at": "2026-11-29T09:00:00Z"}),
+                )
+                .await;
+            assert_eq!(r.status(), 201);
+        }
+        let id = t.send_now().await;
+        t.wait_send(id).await;
+        let msg = t.wait_for_mail_to("qari@example.net", 2).await;
+        let html = parse(&msg).body_html(0).unwrap().to_string();
+        let prefs = html
+            .split("href=\"")
+            .map(|s| s.split('"').next().unwrap())
+            .find(|u| u.contains("/preferences/"))
+            .expect("a preferences link in the footer")
+            .replace("&amp;", "&");
+
+        let b = Browser::start().await;
+        // The digest as a mail client shows it: both calendars, Arabic-Indic digits.
+        let file = t.dir.path().join("digest.html");
+        std::fs::write(&file, &html).unwrap();
+        b.client.set_window_size(640, 1500).await.unwrap();
+        b.client
+            .goto(&format!("file://{}", file.display()))
+            .await
+            .unwrap();
+        let date = b.text("td.pad p").await;
+        assert!(
+            date.contains("هـ") && date.contains("٢٠٢٦") && !date.contains("2026"),
+            "{date}"
+        );
+        b.screenshot("digest-hijri").await;
+
+        // The preferences page on a phone.
+        b.client.set_window_size(375, 900).await.unwrap();
+        b.client.goto(&prefs).await.unwrap();
+        b.assert_rtl().await;
+        let fits = b
+            .js("return document.documentElement.scrollWidth <= window.innerWidth")
+            .await;
+        assert_eq!(fits, true, "no sideways scrolling at 375 px");
+        b.click("input[value=politics]").await;
+        b.click("input[value=weekly]").await;
+        b.click("form button[type=submit]").await;
+        b.wait_text("main", Duration::from_secs(10), |m| {
+            m.contains("حُفظت اختياراتك")
+        })
+        .await;
+        b.screenshot("preferences-375").await;
+        let checked = b
+            .js("return [...document.querySelectorAll('input:checked')].map(i => i.value).join(',')")
+            .await;
+        assert_eq!(checked, "daily,culture,sport");
+        let reader = t.reader_id("qari@example.net").await;
+        let choice = t.app.store.reader_choice(reader).await.unwrap().unwrap().1;
+        assert_eq!(choice.sections.as_deref(), Some("culture,sport"));
+        assert_eq!(choice.schedules.as_deref(), Some("daily"));
+        b.client.close().await.unwrap();
+    }
+);

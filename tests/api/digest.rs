@@ -29,6 +29,7 @@ fn article(id: i64, title: &str, summary: &str, tags: &[&str], image: &str) -> A
         image: image.into(),
         image_alt: String::new(),
         tags: serde_json::to_string(tags).unwrap(),
+        categories: "[]".into(),
         published_at: Some(t),
         source: "test".into(),
         arrived_at: t,
@@ -239,5 +240,5 @@ both_engines!(the_scheduler_fires_a_due_slot_once, async {
     // The same slot does not fire again on the next ticks.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(t.smtp.messages_to("reader@example.com").len(), 2);
-    assert_eq!(t.app.store.archive(10).await.unwrap().len(), 1);
+    assert_eq!(t.app.store.archive(10, 0).await.unwrap().len(), 1);
 });

@@ -46,6 +46,7 @@ mod smtp;
 mod admin;
 mod articles;
 mod browser;
+mod choice;
 mod cli;
 mod console;
 mod console_browser;

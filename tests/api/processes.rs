@@ -299,7 +299,7 @@ async fn two_serve_processes_make_one_digest_a_minute_and_poll_a_feed_once_a_tur
     // Wait through the next minute's slot (at most 60 s away) and its send.
     let deadline = Instant::now() + Duration::from_secs(80);
     loop {
-        let done = app.store.archive(10).await.unwrap();
+        let done = app.store.archive(10, 0).await.unwrap();
         if !done.is_empty() && smtp.count() >= readers.len() {
             break;
         }
@@ -308,7 +308,7 @@ async fn two_serve_processes_make_one_digest_a_minute_and_poll_a_feed_once_a_tur
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let digests = app.store.archive(10).await.unwrap();
+    let digests = app.store.archive(10, 0).await.unwrap();
     assert_eq!(
         digests.iter().filter(|d| d.schedule == "minutely").count(),
         1,

@@ -176,6 +176,8 @@ async fn send(
     );
     c.insert("p", &progress_view(&app, &p));
     c.insert("failures", &app.store.failures(id, 500).await?);
+    c.insert("click_counts", &app.settings.newsletter.click_counts);
+    c.insert("clicks", &app.store.digest_clicks(id).await?);
     Ok(render("send.html", &c))
 }
 

@@ -1,0 +1,87 @@
+//! What a reader chooses to receive: which schedules («يومية», «أسبوعية») and which
+//! sections. Stored as sorted names; "every one" is stored as nothing, so a schedule or a
+//! section added later reaches the readers who never narrowed their choice.
+
+use super::App;
+use crate::store::{Choice, SubscriberStatus};
+
+impl App {
+    /// The choice a form made: names not in the configuration are dropped; none left, or
+    /// every one picked, means everything.
+    pub fn choice_from(&self, schedules: Option<&[String]>, sections: Option<&[String]>) -> Choice {
+        let s = &self.settings;
+        Choice {
+            schedules: canonical(schedules, s.schedules.iter().map(|x| x.name.as_str())),
+            sections: canonical(sections, s.sections.iter().map(|x| x.slug.as_str())),
+        }
+    }
+
+    /// Whether a stored list (a reader's `schedules` or `sections`) includes `name`; no list
+    /// includes everything.
+    pub fn chosen(list: &Option<String>, name: &str) -> bool {
+        list.as_deref()
+            .is_none_or(|l| l.split(',').any(|x| x == name))
+    }
+
+    pub async fn reader_choice(
+        &self,
+        reader: i64,
+    ) -> anyhow::Result<Option<(SubscriberStatus, Choice)>> {
+        self.store.reader_choice(reader).await
+    }
+
+    /// Saves a reader's choice: the next digest made follows it (one already made keeps
+    /// the audience it was made with). False when the reader is not subscribed.
+    pub async fn save_choice(&self, reader: i64, choice: &Choice) -> anyhow::Result<bool> {
+        let saved = self.store.set_reader_choice(reader, choice).await?;
+        if saved {
+            tracing::info!(subscriber = reader, "preferences saved");
+        }
+        Ok(saved)
+    }
+}
+
+fn canonical<'a>(
+    picked: Option<&[String]>,
+    known: impl Iterator<Item = &'a str>,
+) -> Option<String> {
+    let picked = picked?;
+    let known: Vec<&str> = known.collect();
+    let mut kept: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|k| picked.iter().any(|p| p == k))
+        .collect();
+    if kept.is_empty() || kept.len() == known.len() {
+        return None;
+    }
+    kept.sort_unstable();
+    Some(kept.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn choices_are_canonical() {
+        let known = ["politics", "culture", "sport"];
+        let pick = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(canonical(None, known.into_iter()), None);
+        assert_eq!(
+            canonical(
+                Some(&pick(&["sport", "culture", "sport", "nope"])),
+                known.into_iter()
+            ),
+            Some("culture,sport".into())
+        );
+        assert_eq!(
+            canonical(
+                Some(&pick(&["sport", "culture", "politics"])),
+                known.into_iter()
+            ),
+            None
+        );
+        assert_eq!(canonical(Some(&pick(&["nope"])), known.into_iter()), None);
+    }
+}

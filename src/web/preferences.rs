@@ -1,0 +1,189 @@
+//! A reader's preferences page: which schedules and which sections reach them, by the signed
+//! link in every digest's footer and on the confirmation page. No login: the link is the key,
+//! as the unsubscribe link is.
+//!
+//! A GET only shows the page (link scanners follow GETs). Saving answers on the same page in
+//! Arabic; the next digest follows the new choice. Unticking everything does not save an
+//! empty choice (a subscription that receives nothing): the reader is asked whether they
+//! want to unsubscribe instead.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::StatusCode,
+    response::Response,
+    routing::get,
+};
+
+use super::{PageFailure, decode_form, links::message_page, page};
+use crate::{
+    app::App,
+    domain::TokenKind,
+    render::{ChoiceGroup, ChoiceOption, Page},
+    store::{Choice, SubscriberStatus},
+};
+
+/// More fields than any real form has (a few schedules, at most 12 sections).
+const MAX_FIELDS: usize = 64;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new().route("/preferences/{token}", get(show).post(save))
+}
+
+fn bad_link(app: &App) -> Response {
+    message_page(
+        app,
+        StatusCode::BAD_REQUEST,
+        "رابط غير صالح",
+        "رابط الاختيارات هذا غير صالح. استخدم الرابط الموجود في آخر نشرة وصلتك.",
+    )
+}
+
+/// The reader the token names, if it is ours and they are subscribed; else the page to show.
+async fn reader(app: &App, token: &str) -> Result<Result<(i64, Choice), Response>, PageFailure> {
+    let Ok(t) = app.tokens.verify(token, TokenKind::Preferences) else {
+        return Ok(Err(bad_link(app)));
+    };
+    Ok(match app.reader_choice(t.subscriber_id).await? {
+        Some((SubscriberStatus::Pending | SubscriberStatus::Confirmed, choice)) => {
+            Ok((t.subscriber_id, choice))
+        }
+        Some(_) => Err(message_page(
+            app,
+            StatusCode::OK,
+            "لست مشتركاً",
+            "اشتراكك في النشرة غير فعّال، فلا شيء يصلك منا. يمكنك الاشتراك من جديد من صفحة الاشتراك.",
+        )),
+        None => Err(bad_link(app)),
+    })
+}
+
+fn form(app: &App, token: &str, choice: &Choice, saved: bool) -> Response {
+    let s = &app.settings;
+    let mut groups = vec![ChoiceGroup {
+        legend: "متى تصلك النشرة".into(),
+        field: "schedule",
+        options: s
+            .schedules
+            .iter()
+            .map(|x| ChoiceOption {
+                value: x.name.clone(),
+                label: x.label.clone(),
+                checked: App::chosen(&choice.schedules, &x.name),
+            })
+            .collect(),
+    }];
+    if !s.sections.is_empty() {
+        groups.push(ChoiceGroup {
+            legend: "الأقسام التي تهمّك".into(),
+            field: "section",
+            options: s
+                .sections
+                .iter()
+                .map(|x| ChoiceOption {
+                    value: x.slug.clone(),
+                    label: x.name.clone(),
+                    checked: App::chosen(&choice.sections, &x.slug),
+                })
+                .collect(),
+        });
+    }
+    let p = Page {
+        title: "اختر ما يصلك".into(),
+        lines: if saved {
+            vec!["حُفظت اختياراتك، وتسري من النشرة القادمة.".into()]
+        } else {
+            vec![format!(
+                "اختر ما تريد أن يصلك من {}. لا تحتاج إلى كلمة مرور: هذا الرابط خاص بك، فلا تشاركه.",
+                s.newsletter.name
+            )]
+        },
+        form: "preferences",
+        action: format!("/preferences/{token}"),
+        groups,
+        unsubscribe_action: unsubscribe_action(app, token),
+        back_url: Some(s.newsletter.site_url.clone()),
+        ..Default::default()
+    };
+    page(StatusCode::OK, app.renderer.page(s, &p))
+}
+
+/// The reader's one-click unsubscribe, for "leave everything".
+fn unsubscribe_action(app: &App, token: &str) -> String {
+    app.tokens
+        .verify(token, TokenKind::Preferences)
+        .map(|t| format!("/unsubscribe/{}", app.tokens.unsubscribe(t.subscriber_id)))
+        .unwrap_or_default()
+}
+
+async fn show(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+) -> Result<Response, PageFailure> {
+    Ok(match reader(&app, &token).await? {
+        Ok((_, choice)) => form(&app, &token, &choice, false),
+        Err(r) => r,
+    })
+}
+
+async fn save(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageFailure> {
+    let (id, current) = match reader(&app, &token).await? {
+        Ok(r) => r,
+        Err(r) => return Ok(r),
+    };
+    let fields: Vec<(String, String)> = match decode_form(&body) {
+        Ok(f) => f,
+        Err(_) => return Ok(bad_form(&app, &token, &current)),
+    };
+    if fields.len() > MAX_FIELDS {
+        return Ok(bad_form(&app, &token, &current));
+    }
+    let picked = |field: &str| -> Vec<String> {
+        fields
+            .iter()
+            .filter(|(k, _)| k == field)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let (schedules, sections) = (picked("schedule"), picked("section"));
+    let s = &app.settings;
+    let none_left = !s.schedules.iter().any(|x| schedules.contains(&x.name))
+        || (!s.sections.is_empty() && !s.sections.iter().any(|x| sections.contains(&x.slug)));
+    if none_left {
+        let p = Page {
+            title: "هل تريد إلغاء اشتراكك؟".into(),
+            lines: vec![
+                "لم تختر شيئاً، فلن يصلك منا أي شيء. هل تريد إلغاء اشتراكك في النشرة؟".into(),
+                "لم نغيّر اختياراتك بعد.".into(),
+            ],
+            form: "unsubscribe_question",
+            action: format!("/preferences/{token}"),
+            unsubscribe_action: unsubscribe_action(&app, &token),
+            ..Default::default()
+        };
+        return Ok(page(StatusCode::OK, app.renderer.page(s, &p)));
+    }
+    let choice = app.choice_from(Some(&schedules), Some(&sections));
+    if !app.save_choice(id, &choice).await? {
+        return Ok(message_page(
+            &app,
+            StatusCode::OK,
+            "لست مشتركاً",
+            "اشتراكك في النشرة غير فعّال، فلم نحفظ شيئاً.",
+        ));
+    }
+    Ok(form(&app, &token, &choice, true))
+}
+
+fn bad_form(app: &App, token: &str, current: &Choice) -> Response {
+    let mut r = form(app, token, current, false);
+    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    r
+}
