@@ -710,7 +710,9 @@ impl Settings {
         }
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.schedules.iter().enumerate() {
-            if !names.insert(s.name.as_str()) {
+            // Ignoring case: a reader's list of schedules is matched with LIKE, which SQLite
+            // compares without case and PostgreSQL with.
+            if !names.insert(s.name.to_ascii_lowercase()) {
                 bail!("schedules[{i}].name: `{}` is used twice", s.name);
             }
         }

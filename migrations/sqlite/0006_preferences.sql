@@ -19,7 +19,8 @@ CREATE TABLE digest_editions (
     text        TEXT    NOT NULL,
     preheader   TEXT    NOT NULL DEFAULT '',
     article_ids TEXT    NOT NULL,
-    PRIMARY KEY (digest_id, edition)
+    PRIMARY KEY (digest_id, edition),
+    UNIQUE (digest_id, sections)
 );
 ALTER TABLE deliveries ADD COLUMN edition INTEGER NOT NULL DEFAULT 0;
 

@@ -32,6 +32,8 @@ use crate::{
 /// A digest is rendered again at most this many times when articles keep arriving while it
 /// is being rendered; then the send fails and the next trigger tries again.
 const RENDER_ATTEMPTS: usize = 5;
+/// The most new articles one digest reads when readers chose sections: a busy site's week.
+const MAX_NEW_ARTICLES: u32 = 1000;
 
 /// Why a sign-up was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,18 @@ impl App {
             .upgrade_data(crate::domain::canonical_url)
             .await
             .context("failed to upgrade stored data")?;
+        let names: Vec<&str> = settings.schedules.iter().map(|s| s.name.as_str()).collect();
+        let slugs: Vec<&str> = settings.sections.iter().map(|s| s.slug.as_str()).collect();
+        let lost = store
+            .forget_lost_choices(&names, &slugs)
+            .await
+            .context("failed to check readers' choices against the configuration")?;
+        if lost > 0 {
+            tracing::warn!(
+                readers = lost,
+                "readers had chosen only schedules or sections no longer configured; they get everything again"
+            );
+        }
         let metrics = Arc::new(Metrics::default());
         let mailer = Mailer::new(settings.clone())?;
         let dispatcher = Dispatcher::new(store.clone(), mailer.clone(), metrics.clone());
@@ -221,7 +235,6 @@ impl App {
         let at = slot
             .and_then(|s| Utc.timestamp_millis_opt(s).single())
             .unwrap_or_else(Utc::now);
-        let sections = self.settings.sections.len() as u32;
         let mut most_read = None;
         for _ in 0..RENDER_ATTEMPTS {
             // A test send goes to one address, as the digest itself.
@@ -234,11 +247,12 @@ impl App {
                 kind,
                 slot,
                 first_since: self.first_since(schedule, at),
-                // Each section may need its own `max_articles` of what is new.
+                // Each choice of sections takes its own `max_articles` of what is new, so all of
+                // it is read (up to a bound: older overflow is dropped, as for one digest).
                 max_articles: if choices.is_empty() {
                     schedule.max_articles
                 } else {
-                    (schedule.max_articles * (sections + 1)).min(1000)
+                    schedule.max_articles.max(MAX_NEW_ARTICLES)
                 },
                 choices: &choices,
                 test_to: test_to.map(|e| e.as_str()),

@@ -486,11 +486,9 @@ impl Dispatcher {
                 self.tokens.preferences(row.subscriber_id)
             ))
         });
-        let click = if settings.newsletter.click_counts {
-            self.tokens.click_key(row.id)
-        } else {
-            String::new()
-        };
+        // Filled whatever `click_counts` says now: a digest rendered while it was on keeps
+        // working links if it is switched off mid-send (the body without the slot ignores it).
+        let click = self.tokens.click_key(row.id);
         let mailto = self.mailer.unsubscribe_mailto(&token);
         let message_id = prepared.template.new_message_id();
         // Names stored before names were checked get the same check here.

@@ -1,11 +1,12 @@
 //! Clicks on the links in digests (`newsletter.click_counts`): counts per article per digest
-//! per day, and "already counted" marks that name neither the reader nor the message.
+//! per day, and "already counted" marks: a keyed hash of (message, article), so the table
+//! alone does not say who clicked what; with the server's secret one could test a guess for
+//! the 30 days a mark is kept, which is why marks are deleted then.
 
-use super::{ArticleClicks, ClickTarget, LinkRow};
+use super::{ArticleClicks, ClickTarget, DAY_MS, LinkRow};
 
 /// A "this message clicked this article" mark is kept this long, then deleted.
 const MARK_DAYS: i64 = 30;
-const DAY_MS: i64 = 24 * 3600 * 1000;
 
 for_each_engine! {
     impl Db {
@@ -48,7 +49,8 @@ for_each_engine! {
                 "INSERT INTO click_marks (mark, at) VALUES ($1, $2) ON CONFLICT (mark) DO NOTHING",
             )
             .bind(mark)
-            .bind(now)
+            // The day only: when a mark was made says nothing more than the count does.
+            .bind(now.div_euclid(DAY_MS) * DAY_MS)
             .execute(&mut *tx)
             .await?
             .rows_affected()

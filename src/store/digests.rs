@@ -4,8 +4,8 @@
 use anyhow::Context;
 
 use super::{
-    ArchiveEntry, CounterDelta, Digest, DigestKind, DigestOutcome, DigestRequest, DigestStatus,
-    Edition, Failure, Progress, RenderedDigest, RenderedEdition, now_ms,
+    ArchiveEntry, CHOICES_LOCK, CounterDelta, Digest, DigestKind, DigestOutcome, DigestRequest,
+    DigestStatus, Edition, Failure, Progress, RenderedDigest, RenderedEdition, now_ms,
 };
 
 /// `LIKE` pattern matching a subscriber's `schedules` list (wrapped in commas) that names
@@ -44,6 +44,7 @@ for_each_engine! {
         ) -> anyhow::Result<DigestOutcome> {
             let mut tx = self.begin_write().await?;
             Db::lock(&mut tx, &format!("digest:{}", req.schedule)).await?;
+            Db::lock(&mut tx, CHOICES_LOCK).await?;
             let out =
                 Db::create_digest_tx(&mut tx, req, rendered_ids, rendered, editions).await?;
             self.commit(tx).await?;

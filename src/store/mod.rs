@@ -67,6 +67,10 @@ pub const CONFIRM_RESEND_MS: i64 = 10 * 60 * 1000;
 /// …and at most this many a day, however many addresses and clients ask for it.
 pub const CONFIRMS_PER_DAY: i64 = 3;
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// Held (on PostgreSQL; SQLite's single writer needs none) by whatever changes which readers
+/// choose which sections, and by a digest while it fixes its audience: a reader's choice cannot
+/// change between the digest's check of the choices it rendered and the audience it writes.
+const CHOICES_LOCK: &str = "reader-choices";
 
 /// Milliseconds since the Unix epoch: the one time unit in the store.
 pub fn now_ms() -> i64 {
@@ -128,6 +132,8 @@ facade! {
     pub async fn subscribe(&self, email: &SubscriberEmail, name: &SubscriberName, source: &str, choice: &Choice, now: i64) -> anyhow::Result<bool>;
     /// A reader's status and what they chose to receive.
     pub async fn reader_choice(&self, id: i64) -> anyhow::Result<Option<(SubscriberStatus, Choice)>>;
+    /// Readers whose every chosen schedule (or section) left the configuration get everything.
+    pub async fn forget_lost_choices(&self, schedules: &[&str], sections: &[&str]) -> anyhow::Result<u64>;
     /// The benchmark's readers spread over sections, one each.
     pub async fn spread_sections(&self, slugs: &[String]) -> anyhow::Result<()>;
     /// Saves a reader's choice; false when they are not subscribed.

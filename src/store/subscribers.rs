@@ -5,8 +5,8 @@ use anyhow::Context;
 use sqlx::Row;
 
 use super::{
-    CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, Choice, ConfirmOutcome, ConsentEvent, ConsentRow,
-    CounterDelta, DAY_MS, ReaderFilter, SubscriberEmail, SubscriberName, SubscriberRow,
+    CHOICES_LOCK, CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, Choice, ConfirmOutcome, ConsentEvent,
+    ConsentRow, CounterDelta, DAY_MS, ReaderFilter, SubscriberEmail, SubscriberName, SubscriberRow,
     SubscriberStatus,
 };
 
@@ -98,6 +98,7 @@ for_each_engine! {
         }
 
         async fn set_choice(conn: &mut Conn, id: i64, choice: &Choice) -> anyhow::Result<u64> {
+            Db::lock(conn, CHOICES_LOCK).await?;
             Ok(sqlx::query(
                 "UPDATE subscribers SET schedules = $1, sections = $2
                  WHERE id = $3 AND status IN ('pending', 'confirmed')",
@@ -108,6 +109,43 @@ for_each_engine! {
             .execute(&mut *conn)
             .await?
             .rows_affected())
+        }
+
+        /// Readers whose chosen schedules (or sections) are all gone from the configuration
+        /// would get nothing (or an empty page of choices): they get everything again.
+        /// Returns how many readers changed.
+        pub(crate) async fn forget_lost_choices(
+            &self,
+            schedules: &[&str],
+            sections: &[&str],
+        ) -> anyhow::Result<u64> {
+            let mut tx = self.begin_write().await?;
+            Db::lock(&mut tx, CHOICES_LOCK).await?;
+            let mut changed = 0;
+            for (column, known) in [("schedules", schedules), ("sections", sections)] {
+                let (select, update) = match column {
+                    "schedules" => (
+                        "SELECT DISTINCT schedules FROM subscribers WHERE schedules IS NOT NULL",
+                        "UPDATE subscribers SET schedules = NULL WHERE schedules = $1",
+                    ),
+                    _ => (
+                        "SELECT DISTINCT sections FROM subscribers WHERE sections IS NOT NULL",
+                        "UPDATE subscribers SET sections = NULL WHERE sections = $1",
+                    ),
+                };
+                let lists: Vec<String> = sqlx::query_scalar(select).fetch_all(&mut *tx).await?;
+                for list in lists {
+                    if !list.split(',').any(|n| known.contains(&n)) {
+                        changed += sqlx::query(update)
+                            .bind(&list)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                }
+            }
+            self.commit(tx).await?;
+            Ok(changed)
         }
 
         /// The benchmark's readers, spread over `slugs` by id, one section each.
@@ -159,6 +197,8 @@ for_each_engine! {
             now: i64,
         ) -> anyhow::Result<ConfirmOutcome> {
             let mut tx = self.begin_write().await?;
+            // A reader who confirms joins audiences with their choice (see `CHOICES_LOCK`).
+            Db::lock(&mut tx, CHOICES_LOCK).await?;
             let updated = sqlx::query(
                 "UPDATE subscribers SET status = 'confirmed', confirmed_at = $1, bounces = 0
                  WHERE id = $2 AND status = 'pending' AND consented_at = $3",

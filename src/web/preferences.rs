@@ -26,8 +26,9 @@ use crate::{
     store::{Choice, SubscriberStatus},
 };
 
-/// More fields than any real form has (a few schedules, at most 12 sections).
+/// More fields than any real form has (a few schedules, at most 12 sections), in more bytes.
 const MAX_FIELDS: usize = 64;
+const MAX_BYTES: usize = 4096;
 
 pub fn router() -> Router<Arc<App>> {
     Router::new().route("/preferences/{token}", get(show).post(save))
@@ -61,7 +62,7 @@ async fn reader(app: &App, token: &str) -> Result<Result<(i64, Choice), Response
     })
 }
 
-fn form(app: &App, token: &str, choice: &Choice, saved: bool) -> Response {
+fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Response {
     let s = &app.settings;
     let mut groups = vec![ChoiceGroup {
         legend: "متى تصلك النشرة".into(),
@@ -104,7 +105,7 @@ fn form(app: &App, token: &str, choice: &Choice, saved: bool) -> Response {
         form: "preferences",
         action: format!("/preferences/{token}"),
         groups,
-        unsubscribe_action: unsubscribe_action(app, token),
+        unsubscribe_action: unsubscribe_action(app, reader),
         back_url: Some(s.newsletter.site_url.clone()),
         ..Default::default()
     };
@@ -112,11 +113,8 @@ fn form(app: &App, token: &str, choice: &Choice, saved: bool) -> Response {
 }
 
 /// The reader's one-click unsubscribe, for "leave everything".
-fn unsubscribe_action(app: &App, token: &str) -> String {
-    app.tokens
-        .verify(token, TokenKind::Preferences)
-        .map(|t| format!("/unsubscribe/{}", app.tokens.unsubscribe(t.subscriber_id)))
-        .unwrap_or_default()
+fn unsubscribe_action(app: &App, reader: i64) -> String {
+    format!("/unsubscribe/{}", app.tokens.unsubscribe(reader))
 }
 
 async fn show(
@@ -124,7 +122,7 @@ async fn show(
     Path(token): Path<String>,
 ) -> Result<Response, PageFailure> {
     Ok(match reader(&app, &token).await? {
-        Ok((_, choice)) => form(&app, &token, &choice, false),
+        Ok((id, choice)) => form(&app, &token, id, &choice, false),
         Err(r) => r,
     })
 }
@@ -139,11 +137,11 @@ async fn save(
         Err(r) => return Ok(r),
     };
     let fields: Vec<(String, String)> = match decode_form(&body) {
-        Ok(f) => f,
-        Err(_) => return Ok(bad_form(&app, &token, &current)),
+        Ok(f) if body.len() <= MAX_BYTES => f,
+        _ => return Ok(bad_form(&app, &token, id, &current)),
     };
     if fields.len() > MAX_FIELDS {
-        return Ok(bad_form(&app, &token, &current));
+        return Ok(bad_form(&app, &token, id, &current));
     }
     let picked = |field: &str| -> Vec<String> {
         fields
@@ -165,7 +163,7 @@ async fn save(
             ],
             form: "unsubscribe_question",
             action: format!("/preferences/{token}"),
-            unsubscribe_action: unsubscribe_action(&app, &token),
+            unsubscribe_action: unsubscribe_action(&app, id),
             ..Default::default()
         };
         return Ok(page(StatusCode::OK, app.renderer.page(s, &p)));
@@ -179,11 +177,11 @@ async fn save(
             "اشتراكك في النشرة غير فعّال، فلم نحفظ شيئاً.",
         ));
     }
-    Ok(form(&app, &token, &choice, true))
+    Ok(form(&app, &token, id, &choice, true))
 }
 
-fn bad_form(app: &App, token: &str, current: &Choice) -> Response {
-    let mut r = form(app, token, current, false);
+fn bad_form(app: &App, token: &str, reader: i64, current: &Choice) -> Response {
+    let mut r = form(app, token, reader, current, false);
     *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     r
 }

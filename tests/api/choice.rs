@@ -469,3 +469,38 @@ both_engines!(the_archive_is_a_feed_and_pages, async {
         200
     );
 });
+
+both_engines!(
+    choices_of_removed_schedules_and_sections_fall_back_to_everything,
+    async {
+        let t = spawn_app_with(SECTIONS).await;
+        t.sign_up_with_form("w@example.com", "&section=sport&schedule=weekly")
+            .await;
+        t.sign_up_with_form("p@example.com", "&section=politics")
+            .await;
+        let (w, p) = (
+            t.reader_id("w@example.com").await,
+            t.reader_id("p@example.com").await,
+        );
+        let (smtp, place) = t.stop().await;
+        // The newsroom drops the weekly digest and the sport section.
+        let kept = SECTIONS
+            .split("[[")
+            .filter(|b| !b.contains("weekly") && !b.contains("sport"))
+            .collect::<Vec<_>>()
+            .join("[[");
+        let t = spawn_on(smtp, place, &kept).await;
+        let choice = |id| {
+            let store = t.app.store.clone();
+            async move { store.reader_choice(id).await.unwrap().unwrap().1 }
+        };
+        let c = choice(w).await;
+        assert_eq!(
+            (c.schedules, c.sections),
+            (None, None),
+            "nothing they chose is left"
+        );
+        let c = choice(p).await;
+        assert_eq!(c.sections.as_deref(), Some("politics"), "still there");
+    }
+);
