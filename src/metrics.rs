@@ -25,6 +25,8 @@ pub struct Metrics {
     sends_finished: AtomicU64,
     send_seconds_ms: AtomicU64,
     pub subscriptions: AtomicU64,
+    /// Clicks on digest links counted (`newsletter.click_counts`), by this process.
+    pub clicks: AtomicU64,
     /// Events recorded from bounce reports, complaints and webhooks, by kind.
     feedback: [AtomicU64; 5],
 }
@@ -162,6 +164,8 @@ impl Metrics {
             "nashra_subscriptions_total {}",
             self.subscriptions.load(Relaxed)
         );
+        let _ = writeln!(s, "# TYPE nashra_clicks_total counter");
+        let _ = writeln!(s, "nashra_clicks_total {}", self.clicks.load(Relaxed));
         for (name, help, v) in gauges {
             let _ = writeln!(s, "# HELP {name} {help}");
             let _ = writeln!(s, "# TYPE {name} gauge");

@@ -66,9 +66,15 @@ async fn follow(
             .is_some_and(|at| now - at >= SCANNER_WINDOW_MS);
     if counted {
         let mark = app.tokens.click_mark(delivery, article);
-        app.store
+        if app
+            .store
             .record_click(target.digest_id, article, &mark, now)
-            .await?;
+            .await?
+        {
+            app.metrics
+                .clicks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
     Ok((
         StatusCode::FOUND,

@@ -5,7 +5,11 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{helpers::*, smtp::Received};
+use crate::{
+    console::{add_account, sign_in},
+    helpers::*,
+    smtp::Received,
+};
 
 const SECTIONS: &str = r#"
 [[schedules]]
@@ -144,6 +148,12 @@ both_engines!(a_reader_gets_the_sections_and_schedule_they_chose, async {
         "{v}"
     );
     check_eml(&sport);
+    // The newsroom sees the choice on the reader's page.
+    add_account(&t, "desk@example.org", nashra::store::Role::Viewer).await;
+    let desk = sign_in(&t, "desk@example.org").await;
+    let sport_id = t.reader_id("sport@example.com").await;
+    let (_, page) = desk.get(&format!("/admin/readers/{sport_id}")).await;
+    assert!(page.contains("أسبوعية — رياضة"), "{page}");
 
     // Nothing new in their section: no mail for them this time.
     t.add_in(4, "خبر سياسي آخر", "سياسة").await;
@@ -316,6 +326,11 @@ both_engines!(
         let other = text_link(&msgs[1], "/r/");
         assert_eq!(get(t.local(&other)).await.status(), StatusCode::FOUND);
         assert_eq!(counted().await, 2, "another reader's message");
+        assert!(
+            t.get_text("/metrics")
+                .await
+                .contains("nashra_clicks_total 2")
+        );
 
         // Only that digest's articles: another article, a forged key, junk — 404, no redirect.
         t.add_article("https://evil.example/phish", "خبر آخر", "نص")
@@ -340,6 +355,16 @@ both_engines!(
         assert_eq!(counted().await, 2);
         let clicks = t.admin_get(&format!("/api/sends/{id}")).await["clicks"].clone();
         assert_eq!(clicks[0]["url"], "https://example.org/1/", "{clicks}");
+        add_account(&t, "desk@example.org", nashra::store::Role::Viewer).await;
+        let (_, page) = sign_in(&t, "desk@example.org")
+            .await
+            .get(&format!("/admin/sends/{id}"))
+            .await;
+        let table = page
+            .split("النقرات على المقالات")
+            .nth(1)
+            .expect("a clicks table");
+        assert!(table.contains(">خبر</a>"), "{table}");
 
         // «الأكثر قراءة» now comes from this week's clicks.
         t.add_article("https://example.org/2/", "خبر جديد", "نص")

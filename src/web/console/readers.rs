@@ -122,6 +122,34 @@ async fn reader(
         .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
     c.insert("source_url", &source_url);
     c.insert("history", &app.store.consent_history(id).await?);
+    // What the reader chose on their preferences page, by the names readers see.
+    if let Some((_, choice)) = app.reader_choice(id).await? {
+        let s = &app.settings;
+        let named = |list: &Option<String>, all: &str, names: Vec<(&str, &str)>| match list {
+            None => all.to_owned(),
+            Some(_) => names
+                .into_iter()
+                .filter(|(key, _)| App::chosen(list, key))
+                .map(|(_, label)| label)
+                .collect::<Vec<_>>()
+                .join("، "),
+        };
+        let schedules = s
+            .schedules
+            .iter()
+            .map(|x| (x.name.as_str(), x.label.as_str()));
+        c.insert(
+            "chosen_schedules",
+            &named(&choice.schedules, "كل النشرات", schedules.collect()),
+        );
+        let sections = s
+            .sections
+            .iter()
+            .map(|x| (x.slug.as_str(), x.name.as_str()));
+        let sections = (!s.sections.is_empty())
+            .then(|| named(&choice.sections, "كل الأقسام", sections.collect()));
+        c.insert("chosen_sections", &sections);
+    }
     c.insert("r", &r);
     Ok(render("reader.html", &c))
 }
