@@ -13,6 +13,40 @@ impl App {
         Choice {
             schedules: canonical(schedules, s.schedules.iter().map(|x| x.name.as_str())),
             sections: canonical(sections, s.sections.iter().map(|x| x.slug.as_str())),
+            by_schedule: vec![],
+        }
+    }
+
+    /// The choice the preferences page made: each ticked schedule with the sections ticked
+    /// for it. The same sections everywhere are stored once; otherwise each schedule keeps
+    /// its own (and a schedule added later brings every section).
+    pub fn choice_per_schedule(&self, picked: &[(String, Vec<String>)]) -> Choice {
+        let s = &self.settings;
+        let names: Vec<String> = picked.iter().map(|(n, _)| n.clone()).collect();
+        let mut own: Vec<(String, Option<String>)> = s
+            .schedules
+            .iter()
+            .filter_map(|x| picked.iter().find(|(n, _)| *n == x.name))
+            .map(|(n, secs)| {
+                let slugs = s.sections.iter().map(|x| x.slug.as_str());
+                (n.clone(), canonical(Some(secs), slugs))
+            })
+            .collect();
+        own.sort();
+        let first = own.first().map(|(_, c)| c.clone()).unwrap_or_default();
+        let (sections, by_schedule) = if own.iter().all(|(_, c)| *c == first) {
+            (first, vec![])
+        } else {
+            let by = own
+                .into_iter()
+                .filter_map(|(n, c)| c.map(|c| (n, c)))
+                .collect();
+            (None, by)
+        };
+        Choice {
+            schedules: canonical(Some(&names), s.schedules.iter().map(|x| x.name.as_str())),
+            sections,
+            by_schedule,
         }
     }
 

@@ -203,13 +203,15 @@ pub struct Page {
 #[derive(Debug, Serialize)]
 pub struct ChoiceGroup {
     pub legend: String,
-    /// The form field: "schedule" or "section".
-    pub field: &'static str,
     pub options: Vec<ChoiceOption>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ChoiceOption {
+    /// The form field: "schedule", "section" or "section.<schedule>".
+    pub field: String,
+    /// Indented under the option before it.
+    pub sub: bool,
     pub value: String,
     pub label: String,
     pub checked: bool,

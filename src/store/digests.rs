@@ -164,14 +164,17 @@ for_each_engine! {
                     "INSERT INTO deliveries (digest_id, subscriber_id, state, edition)
                      SELECT $1, s.id, 'pending', COALESCE(e.edition, 0)
                      FROM subscribers s
-                     LEFT JOIN digest_editions e ON e.digest_id = $1 AND e.sections = s.sections
+                     LEFT JOIN schedule_sections o ON o.subscriber_id = s.id AND o.schedule = $3
+                     LEFT JOIN digest_editions e ON e.digest_id = $1
+                                                AND e.sections = COALESCE(o.sections, s.sections)
                      WHERE s.status = 'confirmed'
                        AND (s.schedules IS NULL OR ',' || s.schedules || ',' LIKE $2 ESCAPE '\\')
-                       AND (s.sections IS NULL OR e.edition IS NOT NULL)
+                       AND (COALESCE(o.sections, s.sections) IS NULL OR e.edition IS NOT NULL)
                      ORDER BY s.id",
                 )
                 .bind(id)
                 .bind(schedule_pattern(req.schedule))
+                .bind(req.schedule)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
@@ -215,12 +218,14 @@ for_each_engine! {
             schedule: &str,
         ) -> anyhow::Result<Vec<String>> {
             Ok(sqlx::query_scalar(
-                "SELECT DISTINCT sections FROM subscribers
-                 WHERE status = 'confirmed' AND sections IS NOT NULL
-                   AND (schedules IS NULL OR ',' || schedules || ',' LIKE $1 ESCAPE '\\')
-                 ORDER BY sections",
+                "SELECT DISTINCT COALESCE(o.sections, s.sections) AS chosen FROM subscribers s
+                 LEFT JOIN schedule_sections o ON o.subscriber_id = s.id AND o.schedule = $2
+                 WHERE s.status = 'confirmed' AND COALESCE(o.sections, s.sections) IS NOT NULL
+                   AND (s.schedules IS NULL OR ',' || s.schedules || ',' LIKE $1 ESCAPE '\\')
+                 ORDER BY chosen",
             )
             .bind(schedule_pattern(schedule))
+            .bind(schedule)
             .fetch_all(&mut *conn)
             .await?)
         }

@@ -254,7 +254,21 @@ pub struct Digest {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Choice {
     pub schedules: Option<String>,
+    /// The sections, for every schedule without its own below.
     pub sections: Option<String>,
+    /// (schedule, sections) where a schedule has its own, by schedule name.
+    pub by_schedule: Vec<(String, String)>,
+}
+
+impl Choice {
+    /// The sections the reader takes in `schedule` (`None`: every one).
+    pub fn sections_in(&self, schedule: &str) -> Option<&str> {
+        self.by_schedule
+            .iter()
+            .find(|(s, _)| s == schedule)
+            .map(|(_, l)| l.as_str())
+            .or(self.sections.as_deref())
+    }
 }
 
 /// Where a click link's message leads (see `store::clicks`).

@@ -99,7 +99,7 @@ for_each_engine! {
 
         async fn set_choice(conn: &mut Conn, id: i64, choice: &Choice) -> anyhow::Result<u64> {
             Db::lock(conn, CHOICES_LOCK).await?;
-            Ok(sqlx::query(
+            let n = sqlx::query(
                 "UPDATE subscribers SET schedules = $1, sections = $2
                  WHERE id = $3 AND status IN ('pending', 'confirmed')",
             )
@@ -108,7 +108,24 @@ for_each_engine! {
             .bind(id)
             .execute(&mut *conn)
             .await?
-            .rows_affected())
+            .rows_affected();
+            if n > 0 {
+                sqlx::query("DELETE FROM schedule_sections WHERE subscriber_id = $1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                for (schedule, sections) in &choice.by_schedule {
+                    sqlx::query(
+                        "INSERT INTO schedule_sections (subscriber_id, schedule, sections) VALUES ($1, $2, $3)",
+                    )
+                    .bind(id)
+                    .bind(schedule)
+                    .bind(sections)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+            Ok(n)
         }
 
         /// Readers whose chosen schedules (or sections) are all gone from the configuration
@@ -144,6 +161,25 @@ for_each_engine! {
                     }
                 }
             }
+            // A schedule's own sections: gone with the schedule, or with every section in them.
+            let own: Vec<(String, String)> =
+                sqlx::query_as("SELECT DISTINCT schedule, sections FROM schedule_sections")
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for (schedule, list) in own {
+                if !schedules.contains(&schedule.as_str())
+                    || !list.split(',').any(|n| sections.contains(&n))
+                {
+                    changed += sqlx::query(
+                        "DELETE FROM schedule_sections WHERE schedule = $1 AND sections = $2",
+                    )
+                    .bind(&schedule)
+                    .bind(&list)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+            }
             self.commit(tx).await?;
             Ok(changed)
         }
@@ -174,10 +210,23 @@ for_each_engine! {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-            row.map(|(status, schedules, sections)| {
-                Ok((status.parse()?, Choice { schedules, sections }))
-            })
-            .transpose()
+            let Some((status, schedules, sections)) = row else {
+                return Ok(None);
+            };
+            let by_schedule: Vec<(String, String)> = sqlx::query_as(
+                "SELECT schedule, sections FROM schedule_sections WHERE subscriber_id = $1 ORDER BY schedule",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(Some((
+                status.parse()?,
+                Choice {
+                    schedules,
+                    sections,
+                    by_schedule,
+                },
+            )))
         }
 
         /// Saves a reader's choice; the next digest made follows it. Returns false for a
@@ -397,6 +446,7 @@ for_each_engine! {
             for sql in [
                 "DELETE FROM consent_events WHERE subscriber_id = $1",
                 "DELETE FROM mail_queue WHERE subscriber_id = $1",
+                "DELETE FROM schedule_sections WHERE subscriber_id = $1",
             ] {
                 sqlx::query(sql).bind(id).execute(&mut *tx).await?;
             }

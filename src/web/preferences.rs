@@ -64,34 +64,43 @@ async fn reader(app: &App, token: &str) -> Result<Result<(i64, Choice), Response
 
 fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Response {
     let s = &app.settings;
-    let mut groups = vec![ChoiceGroup {
-        legend: "متى تصلك النشرة".into(),
-        field: "schedule",
-        options: s
-            .schedules
-            .iter()
-            .map(|x| ChoiceOption {
-                value: x.name.clone(),
-                label: x.label.clone(),
-                checked: App::chosen(&choice.schedules, &x.name),
-            })
-            .collect(),
-    }];
-    if !s.sections.is_empty() {
-        groups.push(ChoiceGroup {
-            legend: "الأقسام التي تهمّك".into(),
-            field: "section",
+    let schedule = |x: &crate::config::Schedule, label: String| ChoiceOption {
+        field: "schedule".into(),
+        value: x.name.clone(),
+        label,
+        checked: App::chosen(&choice.schedules, &x.name),
+        sub: false,
+    };
+    let groups = if s.sections.is_empty() {
+        vec![ChoiceGroup {
+            legend: "متى تصلك النشرة".into(),
             options: s
-                .sections
+                .schedules
                 .iter()
-                .map(|x| ChoiceOption {
-                    value: x.slug.clone(),
-                    label: x.name.clone(),
-                    checked: App::chosen(&choice.sections, &x.slug),
-                })
+                .map(|x| schedule(x, x.label.clone()))
                 .collect(),
-        });
-    }
+        }]
+    } else {
+        // One group per schedule: whether it comes, and with which sections.
+        s.schedules
+            .iter()
+            .map(|x| {
+                let chosen = choice.sections_in(&x.name).map(str::to_owned);
+                let mut options = vec![schedule(x, "تصلني هذه النشرة".into())];
+                options.extend(s.sections.iter().map(|c| ChoiceOption {
+                    field: format!("section.{}", x.name),
+                    value: c.slug.clone(),
+                    label: c.name.clone(),
+                    checked: App::chosen(&chosen, &c.slug),
+                    sub: true,
+                }));
+                ChoiceGroup {
+                    legend: format!("النشرة: {}", x.label),
+                    options,
+                }
+            })
+            .collect()
+    };
     let p = Page {
         title: "اختر ما يصلك".into(),
         lines: if saved {
@@ -150,11 +159,28 @@ async fn save(
             .map(|(_, v)| v.clone())
             .collect()
     };
-    let (schedules, sections) = (picked("schedule"), picked("section"));
     let s = &app.settings;
-    let none_left = !s.schedules.iter().any(|x| schedules.contains(&x.name))
-        || (!s.sections.is_empty() && !s.sections.iter().any(|x| sections.contains(&x.slug)));
-    if none_left {
+    // Sections per schedule (`section.daily`), or one list for all (`section`).
+    let per_schedule = fields.iter().any(|(k, _)| k.starts_with("section."));
+    let (schedules, all) = (picked("schedule"), picked("section"));
+    let chosen: Vec<(String, Vec<String>)> = s
+        .schedules
+        .iter()
+        .filter(|x| schedules.contains(&x.name))
+        .map(|x| {
+            let secs = if per_schedule {
+                picked(&format!("section.{}", x.name))
+            } else {
+                all.clone()
+            };
+            (x.name.clone(), secs)
+        })
+        // A schedule with no section ticked brings nothing: it is not taken.
+        .filter(|(_, secs)| {
+            s.sections.is_empty() || s.sections.iter().any(|c| secs.contains(&c.slug))
+        })
+        .collect();
+    if chosen.is_empty() {
         let p = Page {
             title: "هل تريد إلغاء اشتراكك؟".into(),
             lines: vec![
@@ -168,7 +194,7 @@ async fn save(
         };
         return Ok(page(StatusCode::OK, app.renderer.page(s, &p)));
     }
-    let choice = app.choice_from(Some(&schedules), Some(&sections));
+    let choice = app.choice_per_schedule(&chosen);
     if !app.save_choice(id, &choice).await? {
         return Ok(message_page(
             &app,

@@ -153,7 +153,7 @@ both_engines!(a_reader_gets_the_sections_and_schedule_they_chose, async {
     let desk = sign_in(&t, "desk@example.org").await;
     let sport_id = t.reader_id("sport@example.com").await;
     let (_, page) = desk.get(&format!("/admin/readers/{sport_id}")).await;
-    assert!(page.contains("أسبوعية — رياضة"), "{page}");
+    assert!(page.contains("أسبوعية: رياضة"), "{page}");
 
     // Nothing new in their section: no mail for them this time.
     t.add_in(4, "خبر سياسي آخر", "سياسة").await;
@@ -507,6 +507,11 @@ both_engines!(
             t.reader_id("w@example.com").await,
             t.reader_id("p@example.com").await,
         );
+        t.subscribe_and_confirm("d@example.com").await;
+        let d = t.reader_id("d@example.com").await;
+        let path = format!("/preferences/{}", t.app.tokens.preferences(d));
+        let form = "schedule=daily&schedule=weekly&section.daily=politics&section.weekly=sport";
+        assert_eq!(t.post_form(&path, form).await.status(), 200);
         let (smtp, place) = t.stop().await;
         // The newsroom drops the weekly digest and the sport section.
         let kept = SECTIONS
@@ -527,5 +532,83 @@ both_engines!(
         );
         let c = choice(p).await;
         assert_eq!(c.sections.as_deref(), Some("politics"), "still there");
+        let c = choice(d).await;
+        assert_eq!(
+            c.by_schedule,
+            [("daily".to_owned(), "politics".to_owned())],
+            "the weekly digest's own sections went with it"
+        );
     }
 );
+
+both_engines!(politics_daily_and_culture_weekly, async {
+    let t = spawn_app_with(SECTIONS).await;
+    t.subscribe_and_confirm("r@example.com").await;
+    let id = t.reader_id("r@example.com").await;
+    let path = format!("/preferences/{}", t.app.tokens.preferences(id));
+    let page = t.get_text(&path).await;
+    assert!(
+        page.contains(r#"name="section.weekly" value="sport" checked"#),
+        "{page}"
+    );
+    let r = t
+        .post_form(
+            &path,
+            "schedule=daily&schedule=weekly&section.daily=politics&section.weekly=culture",
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let saved = r.text().await.unwrap();
+    assert!(saved.contains(r#"name="section.daily" value="politics" checked"#));
+    assert!(!saved.contains(r#"name="section.daily" value="culture" checked"#));
+    assert!(saved.contains(r#"name="section.weekly" value="culture" checked"#));
+    let c = t.app.store.reader_choice(id).await.unwrap().unwrap().1;
+    assert_eq!((c.schedules, c.sections), (None, None));
+    assert_eq!(
+        c.by_schedule,
+        [
+            ("daily".to_owned(), "politics".to_owned()),
+            ("weekly".to_owned(), "culture".to_owned())
+        ]
+    );
+
+    t.add_in(1, "خبر سياسي", "politics").await;
+    t.add_in(2, "معرض الكتاب", "culture").await;
+    t.send_schedule("daily").await.unwrap();
+    assert_eq!(
+        titles(&t.wait_for_mail_to("r@example.com", 2).await),
+        ["خبر سياسي"]
+    );
+    t.send_schedule("weekly").await.unwrap();
+    assert_eq!(
+        titles(&t.wait_for_mail_to("r@example.com", 3).await),
+        ["معرض الكتاب"]
+    );
+
+    // No section ticked under the daily digest: the daily digest is not taken.
+    let r = t
+        .post_form(
+            &path,
+            "schedule=daily&schedule=weekly&section.weekly=culture",
+        )
+        .await;
+    assert!(r.text().await.unwrap().contains("حُفظت اختياراتك"));
+    let c = t.app.store.reader_choice(id).await.unwrap().unwrap().1;
+    assert_eq!(
+        (
+            c.schedules.as_deref(),
+            c.sections.as_deref(),
+            c.by_schedule.len()
+        ),
+        (Some("weekly"), Some("culture"), 0)
+    );
+    t.add_in(3, "خبر سياسي آخر", "politics").await;
+    t.add_in(4, "أمسية شعرية", "culture").await;
+    t.send_schedule("daily").await.unwrap();
+    assert_eq!(t.smtp.messages_to("r@example.com").len(), 3);
+    // Nothing ticked anywhere: the question, and nothing saved.
+    let r = t.post_form(&path, "schedule=daily&schedule=weekly").await;
+    assert!(r.text().await.unwrap().contains("هل تريد إلغاء اشتراكك"));
+    let after = t.app.store.reader_choice(id).await.unwrap().unwrap().1;
+    assert_eq!(after.sections.as_deref(), Some("culture"));
+});

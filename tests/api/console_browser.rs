@@ -590,8 +590,9 @@ both_engines!(
             .js("return document.documentElement.scrollWidth <= window.innerWidth")
             .await;
         assert_eq!(fits, true, "no sideways scrolling at 375 px");
-        b.click("input[value=politics]").await;
-        b.click("input[value=weekly]").await;
+        // Politics out of the daily digest; no weekly one at all.
+        b.click("input[name='section.daily'][value=politics]").await;
+        b.click("input[name=schedule][value=weekly]").await;
         b.click("form button[type=submit]").await;
         b.wait_text("main", Duration::from_secs(10), |m| {
             m.contains("حُفظت اختياراتك")
@@ -599,9 +600,12 @@ both_engines!(
         .await;
         b.screenshot("preferences-375").await;
         let checked = b
-            .js("return [...document.querySelectorAll('input:checked')].map(i => i.value).join(',')")
+            .js("return [...document.querySelectorAll('input:checked')].map(i => i.name + '=' + i.value).join(' ')")
             .await;
-        assert_eq!(checked, "daily,culture,sport");
+        assert_eq!(
+            checked,
+            "schedule=daily section.daily=culture section.daily=sport section.weekly=culture section.weekly=sport"
+        );
         let reader = t.reader_id("qari@example.net").await;
         let choice = t.app.store.reader_choice(reader).await.unwrap().unwrap().1;
         assert_eq!(choice.sections.as_deref(), Some("culture,sport"));

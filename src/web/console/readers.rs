@@ -122,33 +122,33 @@ async fn reader(
         .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
     c.insert("source_url", &source_url);
     c.insert("history", &app.store.consent_history(id).await?);
-    // What the reader chose on their preferences page, by the names readers see.
+    // What the reader chose on their preferences page, by the names readers see:
+    // «يومية: سياسة، ثقافة · أسبوعية: كل الأقسام».
     if let Some((_, choice)) = app.reader_choice(id).await? {
         let s = &app.settings;
-        let named = |list: &Option<String>, all: &str, names: Vec<(&str, &str)>| match list {
-            None => all.to_owned(),
-            Some(_) => names
-                .into_iter()
-                .filter(|(key, _)| App::chosen(list, key))
-                .map(|(_, label)| label)
-                .collect::<Vec<_>>()
-                .join("، "),
-        };
-        let schedules = s
+        let taken: Vec<String> = s
             .schedules
             .iter()
-            .map(|x| (x.name.as_str(), x.label.as_str()));
-        c.insert(
-            "chosen_schedules",
-            &named(&choice.schedules, "كل النشرات", schedules.collect()),
-        );
-        let sections = s
-            .sections
-            .iter()
-            .map(|x| (x.slug.as_str(), x.name.as_str()));
-        let sections = (!s.sections.is_empty())
-            .then(|| named(&choice.sections, "كل الأقسام", sections.collect()));
-        c.insert("chosen_sections", &sections);
+            .filter(|x| App::chosen(&choice.schedules, &x.name))
+            .map(|x| {
+                if s.sections.is_empty() {
+                    return x.label.clone();
+                }
+                let list = choice.sections_in(&x.name).map(str::to_owned);
+                let names = match &list {
+                    None => "كل الأقسام".to_owned(),
+                    Some(_) => s
+                        .sections
+                        .iter()
+                        .filter(|c| App::chosen(&list, &c.slug))
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join("، "),
+                };
+                format!("{}: {names}", x.label)
+            })
+            .collect();
+        c.insert("chosen", &taken.join(" · "));
     }
     c.insert("r", &r);
     Ok(render("reader.html", &c))
