@@ -270,8 +270,9 @@ impl App {
                     most_read = Some(self.most_read().await);
                 }
                 let links = most_read.clone().unwrap_or_default();
+                let clicks = self.settings.newsletter.click_counts;
                 let (full, editions) = self
-                    .render_editions(schedule, articles, links, choices.clone())
+                    .render_editions(schedule, articles, links, choices.clone(), clicks)
                     .await?;
                 (Some(full), editions)
             };
@@ -296,14 +297,16 @@ impl App {
     }
 
     /// The digest of `articles` (its first `max_articles`) and one edition for each section
-    /// choice in `choices` that has articles, all with the same slots. Readers' choices of
-    /// slugs no longer configured count as every section.
+    /// choice in `choices` that has articles, all with the same slots, on a blocking thread
+    /// (large articles take a while). Readers' choices of slugs no longer configured count
+    /// as every section. `count_clicks` as `newsletter.click_counts`, except for a preview.
     async fn render_editions(
         &self,
         schedule: &Schedule,
         articles: Vec<crate::store::Article>,
         most_read: Vec<LinkItem>,
         choices: Vec<String>,
+        count_clicks: bool,
     ) -> anyhow::Result<(RenderedDigest, Vec<RenderedEdition>)> {
         let (renderer, settings, schedule) = (
             self.renderer.clone(),
@@ -315,7 +318,8 @@ impl App {
             let slots = SlotMarkers::random();
             let now = Utc::now();
             let render = |list: &[crate::store::Article]| {
-                renderer.digest(&settings, &schedule, list, &most_read, now, &slots)
+                let (s, m) = (&settings, &most_read);
+                renderer.digest(s, &schedule, list, m, now, &slots, count_clicks)
             };
             let full = render(&articles[..articles.len().min(max)])?;
             let of_article: Vec<Vec<&str>> = articles
@@ -350,31 +354,6 @@ impl App {
         .context("the renderer panicked")?
     }
 
-    /// An editor's preview, rendered on a blocking thread (large articles take a while). Its
-    /// links lead straight to the articles: nothing is counted from a preview.
-    async fn render_preview(
-        &self,
-        schedule: &Schedule,
-        articles: Vec<crate::store::Article>,
-        most_read: Vec<LinkItem>,
-    ) -> anyhow::Result<RenderedDigest> {
-        let mut settings = (*self.settings).clone();
-        settings.newsletter.click_counts = false;
-        let (renderer, schedule) = (self.renderer.clone(), schedule.clone());
-        tokio::task::spawn_blocking(move || {
-            renderer.digest(
-                &settings,
-                &schedule,
-                &articles,
-                &most_read,
-                Utc::now(),
-                &SlotMarkers::random(),
-            )
-        })
-        .await
-        .context("the renderer panicked")?
-    }
-
     pub async fn fire_schedule(&self, name: &str, slot: i64) -> anyhow::Result<DigestOutcome> {
         let schedule = self.settings.schedule(Some(name))?;
         self.create_digest(schedule, DigestKind::Scheduled, Some(slot), None)
@@ -402,13 +381,17 @@ impl App {
             return Ok(None);
         }
         let most_read = self.most_read().await;
-        let mut d = self.render_preview(schedule, articles, most_read).await?;
-        // A preview is read by an editor: personal slots are filled generically.
+        // A preview is read by an editor: its links lead straight to the articles (nothing is
+        // counted), and personal slots are filled generically.
+        let (mut d, _) = self
+            .render_editions(schedule, articles, most_read, vec![], false)
+            .await?;
         let unsub = self.settings.public_url("/unsubscribe/preview");
+        let prefs = self.settings.public_url("/preferences/preview");
         let web = self.settings.public_url("/archive");
         let slots = SlotMarkers::from_key(&d.slot_key);
-        d.html = slots.fill_generic(&d.html, &unsub, &web);
-        d.text = slots.fill_generic(&d.text, &unsub, &web);
+        d.html = slots.fill_generic(&d.html, &unsub, &prefs, &web);
+        d.text = slots.fill_generic(&d.text, &unsub, &prefs, &web);
         Ok(Some(d))
     }
 

@@ -73,15 +73,17 @@ impl SlotMarkers {
     }
 
     /// The body with every slot filled the same way for everyone (an editor's preview).
-    pub fn fill_generic(&self, body: &str, unsubscribe_url: &str, web_url: &str) -> String {
+    pub fn fill_generic(
+        &self,
+        body: &str,
+        unsubscribe_url: &str,
+        preferences_url: &str,
+        web_url: &str,
+    ) -> String {
         body.replace(&self.unsubscribe, unsubscribe_url)
             .replace(&self.name, "")
             .replace(&self.web, web_url)
-            .replace(
-                &self.preferences,
-                &unsubscribe_url.replace("/unsubscribe/", "/preferences/"),
-            )
-            .replace(&self.click, "preview")
+            .replace(&self.preferences, preferences_url)
     }
 }
 
@@ -238,6 +240,9 @@ impl Renderer {
 
     /// Renders a digest of `articles` for `schedule`, as of `now`: the email, with its
     /// personal parts and its own archive link left as `slots`, and the public web copy.
+    /// With `count_clicks`, the email's article links go through `/r/…`; otherwise (and in
+    /// the web copy) straight to the articles.
+    #[allow(clippy::too_many_arguments)]
     pub fn digest(
         &self,
         settings: &Settings,
@@ -246,6 +251,7 @@ impl Renderer {
         most_read: &[LinkItem],
         now: DateTime<Utc>,
         slots: &SlotMarkers,
+        count_clicks: bool,
     ) -> anyhow::Result<RenderedDigest> {
         let tz: Tz = schedule.cron.timezone();
         let n = &settings.newsletter;
@@ -259,7 +265,7 @@ impl Renderer {
             .iter()
             .map(|a| {
                 let mut v = article_view(a, &tz, settings);
-                if n.click_counts {
+                if count_clicks {
                     v.link = format!("{click_base}{}", a.id);
                 }
                 v

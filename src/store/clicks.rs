@@ -10,26 +10,25 @@ const MARK_DAYS: i64 = 30;
 
 for_each_engine! {
     impl Db {
-        /// What a click link's message may lead to: its digest, whether that was a test send,
-        /// when it was delivered, and the articles of the edition it carried.
-        pub(crate) async fn click_target(&self, delivery: i64) -> anyhow::Result<Option<ClickTarget>> {
+        /// What a click link names: its message's digest, whether that was a test send, when
+        /// it was delivered, the articles of the edition it carried, and `article`'s URL.
+        pub(crate) async fn click_target(
+            &self,
+            delivery: i64,
+            article: i64,
+        ) -> anyhow::Result<Option<ClickTarget>> {
             Ok(sqlx::query_as::<_, ClickTarget>(
                 "SELECT d.digest_id, d.sent_at, g.kind,
-                        COALESCE(e.article_ids, g.article_ids) AS article_ids
+                        COALESCE(e.article_ids, g.article_ids) AS article_ids, a.url
                  FROM deliveries d JOIN digests g ON g.id = d.digest_id
                  LEFT JOIN digest_editions e ON e.digest_id = d.digest_id AND e.edition = d.edition
+                 LEFT JOIN articles a ON a.id = $2
                  WHERE d.id = $1",
             )
             .bind(delivery)
+            .bind(article)
             .fetch_optional(&self.pool)
             .await?)
-        }
-
-        pub(crate) async fn article_url(&self, id: i64) -> anyhow::Result<Option<String>> {
-            Ok(sqlx::query_scalar("SELECT url FROM articles WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?)
         }
 
         /// Counts a click unless `mark` was counted already. Returns whether it counted.

@@ -217,8 +217,7 @@ facade! {
     pub async fn is_suppressed(&self, email_norm: &str) -> anyhow::Result<bool>;
 
     // ------------------------------------------------------------ clicks
-    pub async fn click_target(&self, delivery: i64) -> anyhow::Result<Option<ClickTarget>>;
-    pub async fn article_url(&self, id: i64) -> anyhow::Result<Option<String>>;
+    pub async fn click_target(&self, delivery: i64, article: i64) -> anyhow::Result<Option<ClickTarget>>;
     /// Counts a click unless its mark was counted already.
     pub async fn record_click(&self, digest: i64, article: i64, mark: &str, now: i64) -> anyhow::Result<bool>;
     pub async fn most_clicked(&self, since: i64, limit: i64) -> anyhow::Result<Vec<LinkRow>>;

@@ -279,6 +279,8 @@ pub struct ClickTarget {
     #[sqlx(try_from = "String")]
     pub kind: DigestKind,
     pub article_ids: String,
+    /// The clicked article's URL, if it exists.
+    pub url: Option<String>,
 }
 
 /// A title and a link («الأكثر قراءة»).

@@ -139,17 +139,18 @@ for_each_engine! {
             let mut tx = self.begin_write().await?;
             Db::lock(&mut tx, CHOICES_LOCK).await?;
             let mut changed = 0;
-            for (column, known) in [("schedules", schedules), ("sections", sections)] {
-                let (select, update) = match column {
-                    "schedules" => (
-                        "SELECT DISTINCT schedules FROM subscribers WHERE schedules IS NOT NULL",
-                        "UPDATE subscribers SET schedules = NULL WHERE schedules = $1",
-                    ),
-                    _ => (
-                        "SELECT DISTINCT sections FROM subscribers WHERE sections IS NOT NULL",
-                        "UPDATE subscribers SET sections = NULL WHERE sections = $1",
-                    ),
-                };
+            for (known, select, update) in [
+                (
+                    schedules,
+                    "SELECT DISTINCT schedules FROM subscribers WHERE schedules IS NOT NULL",
+                    "UPDATE subscribers SET schedules = NULL WHERE schedules = $1",
+                ),
+                (
+                    sections,
+                    "SELECT DISTINCT sections FROM subscribers WHERE sections IS NOT NULL",
+                    "UPDATE subscribers SET sections = NULL WHERE sections = $1",
+                ),
+            ] {
                 let lists: Vec<String> = sqlx::query_scalar(select).fetch_all(&mut *tx).await?;
                 for list in lists {
                     if !list.split(',').any(|n| known.contains(&n)) {

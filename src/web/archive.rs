@@ -168,6 +168,7 @@ async fn archive_entry(
         SlotMarkers::from_key(&d.slot_key).fill_generic(
             &d.html,
             &app.settings.public_url("/subscribe"),
+            &app.settings.public_url("/subscribe"),
             &app.settings.public_url(&format!("/archive/{id}")),
         )
     } else {

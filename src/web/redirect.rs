@@ -47,13 +47,13 @@ async fn follow(
     let Some((delivery, article)) = app.tokens.verify_click(&token) else {
         return Ok(not_found());
     };
-    let Some(target) = app.store.click_target(delivery).await? else {
+    let Some(target) = app.store.click_target(delivery, article).await? else {
         return Ok(not_found());
     };
     let in_digest = serde_json::from_str::<Vec<i64>>(&target.article_ids)
         .unwrap_or_default()
         .contains(&article);
-    let url = match app.store.article_url(article).await? {
+    let url = match target.url {
         Some(u) if in_digest && crate::domain::safe_url(&u).is_some() => u,
         _ => return Ok(not_found()),
     };

@@ -72,6 +72,7 @@ both_engines!(rendered_digest_snapshot, async {
             &most_read,
             now,
             &nashra::render::SlotMarkers::from_key("snapshot"),
+            false,
         )
         .unwrap();
     assert_eq!(d.subject, "نشرة الحل نت — 12 يونيو/ حزيران 2020");

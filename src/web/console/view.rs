@@ -143,17 +143,10 @@ pub fn check_templates() {
 
 /// Western digits as they are, or Arabic-Indic ones (with the Arabic separators).
 pub fn digits(s: &str, d: Digits) -> String {
+    let s = crate::render::calendar::digits(s, d);
     match d {
-        Digits::Latin => s.to_owned(),
-        Digits::Arabic => s
-            .chars()
-            .map(|c| match c {
-                '0'..='9' => char::from_u32('٠' as u32 + (c as u32 - '0' as u32)).unwrap_or(c),
-                ',' => '٬',
-                '.' => '٫',
-                c => c,
-            })
-            .collect(),
+        Digits::Latin => s,
+        Digits::Arabic => s.replace(',', "٬").replace('.', "٫"),
     }
 }
 
