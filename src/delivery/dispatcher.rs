@@ -2,7 +2,7 @@
 //! at most `delivery.concurrency` in flight, and hands outcomes to the writer.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -350,8 +350,8 @@ impl Dispatcher {
                 continue;
             }
             self.revocations.hold(&claimed);
-            let mut rows = claimed.into_iter();
-            while let Some(row) = rows.next() {
+            let mut rows: VecDeque<Claimed> = claimed.into();
+            while let Some(mut row) = rows.pop_front() {
                 let wait = pacer.next(&self.store).await.unwrap_or_default();
                 let permit = tokio::select! {
                     // Shutdown first: once asked to stop, nothing new starts.
@@ -367,10 +367,15 @@ impl Dispatcher {
                 };
                 let Some(permit) = permit else {
                     // Hand back what we claimed but did not start.
-                    self.release_all(&tx, std::iter::once(row).chain(rows.by_ref()))
+                    self.release_all(&tx, std::iter::once(row).chain(rows.drain(..)))
                         .await;
                     break 'outer;
                 };
+                // The row waited for a free place and its pace: it starts only while its
+                // claim is still this worker's, with time for a whole message left on it.
+                if !self.keep_claims(&mut row, &mut rows, &tx).await {
+                    continue;
+                }
                 let this = self.clone();
                 let out = tx.clone();
                 let relay_tx = relay_tx.clone();
@@ -404,7 +409,7 @@ impl Dispatcher {
                 });
                 if !relay_rx.is_empty() {
                     // Stop feeding a dead relay: give back the rest of the batch.
-                    self.release_all(&tx, rows.by_ref()).await;
+                    self.release_all(&tx, rows.drain(..)).await;
                 }
             }
         }
@@ -427,6 +432,73 @@ impl Dispatcher {
         drop(tx);
         writer.await.context("ledger writer panicked")??;
         Ok(())
+    }
+
+    /// The longest a message may take once started (the SMTP transaction's own bound): a
+    /// row starts only with at least this much of its lease left.
+    fn send_budget(&self) -> Duration {
+        self.settings().smtp.timeout * 2
+    }
+
+    /// Whether `row` may start now. Rows wait in a claimed batch for a free place (behind a
+    /// slow relay, longer than their lease): when the row's lease no longer leaves a whole
+    /// message with room to spare, the claims on it and on the rest of the batch are extended
+    /// together. A row whose lease changed was claimed again by another worker once it ran
+    /// out: it is that worker's now, so it is dropped here, unsent and unrecorded.
+    async fn keep_claims(
+        &self,
+        row: &mut Claimed,
+        rest: &mut VecDeque<Claimed>,
+        tx: &mpsc::Sender<Done>,
+    ) -> bool {
+        let lease = self.settings().delivery.lease;
+        let budget = self.send_budget();
+        let renew_below = budget + lease.saturating_sub(budget) / 2;
+        let now = now_ms();
+        if row.lease_until - now >= renew_below.as_millis() as i64 {
+            return true;
+        }
+        let held: Vec<(i64, i64)> = std::iter::once(&*row)
+            .chain(rest.iter())
+            .map(|r| (r.id, r.lease_until))
+            .collect();
+        let until = now + lease.as_millis() as i64;
+        match self.store.renew_leases(&held, until).await {
+            Ok(renewed) => {
+                let renewed: HashSet<i64> = renewed.into_iter().collect();
+                let lost = held.len() - renewed.len();
+                if lost > 0 {
+                    tracing::warn!(
+                        lost,
+                        "claims ran out while waiting and were taken by another worker"
+                    );
+                }
+                rest.retain_mut(|r| {
+                    r.lease_until = until;
+                    let ours = renewed.contains(&r.id);
+                    if !ours {
+                        self.revocations.unhold(r.id);
+                    }
+                    ours
+                });
+                if renewed.contains(&row.id) {
+                    row.lease_until = until;
+                    true
+                } else {
+                    self.revocations.unhold(row.id);
+                    false
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot renew leases");
+                // Without the store's word a row goes only while its lease covers a message.
+                if row.lease_until - now_ms() >= budget.as_millis() as i64 {
+                    return true;
+                }
+                self.release_all(tx, std::iter::once(row.clone())).await;
+                false
+            }
+        }
     }
 
     /// Hands claimed rows back unsent.
@@ -517,6 +589,11 @@ impl Dispatcher {
             .mailer
             .envelope_from(&self.tokens, VerpTarget::Delivery(row.id));
         let file = format!("digest-{}-{}", prepared.digest_id, row.id);
+        // Preparing took time: a claim that could run out on the wire is handed back.
+        if row.lease_until - now_ms() < self.send_budget().as_millis() as i64 {
+            self.revocations.unhold(row.id);
+            return Some((row.release(), false));
+        }
         // The reader left after this row was claimed: nothing more goes to them. Checked
         // (and the message counted as on the wire) right before it goes.
         let _in_flight = match self.revocations.start(&row) {

@@ -93,6 +93,36 @@ for_each_engine! {
             Ok(rows)
         }
 
+        /// Extends claims this worker still holds (`(id, lease_until)` as claimed) to
+        /// `lease_until`, and returns the ids extended. A row whose lease changed was claimed
+        /// again (its lease ran out): it is no longer this worker's and must not be sent.
+        pub(crate) async fn renew_leases(
+            &self,
+            held: &[(i64, i64)],
+            lease_until: i64,
+        ) -> anyhow::Result<Vec<i64>> {
+            let mut tx = self.begin_write().await?;
+            let mut renewed = Vec::with_capacity(held.len());
+            for (id, old) in held {
+                let n = sqlx::query(
+                    "UPDATE deliveries SET lease_until = $1
+                     WHERE id = $2 AND state = 'sending' AND lease_until = $3",
+                )
+                .bind(lease_until)
+                .bind(id)
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .context("failed to renew leases")?
+                .rows_affected();
+                if n == 1 {
+                    renewed.push(*id);
+                }
+            }
+            self.commit(tx).await?;
+            Ok(renewed)
+        }
+
         /// Writes a batch of outcomes in one transaction: this is the "sent" mark whose delay
         /// bounds what a crash can duplicate. Each send's counters move with its rows.
         ///

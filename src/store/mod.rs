@@ -204,6 +204,8 @@ facade! {
     // ------------------------------------------------------------ the ledger
     /// Claims due deliveries with a lease.
     pub async fn claim(&self, limit: i64, lease: Duration, now: i64) -> anyhow::Result<Vec<Claimed>>;
+    /// Extends the claims still held under the lease they were claimed with; the ids extended.
+    pub async fn renew_leases(&self, held: &[(i64, i64)], lease_until: i64) -> anyhow::Result<Vec<i64>>;
     /// Writes a batch of outcomes in one transaction.
     pub async fn record(&self, outcomes: &[Outcome]) -> anyhow::Result<()>;
     pub async fn finish_digests(&self, bounce_after: u32) -> anyhow::Result<Vec<i64>>;

@@ -568,3 +568,62 @@ both_engines!(
         assert_eq!(done["sent"].as_i64(), Some(400 - got_nothing), "{done}");
     }
 );
+
+/// Issue 15, item 1: a relay that takes 0.8 × `smtp.timeout` over each RCPT and each message,
+/// with the lease at its minimum (3 × `smtp.timeout`), `workers` dispatchers on one store.
+/// Rows wait in a claimed batch far longer than their lease; none may be sent twice.
+async fn a_slow_relay_reaches_each_reader_once_with(workers: usize) {
+    let t = spawn_app_with("[delivery]\nconcurrency = 2\nlease = \"3s\"\n").await;
+    assert_eq!(t.app.settings.smtp.timeout, Duration::from_secs(1));
+    let mut others = Vec::new();
+    for _ in 1..workers {
+        let app = nashra::app::App::new((*t.app.settings).clone())
+            .await
+            .unwrap();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let run = tokio::spawn(nashra::startup::run(
+            app,
+            nashra::startup::Roles::WORKER,
+            None,
+            rx,
+        ));
+        others.push((stop, run));
+    }
+    let readers = confirmed_readers(&t, 30).await;
+    t.add_article("https://example.org/slow/", "خبر", "نص")
+        .await;
+    t.smtp.set_step_delay(Duration::from_millis(800));
+    let id = t.send_now().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let v = t.admin_get(&format!("/api/sends/{id}")).await;
+        if v["status"] == "done" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never finished: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let per = t.smtp.per_recipient();
+    let twice: Vec<_> = per.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "readers sent the digest twice: {twice:?}");
+    t.assert_each_received_once(&readers);
+    for (stop, run) in others {
+        let _ = stop.send(true);
+        run.await.unwrap().unwrap();
+    }
+}
+
+both_engines!(
+    multi_thread,
+    a_slow_relay_reaches_each_reader_once_with_one_worker,
+    a_slow_relay_reaches_each_reader_once_with(1)
+);
+
+both_engines!(
+    multi_thread,
+    a_slow_relay_reaches_each_reader_once_with_three_workers,
+    a_slow_relay_reaches_each_reader_once_with(3)
+);

@@ -54,6 +54,8 @@ struct State {
     silent: bool,
     /// How long to take before answering the end of each message.
     delay: Duration,
+    /// How long to take before answering each RCPT and each message's end (a slow relay).
+    step_delay: Duration,
     smtputf8: bool,
 }
 
@@ -66,6 +68,7 @@ impl Default for State {
             attempts: HashMap::new(),
             silent: false,
             delay: Duration::ZERO,
+            step_delay: Duration::ZERO,
             smtputf8: true,
         }
     }
@@ -143,6 +146,11 @@ impl TestSmtp {
     /// Takes `d` over each message before answering its final ".".
     pub fn set_delay(&self, d: Duration) {
         self.state.lock().unwrap().delay = d;
+    }
+
+    /// Takes `d` before answering each RCPT and again before answering each message's ".".
+    pub fn set_step_delay(&self, d: Duration) {
+        self.state.lock().unwrap().step_delay = d;
     }
 
     /// Whether EHLO offers SMTPUTF8 (it does by default).
@@ -265,6 +273,10 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
                 .next()
                 .unwrap_or("")
                 .to_lowercase();
+            let step = state.lock().unwrap().step_delay;
+            if !step.is_zero() {
+                tokio::time::sleep(step).await;
+            }
             let fault = {
                 let mut st = state.lock().unwrap();
                 *st.attempts.entry(addr.clone()).or_insert(0) += 1;
@@ -318,7 +330,10 @@ async fn session(sock: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>
                 };
                 data.extend_from_slice(l);
             }
-            let delay = state.lock().unwrap().delay;
+            let delay = {
+                let st = state.lock().unwrap();
+                st.delay + st.step_delay
+            };
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
