@@ -72,8 +72,13 @@ pub fn ltr_runs(text: &str) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
-/// Escapes `text` for HTML and wraps its left-to-right runs in `<span dir="ltr">`.
+/// Escapes `text` for HTML and wraps its left-to-right runs in `<span dir="ltr">`. Text with
+/// no Arabic at all is one left-to-right span, punctuation included: in the digest's
+/// right-to-left paragraph a Latin title's closing full stop would otherwise jump to its start.
 pub fn wrap_latin(text: &str) -> String {
+    if !text.chars().any(is_arabic) && text.chars().any(|c| bidi_class(c) == BidiClass::L) {
+        return format!("<span dir=\"ltr\">{}</span>", escape_html(text));
+    }
     let mut out = String::with_capacity(text.len() + 32);
     let mut last = 0;
     for r in ltr_runs(text) {
@@ -197,6 +202,20 @@ mod tests {
             "نظام صواريخ “<span dir=\"ltr\">S-400</span>” الروسي عام 2015"
         );
         assert_eq!(wrap_latin("شبكات 5G"), "شبكات <span dir=\"ltr\">5G</span>");
+    }
+
+    #[test]
+    fn latin_only_text_reads_left_to_right_with_its_full_stop_at_the_end() {
+        // Issue 15, item 11: «.3.4 million…» in the digest.
+        let title = "3.4 million people were displaced.";
+        let html = wrap_latin(title);
+        assert_eq!(html, format!("<span dir=\"ltr\">{title}</span>"));
+        assert_eq!(
+            visual(&spans_as_isolates(&html), Some(Level::rtl())),
+            title,
+            "seen as written, in a right-to-left paragraph"
+        );
+        assert_eq!(wrap_latin("2020"), "2020", "digits alone stay bare");
     }
 
     #[test]

@@ -93,8 +93,40 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("confirm.html", include_str!("../../templates/confirm.html")),
     ("confirm.txt", include_str!("../../templates/confirm.txt")),
     ("page.html", include_str!("../../templates/page.html")),
-    ("embed.html", include_str!("../../templates/embed.html")),
 ];
+
+/// The fragment sites paste under their articles. Its inline styles are made `!important`
+/// when loaded (the file stays readable): a site theme's `!important` rules beat plain inline
+/// styles, and only an inline `!important` beats those.
+const EMBED: &str = include_str!("../../templates/embed.html");
+
+/// Every declaration of every `style="…"` attribute in `html` marked `!important`.
+fn important_inline_styles(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() * 2);
+    let mut rest = html;
+    while let Some(at) = rest.find(" style=\"") {
+        let (head, tail) = rest.split_at(at + " style=\"".len());
+        out.push_str(head);
+        let end = tail.find('"').unwrap_or(tail.len());
+        let decls: Vec<String> = tail[..end]
+            .split(';')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                if d.ends_with("!important") {
+                    d.to_owned()
+                } else {
+                    format!("{d} !important")
+                }
+            })
+            .collect();
+        out.push_str(&decls.join(";"));
+        out.push(';');
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
 
 /// Month names as Levantine and Iraqi sites write them: the Egyptian name, then the Syriac one.
 const MONTHS: [&str; 12] = [
@@ -199,6 +231,8 @@ pub struct Page {
     /// The sign-up form's hidden section and schedule, when the page was asked for one.
     pub section: String,
     pub schedule: String,
+    /// The article the sign-up form is under (`?article=` of a link from it).
+    pub article: String,
 }
 
 /// A group of checkboxes on the preferences page.
@@ -229,8 +263,14 @@ pub struct PageEntry {
 impl Renderer {
     pub fn new() -> anyhow::Result<Renderer> {
         let mut tera = Tera::default();
-        tera.add_raw_templates(TEMPLATES.iter().copied())
-            .context("bad template")?;
+        let embed = important_inline_styles(EMBED);
+        tera.add_raw_templates(
+            TEMPLATES
+                .iter()
+                .copied()
+                .chain([("embed.html", embed.as_str())]),
+        )
+        .context("bad template")?;
         // Tera's default also escapes '/', which turns every URL into `https:&#x2F;&#x2F;…`.
         tera.set_escape_fn(escape_for_tera);
         Ok(Renderer {
@@ -369,8 +409,10 @@ impl Renderer {
         action: &str,
         stamp: &str,
         (section, schedule): (&str, &str),
+        article: &str,
     ) -> anyhow::Result<String> {
         let mut ctx = Context::new();
+        ctx.insert("article", article);
         ctx.insert("prompt", &settings.newsletter.prompt);
         ctx.insert("site_name", &settings.newsletter.site_name);
         ctx.insert("action", action);

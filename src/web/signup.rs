@@ -55,6 +55,7 @@ async fn subscribe_page(State(app): State<Arc<App>>, Query(offer): Query<Offer>)
     let mut p = form_page(&app, None, String::new(), String::new());
     p.section = offer.section;
     p.schedule = offer.schedule;
+    p.article = offer.article;
     page(StatusCode::OK, app.renderer.page(&app.settings, &p))
 }
 
@@ -68,6 +69,7 @@ async fn embed(
         &app.settings.public_url("/subscribe"),
         &app.tokens.form_stamp(now_ms()),
         (&offer.section, &offer.schedule),
+        &offer.article,
     )?;
     // Pasted into the site's pages (or fetched by its server and inserted): our headers do
     // not reach it there. Any site may also frame it.
@@ -99,6 +101,8 @@ struct SubscribeForm {
     section: String,
     /// A schedule name, when the form offers one.
     schedule: String,
+    /// The article the form is under, as the site's template fills it in.
+    article: String,
 }
 
 /// `?section=…&schedule=…` of the sign-up page or the embed, carried into its form as hidden
@@ -108,6 +112,8 @@ struct SubscribeForm {
 struct Offer {
     section: String,
     schedule: String,
+    /// The article the embed goes under, for a site that fetches the fragment per article.
+    article: String,
 }
 
 impl Offer {
@@ -120,6 +126,7 @@ impl Offer {
             schedule: Some(self.schedule)
                 .filter(|x| s.schedules.iter().any(|c| c.name == *x))
                 .unwrap_or_default(),
+            article: article_on_site(app, &self.article).unwrap_or_default(),
         }
     }
 }
@@ -231,11 +238,12 @@ async fn subscribe(
             return reply.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_name", e.arabic());
         }
     };
-    let source = consent_source(&headers, &form.source);
+    let article = form_article(&app, &headers, &form.article);
+    let source = consent_source(&headers, &form.source, article.as_deref());
     if form.by_a_program(&app) {
         // The answer a person gets, so the program learns nothing; nothing is stored.
         tracing::info!("sign-up form filled by a program; answered, not stored");
-        return check_inbox(&app, &headers, is_json);
+        return check_inbox(&app, article, is_json);
     }
     let one = |v: &str| (!v.is_empty()).then(|| vec![v.to_owned()]);
     let choice = app.choice_from(
@@ -261,11 +269,11 @@ async fn subscribe(
             );
         }
     }
-    check_inbox(&app, &headers, is_json)
+    check_inbox(&app, article, is_json)
 }
 
 /// "Check your inbox": the one answer to every sign-up that was not refused.
-fn check_inbox(app: &App, headers: &HeaderMap, is_json: bool) -> Response {
+fn check_inbox(app: &App, article: Option<String>, is_json: bool) -> Response {
     if is_json {
         return (
             StatusCode::OK,
@@ -274,7 +282,7 @@ fn check_inbox(app: &App, headers: &HeaderMap, is_json: bool) -> Response {
             .into_response();
     }
     // Back to the article the form was under, when it is on the site.
-    let back = article_referer(app, headers);
+    let back = article;
     let p = Page {
         title: "تحقّق من بريدك".into(),
         lines: vec![CHECK_INBOX.into()],
@@ -285,24 +293,36 @@ fn check_inbox(app: &App, headers: &HeaderMap, is_json: bool) -> Response {
     page(StatusCode::OK, app.renderer.page(&app.settings, &p))
 }
 
-/// The page the form was posted from, if it is on the news site (and not the site's home).
-fn article_referer(app: &App, headers: &HeaderMap) -> Option<String> {
-    let referer = headers
-        .get(header::REFERER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::domain::safe_url)?;
-    let r = url::Url::parse(&referer).ok()?;
-    let site = url::Url::parse(&app.settings.newsletter.site_url).ok()?;
-    (r.host_str() == site.host_str() && !r.path().trim_end_matches('/').is_empty())
-        .then_some(referer)
+/// The article the form was under: the form's `article` field, which the site's template
+/// fills (a browser sends another host only the site's origin as Referer), else the Referer
+/// when the site and Nashra share a host. Only a page of the news site, not its home.
+fn form_article(app: &App, headers: &HeaderMap, field: &str) -> Option<String> {
+    article_on_site(app, field).or_else(|| {
+        let referer = headers.get(header::REFERER)?.to_str().ok()?;
+        article_on_site(app, referer)
+    })
 }
 
-/// Where consent was given: the article page that embedded the form, or our own page.
-fn consent_source(headers: &HeaderMap, form_source: &str) -> String {
-    let referer = headers
-        .get(header::REFERER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::domain::safe_url)
+/// `u` when it is a page of the news site other than its home.
+fn article_on_site(app: &App, u: &str) -> Option<String> {
+    let u = crate::domain::safe_url(u)?;
+    let parsed = url::Url::parse(&u).ok()?;
+    let site = url::Url::parse(&app.settings.newsletter.site_url).ok()?;
+    (parsed.host_str() == site.host_str() && !parsed.path().trim_end_matches('/').is_empty())
+        .then_some(u)
+}
+
+/// Where consent was given: the article page that embedded the form (as the form says, else
+/// its Referer), or our own page.
+fn consent_source(headers: &HeaderMap, form_source: &str, article: Option<&str>) -> String {
+    let referer = article
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::domain::safe_url)
+        })
         .map(|u| {
             u.split(['?', '#'])
                 .next()

@@ -473,3 +473,51 @@ both_engines!(
         assert_eq!(t.admin_get("/api/subscribers").await["total"], 1);
     }
 );
+
+both_engines!(
+    the_embed_under_an_article_on_another_host_leads_back_to_it,
+    async {
+        // Issue 15, item 12: a browser sends another host only the site's origin as Referer,
+        // so the article comes from a field the site's template fills.
+        let t = spawn_app().await;
+        let article = "https://example.org/2026/12/06/news/";
+        let embed = t
+            .get_text(&format!("/subscribe/embed?article={article}"))
+            .await;
+        assert!(
+            embed.contains(&format!("name=\"article\" value=\"{article}\"")),
+            "the fragment carries its article: {embed}"
+        );
+        // A page of another site is not an article of ours.
+        let foreign = t
+            .get_text("/subscribe/embed?article=https://evil.test/x/")
+            .await;
+        assert!(foreign.contains("name=\"article\" value=\"\""), "{foreign}");
+        let r = t
+            .http
+            .post(t.url("/subscribe"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Referer", "https://example.org/")
+            .body(format!(
+                "email=embedded%40example.com&source=embed&article={}",
+                article.replace(':', "%3A").replace('/', "%2F")
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains(&format!("href=\"{article}\">العودة إلى المقال</a>")),
+            "{page}"
+        );
+        let subs = t.admin_get("/api/subscribers?q=embedded@").await;
+        assert_eq!(subs["subscribers"][0]["source"], format!("embed:{article}"));
+        // The sign-up page linked from an article carries it into its form.
+        let signup = t.get_text(&format!("/subscribe?article={article}")).await;
+        assert!(
+            signup.contains(&format!("name=\"article\" value=\"{article}\"")),
+            "{signup}"
+        );
+    }
+);
