@@ -29,6 +29,8 @@ pub struct Metrics {
     pub clicks: AtomicU64,
     /// Events recorded from bounce reports, complaints and webhooks, by kind.
     feedback: [AtomicU64; 5],
+    /// Mails in the bounce mailbox that could not be handled and were set aside (flagged).
+    pub bounce_mail_set_aside: AtomicU64,
 }
 
 impl Metrics {
@@ -98,6 +100,16 @@ impl Metrics {
                 self.feedback[i].load(Relaxed)
             );
         }
+        let _ = writeln!(
+            s,
+            "# HELP nashra_bounce_mail_set_aside_total Mails in the bounce mailbox that could not be handled, flagged and left there."
+        );
+        let _ = writeln!(s, "# TYPE nashra_bounce_mail_set_aside_total counter");
+        let _ = writeln!(
+            s,
+            "nashra_bounce_mail_set_aside_total {}",
+            self.bounce_mail_set_aside.load(Relaxed)
+        );
         let _ = writeln!(
             s,
             "# HELP nashra_messages_retried_total Deliveries scheduled for another attempt."

@@ -44,6 +44,10 @@ impl App {
     /// Records one event and applies it; a reader who leaves gets nothing more from a send
     /// under way (the same wait as a one-click unsubscribe).
     pub async fn record_feedback(&self, ev: FeedbackEvent) -> anyhow::Result<FeedbackResult> {
+        let ev = without_controls(ev);
+        if ev.targets.is_empty() {
+            return Ok(FeedbackResult::Unknown);
+        }
         let b = &self.settings;
         let r = self
             .store
@@ -124,4 +128,24 @@ impl App {
             r => MailOutcome::Recorded(kind, r),
         })
     }
+}
+
+/// An event as it may reach the store: text from a report or a provider loses its NULs
+/// (PostgreSQL refuses them, and one report must not stop the others), and a Message-ID or
+/// address with a control character is dropped, since none of ours has one.
+fn without_controls(mut ev: FeedbackEvent) -> FeedbackEvent {
+    let clean = |s: &mut String| {
+        if s.contains('\0') {
+            *s = s.replace('\0', "");
+        }
+    };
+    clean(&mut ev.source);
+    clean(&mut ev.dedup_key);
+    clean(&mut ev.status);
+    clean(&mut ev.detail);
+    ev.targets.retain(|t| match t {
+        FeedbackTarget::MessageId(s) | FeedbackTarget::Email(s) => !s.chars().any(char::is_control),
+        FeedbackTarget::Delivery(_) | FeedbackTarget::Subscriber(_) => true,
+    });
+    ev
 }

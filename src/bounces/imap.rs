@@ -28,6 +28,8 @@ pub struct Pass {
     pub read: usize,
     pub recorded: usize,
     pub ignored: usize,
+    /// Mails that could not be handled: flagged and left in the mailbox, the pass went on.
+    pub set_aside: usize,
 }
 
 struct Target {
@@ -149,24 +151,39 @@ pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
         .await?;
         let Some(raw) = fetched else { continue };
         pass.read += 1;
-        // An error here (the database away) leaves the message unseen for the next pass.
-        let outcome = app.feedback_from_mail(&raw, "imap").await?;
-        match outcome {
-            crate::app::MailOutcome::Recorded(..) => pass.recorded += 1,
-            _ => pass.ignored += 1,
-        }
-        tracing::debug!(uid, %outcome, "bounce mailbox");
+        let flags = match app.feedback_from_mail(&raw, "imap").await {
+            Ok(outcome) => {
+                match outcome {
+                    crate::app::MailOutcome::Recorded(..) => pass.recorded += 1,
+                    _ => pass.ignored += 1,
+                }
+                tracing::debug!(uid, %outcome, "bounce mailbox");
+                "+FLAGS (\\Seen)"
+            }
+            Err(e) => {
+                // The database away: the message stays unseen for the next pass. Otherwise
+                // this one mail cannot be handled, and must not hold up every report behind
+                // it: it is flagged for a person and left where it is.
+                if app.store.health().await.is_err() {
+                    return Err(e);
+                }
+                tracing::warn!(uid, error = %format!("{e:#}"), "a mail in the bounce mailbox cannot be handled; flagged and set aside");
+                app.metrics
+                    .bounce_mail_set_aside
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                pass.set_aside += 1;
+                "+FLAGS (\\Seen \\Flagged)"
+            }
+        };
         step("flag", async {
-            let mut s = session
-                .uid_store(uid.to_string(), "+FLAGS (\\Seen)")
-                .await?;
+            let mut s = session.uid_store(uid.to_string(), flags).await?;
             while let Some(r) = s.next().await {
                 r?;
             }
             Ok::<_, async_imap::error::Error>(())
         })
         .await?;
-        if !folder.is_empty() {
+        if !folder.is_empty() && !flags.contains("Flagged") {
             step("move", session.uid_mv(uid.to_string(), folder)).await?;
         }
     }

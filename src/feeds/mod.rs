@@ -130,6 +130,26 @@ fn check_html(field: &str, html: &str) -> anyhow::Result<()> {
 
 /// Turns an article's raw fields into a stored article: sanitised, tagged, checked.
 pub fn normalize(mut a: NewArticle) -> anyhow::Result<NewArticle> {
+    // A feed may decode `&#0;`: no text of ours holds a NUL, and PostgreSQL refuses one.
+    for s in [
+        &mut a.url,
+        &mut a.title,
+        &mut a.author,
+        &mut a.summary,
+        &mut a.content_html,
+        &mut a.image,
+        &mut a.image_alt,
+        &mut a.source,
+    ]
+    .into_iter()
+    .chain(a.guid.as_mut())
+    .chain(a.tags.iter_mut())
+    .chain(a.categories.iter_mut())
+    {
+        if s.contains('\0') {
+            *s = s.replace('\0', "");
+        }
+    }
     a.url = safe_url(&a.url).context("url must be an http(s) URL")?;
     a.canonical_url = canonical_url(&a.url);
     check_html("title", &a.title)?;

@@ -90,7 +90,7 @@ impl From<OpError> for ApiError {
 
 /// Parses a JSON body ourselves so a malformed one gets our error shape, not axum's text.
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
+    super::decode_json(body)
         .map_err(|e| ApiError::invalid("invalid_json", format!("request body: {e}")))
 }
 

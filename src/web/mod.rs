@@ -64,6 +64,7 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::get(|| async { axum::response::Redirect::to("/admin") }),
         )
         .layer(axum::Extension(limits))
+        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             headers::security_headers,
@@ -95,8 +96,58 @@ pub(crate) fn decode_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result
     }
     decoded_check.extend(percent_encoding::percent_decode(body));
     std::str::from_utf8(&decoded_check).map_err(|_| FormError)?;
+    // No text of ours holds a NUL, and PostgreSQL refuses one.
+    if decoded_check.contains(&0) {
+        return Err(FormError);
+    }
     serde_urlencoded::from_bytes(body).map_err(|_| FormError)
 }
+
+/// A JSON body, refused (with serde's reason) when it is not JSON for `T` or when any of its
+/// strings holds a NUL: no text of ours has one, and PostgreSQL refuses it.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    fn has_nul(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(has_nul),
+            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if has_nul(&v) {
+        return Err("a string holds a NUL character (\\u0000)".into());
+    }
+    serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
+/// A request whose path or query holds a NUL (`%00`) is refused before any handler: no
+/// address, token or search of ours has one, and PostgreSQL refuses it (a 500 otherwise).
+async fn refuse_nul_in_uri(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let uri = req.uri();
+    let nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    if !nul(uri.path()) && !uri.query().is_some_and(nul) {
+        return next.run(req).await;
+    }
+    let path = uri.path();
+    if path.starts_with("/api/") || path.starts_with("/webhooks/") {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "bad_request", "message": "the request's path or query holds a NUL character (%00)"})),
+        )
+            .into_response();
+    }
+    (StatusCode::BAD_REQUEST, Html(BAD_REQUEST_PAGE)).into_response()
+}
+
+const BAD_REQUEST_PAGE: &str = "<!DOCTYPE html><html lang=\"ar\" dir=\"rtl\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>طلب غير صالح</title></head>\
+<body style=\"font-family:Tahoma,'Geeza Pro','Noto Sans Arabic',Arial,sans-serif;direction:rtl;text-align:right;margin:48px auto;max-width:560px;padding:0 16px;line-height:1.9\">\
+<main dir=\"rtl\"><h1>طلب غير صالح</h1><p>يحتوي الرابط على رموز غير مقبولة. تحقّق منه أو ارجع إلى الصفحة السابقة.</p></main></body></html>";
 
 /// An API error: client errors carry a code and a message; internal ones are logged and
 /// answered with a bare 500.

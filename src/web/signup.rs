@@ -189,7 +189,7 @@ async fn subscribe(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let form: Result<SubscribeForm, ()> = if is_json {
-        serde_json::from_slice(&body).map_err(|_| ())
+        super::decode_json(&body).map_err(|_| ())
     } else {
         decode_form(&body).map_err(|_| ())
     };

@@ -425,3 +425,58 @@ both_engines!(the_bounce_mailbox_is_read_over_imap_once, async {
     assert_eq!(again.read, 0, "{again:?}");
     assert_outcomes(&t, id).await;
 });
+
+/// A DSN from anyone whose returned message quotes a Message-ID with a NUL in it.
+fn dsn_quoting_a_nul() -> Vec<u8> {
+    use base64::Engine;
+    let original =
+        b"Message-ID: <a\0b@example.org>\r\nFrom: x@example.org\r\nSubject: hi\r\n\r\nbody\r\n";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(original);
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n\
+         To: bounces@news.example.org\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\n\
+         Message-ID: <nul-dsn-1@mx.example.net>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+         --B\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n\
+         --B\r\nContent-Type: message/delivery-status\r\n\r\n\
+         Reporting-MTA: dns; mx.example.net\r\n\r\n\
+         Final-Recipient: rfc822; someone@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+         --B\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--B--\r\n"
+    )
+    .into_bytes()
+}
+
+both_engines!(
+    one_mail_quoting_a_nul_does_not_stop_the_bounce_mailbox,
+    async {
+        // Issue 15, item 2: on PostgreSQL the NUL aborted every pass, and each genuine bounce
+        // behind it was never applied.
+        let dovecot = Dovecot::start().await;
+        let extra = format!(
+            "imap_url = \"{}\"\nca_file = \"{}\"\npoll_every = \"1h\"\n",
+            dovecot.url(),
+            dovecot.ca_file.display()
+        );
+        let (t, _id, msgs) = sent_to_readers(&extra).await;
+        let nul = dsn_quoting_a_nul();
+        let out = t.app.feedback_from_mail(&nul, "file").await.unwrap();
+        assert_eq!(
+            out,
+            MailOutcome::Unknown(FeedbackKind::Hard),
+            "as a file: names nothing of ours"
+        );
+        dovecot.deliver(&nul);
+        dovecot.deliver(&fixture(
+            "gmail-hard.eml",
+            &msgs[0],
+            READERS[0],
+            &mailto(&msgs[0]),
+        ));
+        let pass = nashra::bounces::imap::poll_once(&t.app).await.unwrap();
+        assert_eq!((pass.read, pass.recorded), (2, 1), "{pass:?}");
+        assert_eq!(t.status_of(READERS[0]).await, SubscriberStatus::Bounced);
+        assert!(dovecot.seen("INBOX").is_empty(), "both handled");
+    }
+);

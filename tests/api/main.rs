@@ -56,6 +56,7 @@ mod delivery;
 mod digest;
 mod dovecot;
 mod http;
+mod nul;
 mod processes;
 mod reading;
 mod resilience;
