@@ -97,7 +97,9 @@ pub async fn serve(
                 let svc = service_fn(move |req: hyper::Request<Incoming>| {
                     let router = router.clone();
                     async move {
-                        let mut req = req.map(|b| TimeoutBody::new(body_timeout, b));
+                        let mut req = req.map(|b| {
+                            MinRate::new(TimeoutBody::new(body_timeout, b), body_timeout)
+                        });
                         req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                         router.oneshot(req).await
                     }
@@ -139,6 +141,78 @@ fn raise_fd_limit() {
     }
 }
 
+/// The slowest a body may arrive on average once its grace (`server.header_timeout`) is
+/// over: a body trickled a byte every few seconds would otherwise hold a connection for the
+/// whole request timeout. Sign-up forms and API calls arrive in one packet; a 2 MB body at
+/// this rate would outlast the request timeout anyway.
+const MIN_BODY_RATE: f64 = 1024.0;
+
+/// A request body that must keep arriving at [`MIN_BODY_RATE`] on average after `grace`.
+struct MinRate<B> {
+    inner: Pin<Box<B>>,
+    start: tokio::time::Instant,
+    grace: Duration,
+    received: u64,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<B> MinRate<B> {
+    fn new(inner: B, grace: Duration) -> MinRate<B> {
+        let start = tokio::time::Instant::now();
+        MinRate {
+            inner: Box::pin(inner),
+            start,
+            grace,
+            received: 0,
+            deadline: Box::pin(tokio::time::sleep_until(start + grace)),
+        }
+    }
+}
+
+impl<B> http_body::Body for MinRate<B>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        match self.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    use bytes::Buf;
+                    self.received += data.remaining() as u64;
+                    let at = self.start
+                        + self.grace
+                        + Duration::from_secs_f64(self.received as f64 / MIN_BODY_RATE);
+                    self.deadline.as_mut().reset(at);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Some(Err("the request body arrives too slowly".into())))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Open connections per client address, when clients connect directly.
 struct PerClient {
     max: usize,
@@ -160,6 +234,14 @@ impl PerClient {
     }
 
     fn enter(&self, ip: IpAddr) -> Option<ClientSlot> {
+        // One client holds a whole IPv6 /64, as one household or server does.
+        let ip = match ip {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())
+            }
+            IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+            v4 => v4,
+        };
         let mut open = self.open.lock().expect("not poisoned");
         let n = open.entry(ip).or_default();
         if *n >= self.max {

@@ -160,3 +160,93 @@ both_engines!(a_client_that_stops_reading_is_cut_off, async {
         "the server gave up on the stalled reader instead of waiting: {answers} answers"
     );
 });
+
+/// A connection from `local` (another loopback address: another client) to the app.
+async fn connect_from(t: &TestApp, local: &str) -> TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    sock.connect(addr(t).parse().unwrap()).await.unwrap()
+}
+
+/// One request on a fresh connection from `local`; the status line, if it came within 3 s.
+async fn ask_from(t: &TestApp, local: &str, request: &str) -> Option<String> {
+    let mut s = connect_from(t, local).await;
+    tokio::time::timeout(Duration::from_secs(3), async {
+        s.write_all(request.as_bytes()).await.ok()?;
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.ok()?;
+        Some(
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+both_engines!(
+    one_client_holding_a_thousand_sockets_leaves_room_for_everyone_else,
+    async {
+        // Issue 15, item 3: ~1,000 sockets from one address, each trickling a body a byte at a
+        // time, filled every connection for the whole request timeout.
+        let t = spawn_app_with("[server]\nheader_timeout = \"2s\"\n").await;
+        let token = t.app.tokens.unsubscribe(1);
+        let mut held = Vec::new();
+        for _ in 0..1000 {
+            let mut s = connect_from(&t, "127.0.0.1").await;
+            let _ = s
+                .write_all(
+                    b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ne",
+                )
+                .await;
+            held.push(s);
+        }
+        // Another client: /health and a one-click unsubscribe answer at once.
+        let health = ask_from(&t, "127.0.0.2", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(health.as_deref(), Some("HTTP/1.1 200 OK"), "/health");
+        let body = "List-Unsubscribe=One-Click";
+        let one_click = ask_from(
+            &t,
+            "127.0.0.3",
+            &format!(
+                "POST /unsubscribe/{token} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .await;
+        assert!(
+            one_click
+                .as_deref()
+                .is_some_and(|l| l.starts_with("HTTP/1.1 ")),
+            "one-click answers: {one_click:?}"
+        );
+        // The trickled bodies (a byte every 1.5 s, so each piece beats the 2 s timeout) are
+        // cut off once they fall behind the minimum rate, long before the request timeout.
+        let start = tokio::time::Instant::now();
+        let mut open: Vec<TcpStream> = held;
+        while !open.is_empty() && start.elapsed() < Duration::from_secs(15) {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let mut still = Vec::new();
+            for mut s in open {
+                if s.write_all(b"x").await.is_ok() {
+                    let mut buf = [0u8; 1024];
+                    match tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) => {}
+                        _ => still.push(s),
+                    }
+                }
+            }
+            open = still;
+        }
+        assert!(
+            open.is_empty(),
+            "{} trickled bodies still held after {:?}",
+            open.len(),
+            start.elapsed()
+        );
+    }
+);
