@@ -390,13 +390,15 @@ both_engines!(the_rate_limit_is_respected, async {
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
     t.wait_send(id).await;
-    // The rate the relay saw: 80 messages at 40/s are 79 intervals of 25 ms. Within 10 %.
+    // The rate the relay saw: 80 messages at 40/s are 79 intervals of 25 ms. Never faster
+    // (within 10 %: the relay stamps arrivals, not sends); slower only as much as a loaded
+    // machine makes it (the speed itself is the benchmark's business, not a test's).
     let mut at: Vec<std::time::Instant> = t.smtp.messages().iter().map(|m| m.at).collect();
     at.sort();
     assert_eq!(at.len(), 80);
     let secs = (at[79] - at[0]).as_secs_f64();
     assert!(secs >= 1.975 * 0.9, "too fast: {secs:.2}s");
-    assert!(secs <= 1.975 * 1.1, "too slow: {secs:.2}s");
+    assert!(secs <= 1.975 * 3.0, "paced far below the limit: {secs:.2}s");
 });
 
 both_engines!(

@@ -75,8 +75,9 @@ both_engines!(addresses_urls_and_names_read_as_one_run_everywhere, async {
         "<span dir=\"ltr\">https://alhal.net/ar</span>",
         "<span dir=\"ltr\">John Smith, Reuters</span>",
         "<span dir=\"ltr\">5G</span>",
-        // The full stop after "Jr" is Arabic punctuation's neighbour, as the algorithm says.
-        "مرحباً <span dir=\"ltr\">John Smith, Jr</span>.،",
+        // A name with no Arabic in it is one left-to-right run, its full stop included
+        // (issue 15, item 11).
+        "مرحباً <span dir=\"ltr\">John Smith, Jr.</span>،",
     ] {
         assert!(html.contains(run), "{run} missing in:\n{html}");
     }
