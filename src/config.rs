@@ -399,6 +399,9 @@ pub struct Schedule {
     pub cron: CronSchedule,
     pub subject: SubjectTemplate,
     pub max_articles: u32,
+    /// `default`: whether a reader who never chose schedules gets this one (a weekly
+    /// round-up beside a daily digest repeats its articles: it is opt-in).
+    pub for_new_readers: bool,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +414,12 @@ struct RawSchedule {
     subject: String,
     #[serde(default = "default_max_articles")]
     max_articles: u32,
+    #[serde(default = "default_true")]
+    default: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl TryFrom<RawSchedule> for Schedule {
@@ -440,6 +449,7 @@ impl TryFrom<RawSchedule> for Schedule {
             cron,
             subject,
             max_articles: r.max_articles,
+            for_new_readers: r.default,
         })
     }
 }
@@ -715,6 +725,11 @@ impl Settings {
             if !names.insert(s.name.to_ascii_lowercase()) {
                 bail!("schedules[{i}].name: `{}` is used twice", s.name);
             }
+        }
+        if !self.schedules.is_empty() && !self.schedules.iter().any(|s| s.for_new_readers) {
+            bail!(
+                "schedules: every schedule has `default = false`, so a new reader would get nothing; give one `default = true`"
+            );
         }
         let mut slugs = std::collections::HashSet::new();
         for (i, s) in self.sections.iter().enumerate() {

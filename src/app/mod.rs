@@ -240,10 +240,15 @@ impl App {
             // A test send goes to one address, as the digest itself.
             let choices = match test_to {
                 Some(_) => vec![],
-                None => self.store.section_choices(&schedule.name).await?,
+                None => {
+                    self.store
+                        .section_choices(&schedule.name, schedule.for_new_readers)
+                        .await?
+                }
             };
             let req = DigestRequest {
                 schedule: &schedule.name,
+                for_new_readers: schedule.for_new_readers,
                 kind,
                 slot,
                 first_since: self.first_since(schedule, at),

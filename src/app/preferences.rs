@@ -11,7 +11,7 @@ impl App {
     pub fn choice_from(&self, schedules: Option<&[String]>, sections: Option<&[String]>) -> Choice {
         let s = &self.settings;
         Choice {
-            schedules: canonical(schedules, s.schedules.iter().map(|x| x.name.as_str())),
+            schedules: self.canonical_schedules(schedules),
             sections: canonical(sections, s.sections.iter().map(|x| x.slug.as_str())),
             by_schedule: vec![],
         }
@@ -44,9 +44,45 @@ impl App {
             (None, by)
         };
         Choice {
-            schedules: canonical(Some(&names), s.schedules.iter().map(|x| x.name.as_str())),
+            schedules: self.canonical_schedules(Some(&names)),
             sections,
             by_schedule,
+        }
+    }
+
+    /// A reader's schedules as stored: nothing for the schedules a reader who never chose
+    /// gets (those with `default = true`), so one added later reaches them too.
+    fn canonical_schedules(&self, picked: Option<&[String]>) -> Option<String> {
+        let picked = picked?;
+        let all = &self.settings.schedules;
+        let kept: Vec<&str> = all
+            .iter()
+            .filter(|x| picked.contains(&x.name))
+            .map(|x| x.name.as_str())
+            .collect();
+        let defaults: Vec<&str> = all
+            .iter()
+            .filter(|x| x.for_new_readers)
+            .map(|x| x.name.as_str())
+            .collect();
+        if kept.is_empty() || kept == defaults {
+            return None;
+        }
+        let mut kept = kept;
+        kept.sort_unstable();
+        Some(kept.join(","))
+    }
+
+    /// Whether a reader with `choice` gets the schedule `name`: the ones they chose, or,
+    /// if they never chose, the ones new readers get.
+    pub fn takes_schedule(&self, choice: &Choice, name: &str) -> bool {
+        match &choice.schedules {
+            Some(list) => list.split(',').any(|x| x == name),
+            None => self
+                .settings
+                .schedules
+                .iter()
+                .any(|x| x.name == name && x.for_new_readers),
         }
     }
 

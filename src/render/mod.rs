@@ -10,6 +10,7 @@
 mod bidi;
 pub mod calendar;
 mod plural;
+mod when;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use tera::{Context, Tera};
 
 pub use bidi::{escape_html, ltr_runs, rtl_plain_text, wrap_latin};
 pub use plural::{HOUR, MINUTE, count_ar};
+pub use when::schedule_in_words;
 
 use crate::{
     config::{Schedule, Settings},

@@ -78,7 +78,8 @@ for_each_engine! {
                     .collect();
             if ids != rendered_ids
                 || (req.test_to.is_none()
-                    && Db::select_section_choices(conn, req.schedule).await? != req.choices)
+                    && Db::select_section_choices(conn, req.schedule, req.for_new_readers).await?
+                        != req.choices)
             {
                 return Ok(DigestOutcome::Stale);
             }
@@ -168,13 +169,14 @@ for_each_engine! {
                      LEFT JOIN digest_editions e ON e.digest_id = $1
                                                 AND e.sections = COALESCE(o.sections, s.sections)
                      WHERE s.status = 'confirmed'
-                       AND (s.schedules IS NULL OR ',' || s.schedules || ',' LIKE $2 ESCAPE '\\')
+                       AND ((s.schedules IS NULL AND $4 = 1) OR ',' || s.schedules || ',' LIKE $2 ESCAPE '\\')
                        AND (COALESCE(o.sections, s.sections) IS NULL OR e.edition IS NOT NULL)
                      ORDER BY s.id",
                 )
                 .bind(id)
                 .bind(schedule_pattern(req.schedule))
                 .bind(req.schedule)
+                .bind(req.for_new_readers as i64)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
@@ -208,24 +210,30 @@ for_each_engine! {
 
         /// The distinct section choices among the confirmed readers of `schedule` (readers
         /// who take every section are not among them), in order.
-        pub(crate) async fn section_choices(&self, schedule: &str) -> anyhow::Result<Vec<String>> {
+        pub(crate) async fn section_choices(
+            &self,
+            schedule: &str,
+            for_new_readers: bool,
+        ) -> anyhow::Result<Vec<String>> {
             let mut conn = self.pool.acquire().await?;
-            Db::select_section_choices(&mut conn, schedule).await
+            Db::select_section_choices(&mut conn, schedule, for_new_readers).await
         }
 
         async fn select_section_choices(
             conn: &mut Conn,
             schedule: &str,
+            for_new_readers: bool,
         ) -> anyhow::Result<Vec<String>> {
             Ok(sqlx::query_scalar(
                 "SELECT DISTINCT COALESCE(o.sections, s.sections) AS chosen FROM subscribers s
                  LEFT JOIN schedule_sections o ON o.subscriber_id = s.id AND o.schedule = $2
                  WHERE s.status = 'confirmed' AND COALESCE(o.sections, s.sections) IS NOT NULL
-                   AND (s.schedules IS NULL OR ',' || s.schedules || ',' LIKE $1 ESCAPE '\\')
+                   AND ((s.schedules IS NULL AND $3 = 1) OR ',' || s.schedules || ',' LIKE $1 ESCAPE '\\')
                  ORDER BY chosen",
             )
             .bind(schedule_pattern(schedule))
             .bind(schedule)
+            .bind(for_new_readers as i64)
             .fetch_all(&mut *conn)
             .await?)
         }

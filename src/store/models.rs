@@ -180,6 +180,8 @@ impl Article {
 #[derive(Debug, Clone)]
 pub struct DigestRequest<'a> {
     pub schedule: &'a str,
+    /// Whether readers who never chose schedules get this one (the schedule's `default`).
+    pub for_new_readers: bool,
     pub kind: DigestKind,
     /// The cron slot of a scheduled digest (a slot makes at most one digest).
     pub slot: Option<i64>,

@@ -22,7 +22,7 @@ use super::{PageFailure, decode_form, links::message_page, page};
 use crate::{
     app::App,
     domain::TokenKind,
-    render::{ChoiceGroup, ChoiceOption, Page},
+    render::{ChoiceGroup, ChoiceOption, Page, schedule_in_words},
     store::{Choice, SubscriberStatus},
 };
 
@@ -68,8 +68,12 @@ fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Re
         field: "schedule".into(),
         value: x.name.clone(),
         label,
-        checked: App::chosen(&choice.schedules, &x.name),
+        checked: app.takes_schedule(choice, &x.name),
         sub: false,
+    };
+    // When each arrives: «يومية — كل يوم ٧:٠٠ صباحاً بتوقيت بغداد».
+    let when = |x: &crate::config::Schedule| {
+        schedule_in_words(x.cron.expression(), x.cron.timezone(), s.newsletter.digits)
     };
     let groups = if s.sections.is_empty() {
         vec![ChoiceGroup {
@@ -77,7 +81,7 @@ fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Re
             options: s
                 .schedules
                 .iter()
-                .map(|x| schedule(x, x.label.clone()))
+                .map(|x| schedule(x, format!("{} — {}", x.label, when(x))))
                 .collect(),
         }]
     } else {
@@ -86,12 +90,15 @@ fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Re
             .iter()
             .map(|x| {
                 let chosen = choice.sections_in(&x.name).map(str::to_owned);
-                let mut options = vec![schedule(x, "تصلني هذه النشرة".into())];
+                let takes = app.takes_schedule(choice, &x.name);
+                let mut options = vec![schedule(x, format!("تصلني هذه النشرة ({})", when(x)))];
+                // A section under a schedule the reader does not get is not something they
+                // chose: it is ticked only once the schedule is.
                 options.extend(s.sections.iter().map(|c| ChoiceOption {
                     field: format!("section.{}", x.name),
                     value: c.slug.clone(),
                     label: c.name.clone(),
-                    checked: App::chosen(&chosen, &c.slug),
+                    checked: takes && App::chosen(&chosen, &c.slug),
                     sub: true,
                 }));
                 ChoiceGroup {
@@ -168,11 +175,16 @@ async fn save(
         .iter()
         .filter(|x| schedules.contains(&x.name))
         .map(|x| {
-            let secs = if per_schedule {
+            let mut secs = if per_schedule {
                 picked(&format!("section.{}", x.name))
             } else {
                 all.clone()
             };
+            // A schedule ticked now showed its sections unticked (it was not taken): with
+            // none ticked under it (and some ticked elsewhere), it comes with every section.
+            if per_schedule && secs.is_empty() && !app.takes_schedule(&current, &x.name) {
+                secs = s.sections.iter().map(|c| c.slug.clone()).collect();
+            }
             (x.name.clone(), secs)
         })
         // A schedule with no section ticked brings nothing: it is not taken.

@@ -18,7 +18,7 @@ use super::{Limits, client::client_ip, decode_form, page};
 use crate::{
     app::{App, SignupError},
     domain::{SubscriberEmail, SubscriberName},
-    render::{MINUTE, Page, count_ar},
+    render::{ChoiceGroup, ChoiceOption, MINUTE, Page, count_ar, schedule_in_words},
     store::now_ms,
 };
 
@@ -46,13 +46,44 @@ fn form_page(app: &App, error: Option<String>, email: String, name: String) -> P
         name_value: name,
         back_url: Some(app.settings.newsletter.site_url.clone()),
         stamp: app.tokens.form_stamp(now_ms()),
+        groups: schedule_choice(app),
         ..Default::default()
     }
+}
+
+/// The schedules as checkboxes (those new readers get ticked), when there is a choice to
+/// make and the link did not make it already.
+fn schedule_choice(app: &App) -> Vec<ChoiceGroup> {
+    let s = &app.settings;
+    if s.schedules.len() < 2 {
+        return vec![];
+    }
+    vec![ChoiceGroup {
+        legend: "متى تصلك النشرة".into(),
+        options: s
+            .schedules
+            .iter()
+            .map(|x| ChoiceOption {
+                field: "schedule".into(),
+                sub: false,
+                value: x.name.clone(),
+                label: format!(
+                    "{} — {}",
+                    x.label,
+                    schedule_in_words(x.cron.expression(), x.cron.timezone(), s.newsletter.digits)
+                ),
+                checked: x.for_new_readers,
+            })
+            .collect(),
+    }]
 }
 
 async fn subscribe_page(State(app): State<Arc<App>>, Query(offer): Query<Offer>) -> Response {
     let offer = offer.known(&app);
     let mut p = form_page(&app, None, String::new(), String::new());
+    if !offer.schedule.is_empty() {
+        p.groups.clear();
+    }
     p.section = offer.section;
     p.schedule = offer.schedule;
     p.article = offer.article;
@@ -188,10 +219,24 @@ async fn subscribe(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    // A form may tick several schedules (`schedule=daily&schedule=weekly`).
+    let mut schedules: Vec<String> = Vec::new();
     let form: Result<SubscribeForm, ()> = if is_json {
         super::decode_json(&body).map_err(|_| ())
     } else {
-        decode_form(&body).map_err(|_| ())
+        decode_form::<Vec<(String, String)>>(&body)
+            .map_err(|_| ())
+            .and_then(|fields| {
+                schedules = fields
+                    .iter()
+                    .filter(|(k, _)| k == "schedule")
+                    .map(|(_, v)| v.clone())
+                    .take(16)
+                    .collect();
+                let last: std::collections::BTreeMap<String, String> = fields.into_iter().collect();
+                let v = serde_json::to_value(last).map_err(|_| ())?;
+                serde_json::from_value(v).map_err(|_| ())
+            })
     };
     let mut reply = Reply {
         app: &app,
@@ -246,8 +291,11 @@ async fn subscribe(
         return check_inbox(&app, article, is_json);
     }
     let one = |v: &str| (!v.is_empty()).then(|| vec![v.to_owned()]);
+    if schedules.is_empty() {
+        schedules.extend(one(&form.schedule).unwrap_or_default());
+    }
     let choice = app.choice_from(
-        one(&form.schedule).as_deref(),
+        (!schedules.is_empty()).then_some(schedules.as_slice()),
         one(&form.section).as_deref(),
     );
     match app.subscribe(&email, &name, &source, &choice).await {

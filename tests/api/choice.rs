@@ -612,3 +612,81 @@ both_engines!(politics_daily_and_culture_weekly, async {
     let after = t.app.store.reader_choice(id).await.unwrap().unwrap().1;
     assert_eq!(after.sections.as_deref(), Some("culture"));
 });
+
+both_engines!(
+    a_weekly_round_up_is_opt_in_and_each_schedule_says_when,
+    async {
+        // Issue 15, item 13: a reader who never chose got every schedule, so the weekly
+        // round-up repeated the daily's articles.
+        let config = SECTIONS.replace(
+            "subject = \"نشرة أسبوعية\"",
+            "subject = \"نشرة أسبوعية\"\ndefault = false",
+        );
+        let t = spawn_app_with(&config).await;
+        // The sign-up page offers the choice: the daily ticked, the weekly not, each with its time.
+        let signup = t.get_text("/subscribe").await;
+        assert!(
+            signup.contains(
+                r#"name="schedule" value="daily" checked> يومية — كل يوم 7:00 صباحاً بتوقيت بغداد"#
+            ),
+            "{signup}"
+        );
+        assert!(
+            signup.contains(
+                r#"name="schedule" value="weekly"> أسبوعية — كل جمعة 7:00 صباحاً بتوقيت بغداد"#
+            ),
+            "{signup}"
+        );
+        t.subscribe_and_confirm("plain@example.com").await;
+        t.sign_up_with_form("both@example.com", "&schedule=daily&schedule=weekly")
+            .await;
+        t.add_in(1, "خبر سياسي", "politics").await;
+        t.send_schedule("daily").await.unwrap();
+        t.wait_for_mail_to("plain@example.com", 2).await;
+        t.wait_for_mail_to("both@example.com", 2).await;
+        t.add_in(2, "معرض الكتاب", "culture").await;
+        let weekly = t.send_schedule("weekly").await.expect("a weekly digest");
+        let v = t.admin_get(&format!("/api/sends/{weekly}")).await;
+        assert_eq!(v["total"], 1, "only the reader who chose it: {v}");
+        t.wait_for_mail_to("both@example.com", 3).await;
+        assert_eq!(t.smtp.messages_to("plain@example.com").len(), 2);
+
+        // The preferences page says when each arrives; the weekly and its sections are not ticked.
+        let digest = t.smtp.messages_to("plain@example.com")[1].clone();
+        let link = t.local(&text_link(&digest, "/preferences/"));
+        let html = t.get_text(&link.replacen(&t.base, "", 1)).await;
+        assert!(
+            html.contains(
+                r#"value="daily" checked> تصلني هذه النشرة (كل يوم 7:00 صباحاً بتوقيت بغداد)"#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"value="weekly"> تصلني هذه النشرة (كل جمعة 7:00 صباحاً بتوقيت بغداد)"#),
+            "{html}"
+        );
+        for slug in ["politics", "culture", "sport"] {
+            assert!(
+                html.contains(&format!(r#"name="section.daily" value="{slug}" checked"#)),
+                "{slug} ticked under the daily:\n{html}"
+            );
+            assert!(
+                html.contains(&format!(r#"name="section.weekly" value="{slug}">"#)),
+                "{slug} not ticked under the weekly it does not get:\n{html}"
+            );
+        }
+        // Ticking the weekly alone (its sections left as shown) takes it with every section.
+        let path = link.replacen(&t.base, "", 1);
+        let mut form = "schedule=daily&schedule=weekly".to_owned();
+        for slug in ["politics", "culture", "sport"] {
+            form.push_str(&format!("&section.daily={slug}"));
+        }
+        let r = t.post_form(&path, &form).await;
+        assert!(r.text().await.unwrap().contains("حُفظت اختياراتك"));
+        t.add_in(3, "أمسية شعرية", "culture").await;
+        let weekly = t.send_schedule("weekly").await.expect("a weekly digest");
+        let v = t.admin_get(&format!("/api/sends/{weekly}")).await;
+        assert_eq!(v["total"], 2, "{v}");
+        t.wait_for_mail_to("plain@example.com", 3).await;
+    }
+);

@@ -129,7 +129,7 @@ async fn reader(
         let taken: Vec<String> = s
             .schedules
             .iter()
-            .filter(|x| App::chosen(&choice.schedules, &x.name))
+            .filter(|x| app.takes_schedule(&choice, &x.name))
             .map(|x| {
                 if s.sections.is_empty() {
                     return x.label.clone();
