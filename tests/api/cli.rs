@@ -63,6 +63,103 @@ fn bad_configuration_exits_non_zero_naming_the_key() {
     assert!(text(&out.stderr).contains("missing.toml"));
 }
 
+/// Issue 15, item 23: a misspelt or not-yet-built key stops the process, named with the
+/// nearest known one, whether it came from a file or from the environment.
+#[test]
+fn an_unknown_key_stops_the_process_naming_the_nearest_known_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, body: &str| {
+        std::fs::write(dir.path().join(name), body).unwrap();
+        name.to_owned()
+    };
+    // (config file, environment, what the error must say)
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            file("delivry.toml", "[delivry]\nconcurrency = 3\n"),
+            vec![],
+            vec![
+                "unknown section `delivry`",
+                "delivry.toml",
+                "did you mean `delivery`?",
+            ],
+        ),
+        (
+            file("hots.toml", "[smtp]\nhots = \"relay.example.org\"\n"),
+            vec![],
+            vec!["unknown key `smtp.hots`", "did you mean `smtp.host`?"],
+        ),
+        (
+            file(
+                "two.toml",
+                "[server]\npublic_url = \"http://127.0.0.1:8080\"\nsignups_per_huor = 5\n[newsletter]\nfrom_name = \"x\"\n[[schedules]]\nname = \"w\"\ncron = \"0 7 * * 1\"\ntimezone = \"UTC\"\nsubject = \"s\"\nmax_article = 5\n",
+            ),
+            vec![],
+            vec![
+                "`server.signups_per_hour`?",
+                "unknown key `newsletter.from_name`",
+                "unknown key `schedules[0].max_article`",
+                "`schedules[0].max_articles`?",
+            ],
+        ),
+        (
+            String::new(),
+            vec![("NASHRA__DELIVRY__CONCURRENCY", "3")],
+            vec![
+                "unknown section `delivry`",
+                "NASHRA__DELIVRY__CONCURRENCY",
+                "did you mean `delivery`?",
+            ],
+        ),
+        (
+            String::new(),
+            vec![("NASHRA__SMTP__HOTS", "relay.example.org")],
+            vec!["`smtp.hots`", "NASHRA__SMTP__HOTS", "`smtp.host`?"],
+        ),
+        (
+            file(
+                "planned.toml",
+                "[alerts]\napproval = \"auto\"\n[[relays]]\nname = \"backup\"\nhost = \"relay2.example.org\"\n",
+            ),
+            vec![],
+            vec![
+                "`alerts` in",
+                "`relays` in",
+                "not supported by this version of Nashra yet",
+            ],
+        ),
+    ];
+    for (config, env, wanted) in &cases {
+        let mut args = vec![];
+        if !config.is_empty() {
+            args.extend(["--config", config.as_str()]);
+        }
+        args.push("migrate");
+        let out = nashra(dir.path(), &args, env);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{config} {env:?} should fail: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{config} {env:?}: `{w}` not in {err}");
+        }
+        assert!(
+            !dir.path().join("data").exists(),
+            "nothing was migrated: {err}"
+        );
+    }
+    // Every configuration file the repository ships still loads.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = nashra(
+        dir.path(),
+        &[
+            "--config",
+            root.join("config/default.toml").to_str().unwrap(),
+            "migrate",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 // Multi-threaded: the SMTP server must keep running while this thread waits on the CLI.
 both_engines!(
     multi_thread,
