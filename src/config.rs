@@ -681,17 +681,31 @@ impl Settings {
                     )
                 })?;
         }
-        if d.transport == Transport::Smtp {
+        // The development values are published with the code: with them anyone can sign a
+        // reader's link or act as owner. They are for a laptop only, whatever the process
+        // runs: a web-only process or a worker shares its secret and its database with the
+        // rest of the site, so the rule cannot depend on the role.
+        let readers_reach_it = public.starts_with("https://") || !srv.bind.ip().is_loopback();
+        let why = if d.transport == Transport::Smtp {
+            Some("sending over smtp")
+        } else if readers_reach_it {
+            Some("serving readers (server.public_url is https or server.bind is not loopback)")
+        } else {
+            None
+        };
+        if let Some(why) = why {
             if self.security.secret == DEV_SECRET {
                 bail!(
-                    "security.secret: still the development value; set a secret of your own (NASHRA__SECURITY__SECRET) before sending over smtp"
+                    "security.secret: still the development value; set a secret of your own (NASHRA__SECURITY__SECRET) before {why}"
                 );
             }
             if self.security.admin_token == DEV_ADMIN_TOKEN {
                 bail!(
-                    "security.admin_token: still the development value; set your own before sending over smtp"
+                    "security.admin_token: still the development value; set your own (NASHRA__SECURITY__ADMIN_TOKEN, or \"\" to retire it) before {why}"
                 );
             }
+        }
+        if d.transport == Transport::Smtp {
             if self.smtp.host.trim().is_empty() {
                 bail!("smtp.host: must be set for the smtp transport");
             }
@@ -904,6 +918,29 @@ mod tests {
         }
         // Every key of the shipped defaults is known (they load over themselves).
         Settings::from_toml_over_defaults(DEFAULT_TOML).unwrap();
+    }
+
+    #[test]
+    fn the_development_secrets_stay_on_a_laptop() {
+        let own = "[security]\nsecret = \"an-operator-secret-0123456789-0123456789\"\n";
+        for (toml, key) in [
+            (
+                "[server]\npublic_url = \"https://news.example.org\"",
+                "security.secret",
+            ),
+            ("[server]\nbind = \"0.0.0.0:8080\"", "security.secret"),
+            (
+                &format!("{own}[server]\nbind = \"[::]:8080\""),
+                "security.admin_token",
+            ),
+        ] {
+            let err = format!("{:#}", Settings::from_toml_over_defaults(toml).unwrap_err());
+            assert!(
+                err.contains(key) && err.contains("development value"),
+                "{toml:?} gave {err}"
+            );
+        }
+        Settings::from_toml_over_defaults("").expect("loopback and http: the demo runs");
     }
 
     #[test]

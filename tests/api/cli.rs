@@ -160,6 +160,104 @@ fn an_unknown_key_stops_the_process_naming_the_nearest_known_one() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// Issue 15, item 4: the published development secrets are refused by every kind of
+/// process whenever readers could reach it (https public_url, or a bind beyond loopback),
+/// not only by one that sends over smtp.
+#[test]
+fn no_process_reachable_by_readers_starts_with_the_development_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let https: &[(&str, &str)] = &[
+        ("NASHRA__SERVER__PUBLIC_URL", "https://news.example.org"),
+        ("NASHRA__SERVER__BIND", "127.0.0.1:0"),
+    ];
+    let wide: &[(&str, &str)] = &[("NASHRA__SERVER__BIND", "0.0.0.0:0")];
+    let own_secret: &[(&str, &str)] = &[(
+        "NASHRA__SECURITY__SECRET",
+        "an-operator-secret-0123456789-0123456789",
+    )];
+    let web_only = &["serve", "--no-delivery", "--no-scheduler", "--no-feeds"][..];
+    // (arguments, environment, the key the refusal names)
+    type Case<'a> = (&'a [&'a str], Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (web_only, https.to_vec(), "security.secret"),
+        (
+            &["serve", "--no-delivery"],
+            https.to_vec(),
+            "security.secret",
+        ),
+        (&["worker"], https.to_vec(), "security.secret"),
+        (&["serve"], wide.to_vec(), "security.secret"),
+        (
+            web_only,
+            [https, own_secret].concat(),
+            "security.admin_token",
+        ),
+    ];
+    // Started together: a process that wrongly starts is given 20 s to prove it stays up.
+    let mut running: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (args, env, _))| {
+            // A directory each: one SQLite file migrated by two processes at once would fail
+            // for a reason of its own.
+            let place = dir.path().join(i.to_string());
+            std::fs::create_dir(&place).unwrap();
+            let mut c = Command::new(env!("CARGO_BIN_EXE_nashra"));
+            c.current_dir(place)
+                .args(*args)
+                .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            c.spawn().expect("nashra runs")
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline
+        && running.iter_mut().any(|c| c.try_wait().unwrap().is_none())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut started = vec![];
+    for ((args, env, key), mut child) in cases.iter().zip(running) {
+        if child.try_wait().unwrap().is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            started.push(format!("{args:?} {env:?}"));
+            continue;
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} {env:?}");
+        assert!(
+            err.contains(key) && err.contains("development value"),
+            "{args:?} {env:?}: {err}"
+        );
+    }
+    assert!(
+        started.is_empty(),
+        "started with the development secrets: {started:?}"
+    );
+    // On a laptop (loopback, http) the defaults still run as they are: the demo needs them.
+    let out = nashra(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Secrets of one's own are accepted on https.
+    let out = nashra(
+        dir.path(),
+        &["migrate"],
+        &[
+            https,
+            own_secret,
+            &[(
+                "NASHRA__SECURITY__ADMIN_TOKEN",
+                "an-operator-token-0123456789",
+            )],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 // Multi-threaded: the SMTP server must keep running while this thread waits on the CLI.
 both_engines!(
     multi_thread,
