@@ -280,7 +280,8 @@ both_engines!(
     )
     .unwrap();
         let out = run(&["subscribers", "import", "in.csv", "--confirmed"]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        // A rejected row makes the import fail (issue 15, item 8); the good rows are in.
+        assert!(!out.status.success(), "{}", text(&out.stderr));
         assert!(
             text(&out.stdout).contains("2 added, 1 already known, 1 rejected"),
             "{}",
@@ -417,6 +418,85 @@ both_engines!(
         assert_eq!(smtp.count(), 2);
         let out = run(&["sends", "status", "1"]);
         assert!(text(&out.stdout).contains("\"status\": \"done\""));
+    }
+);
+
+// Issue 15, item 8: a reader is never dropped for their name, and an import that turned
+// rows away says so with its exit status and the offending values.
+both_engines!(
+    an_import_keeps_readers_whose_name_fails_and_fails_when_a_row_is_rejected,
+    async {
+        let dir = TestPlace::new().await;
+        let cfg = dir.path().join("nashra.toml");
+        std::fs::write(&cfg, test_toml(&dir, "127.0.0.1:25".parse().unwrap())).unwrap();
+        let cfg = cfg.to_str().unwrap().to_owned();
+        let run = |args: &[&str]| {
+            let mut a = vec!["--config", cfg.as_str()];
+            a.extend_from_slice(args);
+            nashra(dir.path(), &a, &[])
+        };
+        std::fs::write(
+            dir.path().join("names.csv"),
+            "email,name\nreader1@example.com,قارئ 1\nreader2@example.com,Ahmed 2\nreader3@example.com,سارة\n",
+        )
+        .unwrap();
+        let out = run(&["subscribers", "import", "names.csv", "--confirmed"]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "no row was rejected: {stdout}{stderr}"
+        );
+        assert!(
+            stdout.contains("3 added, 0 already known, 0 rejected"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("2 imported without a name"), "{stdout}");
+        assert!(
+            stderr.contains("line 2: name «قارئ 1» left empty")
+                && stderr.contains("line 3: name «Ahmed 2» left empty"),
+            "{stderr}"
+        );
+        let export = text(&run(&["subscribers", "export"]).stdout);
+        assert!(
+            export.contains("reader1@example.com,,confirmed")
+                && export.contains("reader2@example.com,,confirmed")
+                && export.contains("reader3@example.com,سارة,confirmed"),
+            "{export}"
+        );
+
+        std::fs::write(
+            dir.path().join("bad.csv"),
+            "email,name\nnot-an-address,سارة\nreader4@example.com,قارئ\n",
+        )
+        .unwrap();
+        let out = run(&["subscribers", "import", "bad.csv", "--confirmed"]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            !out.status.success(),
+            "a row was rejected: {stdout}{stderr}"
+        );
+        assert!(
+            stdout.contains("1 added, 0 already known, 1 rejected"),
+            "{stdout}"
+        );
+        assert!(
+            stderr.contains("line 2: not imported: `not-an-address` is not an email address"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("1 row was not imported"), "{stderr}");
+
+        std::fs::write(
+            dir.path().join("none.csv"),
+            "email\nx@@example.com\n@example.com\n",
+        )
+        .unwrap();
+        let out = run(&["subscribers", "import", "none.csv"]);
+        assert!(!out.status.success(), "every row was rejected");
+        assert!(
+            text(&out.stderr).contains("2 rows were not imported"),
+            "{}",
+            text(&out.stderr)
+        );
     }
 );
 
