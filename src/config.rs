@@ -4,7 +4,8 @@
 //! Everything is checked once at start-up, and parsed into domain types (a schedule's crontab
 //! in its time zone, the sending window, the subject template); a bad value stops the process
 //! with a message that names the key, so an operator never discovers a typo at 07:00 when the
-//! digest should go out. This module depends on `domain` only.
+//! digest should go out. An unknown key stops it too (`unknown.rs`): a misspelt setting left
+//! at its default looks live when it is not. This module depends on `domain` only.
 
 use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
@@ -17,6 +18,8 @@ use serde::Deserialize;
 
 use crate::domain::{CronSchedule, Mailbox, SendWindow, SubjectTemplate, SubscriberEmail};
 
+mod unknown;
+
 /// The defaults shipped in the repository, compiled in.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -25,6 +28,7 @@ const DEV_SECRET: &str = "nashra-dev-secret-change-me-0123456789abcdef";
 const DEV_ADMIN_TOKEN: &str = "nashra-dev-admin-token";
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: Server,
     pub database: Database,
@@ -62,6 +66,7 @@ pub struct DkimKeyConfig {
 
 /// Where bounces, complaints and mailed unsubscribes come back.
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Bounces {
     /// `imaps://user:password@host:993/INBOX` (or `imap://` with STARTTLS); "" = no mailbox.
     pub imap_url: String,
@@ -92,6 +97,7 @@ impl std::fmt::Debug for Bounces {
 
 /// Provider webhooks; a provider with no credentials set answers 404.
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Webhooks {
     /// Basic-auth user and password put in the webhook URL given to Postmark.
     pub postmark_user: String,
@@ -113,6 +119,7 @@ impl std::fmt::Debug for Webhooks {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Server {
     pub bind: SocketAddr,
     /// Base of every link we put in a message; must be reachable by readers.
@@ -162,6 +169,7 @@ fn default_signups_per_hour() -> u32 {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Database {
     pub url: String,
 }
@@ -174,6 +182,7 @@ pub enum Transport {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Delivery {
     pub transport: Transport,
     pub outbox_dir: PathBuf,
@@ -223,6 +232,7 @@ pub enum Tls {
 }
 
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Smtp {
     pub host: String,
     pub port: u16,
@@ -235,6 +245,7 @@ pub struct Smtp {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Newsletter {
     pub name: String,
     pub from: String,
@@ -287,6 +298,7 @@ pub enum Calendar {
 /// A `[[sections]]` entry: what readers tick on the preferences page, and which articles
 /// belong to it (a feed category, an API tag or `section` field, compared without case).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Section {
     pub slug: String,
     pub name: String,
@@ -326,6 +338,7 @@ fn default_excerpt_chars() -> usize {
 }
 
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Security {
     pub secret: String,
     /// A bearer token for scripts, with the owner role. Empty = retired (use API tokens
@@ -379,6 +392,7 @@ impl std::fmt::Debug for Security {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Feed {
     pub url: String,
     #[serde(with = "humantime_serde", default = "default_poll")]
@@ -405,6 +419,7 @@ pub struct Schedule {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawSchedule {
     name: String,
     #[serde(default)]
@@ -505,7 +520,12 @@ impl Settings {
 
     fn from_figment(fig: Figment) -> anyhow::Result<Settings> {
         let mut settings: Settings = fig.extract().map_err(|e| {
-            let msgs: Vec<String> = e.into_iter().map(describe_figment_error).collect();
+            let unknown = unknown::describe(&fig);
+            let msgs: Vec<String> = if unknown.is_empty() {
+                e.into_iter().map(describe_figment_error).collect()
+            } else {
+                unknown
+            };
             anyhow::anyhow!("invalid configuration: {}", msgs.join("; "))
         })?;
         settings.delivery.send_window = SendWindow::parse(
@@ -671,17 +691,31 @@ impl Settings {
                     )
                 })?;
         }
-        if d.transport == Transport::Smtp {
+        // The development values are published with the code: with them anyone can sign a
+        // reader's link or act as owner. They are for a laptop only, whatever the process
+        // runs: a web-only process or a worker shares its secret and its database with the
+        // rest of the site, so the rule cannot depend on the role.
+        let readers_reach_it = public.starts_with("https://") || !srv.bind.ip().is_loopback();
+        let why = if d.transport == Transport::Smtp {
+            Some("sending over smtp")
+        } else if readers_reach_it {
+            Some("serving readers (server.public_url is https or server.bind is not loopback)")
+        } else {
+            None
+        };
+        if let Some(why) = why {
             if self.security.secret == DEV_SECRET {
                 bail!(
-                    "security.secret: still the development value; set a secret of your own (NASHRA__SECURITY__SECRET) before sending over smtp"
+                    "security.secret: still the development value; set a secret of your own (NASHRA__SECURITY__SECRET) before {why}"
                 );
             }
             if self.security.admin_token == DEV_ADMIN_TOKEN {
                 bail!(
-                    "security.admin_token: still the development value; set your own before sending over smtp"
+                    "security.admin_token: still the development value; set your own (NASHRA__SECURITY__ADMIN_TOKEN, or \"\" to retire it) before {why}"
                 );
             }
+        }
+        if d.transport == Transport::Smtp {
             if self.smtp.host.trim().is_empty() {
                 bail!("smtp.host: must be set for the smtp transport");
             }
@@ -874,6 +908,54 @@ mod tests {
             let err = format!("{:#}", Settings::from_toml_over_defaults(toml).unwrap_err());
             assert!(err.contains(key), "{toml:?} gave {err}");
         }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_nearest_known_one() {
+        let cases = [
+            ("[delivry]\nconcurrency = 3", "did you mean `delivery`?"),
+            (
+                "[smtp]\nhots = \"x\"",
+                "unknown key `smtp.hots`: did you mean `smtp.host`?",
+            ),
+            (
+                "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]",
+                "planned but not supported",
+            ),
+            (
+                "[[dkim]]\ndomain = \"a.b\"\nselector = \"s\"\nalgoritm = \"x\"",
+                "`dkim[0].algorithm`?",
+            ),
+        ];
+        for (toml, wanted) in cases {
+            let err = format!("{:#}", Settings::from_toml_over_defaults(toml).unwrap_err());
+            assert!(err.contains(wanted), "{toml:?} gave {err}");
+        }
+        // Every key of the shipped defaults is known (they load over themselves).
+        Settings::from_toml_over_defaults(DEFAULT_TOML).unwrap();
+    }
+
+    #[test]
+    fn the_development_secrets_stay_on_a_laptop() {
+        let own = "[security]\nsecret = \"an-operator-secret-0123456789-0123456789\"\n";
+        for (toml, key) in [
+            (
+                "[server]\npublic_url = \"https://news.example.org\"",
+                "security.secret",
+            ),
+            ("[server]\nbind = \"0.0.0.0:8080\"", "security.secret"),
+            (
+                &format!("{own}[server]\nbind = \"[::]:8080\""),
+                "security.admin_token",
+            ),
+        ] {
+            let err = format!("{:#}", Settings::from_toml_over_defaults(toml).unwrap_err());
+            assert!(
+                err.contains(key) && err.contains("development value"),
+                "{toml:?} gave {err}"
+            );
+        }
+        Settings::from_toml_over_defaults("").expect("loopback and http: the demo runs");
     }
 
     #[test]

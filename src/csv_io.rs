@@ -18,25 +18,94 @@ use crate::{
 /// An address to import and the name that came with it.
 pub type ImportRow = (SubscriberEmail, SubscriberName);
 
-/// Why a row was not imported.
+/// A row read: the reader to import and, when the row's name failed the name check, that
+/// name (the reader is imported without it); or why the row cannot be imported at all.
+pub type ReadRow = Result<(ImportRow, Option<NameLeftEmpty>), RowError>;
+
+/// Longest piece of an offending value a report repeats.
+const SHOWN_CHARS: usize = 60;
+
+/// An offending value as a report shows it: cut short, control characters replaced (a
+/// terminal or a page must not obey them).
+fn shown(value: &str) -> String {
+    let mut s: String = value
+        .chars()
+        .take(SHOWN_CHARS)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    if value.chars().count() > SHOWN_CHARS {
+        s.push('…');
+    }
+    s
+}
+
+/// Why a row was not imported. The address is the only thing that turns a row away.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RowError {
-    #[error("not valid UTF-8")]
+    #[error("not imported: the email field is not UTF-8 text")]
     NotUtf8,
-    #[error("{0}")]
-    Email(#[from] EmailError),
-    #[error("name: {0}")]
-    Name(#[from] NameError),
+    #[error("not imported: no email address")]
+    NoAddress,
+    #[error("not imported: `{}` is not an email address ({why})", shown(.value))]
+    Email { value: String, why: EmailError },
 }
 
 impl RowError {
-    /// For the console's report, in Arabic.
+    /// For the console's report, in Arabic, to the editor.
     pub fn arabic(&self) -> String {
         match self {
-            RowError::NotUtf8 => "السطر ليس نصاً بترميز UTF-8.".into(),
-            RowError::Email(e) => e.arabic().into(),
-            RowError::Name(e) => format!("الاسم: {}", e.arabic()),
+            RowError::NotUtf8 => "لم يُستورد: العنوان ليس نصاً بترميز UTF-8.".into(),
+            RowError::NoAddress => "لم يُستورد: لا عنوان بريد في هذا السطر.".into(),
+            RowError::Email { .. } => "لم يُستورد: هذا ليس عنوان بريد إلكتروني صالحاً.".into(),
         }
+    }
+
+    /// The offending value, as a report shows it.
+    pub fn value(&self) -> String {
+        match self {
+            RowError::Email { value, .. } => shown(value),
+            RowError::NotUtf8 | RowError::NoAddress => String::new(),
+        }
+    }
+}
+
+/// A name that failed the name check: the reader is imported with an empty name rather
+/// than lost (a digit in «قارئ 1» is no reason to drop a reader), and the report says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameLeftEmpty {
+    pub value: String,
+    /// `None`: the field was not UTF-8 text.
+    pub why: Option<NameError>,
+}
+
+impl std::fmt::Display for NameLeftEmpty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = match &self.why {
+            Some(e) => e.to_string(),
+            None => "not UTF-8 text".into(),
+        };
+        write!(
+            f,
+            "name «{}» left empty ({why}); the reader is imported without it",
+            shown(&self.value)
+        )
+    }
+}
+
+impl NameLeftEmpty {
+    /// For the console's report, in Arabic, to the editor.
+    pub fn arabic(&self) -> String {
+        let why = match self.why {
+            Some(NameError::Invalid) => "فيه أرقام أو رموز، والاسم حروف ومسافات و. , - ' فقط",
+            Some(NameError::TooLong) => "أطول من 60 حرفاً",
+            None => "ليس نصاً بترميز UTF-8",
+        };
+        format!("أُضيف القارئ من دون اسم: الاسم {why}.")
+    }
+
+    /// The offending value, as a report shows it.
+    pub fn value(&self) -> String {
+        shown(&self.value)
     }
 }
 
@@ -79,7 +148,7 @@ impl<R: Read> CsvImport<R> {
 
     /// The next row with its line number, or `None` at the end. A row that cannot be read
     /// as CSV at all ends the import with an error naming its line.
-    pub fn next_row(&mut self) -> anyhow::Result<Option<(u64, Result<ImportRow, RowError>)>> {
+    pub fn next_row(&mut self) -> anyhow::Result<Option<(u64, ReadRow)>> {
         loop {
             if !self
                 .reader
@@ -96,18 +165,40 @@ impl<R: Read> CsvImport<R> {
         }
     }
 
-    fn parse(&self) -> Result<ImportRow, RowError> {
-        let field = |i: usize| -> Result<String, RowError> {
-            let raw = self.record.get(i).unwrap_or_default();
-            let s = std::str::from_utf8(raw).map_err(|_| RowError::NotUtf8)?;
-            Ok(unescape(s).to_owned())
+    fn parse(&self) -> ReadRow {
+        let raw = |i: usize| self.record.get(i).unwrap_or_default();
+        let address = std::str::from_utf8(raw(self.email)).map_err(|_| RowError::NotUtf8)?;
+        let address = unescape(address);
+        let email = SubscriberEmail::parse(address).map_err(|why| match why {
+            EmailError::Empty => RowError::NoAddress,
+            why => RowError::Email {
+                value: address.to_owned(),
+                why,
+            },
+        })?;
+        let Some(i) = self.name else {
+            return Ok(((email, SubscriberName::default()), None));
         };
-        let email = SubscriberEmail::parse(&field(self.email)?)?;
-        let name = match self.name {
-            Some(i) => SubscriberName::parse(&field(i)?)?,
-            None => SubscriberName::default(),
+        let (name, left_empty) = match std::str::from_utf8(raw(i)) {
+            Ok(text) => match SubscriberName::parse(unescape(text)) {
+                Ok(name) => (name, None),
+                Err(why) => (
+                    SubscriberName::default(),
+                    Some(NameLeftEmpty {
+                        value: text.to_owned(),
+                        why: Some(why),
+                    }),
+                ),
+            },
+            Err(_) => (
+                SubscriberName::default(),
+                Some(NameLeftEmpty {
+                    value: String::from_utf8_lossy(raw(i)).into_owned(),
+                    why: None,
+                }),
+            ),
         };
-        Ok((email, name))
+        Ok(((email, name), left_empty))
     }
 }
 
@@ -162,28 +253,55 @@ mod tests {
 
     fn read_all(text: &str) -> (Vec<ImportRow>, Vec<(u64, String)>) {
         let mut r = CsvImport::new(text.as_bytes()).unwrap();
-        let (mut good, mut bad) = (vec![], vec![]);
+        let (mut good, mut notes) = (vec![], vec![]);
         while let Some((line, row)) = r.next_row().unwrap() {
             match row {
-                Ok(x) => good.push(x),
-                Err(why) => bad.push((line, why.to_string())),
+                Ok((x, None)) => good.push(x),
+                Ok((x, Some(name))) => {
+                    good.push(x);
+                    notes.push((line, name.to_string()));
+                }
+                Err(why) => notes.push((line, why.to_string())),
             }
         }
-        (good, bad)
+        (good, notes)
     }
 
     #[test]
     fn quotes_newlines_bom_and_bad_rows() {
-        let (rows, bad) = read_all(
-            "\u{feff}name,email\n\"Smith, Sara\",a@example.com\nx,not-an-email\n\n\"Ali\nAhmad\",b@example.org\n,c@example.org\nSara 2,d@example.org\n",
+        let (rows, notes) = read_all(
+            "\u{feff}name,email\n\"Smith, Sara\",a@example.com\nx,not-an-email\n\n\"Ali\nAhmad\",b@example.org\n,c@example.org\nSara 2,d@example.org\nقارئ 1,e@example.org\n",
         );
-        assert_eq!(rows.len(), 3, "{bad:?}");
+        assert_eq!(rows.len(), 5, "{notes:?}");
         assert_eq!(rows[0].1.as_str(), "Smith, Sara");
         assert_eq!(rows[1].1.as_str(), "Ali Ahmad");
         assert_eq!(rows[1].0.as_str(), "b@example.org");
-        assert_eq!(bad.len(), 2);
-        assert_eq!(bad[0], (3, "not a plain address".into()));
-        assert!(bad[1].1.starts_with("name:"), "{bad:?}");
+        // Issue 15, item 8: a name that fails the check costs the name, never the reader.
+        assert_eq!(
+            (rows[3].0.as_str(), rows[3].1.as_str()),
+            ("d@example.org", "")
+        );
+        assert_eq!(
+            (rows[4].0.as_str(), rows[4].1.as_str()),
+            ("e@example.org", "")
+        );
+        assert_eq!(notes.len(), 3);
+        assert_eq!(
+            notes[0],
+            (
+                3,
+                "not imported: `not-an-email` is not an email address (not a plain address)".into()
+            )
+        );
+        assert!(
+            notes[1].1.starts_with("name «Sara 2» left empty"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[2].1.starts_with("name «قارئ 1» left empty"),
+            "{notes:?}"
+        );
+        assert_eq!(notes[2].0, 9);
     }
 
     #[test]

@@ -122,6 +122,10 @@ pub struct ImportReport {
     pub rejected: u64,
     /// (line, reason), the first [`ImportReport::MAX_ERRORS`] of them.
     pub errors: Vec<(u64, crate::csv_io::RowError)>,
+    /// Rows imported without the name they gave, because it failed the name check.
+    pub unnamed: u64,
+    /// (line, the name left out), the first [`ImportReport::MAX_ERRORS`] of them.
+    pub names: Vec<(u64, crate::csv_io::NameLeftEmpty)>,
     /// Where the file stopped being CSV, if it did: the rows before it are in.
     pub stopped: Option<String>,
 }
@@ -274,12 +278,17 @@ impl App {
         };
         let mut report = ImportReport::default();
         loop {
-            let (back, chunk, bad, end) = tokio::task::spawn_blocking(move || {
+            let (back, chunk, bad, names, end) = tokio::task::spawn_blocking(move || {
                 let mut chunk: Vec<ImportRow> = Vec::with_capacity(CHUNK);
-                let mut bad = Vec::new();
+                let (mut bad, mut names) = (Vec::new(), Vec::new());
                 let end = loop {
                     match csv.next_row() {
-                        Ok(Some((_, Ok(r)))) => chunk.push(r),
+                        Ok(Some((line, Ok((r, name))))) => {
+                            chunk.push(r);
+                            if let Some(name) = name {
+                                names.push((line, name));
+                            }
+                        }
                         Ok(Some((line, Err(why)))) => bad.push((line, why)),
                         Ok(None) => break Ok(true),
                         Err(e) => break Err(e),
@@ -288,7 +297,7 @@ impl App {
                         break Ok(false);
                     }
                 };
-                (csv, chunk, bad, end)
+                (csv, chunk, bad, names, end)
             })
             .await
             .map_err(anyhow::Error::from)?;
@@ -296,6 +305,9 @@ impl App {
             report.rejected += bad.len() as u64;
             let room = ImportReport::MAX_ERRORS.saturating_sub(report.errors.len());
             report.errors.extend(bad.into_iter().take(room));
+            report.unnamed += names.len() as u64;
+            let room = ImportReport::MAX_ERRORS.saturating_sub(report.names.len());
+            report.names.extend(names.into_iter().take(room));
             if !chunk.is_empty() {
                 let (a, k) = self.store.import(&chunk, confirmed, &source).await?;
                 report.added += a;

@@ -63,6 +63,201 @@ fn bad_configuration_exits_non_zero_naming_the_key() {
     assert!(text(&out.stderr).contains("missing.toml"));
 }
 
+/// Issue 15, item 23: a misspelt or not-yet-built key stops the process, named with the
+/// nearest known one, whether it came from a file or from the environment.
+#[test]
+fn an_unknown_key_stops_the_process_naming_the_nearest_known_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, body: &str| {
+        std::fs::write(dir.path().join(name), body).unwrap();
+        name.to_owned()
+    };
+    // (config file, environment, what the error must say)
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            file("delivry.toml", "[delivry]\nconcurrency = 3\n"),
+            vec![],
+            vec![
+                "unknown section `delivry`",
+                "delivry.toml",
+                "did you mean `delivery`?",
+            ],
+        ),
+        (
+            file("hots.toml", "[smtp]\nhots = \"relay.example.org\"\n"),
+            vec![],
+            vec!["unknown key `smtp.hots`", "did you mean `smtp.host`?"],
+        ),
+        (
+            file(
+                "two.toml",
+                "[server]\npublic_url = \"http://127.0.0.1:8080\"\nsignups_per_huor = 5\n[newsletter]\nfrom_name = \"x\"\n[[schedules]]\nname = \"w\"\ncron = \"0 7 * * 1\"\ntimezone = \"UTC\"\nsubject = \"s\"\nmax_article = 5\n",
+            ),
+            vec![],
+            vec![
+                "`server.signups_per_hour`?",
+                "unknown key `newsletter.from_name`",
+                "unknown key `schedules[0].max_article`",
+                "`schedules[0].max_articles`?",
+            ],
+        ),
+        (
+            String::new(),
+            vec![("NASHRA__DELIVRY__CONCURRENCY", "3")],
+            vec![
+                "unknown section `delivry`",
+                "NASHRA__DELIVRY__CONCURRENCY",
+                "did you mean `delivery`?",
+            ],
+        ),
+        (
+            String::new(),
+            vec![("NASHRA__SMTP__HOTS", "relay.example.org")],
+            vec!["`smtp.hots`", "NASHRA__SMTP__HOTS", "`smtp.host`?"],
+        ),
+        (
+            file(
+                "planned.toml",
+                "[alerts]\napproval = \"auto\"\n[[relays]]\nname = \"backup\"\nhost = \"relay2.example.org\"\n",
+            ),
+            vec![],
+            vec![
+                "`alerts` in",
+                "`relays` in",
+                "not supported by this version of Nashra yet",
+            ],
+        ),
+    ];
+    for (config, env, wanted) in &cases {
+        let mut args = vec![];
+        if !config.is_empty() {
+            args.extend(["--config", config.as_str()]);
+        }
+        args.push("migrate");
+        let out = nashra(dir.path(), &args, env);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{config} {env:?} should fail: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{config} {env:?}: `{w}` not in {err}");
+        }
+        assert!(
+            !dir.path().join("data").exists(),
+            "nothing was migrated: {err}"
+        );
+    }
+    // Every configuration file the repository ships still loads.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = nashra(
+        dir.path(),
+        &[
+            "--config",
+            root.join("config/default.toml").to_str().unwrap(),
+            "migrate",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// Issue 15, item 4: the published development secrets are refused by every kind of
+/// process whenever readers could reach it (https public_url, or a bind beyond loopback),
+/// not only by one that sends over smtp.
+#[test]
+fn no_process_reachable_by_readers_starts_with_the_development_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let https: &[(&str, &str)] = &[
+        ("NASHRA__SERVER__PUBLIC_URL", "https://news.example.org"),
+        ("NASHRA__SERVER__BIND", "127.0.0.1:0"),
+    ];
+    let wide: &[(&str, &str)] = &[("NASHRA__SERVER__BIND", "0.0.0.0:0")];
+    let own_secret: &[(&str, &str)] = &[(
+        "NASHRA__SECURITY__SECRET",
+        "an-operator-secret-0123456789-0123456789",
+    )];
+    let web_only = &["serve", "--no-delivery", "--no-scheduler", "--no-feeds"][..];
+    // (arguments, environment, the key the refusal names)
+    type Case<'a> = (&'a [&'a str], Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (web_only, https.to_vec(), "security.secret"),
+        (
+            &["serve", "--no-delivery"],
+            https.to_vec(),
+            "security.secret",
+        ),
+        (&["worker"], https.to_vec(), "security.secret"),
+        (&["serve"], wide.to_vec(), "security.secret"),
+        (
+            web_only,
+            [https, own_secret].concat(),
+            "security.admin_token",
+        ),
+    ];
+    // Started together: a process that wrongly starts is given 20 s to prove it stays up.
+    let mut running: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (args, env, _))| {
+            // A directory each: one SQLite file migrated by two processes at once would fail
+            // for a reason of its own.
+            let place = dir.path().join(i.to_string());
+            std::fs::create_dir(&place).unwrap();
+            let mut c = Command::new(env!("CARGO_BIN_EXE_nashra"));
+            c.current_dir(place)
+                .args(*args)
+                .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            c.spawn().expect("nashra runs")
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline
+        && running.iter_mut().any(|c| c.try_wait().unwrap().is_none())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut started = vec![];
+    for ((args, env, key), mut child) in cases.iter().zip(running) {
+        if child.try_wait().unwrap().is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            started.push(format!("{args:?} {env:?}"));
+            continue;
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} {env:?}");
+        assert!(
+            err.contains(key) && err.contains("development value"),
+            "{args:?} {env:?}: {err}"
+        );
+    }
+    assert!(
+        started.is_empty(),
+        "started with the development secrets: {started:?}"
+    );
+    // On a laptop (loopback, http) the defaults still run as they are: the demo needs them.
+    let out = nashra(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Secrets of one's own are accepted on https.
+    let out = nashra(
+        dir.path(),
+        &["migrate"],
+        &[
+            https,
+            own_secret,
+            &[(
+                "NASHRA__SECURITY__ADMIN_TOKEN",
+                "an-operator-token-0123456789",
+            )],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 // Multi-threaded: the SMTP server must keep running while this thread waits on the CLI.
 both_engines!(
     multi_thread,
@@ -85,7 +280,8 @@ both_engines!(
     )
     .unwrap();
         let out = run(&["subscribers", "import", "in.csv", "--confirmed"]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        // A rejected row makes the import fail (issue 15, item 8); the good rows are in.
+        assert!(!out.status.success(), "{}", text(&out.stderr));
         assert!(
             text(&out.stdout).contains("2 added, 1 already known, 1 rejected"),
             "{}",
@@ -222,6 +418,85 @@ both_engines!(
         assert_eq!(smtp.count(), 2);
         let out = run(&["sends", "status", "1"]);
         assert!(text(&out.stdout).contains("\"status\": \"done\""));
+    }
+);
+
+// Issue 15, item 8: a reader is never dropped for their name, and an import that turned
+// rows away says so with its exit status and the offending values.
+both_engines!(
+    an_import_keeps_readers_whose_name_fails_and_fails_when_a_row_is_rejected,
+    async {
+        let dir = TestPlace::new().await;
+        let cfg = dir.path().join("nashra.toml");
+        std::fs::write(&cfg, test_toml(&dir, "127.0.0.1:25".parse().unwrap())).unwrap();
+        let cfg = cfg.to_str().unwrap().to_owned();
+        let run = |args: &[&str]| {
+            let mut a = vec!["--config", cfg.as_str()];
+            a.extend_from_slice(args);
+            nashra(dir.path(), &a, &[])
+        };
+        std::fs::write(
+            dir.path().join("names.csv"),
+            "email,name\nreader1@example.com,قارئ 1\nreader2@example.com,Ahmed 2\nreader3@example.com,سارة\n",
+        )
+        .unwrap();
+        let out = run(&["subscribers", "import", "names.csv", "--confirmed"]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "no row was rejected: {stdout}{stderr}"
+        );
+        assert!(
+            stdout.contains("3 added, 0 already known, 0 rejected"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("2 imported without a name"), "{stdout}");
+        assert!(
+            stderr.contains("line 2: name «قارئ 1» left empty")
+                && stderr.contains("line 3: name «Ahmed 2» left empty"),
+            "{stderr}"
+        );
+        let export = text(&run(&["subscribers", "export"]).stdout);
+        assert!(
+            export.contains("reader1@example.com,,confirmed")
+                && export.contains("reader2@example.com,,confirmed")
+                && export.contains("reader3@example.com,سارة,confirmed"),
+            "{export}"
+        );
+
+        std::fs::write(
+            dir.path().join("bad.csv"),
+            "email,name\nnot-an-address,سارة\nreader4@example.com,قارئ\n",
+        )
+        .unwrap();
+        let out = run(&["subscribers", "import", "bad.csv", "--confirmed"]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            !out.status.success(),
+            "a row was rejected: {stdout}{stderr}"
+        );
+        assert!(
+            stdout.contains("1 added, 0 already known, 1 rejected"),
+            "{stdout}"
+        );
+        assert!(
+            stderr.contains("line 2: not imported: `not-an-address` is not an email address"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("1 row was not imported"), "{stderr}");
+
+        std::fs::write(
+            dir.path().join("none.csv"),
+            "email\nx@@example.com\n@example.com\n",
+        )
+        .unwrap();
+        let out = run(&["subscribers", "import", "none.csv"]);
+        assert!(!out.status.success(), "every row was rejected");
+        assert!(
+            text(&out.stderr).contains("2 rows were not imported"),
+            "{}",
+            text(&out.stderr)
+        );
     }
 );
 

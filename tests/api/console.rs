@@ -917,17 +917,30 @@ both_engines!(
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let page = r.text().await.unwrap();
-        assert!(page.contains("أُضيف <strong>2</strong>"), "{page}");
+        // Issue 15, item 8: Ali is added without the name «Ali 2», and the page says so
+        // with what the file said; only the row without an address is turned away.
+        assert!(page.contains("أُضيف <strong>3</strong>"), "{page}");
         assert!(
-            page.contains("<td>3</td><td>عنوان البريد الإلكتروني غير صالح"),
+            page.contains("<td>3</td><td><bdi>not-an-address</bdi></td><td>لم يُستورد"),
             "line 3: {page}"
         );
-        assert!(page.contains("<td>5</td><td>الاسم:"), "line 5: {page}");
+        assert!(
+            page.contains("<td>5</td><td><bdi>Ali 2</bdi></td><td>أُضيف القارئ من دون اسم"),
+            "line 5: {page}"
+        );
+        assert!(page.contains("أُضيف 1 من دون اسم"), "{page}");
+        assert!(page.contains("لم تُستورد الأسطر المرفوضة"), "{page}");
+        assert_eq!(
+            t.dir
+                .scalar("SELECT COUNT(*) FROM subscribers WHERE status = 'confirmed' AND name = ''")
+                .await,
+            1
+        );
         assert_eq!(
             t.dir
                 .scalar("SELECT COUNT(*) FROM subscribers WHERE status = 'confirmed'")
                 .await,
-            2
+            3
         );
         let sara = t
             .dir
@@ -940,7 +953,7 @@ both_engines!(
         );
         let log = audit_actions(&t).await;
         let import = log.iter().find(|e| e.1 == "import").expect("audited");
-        assert_eq!(import.3, "2 added, 0 known, 2 rejected, confirmed");
+        assert_eq!(import.3, "3 added, 0 known, 1 rejected, confirmed");
         // A viewer cannot import.
         add_account(&t, "viewer@example.org", Role::Viewer).await;
         let v = sign_in(&t, "viewer@example.org").await;
@@ -956,7 +969,7 @@ both_engines!(
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        assert_eq!(t.dir.scalar("SELECT COUNT(*) FROM subscribers").await, 2);
+        assert_eq!(t.dir.scalar("SELECT COUNT(*) FROM subscribers").await, 3);
         // Where they came from is a filter.
         t.subscribe_and_confirm("walkin@example.net").await;
         let (_, imported) = s.get("/admin/readers?source=import").await;

@@ -211,6 +211,8 @@ async fn import_page(State(app): State<Arc<App>>, me: Me) -> Result<Response, Pa
 #[derive(Serialize)]
 struct RowView {
     line: u64,
+    /// What the row said (the address or the name at fault), for the editor to find it.
+    value: String,
     reason: String,
 }
 
@@ -219,7 +221,12 @@ struct ReportView {
     added: u64,
     known: u64,
     rejected: u64,
+    /// Readers added without the name their row gave.
+    unnamed: u64,
+    /// Rows turned away and names left out, in the file's order.
     errors: Vec<RowView>,
+    /// Whether `errors` holds every such row.
+    complete: bool,
 }
 
 async fn import(
@@ -257,20 +264,30 @@ async fn import(
         Err(e) => return Err(e.into()),
     };
     if let Some(r) = report {
+        let mut errors: Vec<RowView> = r
+            .errors
+            .iter()
+            .map(|(line, why)| RowView {
+                line: *line,
+                value: why.value(),
+                reason: why.arabic(),
+            })
+            .chain(r.names.iter().map(|(line, name)| RowView {
+                line: *line,
+                value: name.value(),
+                reason: name.arabic(),
+            }))
+            .collect();
+        errors.sort_by_key(|e| e.line);
         c.insert(
             "report",
             &ReportView {
                 added: r.added,
                 known: r.known,
                 rejected: r.rejected,
-                errors: r
-                    .errors
-                    .iter()
-                    .map(|(line, why)| RowView {
-                        line: *line,
-                        reason: why.arabic(),
-                    })
-                    .collect(),
+                unnamed: r.unnamed,
+                complete: errors.len() as u64 == r.rejected + r.unnamed,
+                errors,
             },
         );
     } else {
@@ -280,7 +297,9 @@ async fn import(
                 added: 0,
                 known: 0,
                 rejected: 0,
+                unnamed: 0,
                 errors: vec![],
+                complete: true,
             },
         );
     }
