@@ -30,7 +30,6 @@ const PLANNED: &[&str] = &[
     "server.trusted_proxies",
     "server.metrics_token",
     "schedules[].deliver",
-    "schedules[].default",
 ];
 
 /// At most this many unknown keys are gathered (each costs one more reading).
