@@ -313,7 +313,7 @@ impl App {
             .admin(id)
             .await?
             .ok_or(OpError::NotFound("account"))?;
-        if !self.store.set_admin_role(id, role).await? {
+        if !self.store.set_admin_role(id, role, now_ms()).await? {
             return Err(Refusal::LastOwner.into());
         }
         let (action, detail) = match role {

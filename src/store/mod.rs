@@ -239,8 +239,9 @@ facade! {
     /// Counts a failed login; returns whether the account is locked now.
     pub async fn login_failed(&self, id: i64, max: i64, lock_ms: i64, now: i64) -> anyhow::Result<bool>;
     pub async fn login_succeeded(&self, id: i64) -> anyhow::Result<()>;
-    /// Changes a role or removes the account (`None`); false if it would leave no owner.
-    pub async fn set_admin_role(&self, id: i64, role: Option<Role>) -> anyhow::Result<bool>;
+    /// Changes a role or removes the account (`None`, its tokens revoked at `now`); false if
+    /// it would leave no owner.
+    pub async fn set_admin_role(&self, id: i64, role: Option<Role>, now: i64) -> anyhow::Result<bool>;
     pub async fn set_password(&self, id: i64, password_hash: &str) -> anyhow::Result<()>;
     pub async fn set_totp(&self, id: i64, secret: Option<&str>) -> anyhow::Result<()>;
     pub async fn start_session(&self, id_hash: &str, admin: i64, stage: SessionStage, replaces: Option<&str>, now: i64, absolute_ms: i64) -> anyhow::Result<()>;
