@@ -81,6 +81,12 @@ pub enum Refusal {
     BadCode,
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error("neither the current password nor the current code")]
+    WrongProof,
+    #[error("the account is locked for a while after too many wrong answers")]
+    Locked,
+    #[error("an account's own second factor is changed from its own page, with proof")]
+    OwnFactor,
     #[error("a token needs a name of 1 to 60 characters")]
     TokenName,
     #[error("give 1 to 10 addresses for a test send")]
@@ -105,6 +111,16 @@ impl Refusal {
             Refusal::Csv(e) => format!("تعذّرت قراءة ملف CSV: {e}"),
             Refusal::BadCode => "الرمز غير صحيح. أدخل الرمز الظاهر الآن في تطبيق المصادقة.".into(),
             Refusal::WrongPassword => "كلمة المرور الحالية غير صحيحة.".into(),
+            Refusal::WrongProof => {
+                "لم نتحقق منك: اكتب كلمة المرور الحالية أو الرمز الظاهر الآن في تطبيق المصادقة."
+                    .into()
+            }
+            Refusal::Locked => {
+                "قُفل الحساب مؤقتاً بعد محاولات خاطئة كثيرة، وانتهت جلساته. سجّل الدخول لاحقاً.".into()
+            }
+            Refusal::OwnFactor => {
+                "غيّر التحقق بخطوتين في حسابك من صفحة «حسابي»، بكلمة المرور أو بالرمز الحالي.".into()
+            }
             Refusal::TokenName => "اكتب اسماً للمفتاح (من 1 إلى 60 حرفاً).".into(),
             Refusal::TestAddresses => "اكتب عنواناً واحداً على الأقل وعشرة على الأكثر.".into(),
             Refusal::NotConfirmed => {

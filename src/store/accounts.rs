@@ -157,10 +157,45 @@ for_each_engine! {
             self.commit(tx).await
         }
 
-        pub(crate) async fn set_totp(&self, id: i64, secret: Option<&str>) -> anyhow::Result<()> {
+        /// Sets (or clears) the second factor; `step` is the step of the code that proved
+        /// the new secret, so that code cannot open a session afterwards.
+        pub(crate) async fn set_totp(&self, id: i64, secret: Option<&str>, step: Option<i64>) -> anyhow::Result<()> {
             let mut tx = self.begin_write().await?;
-            sqlx::query("UPDATE admins SET totp_secret = $1 WHERE id = $2")
+            sqlx::query("UPDATE admins SET totp_secret = $1, totp_last_step = $2 WHERE id = $3")
                 .bind(secret)
+                .bind(step)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            self.commit(tx).await
+        }
+
+        /// Records `step` as the account's last used code; false when that step (or a later
+        /// one) was used already: a code opens one door, once.
+        pub(crate) async fn use_totp_step(&self, id: i64, step: i64) -> anyhow::Result<bool> {
+            let mut tx = self.begin_write().await?;
+            let taken: Option<i64> = sqlx::query_scalar(
+                "UPDATE admins SET totp_last_step = $2
+                 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING id",
+            )
+            .bind(id)
+            .bind(step)
+            .fetch_optional(&mut *tx)
+            .await?;
+            self.commit(tx).await?;
+            Ok(taken.is_some())
+        }
+
+        /// Takes a lost second factor away (an owner or the command line): the account
+        /// signs in with its password alone until its owner sets a new one, and its
+        /// sessions end (a half-open one waited for the old factor).
+        pub(crate) async fn reset_totp(&self, id: i64) -> anyhow::Result<()> {
+            let mut tx = self.begin_write().await?;
+            sqlx::query("UPDATE admins SET totp_secret = NULL, totp_last_step = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM admin_sessions WHERE admin_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
