@@ -34,6 +34,10 @@ fn bad_configuration_exits_non_zero_naming_the_key() {
         ),
         (&[("NASHRA__SMTP__PORT", "not-a-port")], "smtp.port"),
         (
+            &[("NASHRA__SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/33\"]")],
+            "server.trusted_proxies",
+        ),
+        (
             &[("NASHRA__DELIVERY__RETRY_AFTER", "soon")],
             "delivery.retry_after",
         ),
