@@ -210,17 +210,33 @@ pub mod totp {
 
     /// Whether `code` is the current code, or the one just before or after (clocks drift).
     pub fn verify(secret: &str, code: &str, unix_secs: i64) -> bool {
+        verify_step(secret, code, unix_secs).is_some()
+    }
+
+    /// The step (`unix_secs / 30`) whose code `code` is, among the current one and its
+    /// neighbours; the caller remembers it so the code is not taken twice.
+    pub fn verify_step(secret: &str, code: &str, unix_secs: i64) -> Option<i64> {
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         if code.len() != 6 {
-            return false;
+            return None;
         }
-        let mut ok = subtle::Choice::from(0);
-        for drift in [-STEP, 0, STEP] {
-            if let Some(expected) = code_at(secret, unix_secs + drift) {
-                ok |= expected.as_bytes().ct_eq(code.as_bytes());
+        let mut found = None;
+        for drift in [-1, 0, 1] {
+            let step = unix_secs.div_euclid(STEP) + drift;
+            if let Some(expected) = code_at(secret, step * STEP)
+                && bool::from(expected.as_bytes().ct_eq(code.as_bytes()))
+            {
+                found = Some(step);
             }
         }
-        ok.into()
+        found
+    }
+
+    /// Whether `s` has the shape of a code (six digits), not of a password (twelve
+    /// characters at least): a form may take either.
+    pub fn looks_like_code(s: &str) -> bool {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())
     }
 
     /// The `otpauth://` address an authenticator app takes.
@@ -261,6 +277,11 @@ pub mod totp {
             assert!(!verify(&secret, "081804", 1111111109 + 90));
             assert!(!verify(&secret, "", 59));
             assert!(!verify("not base32!", "287082", 59));
+            assert_eq!(
+                verify_step(&secret, "081804", 1111111109 + 30),
+                Some(1111111109 / 30)
+            );
+            assert!(looks_like_code("081 804") && !looks_like_code("a long password"));
             assert_eq!(unbase32(&new_secret()).unwrap().len(), 20);
         }
     }

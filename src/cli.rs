@@ -1,5 +1,5 @@
 //! The command line: `serve`, `worker`, `demo`, `migrate`, `ingest`, `send`, `preview`,
-//! `sends`, `subscribers import|export`, `admin add|password`, `bench`. What the console and
+//! `sends`, `subscribers import|export`, `admin add|password|totp-reset`, `bench`. What the console and
 //! the API also do goes through the same operations (`App::control`, `App::import_csv`, …),
 //! as the `cli` actor, an owner.
 
@@ -160,6 +160,9 @@ pub enum AdminAction {
     },
     /// Set an account's password (and end its sessions, and lift a lock-out).
     Password { email: String },
+    /// Take away an account's second factor (its owner lost the authenticator): it signs
+    /// in with its password alone until it sets a new one; its sessions end. Audited.
+    TotpReset { email: String },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -490,6 +493,15 @@ async fn admin(settings: Settings, action: AdminAction) -> anyhow::Result<()> {
             app.set_password(&Actor::cli(), &email, None, &password)
                 .await?;
             println!("password set; the account's sessions have ended");
+        }
+        AdminAction::TotpReset { email } => {
+            if app.reset_totp(&Actor::cli(), &email).await? {
+                println!(
+                    "second factor removed; the account signs in with its password and sets a new one under «حسابي»"
+                );
+            } else {
+                println!("the account had no second factor; its sessions have ended");
+            }
         }
     }
     Ok(())

@@ -140,6 +140,11 @@ pub struct Server {
     /// proves nothing.
     #[serde(default = "default_trusted_hops")]
     pub trusted_proxy_hops: usize,
+    /// The proxies (CIDR ranges) whose `client_ip_header` is believed: from any other peer
+    /// the header is the client's own word and the peer's address counts. Loopback by
+    /// default (a proxy on the same machine).
+    #[serde(default = "default_trusted_proxies")]
+    pub trusted_proxies: Vec<crate::domain::Cidr>,
     /// A client must send a request's headers within this (also bounds an idle keep-alive).
     #[serde(with = "humantime_serde", default = "default_header_timeout")]
     pub header_timeout: Duration,
@@ -153,6 +158,12 @@ pub struct Server {
 
 fn default_trusted_hops() -> usize {
     1
+}
+fn default_trusted_proxies() -> Vec<crate::domain::Cidr> {
+    ["127.0.0.0/8", "::1"]
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect()
 }
 fn default_header_timeout() -> Duration {
     Duration::from_secs(10)
@@ -919,7 +930,7 @@ mod tests {
                 "unknown key `smtp.hots`: did you mean `smtp.host`?",
             ),
             (
-                "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]",
+                "[server]\nmetrics_token = \"x\"",
                 "planned but not supported",
             ),
             (

@@ -8,7 +8,7 @@ use super::{
 use crate::{
     auth::{self, NewSecret, totp},
     delivery::redact_addresses,
-    store::{ApiToken, Role, SessionStage, now_ms},
+    store::{Admin, ApiToken, Role, SessionStage, now_ms},
 };
 
 /// How a sign-in ended. Wrong address, wrong password and a locked account are one answer:
@@ -19,6 +19,25 @@ pub enum LoginOutcome {
     /// The password was right; the second factor is next (a session good for that only).
     NeedCode(NewSecret),
     Refused,
+}
+
+/// What a signed-in account must give again before a change to how it signs in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// The current password (the password form).
+    Password,
+    /// The password, or the current code when the account has a second factor.
+    PasswordOrCode,
+}
+
+impl Proof {
+    /// For the audit log: which form asked.
+    fn describe(self) -> &'static str {
+        match self {
+            Proof::Password => "password form",
+            Proof::PasswordOrCode => "second factor form",
+        }
+    }
 }
 
 /// What a session cookie opens.
@@ -158,10 +177,9 @@ impl App {
             client: client.to_owned(),
             admin_id: Some(admin.id),
         };
-        let secret = admin.totp_secret.clone().unwrap_or_default();
         if s.stage != SessionStage::Totp.as_str()
             || admin.locked_until > now
-            || !totp::verify(&secret, code, now / 1000)
+            || !self.take_code(&admin, code, now).await?
         {
             if admin.locked_until <= now {
                 let sec = &self.settings.security;
@@ -313,7 +331,7 @@ impl App {
             .admin(id)
             .await?
             .ok_or(OpError::NotFound("account"))?;
-        if !self.store.set_admin_role(id, role).await? {
+        if !self.store.set_admin_role(id, role, now_ms()).await? {
             return Err(Refusal::LastOwner.into());
         }
         let (action, detail) = match role {
@@ -343,14 +361,8 @@ impl App {
             .await?
             .ok_or(OpError::NotFound("account"))?;
         if actor.admin_id == Some(admin.id) {
-            let ok = auth::verify_password(
-                Some(admin.password_hash.clone()),
-                current.unwrap_or_default().to_owned(),
-            )
-            .await;
-            if !ok {
-                return Err(Refusal::WrongPassword.into());
-            }
+            self.reauthenticate(actor, &admin, current.unwrap_or_default(), Proof::Password)
+                .await?;
         } else {
             actor.require(Role::Owner)?;
         }
@@ -367,13 +379,16 @@ impl App {
         Ok(())
     }
 
-    /// Turns the actor's second factor on (`secret` and a code it makes) or off (`None`
-    /// and a current code).
+    /// Turns the actor's second factor on or changes it (`secret` and a code it makes), or
+    /// off (`None`). Either way `proof` must be the account's password, or its current
+    /// code when it has one: a session alone (a borrowed laptop, a stolen cookie) cannot
+    /// put its own authenticator on the account, nor take the owner's away.
     pub async fn set_totp(
         &self,
         actor: &Actor,
         secret: Option<&str>,
         code: &str,
+        proof: &str,
     ) -> Result<(), OpError> {
         let id = actor.admin_id.ok_or(OpError::Forbidden(Role::Viewer))?;
         let admin = self
@@ -381,18 +396,107 @@ impl App {
             .admin(id)
             .await?
             .ok_or(OpError::NotFound("account"))?;
-        let check = secret.or(admin.totp_secret.as_deref()).unwrap_or_default();
-        if !totp::verify(check, code, now_ms() / 1000) {
-            return Err(Refusal::BadCode.into());
-        }
-        self.store.set_totp(id, secret).await?;
-        let action = if secret.is_some() {
-            "totp_on"
-        } else {
-            "totp_off"
+        self.reauthenticate(actor, &admin, proof, Proof::PasswordOrCode)
+            .await?;
+        let step = match secret {
+            Some(s) => Some(totp::verify_step(s, code, now_ms() / 1000).ok_or(Refusal::BadCode)?),
+            None => None,
+        };
+        self.store.set_totp(id, secret, step).await?;
+        let action = match (secret, admin.totp_secret.is_some()) {
+            (Some(_), false) => "totp_on",
+            (Some(_), true) => "totp_change",
+            (None, _) => "totp_off",
         };
         self.audit(actor, action, format!("account:{id}"), "").await;
         Ok(())
+    }
+
+    /// Takes away the second factor of an account whose owner lost it: an owner in the
+    /// console (for another account: one's own is changed with proof on «حسابي») or the
+    /// command line (`nashra admin totp-reset`). The account's sessions end. Returns
+    /// whether it had one.
+    pub async fn reset_totp(&self, actor: &Actor, email: &str) -> Result<bool, OpError> {
+        actor.require(Role::Owner)?;
+        let admin = self
+            .store
+            .admin_by_email(&account_key(email))
+            .await?
+            .ok_or(OpError::NotFound("account"))?;
+        if actor.admin_id == Some(admin.id) {
+            return Err(Refusal::OwnFactor.into());
+        }
+        let had = admin.totp_secret.is_some();
+        self.store.reset_totp(admin.id).await?;
+        let detail = if had {
+            admin.email
+        } else {
+            format!("{} (had none)", admin.email)
+        };
+        self.audit(actor, "totp_reset", format!("account:{}", admin.id), detail)
+            .await;
+        Ok(had)
+    }
+
+    /// Whether `code` is the account's current code and was not used before; a right code
+    /// is used up here (its step recorded), so it opens nothing a second time.
+    async fn take_code(&self, admin: &Admin, code: &str, now: i64) -> anyhow::Result<bool> {
+        let Some(secret) = admin.totp_secret.as_deref() else {
+            return Ok(false);
+        };
+        match totp::verify_step(secret, code, now / 1000) {
+            Some(step) => self.store.use_totp_step(admin.id, step).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Asks a signed-in account to prove it is its owner again (the current password, or a
+    /// code where `kind` allows it), counted like sign-in: `security.login_attempts` wrong
+    /// answers in a row lock the account and end its sessions, so a stolen session cannot
+    /// guess the password through these forms. Each failure is audited.
+    async fn reauthenticate(
+        &self,
+        actor: &Actor,
+        admin: &Admin,
+        proof: &str,
+        kind: Proof,
+    ) -> Result<(), OpError> {
+        let now = now_ms();
+        let target = format!("account:{}", admin.id);
+        let what = kind.describe();
+        if admin.locked_until > now {
+            self.audit(actor, "reauth_locked", target, what).await;
+            return Err(Refusal::Locked.into());
+        }
+        let ok = if kind == Proof::PasswordOrCode
+            && admin.totp_secret.is_some()
+            && totp::looks_like_code(proof)
+        {
+            self.take_code(admin, proof, now).await?
+        } else {
+            let password: String = proof.chars().take(auth::MAX_PASSWORD).collect();
+            auth::verify_password(Some(admin.password_hash.clone()), password).await
+        };
+        if ok {
+            self.store.login_succeeded(admin.id).await?;
+            return Ok(());
+        }
+        let sec = &self.settings.security;
+        let locked = self
+            .store
+            .login_failed(admin.id, sec.login_attempts as i64, ms(sec.lockout), now)
+            .await?;
+        if locked {
+            self.store.end_sessions_of(admin.id).await?;
+            self.audit(actor, "account_locked", target, what).await;
+            return Err(Refusal::Locked.into());
+        }
+        self.audit(actor, "reauth_failed", target, what).await;
+        Err(match kind {
+            Proof::Password => Refusal::WrongPassword,
+            Proof::PasswordOrCode => Refusal::WrongProof,
+        }
+        .into())
     }
 
     // ------------------------------------------------------------------ API tokens

@@ -81,6 +81,12 @@ pub enum Refusal {
     BadCode,
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error("neither the current password nor the current code")]
+    WrongProof,
+    #[error("the account is locked for a while after too many wrong answers")]
+    Locked,
+    #[error("an account's own second factor is changed from its own page, with proof")]
+    OwnFactor,
     #[error("a token needs a name of 1 to 60 characters")]
     TokenName,
     #[error("give 1 to 10 addresses for a test send")]
@@ -105,6 +111,16 @@ impl Refusal {
             Refusal::Csv(e) => format!("تعذّرت قراءة ملف CSV: {e}"),
             Refusal::BadCode => "الرمز غير صحيح. أدخل الرمز الظاهر الآن في تطبيق المصادقة.".into(),
             Refusal::WrongPassword => "كلمة المرور الحالية غير صحيحة.".into(),
+            Refusal::WrongProof => {
+                "لم نتحقق منك: اكتب كلمة المرور الحالية أو الرمز الظاهر الآن في تطبيق المصادقة."
+                    .into()
+            }
+            Refusal::Locked => {
+                "قُفل الحساب مؤقتاً بعد محاولات خاطئة كثيرة، وانتهت جلساته. سجّل الدخول لاحقاً.".into()
+            }
+            Refusal::OwnFactor => {
+                "غيّر التحقق بخطوتين في حسابك من صفحة «حسابي»، بكلمة المرور أو بالرمز الحالي.".into()
+            }
             Refusal::TokenName => "اكتب اسماً للمفتاح (من 1 إلى 60 حرفاً).".into(),
             Refusal::TestAddresses => "اكتب عنواناً واحداً على الأقل وعشرة على الأكثر.".into(),
             Refusal::NotConfirmed => {
@@ -371,6 +387,55 @@ impl App {
         });
         use futures::StreamExt;
         Ok(first.chain(pages))
+    }
+
+    /// A page of readers for a script (`GET /api/subscribers`): the same people the CSV
+    /// export gives, so the same role (editor) and an audit entry per page. The search text
+    /// is not kept (it may be an address), only that there was one.
+    pub async fn list_readers(
+        &self,
+        actor: &Actor,
+        filter: &crate::store::ReaderFilter,
+        page: i64,
+        per_page: i64,
+    ) -> Result<(Vec<crate::store::SubscriberRow>, i64), OpError> {
+        actor.require(Role::Editor)?;
+        let (rows, total) = self.store.list_subscribers(filter, page, per_page).await?;
+        let mut detail = format!("page {page}, {} readers", rows.len());
+        if let Some(s) = filter.status {
+            detail.push_str(&format!(", status {}", s.as_str()));
+        }
+        if filter.q.is_some() {
+            detail.push_str(", searched");
+        }
+        self.audit(actor, "readers_list", "", detail).await;
+        Ok((rows, total))
+    }
+
+    /// An article a script pushes (`POST /api/articles`): editors only, audited.
+    pub async fn push_article(
+        &self,
+        actor: &Actor,
+        article: crate::store::NewArticle,
+    ) -> Result<(i64, bool), OpError> {
+        actor.require(Role::Editor)?;
+        let (id, new) = self.add_article(article).await?;
+        let detail = if new { "new" } else { "already known" };
+        self.audit(actor, "article_push", format!("article:{id}"), detail)
+            .await;
+        Ok((id, new))
+    }
+
+    /// Polls every feed now (`POST /api/ingest`): editors only, audited with the counts.
+    pub async fn ingest_now(&self, actor: &Actor) -> Result<crate::feeds::IngestReport, OpError> {
+        actor.require(Role::Editor)?;
+        let r = self.ingest_all().await;
+        let detail = format!(
+            "{} feeds: {} new, {} updated, {} failed",
+            r.feeds, r.new, r.updated, r.failed
+        );
+        self.audit(actor, "ingest", "", detail).await;
+        Ok(r)
     }
 
     /// Takes an article out of a schedule's coming digest, or puts it back.

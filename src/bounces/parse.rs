@@ -109,7 +109,12 @@ pub fn parse(raw: &[u8], return_local: &str, unsubscribe_local: &str) -> Report 
                 }
             }
             ("text", "rfc822-headers") | ("message", "global-headers") => {
-                if let Some(inner) = MessageParser::default().parse_headers(part.contents()) {
+                // The part ends where the boundary begins, often right after its last
+                // header with no blank line: the parser drops a header block's last field
+                // unless the block is closed, so close it.
+                let mut block = part.contents().to_vec();
+                block.extend_from_slice(b"\r\n\r\n");
+                if let Some(inner) = MessageParser::default().parse_headers(&block) {
                     original(&inner, &mut r, &ret);
                 }
             }
@@ -356,5 +361,21 @@ Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n--b--\r\n"
         assert_eq!(r.status, "5.1.1");
         assert_eq!(r.verp_tags, vec!["d5-0011223344ff".to_owned()]);
         assert_eq!(r.report_id, "mid:dsn1@mx.example.net");
+    }
+
+    #[test]
+    fn a_headers_part_keeps_its_last_header_without_a_blank_line_after_it() {
+        let raw = "From: MAILER-DAEMON@mx.example.net\r\nTo: postmaster@news.example.org\r\n\
+Message-ID: <dsn2@mx.example.net>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\n\
+Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
+Final-Recipient: rfc822; reader@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\n\
+Content-Type: text/rfc822-headers\r\n\r\nSubject: x\r\n\
+Message-ID: <orig7@news.example.org>\r\n--b--\r\n";
+        let r = parse(raw.as_bytes(), "bounces", "unsubscribe");
+        assert_eq!(
+            r.original_message_id.as_deref(),
+            Some("orig7@news.example.org")
+        );
     }
 }

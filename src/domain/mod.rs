@@ -3,6 +3,7 @@
 //! template, a URL from outside. Nothing downstream re-checks them; configuration parses
 //! into them once.
 
+mod cidr;
 pub mod cron;
 mod email;
 mod name;
@@ -11,6 +12,7 @@ pub mod token;
 mod url;
 pub mod window;
 
+pub use cidr::{Cidr, CidrError};
 pub use cron::CronSchedule;
 pub use email::{EmailError, Mailbox, SubscriberEmail};
 pub use name::{MAX_NAME_CHARS, NameError, SubscriberName};

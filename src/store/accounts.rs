@@ -94,8 +94,10 @@ for_each_engine! {
 
         /// Changes an account's role or removes it (`None`), refusing to leave the console
         /// without an owner. Its sessions end either way: the next request signs in again.
-        /// Returns false when the change would remove the last owner.
-        pub(crate) async fn set_admin_role(&self, id: i64, role: Option<Role>) -> anyhow::Result<bool> {
+        /// A removed account's API tokens are revoked with it (at `now`): a script keeps no
+        /// door its maker no longer has. Returns false when the change would remove the last
+        /// owner.
+        pub(crate) async fn set_admin_role(&self, id: i64, role: Option<Role>, now: i64) -> anyhow::Result<bool> {
             let mut tx = self.begin_write().await?;
             Db::lock(&mut tx, "admins").await?;
             let owners_left: i64 = sqlx::query_scalar(
@@ -120,6 +122,16 @@ for_each_engine! {
                         .await?;
                 }
                 None => {
+                    // Tokens name their maker by address (`created_by`, the actor's name).
+                    sqlx::query(
+                        "UPDATE api_tokens SET revoked_at = $1
+                         WHERE revoked_at IS NULL
+                           AND created_by = (SELECT email FROM admins WHERE id = $2)",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                     sqlx::query("DELETE FROM admins WHERE id = $1")
                         .bind(id)
                         .execute(&mut *tx)
@@ -145,10 +157,45 @@ for_each_engine! {
             self.commit(tx).await
         }
 
-        pub(crate) async fn set_totp(&self, id: i64, secret: Option<&str>) -> anyhow::Result<()> {
+        /// Sets (or clears) the second factor; `step` is the step of the code that proved
+        /// the new secret, so that code cannot open a session afterwards.
+        pub(crate) async fn set_totp(&self, id: i64, secret: Option<&str>, step: Option<i64>) -> anyhow::Result<()> {
             let mut tx = self.begin_write().await?;
-            sqlx::query("UPDATE admins SET totp_secret = $1 WHERE id = $2")
+            sqlx::query("UPDATE admins SET totp_secret = $1, totp_last_step = $2 WHERE id = $3")
                 .bind(secret)
+                .bind(step)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            self.commit(tx).await
+        }
+
+        /// Records `step` as the account's last used code; false when that step (or a later
+        /// one) was used already: a code opens one door, once.
+        pub(crate) async fn use_totp_step(&self, id: i64, step: i64) -> anyhow::Result<bool> {
+            let mut tx = self.begin_write().await?;
+            let taken: Option<i64> = sqlx::query_scalar(
+                "UPDATE admins SET totp_last_step = $2
+                 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING id",
+            )
+            .bind(id)
+            .bind(step)
+            .fetch_optional(&mut *tx)
+            .await?;
+            self.commit(tx).await?;
+            Ok(taken.is_some())
+        }
+
+        /// Takes a lost second factor away (an owner or the command line): the account
+        /// signs in with its password alone until its owner sets a new one, and its
+        /// sessions end (a half-open one waited for the old factor).
+        pub(crate) async fn reset_totp(&self, id: i64) -> anyhow::Result<()> {
+            let mut tx = self.begin_write().await?;
+            sqlx::query("UPDATE admins SET totp_secret = NULL, totp_last_step = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM admin_sessions WHERE admin_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -280,12 +327,17 @@ for_each_engine! {
             Ok(id)
         }
 
-        /// The live (not revoked) token with this hash; its last use is recorded (at most
-        /// once a minute).
+        /// The live (not revoked) token with this hash, made by an account that still
+        /// exists (or by `cli`/`admin_token`, names without an `@`): a token whose maker was
+        /// removed before removals revoked tokens is refused too. Its last use is recorded
+        /// (at most once a minute).
         pub(crate) async fn api_token(&self, token_hash: &str, now: i64) -> anyhow::Result<Option<ApiToken>> {
             let t = sqlx::query_as::<_, ApiToken>(
-                "SELECT id, name, role, hint, created_by, created_at, last_used_at, revoked_at
-                 FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                "SELECT t.id, t.name, t.role, t.hint, t.created_by, t.created_at, t.last_used_at, t.revoked_at
+                 FROM api_tokens t
+                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+                   AND (t.created_by NOT LIKE '%@%'
+                        OR EXISTS (SELECT 1 FROM admins a WHERE a.email = t.created_by))",
             )
             .bind(token_hash)
             .fetch_optional(&self.pool)

@@ -239,10 +239,15 @@ facade! {
     /// Counts a failed login; returns whether the account is locked now.
     pub async fn login_failed(&self, id: i64, max: i64, lock_ms: i64, now: i64) -> anyhow::Result<bool>;
     pub async fn login_succeeded(&self, id: i64) -> anyhow::Result<()>;
-    /// Changes a role or removes the account (`None`); false if it would leave no owner.
-    pub async fn set_admin_role(&self, id: i64, role: Option<Role>) -> anyhow::Result<bool>;
+    /// Changes a role or removes the account (`None`, its tokens revoked at `now`); false if
+    /// it would leave no owner.
+    pub async fn set_admin_role(&self, id: i64, role: Option<Role>, now: i64) -> anyhow::Result<bool>;
     pub async fn set_password(&self, id: i64, password_hash: &str) -> anyhow::Result<()>;
-    pub async fn set_totp(&self, id: i64, secret: Option<&str>) -> anyhow::Result<()>;
+    pub async fn set_totp(&self, id: i64, secret: Option<&str>, step: Option<i64>) -> anyhow::Result<()>;
+    /// Records a used code's step; false when it (or a later one) was used: a replay.
+    pub async fn use_totp_step(&self, id: i64, step: i64) -> anyhow::Result<bool>;
+    /// Clears the second factor and ends the account's sessions.
+    pub async fn reset_totp(&self, id: i64) -> anyhow::Result<()>;
     pub async fn start_session(&self, id_hash: &str, admin: i64, stage: SessionStage, replaces: Option<&str>, now: i64, absolute_ms: i64) -> anyhow::Result<()>;
     pub async fn session(&self, id_hash: &str, now: i64, idle_ms: i64, absolute_ms: i64) -> anyhow::Result<Option<SessionAdmin>>;
     pub async fn end_session(&self, id_hash: &str) -> anyhow::Result<()>;

@@ -139,7 +139,7 @@ async fn add_article(
     let article = App::normalize_article(raw)
         .await
         .map_err(|e| ApiError::invalid("invalid_article", e.to_string()))?;
-    let (id, new) = app.add_article(article).await?;
+    let (id, new) = app.push_article(&actor, article).await?;
     let status = if new {
         StatusCode::CREATED
     } else {
@@ -152,10 +152,8 @@ async fn ingest(
     State(app): State<Arc<App>>,
     Extension(actor): Extension<Actor>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require(Role::Editor)?;
-    Ok(Json(
-        serde_json::to_value(app.ingest_all().await).unwrap_or_default(),
-    ))
+    let report = app.ingest_now(&actor).await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
 #[derive(Deserialize, Default)]
@@ -276,8 +274,12 @@ struct ListQuery {
 
 async fn list_subscribers(
     State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
     query: axum::extract::RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    // Every reader, page by page, is what the CSV export gives: the same role, before the
+    // query is even read.
+    actor.require(Role::Editor)?;
     // Parsed here so a bad parameter gets this API's JSON error, not axum's plain text.
     let q: ListQuery = serde_urlencoded::from_str(query.0.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::invalid("invalid_query", format!("query string: {e}")))?;
@@ -306,7 +308,7 @@ async fn list_subscribers(
         source: None,
         q: q.q.filter(|s| !s.is_empty()),
     };
-    let (rows, total) = app.store.list_subscribers(&filter, page, PER_PAGE).await?;
+    let (rows, total) = app.list_readers(&actor, &filter, page, PER_PAGE).await?;
     Ok(Json(
         json!({"page": page, "per_page": PER_PAGE, "total": total, "subscribers": rows}),
     ))

@@ -13,8 +13,12 @@ use crate::config::Server;
 /// entries were written by proxies we run; whatever the client put to their left is
 /// forgeable and ignored. A header with fewer entries than that did not come through our
 /// proxies, and the peer address counts instead.
+///
+/// The header counts only when the peer is one of `server.trusted_proxies`: a client that
+/// reaches the port directly would otherwise name any address it likes.
 pub fn client_ip(cfg: &Server, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    if cfg.client_ip_header.is_empty() {
+    if cfg.client_ip_header.is_empty() || !cfg.trusted_proxies.iter().any(|c| c.contains(peer.ip()))
+    {
         return peer.ip();
     }
     // Several header lines count as one comma-separated list, in order.
@@ -44,12 +48,15 @@ fn parse_ip(v: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
 
+    /// The defaults (loopback proxies) with this header and hop count; the tests' peers in
+    /// 10.0.0.0/8 are proxies too.
     fn cfg(header: &str, hops: usize) -> Server {
         let mut s = crate::config::Settings::from_toml_over_defaults("")
             .unwrap()
             .server;
         s.client_ip_header = header.into();
         s.trusted_proxy_hops = hops;
+        s.trusted_proxies.push("10.0.0.0/8".parse().unwrap());
         s
     }
 
@@ -93,5 +100,33 @@ mod tests {
         assert_eq!(client_ip(&cfg("", 1), peer, &h), peer.ip());
         let h = headers("x-forwarded-for", &["junk"]);
         assert_eq!(client_ip(&c, peer, &h), peer.ip());
+    }
+
+    #[test]
+    fn the_header_counts_only_from_a_trusted_proxy() {
+        let h = headers("x-forwarded-for", &["203.0.113.7"]);
+        let mut c = cfg("X-Forwarded-For", 1);
+        // By default loopback only: a proxy on this machine.
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let outsider: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+        assert_eq!(
+            client_ip(&c, local, &h),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(&c, outsider, &h), outsider.ip(), "forged");
+        c.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        assert_eq!(
+            client_ip(&c, proxy, &h),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(&c, local, &h), local.ip());
+        let mapped: SocketAddr = "[::ffff:10.1.2.3]:5000".parse().unwrap();
+        assert_eq!(
+            client_ip(&c, mapped, &h),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        c.trusted_proxies.clear();
+        assert_eq!(client_ip(&c, proxy, &h), proxy.ip(), "none trusted");
     }
 }

@@ -34,6 +34,10 @@ fn bad_configuration_exits_non_zero_naming_the_key() {
         ),
         (&[("NASHRA__SMTP__PORT", "not-a-port")], "smtp.port"),
         (
+            &[("NASHRA__SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/33\"]")],
+            "server.trusted_proxies",
+        ),
+        (
             &[("NASHRA__DELIVERY__RETRY_AFTER", "soon")],
             "delivery.retry_after",
         ),
@@ -569,6 +573,44 @@ both_engines!(
         );
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(dir.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'cli' AND action IN ('account_add', 'password_set')").await, 2);
+        // A lost authenticator: the command line takes the factor away, audited.
+        dir.exec("UPDATE admins SET totp_secret = 'JBSWY3DPEHPK3PXP'")
+            .await;
+        let out = nashra(
+            dir.path(),
+            &["--config", &cfg, "admin", "totp-reset", "Chief@example.org"],
+            &[],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            dir.scalar("SELECT COUNT(*) FROM admins WHERE totp_secret IS NULL")
+                .await,
+            1
+        );
+        assert_eq!(
+            dir.scalar(
+                "SELECT COUNT(*) FROM audit_log WHERE actor = 'cli' AND action = 'totp_reset'"
+            )
+            .await,
+            1
+        );
+        let out = nashra(
+            dir.path(),
+            &[
+                "--config",
+                &cfg,
+                "admin",
+                "totp-reset",
+                "nobody@example.org",
+            ],
+            &[],
+        );
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("no such account"),
+            "{}",
+            text(&out.stderr)
+        );
     }
 );
 

@@ -15,6 +15,8 @@ use serde_json::Value;
 use crate::helpers::*;
 
 pub const PASSWORD: &str = "a long enough password";
+/// The session cookie's name: the test apps' `public_url` is https.
+pub const COOKIE: &str = "__Host-nashra_session";
 
 /// A signed-in browser: its session cookie, and the headers a page of ours sends.
 pub struct Session<'a> {
@@ -35,13 +37,13 @@ pub fn set_cookie(r: &reqwest::Response) -> Option<String> {
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("nashra_session="))
+        .find(|v| v.starts_with(&format!("{COOKIE}=")))
         .map(|v| v.to_owned())
 }
 
 fn cookie_value(set_cookie: &str) -> String {
     set_cookie
-        .trim_start_matches("nashra_session=")
+        .trim_start_matches(&format!("{COOKIE}="))
         .split(';')
         .next()
         .unwrap()
@@ -62,7 +64,7 @@ pub async fn post_from_page(
         .header("Origin", PUBLIC)
         .body(body.to_owned());
     if let Some(c) = cookie {
-        req = req.header(header::COOKIE, format!("nashra_session={c}"));
+        req = req.header(header::COOKIE, format!("{COOKIE}={c}"));
     }
     req.send().await.unwrap()
 }
@@ -90,7 +92,7 @@ impl Session<'_> {
             .t
             .http
             .get(self.t.url(path))
-            .header(header::COOKIE, format!("nashra_session={}", self.cookie))
+            .header(header::COOKIE, format!("{COOKIE}={}", self.cookie))
             .send()
             .await
             .unwrap();
@@ -250,7 +252,8 @@ both_engines!(
         )
         .await;
         let set = set_cookie(&r).expect("a new session cookie");
-        for flag in ["HttpOnly", "SameSite=Lax", "Path=/admin", "Secure"] {
+        // `Path=/`: the `__Host-` prefix (https) asks for it.
+        for flag in ["HttpOnly", "SameSite=Lax", "Path=/;", "Secure"] {
             assert!(set.contains(flag), "{flag} in {set}");
         }
         let first = Session {
@@ -340,7 +343,7 @@ both_engines!(cross_site_requests_change_nothing, async {
         let mut req = t
             .http
             .post(t.url("/admin/schedules/daily/pause"))
-            .header(header::COOKIE, format!("nashra_session={}", s.cookie));
+            .header(header::COOKIE, format!("{COOKIE}={}", s.cookie));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -378,7 +381,7 @@ both_engines!(cross_site_requests_change_nothing, async {
     let mut req = t
         .http
         .post(t.url("/admin/schedules/daily/pause"))
-        .header(header::COOKIE, format!("nashra_session={}", s.cookie));
+        .header(header::COOKIE, format!("{COOKIE}={}", s.cookie));
     req = req.header("Sec-Fetch-Site", "same-origin");
     assert_eq!(req.send().await.unwrap().status(), StatusCode::SEE_OTHER);
     assert!(paused(&t).await);
@@ -426,17 +429,13 @@ both_engines!(every_role_stays_within_its_bounds, async {
         !readers.contains("/unsubscribe\""),
         "no buttons a viewer cannot use"
     );
-    for page in [
-        "/admin/preview",
-        "/admin/accounts",
-        "/admin/readers/export.csv",
-        "/admin/readers/import",
-    ] {
+    for page in ["/admin/preview", "/admin/accounts", "/admin/readers/import"] {
         let (status, body) = viewer.get(page).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "viewer: {page}");
         assert!(body.contains("ليست لديك الصلاحية"));
     }
-    let refused: [(&str, &[(&str, &str)]); 6] = [
+    let refused: [(&str, &[(&str, &str)]); 7] = [
+        ("/admin/readers/export.csv", &[]),
         ("/admin/sends", &[("schedule", "daily"), ("confirm", "yes")]),
         (
             "/admin/preview/test",
@@ -780,7 +779,7 @@ both_engines!(every_response_carries_the_security_headers, async {
     let r = t
         .http
         .get(t.url("/admin"))
-        .header(header::COOKIE, format!("nashra_session={}", s.cookie))
+        .header(header::COOKIE, format!("{COOKIE}={}", s.cookie))
         .send()
         .await
         .unwrap();
@@ -908,7 +907,7 @@ both_engines!(
         let r = t
             .http
             .post(t.url("/admin/readers/import"))
-            .header(header::COOKIE, format!("nashra_session={}", s.cookie))
+            .header(header::COOKIE, format!("{COOKIE}={}", s.cookie))
             .header("Origin", PUBLIC)
             .header("Content-Type", kind)
             .body(body)
@@ -961,7 +960,7 @@ both_engines!(
         let r = t
             .http
             .post(t.url("/admin/readers/import"))
-            .header(header::COOKIE, format!("nashra_session={}", v.cookie))
+            .header(header::COOKIE, format!("{COOKIE}={}", v.cookie))
             .header("Origin", PUBLIC)
             .header("Content-Type", kind)
             .body(body)
@@ -984,8 +983,9 @@ both_engines!(
             "{by_name}"
         );
         // The export has everyone, from the console as from the command line.
-        let (status, csv) = s.get("/admin/readers/export.csv").await;
-        assert_eq!(status, StatusCode::OK);
+        let r = s.post("/admin/readers/export.csv", &[]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let csv = r.text().await.unwrap();
         assert!(
             csv.starts_with("email,name,status") && csv.contains("omar@example.net,عمر,confirmed"),
             "{csv}"
@@ -1172,7 +1172,7 @@ both_engines!(two_factor_sign_in, async {
     let r = s
         .post(
             "/admin/account/totp/on",
-            &[("secret", &secret), ("code", "000000")],
+            &[("secret", &secret), ("code", "000000"), ("proof", PASSWORD)],
         )
         .await;
     assert_eq!(
@@ -1182,7 +1182,7 @@ both_engines!(two_factor_sign_in, async {
     );
     s.post_to(
         "/admin/account/totp/on",
-        &[("secret", &secret), ("code", &code)],
+        &[("secret", &secret), ("code", &code), ("proof", PASSWORD)],
     )
     .await;
     s.post_to("/admin/logout", &[]).await;
@@ -1210,7 +1210,9 @@ both_engines!(two_factor_sign_in, async {
     )
     .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let code = nashra::auth::totp::code_at(&secret, now()).unwrap();
+    // The next step's code (clocks drift, so it is taken): the one that turned the factor
+    // on is used up.
+    let code = nashra::auth::totp::code_at(&secret, now() + 30).unwrap();
     let r = post_from_page(
         &t,
         "/admin/login/code",
@@ -1233,4 +1235,536 @@ both_engines!(two_factor_sign_in, async {
         log.iter()
             .any(|e| e.1 == "login" && e.3 == "with second factor")
     );
+});
+
+both_engines!(
+    a_viewers_token_cannot_page_out_the_readers_and_api_writes_are_audited,
+    async {
+        let t = spawn_app().await;
+        t.subscribe_and_confirm("reader@example.net").await;
+        add_account(&t, "owner@example.org", Role::Owner).await;
+        let owner = sign_in(&t, "owner@example.org").await;
+        let make = |name: &'static str, role: &'static str| {
+            let owner = &owner;
+            async move {
+                let page = owner
+                    .post("/admin/tokens", &[("name", name), ("role", role)])
+                    .await
+                    .text()
+                    .await
+                    .unwrap();
+                let start = page.find("nsh_").expect("the token is shown");
+                page[start..].split('<').next().unwrap().to_owned()
+            }
+        };
+        let viewer = make("dashboard", "viewer").await;
+        let editor = make("cms", "editor").await;
+        let get =
+            |token: &str, path: &str| t.http.get(t.url(path)).bearer_auth(token.to_owned()).send();
+        // Every reader, page by page, is the export's job: an editor's, and audited.
+        for path in [
+            "/api/subscribers",
+            "/api/subscribers?page=2",
+            "/api/subscribers?status=confirmed&q=reader%40example",
+        ] {
+            let r = get(&viewer, path).await.unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "viewer token: {path}");
+            let body = r.text().await.unwrap();
+            assert!(!body.contains("reader@example.net"), "{body}");
+        }
+        let r = get(&editor, "/api/subscribers?q=reader%40example")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let page: Value = r.json().await.unwrap();
+        assert_eq!(page["subscribers"][0]["email"], "reader@example.net");
+        let log = audit_actions(&t).await;
+        let listed: Vec<_> = log.iter().filter(|e| e.1 == "readers_list").collect();
+        assert_eq!(listed.len(), 1, "{log:?}");
+        assert_eq!(listed[0].0, "token:cms");
+        assert!(
+            listed[0].3.contains("searched") && !listed[0].3.contains("@example"),
+            "the search text is not kept: {listed:?}"
+        );
+
+        // Pushing an article and polling the feeds leave an entry too.
+        let r = t
+            .http
+            .post(t.url("/api/articles"))
+            .bearer_auth(&editor)
+            .json(&serde_json::json!({"url": "https://example.org/a/9", "title": "خبر"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let r = t
+            .http
+            .post(t.url("/api/ingest"))
+            .bearer_auth(&editor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let log = audit_actions(&t).await;
+        let pushed = log
+            .iter()
+            .find(|e| e.1 == "article_push")
+            .expect("the push is audited");
+        assert_eq!(
+            (pushed.0.as_str(), pushed.2.clone()),
+            ("token:cms", format!("article:{id}"))
+        );
+        assert!(has_action(&log, "token:cms", "ingest"), "{log:?}");
+        let (_, audit) = owner.get("/admin/audit").await;
+        assert!(
+            audit.contains("إضافة مقال عبر الواجهة البرمجية")
+                && audit.contains("قراءة قائمة القرّاء عبر الواجهة البرمجية"),
+            "{audit}"
+        );
+    }
+);
+
+both_engines!(tokens_of_a_removed_account_stop_working, async {
+    let t = spawn_app().await;
+    add_account(&t, "owner@example.org", Role::Owner).await;
+    add_account(&t, "leaver@example.org", Role::Owner).await;
+    add_account(&t, "ghost@example.org", Role::Owner).await;
+    let token_of = |who: &'static str| {
+        let t = &t;
+        async move {
+            let s = sign_in(t, who).await;
+            let page = s
+                .post("/admin/tokens", &[("name", who), ("role", "editor")])
+                .await
+                .text()
+                .await
+                .unwrap();
+            let start = page.find("nsh_").expect("the token is shown");
+            page[start..].split('<').next().unwrap().to_owned()
+        }
+    };
+    let kept = token_of("owner@example.org").await;
+    let leaver = token_of("leaver@example.org").await;
+    let ghost = token_of("ghost@example.org").await;
+    let status = |token: String| {
+        let t = &t;
+        async move {
+            t.http
+                .get(t.url("/api/sends/1"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for token in [&kept, &leaver, &ghost] {
+        assert_eq!(status(token.clone()).await, StatusCode::NOT_FOUND, "works");
+    }
+    // Removed in the console: the account's tokens are revoked with it.
+    let owner = sign_in(&t, "owner@example.org").await;
+    let id = t
+        .dir
+        .scalar("SELECT id FROM admins WHERE email = 'leaver@example.org'")
+        .await;
+    owner
+        .post_to(&format!("/admin/accounts/{id}/remove"), &[])
+        .await;
+    assert_eq!(status(leaver).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.dir
+            .scalar("SELECT COUNT(*) FROM api_tokens WHERE created_by = 'leaver@example.org' AND revoked_at IS NOT NULL")
+            .await,
+        1,
+        "the console lists it as revoked"
+    );
+    // Removed before removals revoked tokens (straight from the table): refused as well.
+    t.dir
+        .exec("DELETE FROM admins WHERE email = 'ghost@example.org'")
+        .await;
+    assert_eq!(status(ghost).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(kept).await,
+        StatusCode::NOT_FOUND,
+        "others keep theirs"
+    );
+});
+
+both_engines!(the_csv_export_is_a_post_from_our_own_pages, async {
+    let t = spawn_app().await;
+    t.subscribe_and_confirm("reader@example.net").await;
+    add_account(&t, "editor@example.org", Role::Editor).await;
+    let s = sign_in(&t, "editor@example.org").await;
+    let exports = || t.app.store.audit_log(None, Some("export"), 100);
+    // A link or an image on another site is a GET: it downloads nothing.
+    let (status, body) = s.get("/admin/readers/export.csv").await;
+    assert_ne!(status, StatusCode::OK);
+    assert!(!body.contains("reader@example.net"), "{body}");
+    // A cross-site form is refused like every console POST.
+    for (k, v) in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Origin", "https://evil.example"),
+    ] {
+        let r = t
+            .http
+            .post(t.url("/admin/readers/export.csv"))
+            .header(header::COOKIE, format!("{COOKIE}={}", s.cookie))
+            .header(k, v)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{k}: {v}");
+        assert!(!r.text().await.unwrap().contains("reader@example.net"));
+    }
+    assert!(exports().await.unwrap().is_empty());
+    // The readers page's button is a form that posts from our page.
+    let (_, page) = s.get("/admin/readers").await;
+    assert!(
+        page.contains(r#"<form method="post" action="/admin/readers/export.csv">"#),
+        "{page}"
+    );
+    let r = s.post("/admin/readers/export.csv", &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(r.text().await.unwrap().contains("reader@example.net"));
+    assert_eq!(exports().await.unwrap().len(), 1);
+});
+
+both_engines!(the_session_cookie_is_host_prefixed_under_https, async {
+    let t = spawn_app().await;
+    add_account(&t, "editor@example.org", Role::Editor).await;
+    let r = post_from_page(
+        &t,
+        "/admin/login",
+        None,
+        &form(&[("email", "editor@example.org"), ("password", PASSWORD)]),
+    )
+    .await;
+    let cookie = set_cookie(&r).expect("a session cookie");
+    assert!(cookie.starts_with("__Host-nashra_session="), "{cookie}");
+    let attrs: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    for a in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(attrs.contains(&a), "{a}: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let value = cookie_value(&cookie);
+    let s = Session {
+        t: &t,
+        cookie: value.clone(),
+    };
+    assert_eq!(s.get("/admin").await.0, StatusCode::OK);
+    // The unprefixed name opens nothing here (a sibling subdomain could set that one).
+    let r = t
+        .http
+        .get(t.url("/admin"))
+        .header(header::COOKIE, format!("nashra_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Over plain http (a developer's machine) the browser would refuse the prefix.
+    let home = spawn_at_home("").await;
+    add_account(&home, "editor@example.org", Role::Editor).await;
+    let r = home
+        .http
+        .post(home.url("/admin/login"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("email", "editor@example.org"),
+            ("password", PASSWORD),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let plain = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("nashra_session="))
+        .expect("the plain cookie")
+        .to_owned();
+    assert!(
+        plain.contains("Path=/admin") && !plain.contains("Secure"),
+        "{plain}"
+    );
+});
+
+/// The secret the account page offers.
+fn offered_secret(page: &str) -> String {
+    page.split("name=\"secret\" value=\"")
+        .nth(1)
+        .expect("a secret on offer")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+both_engines!(
+    changing_or_turning_off_the_second_factor_asks_for_the_password_or_code,
+    async {
+        let t = spawn_app().await;
+        add_account(&t, "owner@example.org", Role::Owner).await;
+        let s = sign_in(&t, "owner@example.org").await;
+        let stored = || {
+            t.dir
+                .scalar("SELECT COUNT(*) FROM admins WHERE totp_secret IS NOT NULL")
+        };
+        let (_, page) = s.get("/admin/account").await;
+        assert!(page.contains("name=\"proof\""), "{page}");
+        let first = offered_secret(&page);
+        let code = nashra::auth::totp::code_at(&first, unix_now()).unwrap();
+        // The session alone, or with a wrong password: nothing changes.
+        for proof in ["", "not the password at all"] {
+            let r = s
+                .post(
+                    "/admin/account/totp/on",
+                    &[("secret", &first), ("code", &code), ("proof", proof)],
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{proof:?}");
+            assert!(r.text().await.unwrap().contains("لم نتحقق منك"));
+        }
+        assert_eq!(stored().await, 0);
+        s.post_to(
+            "/admin/account/totp/on",
+            &[("secret", &first), ("code", &code), ("proof", PASSWORD)],
+        )
+        .await;
+        assert_eq!(stored().await, 1);
+        // Replacing it (a cookie thief's own authenticator) needs the proof too.
+        let other = nashra::auth::totp::new_secret();
+        let other_code = nashra::auth::totp::code_at(&other, unix_now()).unwrap();
+        let r = s
+            .post(
+                "/admin/account/totp/on",
+                &[("secret", &other), ("code", &other_code), ("proof", "")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let kept = t
+            .dir
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM admins WHERE totp_secret = '{first}'"
+            ))
+            .await;
+        assert_eq!(kept, 1, "the owner's factor stays");
+        // Off: not without the proof; with the password it goes.
+        let r = s.post("/admin/account/totp/off", &[("proof", "")]).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(stored().await, 1);
+        s.post_to("/admin/account/totp/off", &[("proof", PASSWORD)])
+            .await;
+        assert_eq!(stored().await, 0);
+        let log = audit_actions(&t).await;
+        assert!(
+            has_action(&log, "owner@example.org", "reauth_failed"),
+            "{log:?}"
+        );
+        assert!(has_action(&log, "owner@example.org", "totp_off"), "{log:?}");
+    }
+);
+
+both_engines!(
+    a_code_once_used_is_refused_for_the_rest_of_its_window,
+    async {
+        let t = spawn_app_with("[security]\nlogin_attempts = 10").await;
+        add_account(&t, "owner@example.org", Role::Owner).await;
+        let s = sign_in(&t, "owner@example.org").await;
+        let (_, page) = s.get("/admin/account").await;
+        let secret = offered_secret(&page);
+        let now = unix_now();
+        let used = nashra::auth::totp::code_at(&secret, now).unwrap();
+        s.post_to(
+            "/admin/account/totp/on",
+            &[("secret", &secret), ("code", &used), ("proof", PASSWORD)],
+        )
+        .await;
+        let code_step = |code: String| {
+            let t = &t;
+            async move {
+                let r = post_from_page(
+                    t,
+                    "/admin/login",
+                    None,
+                    &form(&[("email", "owner@example.org"), ("password", PASSWORD)]),
+                )
+                .await;
+                assert_eq!(location(&r), "/admin/login/code");
+                let pending = cookie_value(&set_cookie(&r).unwrap());
+                post_from_page(
+                    t,
+                    "/admin/login/code",
+                    Some(&pending),
+                    &form(&[("code", &code)]),
+                )
+                .await
+                .status()
+            }
+        };
+        // The code that turned the factor on, seen over a shoulder: refused.
+        assert_eq!(code_step(used.clone()).await, StatusCode::UNAUTHORIZED);
+        let next = nashra::auth::totp::code_at(&secret, now + 30).unwrap();
+        assert_eq!(code_step(next.clone()).await, StatusCode::SEE_OTHER);
+        // The same code again, within its window: refused.
+        assert_eq!(code_step(next).await, StatusCode::UNAUTHORIZED);
+    }
+);
+
+both_engines!(
+    the_password_forms_check_locks_like_signing_in_and_is_audited,
+    async {
+        let t = spawn_app_with("[security]\nlogin_attempts = 3\nlockout = \"1h\"").await;
+        add_account(&t, "desk@example.org", Role::Editor).await;
+        let s = sign_in(&t, "desk@example.org").await;
+        for _ in 0..2 {
+            let r = s
+                .post(
+                    "/admin/account/password",
+                    &[
+                        ("current", "a guess at the password"),
+                        ("new", "a new long password"),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(
+                r.text()
+                    .await
+                    .unwrap()
+                    .contains("كلمة المرور الحالية غير صحيحة")
+            );
+        }
+        // The third wrong answer locks the account and ends its sessions, this one too.
+        let r = s
+            .post(
+                "/admin/account/password",
+                &[("current", "a third guess"), ("new", "a new long password")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text().await.unwrap().contains("قُفل الحساب"));
+        assert_eq!(s.get("/admin").await.0, StatusCode::SEE_OTHER);
+        let r = post_from_page(
+            &t,
+            "/admin/login",
+            None,
+            &form(&[("email", "desk@example.org"), ("password", PASSWORD)]),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "locked");
+        let log = audit_actions(&t).await;
+        let failed = log
+            .iter()
+            .filter(|e| e.0 == "desk@example.org" && e.1 == "reauth_failed")
+            .count();
+        assert_eq!(failed, 2, "{log:?}");
+        assert!(has_action(&log, "desk@example.org", "account_locked"));
+        assert_eq!(
+            t.dir
+                .scalar("SELECT COUNT(*) FROM admins WHERE password_hash LIKE '$argon2id$%' AND locked_until > 0")
+                .await,
+            1
+        );
+    }
+);
+
+both_engines!(an_owner_resets_a_lost_second_factor, async {
+    let t = spawn_app().await;
+    add_account(&t, "owner@example.org", Role::Owner).await;
+    add_account(&t, "desk@example.org", Role::Editor).await;
+    let secret = nashra::auth::totp::new_secret();
+    t.dir
+        .exec(&format!(
+            "UPDATE admins SET totp_secret = '{secret}' WHERE email IN ('desk@example.org', 'owner@example.org')"
+        ))
+        .await;
+    let desk = t
+        .dir
+        .scalar("SELECT id FROM admins WHERE email = 'desk@example.org'")
+        .await;
+    let owner_id = t
+        .dir
+        .scalar("SELECT id FROM admins WHERE email = 'owner@example.org'")
+        .await;
+    // The owner signs in with the factor.
+    let r = post_from_page(
+        &t,
+        "/admin/login",
+        None,
+        &form(&[("email", "owner@example.org"), ("password", PASSWORD)]),
+    )
+    .await;
+    let pending = cookie_value(&set_cookie(&r).unwrap());
+    let code = nashra::auth::totp::code_at(&secret, unix_now()).unwrap();
+    let r = post_from_page(
+        &t,
+        "/admin/login/code",
+        Some(&pending),
+        &form(&[("code", &code)]),
+    )
+    .await;
+    let owner = Session {
+        t: &t,
+        cookie: cookie_value(&set_cookie(&r).unwrap()),
+    };
+    let (_, page) = owner.get("/admin/accounts").await;
+    assert!(
+        page.contains(&format!("/admin/accounts/{desk}/totp-reset"))
+            && !page.contains(&format!("/admin/accounts/{owner_id}/totp-reset")),
+        "a button for others, not for oneself: {page}"
+    );
+    // Not one's own (that is «حسابي», with proof).
+    let r = owner
+        .post(&format!("/admin/accounts/{owner_id}/totp-reset"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let to = owner
+        .post_to(&format!("/admin/accounts/{desk}/totp-reset"), &[])
+        .await;
+    assert_eq!(to, "/admin/accounts?done=totp_reset");
+    assert_eq!(
+        t.dir
+            .scalar("SELECT COUNT(*) FROM admins WHERE totp_secret IS NULL")
+            .await,
+        1
+    );
+    // The desk signs in with the password alone now.
+    let r = post_from_page(
+        &t,
+        "/admin/login",
+        None,
+        &form(&[("email", "desk@example.org"), ("password", PASSWORD)]),
+    )
+    .await;
+    assert_eq!(location(&r), "/admin");
+    let log = audit_actions(&t).await;
+    let reset = log.iter().find(|e| e.1 == "totp_reset").expect("audited");
+    assert_eq!(
+        (reset.0.as_str(), reset.2.clone()),
+        ("owner@example.org", format!("account:{desk}"))
+    );
+    let (_, audit) = owner.get("/admin/audit").await;
+    assert!(audit.contains("إعادة ضبط التحقق بخطوتين لحساب"), "{audit}");
+    // An editor cannot.
+    let d = Session {
+        t: &t,
+        cookie: cookie_value(&set_cookie(&r).unwrap()),
+    };
+    let r = d
+        .post(&format!("/admin/accounts/{owner_id}/totp-reset"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 });

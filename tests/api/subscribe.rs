@@ -312,6 +312,25 @@ both_engines!(a_forged_forwarded_for_does_not_escape_the_limit, async {
 });
 
 both_engines!(
+    a_client_reaching_the_port_directly_cannot_name_itself,
+    async {
+        // Issue 15, item 7: the header is believed only from `server.trusted_proxies`. Here the
+        // proxy is elsewhere (10.0.0.0/8) and the test connects from 127.0.0.1, as a client
+        // that bypasses it: each forged address is still the one client it is.
+        let t = spawn_app_with(
+        "[server]\nsignups_per_hour = 3\nclient_ip_header = \"X-Forwarded-For\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+    )
+    .await;
+        let statuses = signups_through_proxy(&t, 6, |i| {
+            (format!("198.51.100.{i}"), format!("d{i}@example.com"))
+        })
+        .await;
+        assert_eq!(&statuses[..3], &[200, 200, 200]);
+        assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    }
+);
+
+both_engines!(
     one_inbox_gets_one_confirmation_however_it_is_spelled_and_whoever_asks,
     async {
         // Issue 6, item 10: a victim's inbox is not flooded through plus-address and case

@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Me, PageError, SessionId, dashboard::Done, done, render, set_cookie, view};
 use crate::{
-    app::{App, OpError},
+    app::{App, OpError, Refusal},
     auth::totp,
+    render::{MINUTE, count_ar},
     store::Role,
-    web::decode_form,
+    web::{Limits, decode_form},
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -27,6 +28,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/accounts", get(accounts).post(add_account))
         .route("/accounts/{id}/role", post(set_role))
         .route("/accounts/{id}/remove", post(remove_account))
+        .route("/accounts/{id}/totp-reset", post(reset_totp))
         .route("/tokens", post(create_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/account", get(account))
@@ -165,6 +167,22 @@ async fn remove_account(
     Ok(done("/admin/accounts", "account_removed"))
 }
 
+/// An owner takes away another account's lost second factor.
+async fn reset_totp(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    me.require(Role::Owner)?;
+    let admin = app
+        .store
+        .admin(id_of(&id, "account")?)
+        .await?
+        .ok_or(OpError::NotFound("account"))?;
+    app.reset_totp(&me, &admin.email).await?;
+    Ok(done("/admin/accounts", "totp_reset"))
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct TokenForm {
@@ -238,10 +256,40 @@ async fn account(
 struct TotpForm {
     secret: String,
     code: String,
+    /// The current password, or the current code when there is a factor already.
+    proof: String,
+}
+
+/// The same per-client allowance as signing in: these forms check a password too.
+fn too_many(limits: &Limits, me: &crate::app::Actor) -> Option<String> {
+    let l = limits.login.as_ref()?;
+    let ip = me.client.parse().ok()?;
+    let wait = l.check(ip).err()?;
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    Some(format!(
+        "محاولات كثيرة من شبكتك. حاول مجدداً بعد {}.",
+        count_ar(minutes, &MINUTE)
+    ))
+}
+
+/// A refusal on «حسابي»: the page again with the reason, or, when the account has just
+/// been locked (its sessions ended), the reason on its own and the cookie cleared.
+async fn refused(app: &App, me: &crate::app::Actor, e: OpError) -> Result<Response, PageError> {
+    match e {
+        OpError::Refused(Refusal::Locked) => {
+            let mut r = PageError::from(Refusal::Locked).into_response();
+            r.headers_mut()
+                .insert(header::SET_COOKIE, set_cookie(app, None));
+            Ok(r)
+        }
+        OpError::Refused(r) => account_page(app, me, None, Some(r.arabic())).await,
+        e => Err(e.into()),
+    }
 }
 
 async fn set_totp(
     State(app): State<Arc<App>>,
+    Extension(limits): Extension<Limits>,
     me: Me,
     Path(action): Path<String>,
     body: Bytes,
@@ -252,10 +300,14 @@ async fn set_totp(
         "off" => (None, "totp_off"),
         _ => return Err(OpError::NotFound("action").into()),
     };
-    match app.set_totp(&me, secret, &f.code).await {
+    if let Some(msg) = too_many(&limits, &me) {
+        let mut r = account_page(&app, &me, None, Some(msg)).await?;
+        *r.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+        return Ok(r);
+    }
+    match app.set_totp(&me, secret, &f.code, &f.proof).await {
         Ok(()) => Ok(done("/admin/account", key)),
-        Err(OpError::Refused(r)) => account_page(&app, &me, None, Some(r.arabic())).await,
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&app, &me, e).await,
     }
 }
 
@@ -268,10 +320,16 @@ struct PasswordForm {
 
 async fn set_password(
     State(app): State<Arc<App>>,
+    Extension(limits): Extension<Limits>,
     me: Me,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let f: PasswordForm = decode_form(&body)?;
+    if let Some(msg) = too_many(&limits, &me) {
+        let mut r = account_page(&app, &me, None, Some(msg)).await?;
+        *r.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+        return Ok(r);
+    }
     match app
         .set_password(&me, &me.name, Some(&f.current), &f.new)
         .await
@@ -283,8 +341,7 @@ async fn set_password(
                 .insert(header::SET_COOKIE, set_cookie(&app, None));
             Ok(r)
         }
-        Err(OpError::Refused(r)) => account_page(&app, &me, None, Some(r.arabic())).await,
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&app, &me, e).await,
     }
 }
 

@@ -28,8 +28,13 @@ use crate::app::{Actor, App, OpError, SessionLookup};
 
 pub use view::{render, render_error};
 
-/// The session cookie. Its path keeps it off every other route.
+/// The session cookie over http (development): its path keeps it off every other route.
 pub const COOKIE: &str = "nashra_session";
+/// The session cookie under an https `public_url`. The `__Host-` prefix makes the browser
+/// refuse it unless it is `Secure`, host-only and `Path=/`, so a sibling subdomain or a
+/// plain-http page cannot plant or overwrite a session (the price: `Path=/` instead of
+/// `/admin`, which the prefix requires).
+pub const HOST_COOKIE: &str = "__Host-nashra_session";
 /// Console forms are small…
 const MAX_FORM: usize = 64 * 1024;
 /// …but a CSV of readers is not.
@@ -80,32 +85,43 @@ fn is_same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
         .is_some_and(|o| o.as_bytes() == public_origin.as_bytes())
 }
 
+/// Under an https `public_url`: the `__Host-` cookie, `Secure`, on `/`.
+fn https(app: &App) -> bool {
+    app.settings.server.public_url.starts_with("https://")
+}
+
+/// The name of the session cookie this deployment uses.
+pub fn cookie_name(app: &App) -> &'static str {
+    if https(app) { HOST_COOKIE } else { COOKIE }
+}
+
 /// The session cookie's value, if the request has one.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+pub fn session_cookie(app: &App, headers: &HeaderMap) -> Option<String> {
+    let name = cookie_name(app);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
         .filter(|v| !v.is_empty())
 }
 
 /// A `Set-Cookie` for `value` (or one that ends the cookie, for `None`).
 pub fn set_cookie(app: &App, value: Option<&str>) -> HeaderValue {
-    let secure = if app.settings.server.public_url.starts_with("https://") {
-        "; Secure"
+    let (name, path, secure) = if https(app) {
+        (HOST_COOKIE, "/", "; Secure")
     } else {
-        ""
+        (COOKIE, "/admin", "")
     };
     let s = match value {
         Some(v) => format!(
-            "{COOKIE}={v}; Path=/admin; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            "{name}={v}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
             app.settings.security.session_max.as_secs()
         ),
-        None => format!("{COOKIE}=; Path=/admin; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+        None => format!("{name}=; Path={path}; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
     };
     HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""))
 }
@@ -123,7 +139,7 @@ pub fn client_of(app: &App, req: &Request) -> String {
 /// browser to sign in.
 async fn require_session(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     let client = client_of(&app, &req);
-    let cookie = session_cookie(req.headers()).unwrap_or_default();
+    let cookie = session_cookie(&app, req.headers()).unwrap_or_default();
     match app.session(&cookie, &client).await {
         Ok(SessionLookup::Full(actor)) => {
             req.extensions_mut().insert(actor);

@@ -23,7 +23,9 @@ use crate::{
 pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/readers", get(list))
-        .route("/readers/export.csv", get(export))
+        // A POST, so the console's same-origin check stands before it: a cross-site link
+        // or image cannot make an editor's browser download every reader.
+        .route("/readers/export.csv", post(export))
         .route("/readers/import", get(import_page))
         .route("/readers/{id}", get(reader))
         .route("/readers/{id}/unsubscribe", post(unsubscribe))

@@ -69,7 +69,7 @@ async fn login_page(
     req: Request,
 ) -> Result<Response, PageError> {
     // Already signed in: straight on.
-    if let Some(cookie) = session_cookie(req.headers())
+    if let Some(cookie) = session_cookie(&app, req.headers())
         && let SessionLookup::Full(_) = app.session(&cookie, &client_of(&app, &req)).await?
     {
         return Ok(Redirect::to(safe_next(&q.next)).into_response());
@@ -105,7 +105,7 @@ async fn login(
     req: Request,
 ) -> Result<Response, PageError> {
     let client = client_of(&app, &req);
-    let previous = session_cookie(req.headers());
+    let previous = session_cookie(&app, req.headers());
     let body = axum::body::to_bytes(req.into_body(), super::MAX_FORM)
         .await
         .map_err(|_| PageError::Form)?;
@@ -174,7 +174,7 @@ async fn code(
     req: Request,
 ) -> Result<Response, PageError> {
     let client = client_of(&app, &req);
-    let pending = session_cookie(req.headers()).unwrap_or_default();
+    let pending = session_cookie(&app, req.headers()).unwrap_or_default();
     let body: Bytes = axum::body::to_bytes(req.into_body(), super::MAX_FORM)
         .await
         .map_err(|_| PageError::Form)?;
