@@ -7,9 +7,9 @@
 //! its next request, so it is the idle limit too), each piece of a body must follow the last
 //! within that time, a whole request is answered within `server.request_timeout`, a client
 //! that stops reading the answer is cut off after the same header timeout, and at most
-//! `server.max_connections` are open (beyond that, a new connection is closed at once); when
-//! clients connect directly (no `server.client_ip_header`), one address holds at most an
-//! eighth of them. At shutdown, idle connections close at once and requests in progress get a
+//! `server.max_connections` are open (beyond that, a new connection is closed at once), and one
+//! client address (an IPv6 /64) holds at most an eighth of them, unless it is a proxy in
+//! `server.trusted_proxies` whose `client_ip_header` names the clients behind it. At shutdown, idle connections close at once and requests in progress get a
 //! short grace.
 
 use std::{
@@ -64,8 +64,13 @@ pub async fn serve(
     ));
     let body_timeout = cfg.header_timeout;
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
-    let per_client =
-        (cfg.client_ip_header.is_empty()).then(|| PerClient::new((cfg.max_connections / 8).max(8)));
+    let per_client = PerClient::new((cfg.max_connections / 8).max(8));
+    // A proxy whose header names the clients speaks for many of them: it is not one client.
+    let proxies = if cfg.client_ip_header.is_empty() {
+        Vec::new()
+    } else {
+        cfg.trusted_proxies.clone()
+    };
     let graceful = GracefulShutdown::new();
     let mut conns = JoinSet::new();
     loop {
@@ -84,12 +89,13 @@ pub async fn serve(
                     tracing::warn!("too many open connections; closing a new one");
                     continue;
                 };
-                let client = match &per_client {
-                    Some(p) => match p.enter(peer.ip()) {
+                let client = if proxies.iter().any(|c| c.contains(peer.ip())) {
+                    None
+                } else {
+                    match per_client.enter(peer.ip()) {
                         Some(c) => Some(c),
                         None => continue,
-                    },
-                    None => None,
+                    }
                 };
                 let _ = stream.set_nodelay(true);
                 let stream = WriteDeadline::new(stream, cfg.header_timeout);

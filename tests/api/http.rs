@@ -194,10 +194,32 @@ both_engines!(
         // Issue 15, item 3: ~1,000 sockets from one address, each trickling a body a byte at a
         // time, filled every connection for the whole request timeout.
         let t = spawn_app_with("[server]\nheader_timeout = \"2s\"\n").await;
+        hog_and_check(&t, true).await;
+    }
+);
+
+both_engines!(
+    a_client_is_held_to_its_share_where_a_proxy_header_is_configured,
+    async {
+        // Issue 15, item 3: with `client_ip_header` set, no client had a share at all. A peer
+        // that is not one of `trusted_proxies` is a client like any other.
+        let t = spawn_app_with(
+            "[server]\nheader_timeout = \"2s\"\nmax_connections = 256\n\
+             client_ip_header = \"X-Forwarded-For\"\ntrusted_proxies = [\"127.0.0.9/32\"]\n",
+        )
+        .await;
+        hog_and_check(&t, false).await;
+    }
+);
+
+/// One address opens 1,000 connections trickling bodies; others' `/health` and one-click
+/// still answer, and (with `until_cut`) the trickles are cut long before the request timeout.
+async fn hog_and_check(t: &TestApp, until_cut: bool) {
+    {
         let token = t.app.tokens.unsubscribe(1);
         let mut held = Vec::new();
         for _ in 0..1000 {
-            let mut s = connect_from(&t, "127.0.0.1").await;
+            let mut s = connect_from(t, "127.0.0.1").await;
             let _ = s
                 .write_all(
                     b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ne",
@@ -206,11 +228,11 @@ both_engines!(
             held.push(s);
         }
         // Another client: /health and a one-click unsubscribe answer at once.
-        let health = ask_from(&t, "127.0.0.2", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let health = ask_from(t, "127.0.0.2", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert_eq!(health.as_deref(), Some("HTTP/1.1 200 OK"), "/health");
         let body = "List-Unsubscribe=One-Click";
         let one_click = ask_from(
-            &t,
+            t,
             "127.0.0.3",
             &format!(
                 "POST /unsubscribe/{token} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
@@ -224,6 +246,9 @@ both_engines!(
                 .is_some_and(|l| l.starts_with("HTTP/1.1 ")),
             "one-click answers: {one_click:?}"
         );
+        if !until_cut {
+            return;
+        }
         // The trickled bodies (a byte every 1.5 s, so each piece beats the 2 s timeout) are
         // cut off once they fall behind the minimum rate, long before the request timeout.
         let start = tokio::time::Instant::now();
@@ -249,4 +274,4 @@ both_engines!(
             start.elapsed()
         );
     }
-);
+}
