@@ -66,7 +66,7 @@ pub fn hijri(date: NaiveDate) -> Option<(i32, u8, u8)> {
 pub fn hijri_date(date: NaiveDate) -> Option<String> {
     let (year, month, day) = hijri(date)?;
     let name = HIJRI_MONTHS.get(usize::from(month).checked_sub(1)?)?;
-    Some(format!("{day} {name} {year} هـ"))
+    Some(format!("{day} {name} {year}\u{a0}هـ"))
 }
 
 /// `s` with its ASCII digits in the newsletter's numerals; nothing else changes.
@@ -166,19 +166,19 @@ mod tests {
     fn hijri_date_names_the_month() {
         assert_eq!(
             hijri_date(day(2020, 6, 12)).as_deref(),
-            Some("20 شوال 1441 هـ")
+            Some("20 شوال 1441\u{a0}هـ")
         );
         assert_eq!(
             hijri_date(day(2026, 11, 30)).as_deref(),
-            Some("20 جمادى الآخرة 1448 هـ")
+            Some("20 جمادى الآخرة 1448\u{a0}هـ")
         );
         assert_eq!(
             hijri_date(day(2024, 7, 7)).as_deref(),
-            Some("1 محرم 1446 هـ")
+            Some("1 محرم 1446\u{a0}هـ")
         );
         assert_eq!(
             hijri_date(day(2024, 7, 6)).as_deref(),
-            Some("30 ذو الحجة 1445 هـ")
+            Some("30 ذو الحجة 1445\u{a0}هـ")
         );
     }
 
@@ -191,15 +191,15 @@ mod tests {
         );
         assert_eq!(
             date_line(d, Calendar::Hijri, Digits::Latin),
-            "20 شوال 1441 هـ"
+            "20 شوال 1441\u{a0}هـ"
         );
         assert_eq!(
             date_line(d, Calendar::Both, Digits::Latin),
-            "12 يونيو/ حزيران 2020 — 20 شوال 1441 هـ"
+            "12 يونيو/ حزيران 2020 — 20 شوال 1441\u{a0}هـ"
         );
         assert_eq!(
             date_line(d, Calendar::Both, Digits::Arabic),
-            "١٢ يونيو/ حزيران ٢٠٢٠ — ٢٠ شوال ١٤٤١ هـ"
+            "١٢ يونيو/ حزيران ٢٠٢٠ — ٢٠ شوال ١٤٤١\u{a0}هـ"
         );
     }
 

@@ -235,6 +235,10 @@ pub struct Page {
     pub schedule: String,
     /// The article the sign-up form is under (`?article=` of a link from it).
     pub article: String,
+    /// A line that reports what was just done («حُفظت اختياراتك»), announced by screen readers.
+    pub status: Option<String>,
+    /// The preferences link's text when it is not the confirmation page's.
+    pub preferences_label: Option<String>,
 }
 
 /// A group of checkboxes on the preferences page.
@@ -325,15 +329,15 @@ impl Renderer {
         let preheader = preheader(articles);
         let mut ctx = Context::new();
         ctx.insert("lang", &n.lang);
-        ctx.insert("name", &n.name);
-        ctx.insert("site_name", &n.site_name);
+        ctx.insert("name", &keep_site_name(&n.name, n));
+        ctx.insert("site_name", &keep_site_name(&n.site_name, n));
         ctx.insert("site_url", &n.site_url);
         ctx.insert("subject", &subject);
         ctx.insert("date_line", &date_line);
         ctx.insert("preheader", &preheader);
         ctx.insert("articles", &views);
         ctx.insert("most_read", &most_read);
-        ctx.insert("why", &n.why);
+        ctx.insert("why", &keep_site_name(&n.why, n));
         ctx.insert("postal_address", &n.postal_address);
         ctx.insert("postal_address_html", &wrap_latin(&n.postal_address));
         ctx.insert("unsubscribe_url", &slots.unsubscribe);
@@ -378,7 +382,10 @@ impl Renderer {
         confirm_url: &str,
     ) -> anyhow::Result<(String, String, String)> {
         let mut ctx = Context::new();
-        ctx.insert("name", &settings.newsletter.name);
+        ctx.insert(
+            "name",
+            &keep_site_name(&settings.newsletter.name, &settings.newsletter),
+        );
         ctx.insert("confirm_url", confirm_url);
         ctx.insert("postal_address", &settings.newsletter.postal_address);
         ctx.insert(
@@ -396,8 +403,9 @@ impl Renderer {
 
     pub fn page(&self, settings: &Settings, page: &Page) -> String {
         let mut ctx = Context::from_serialize(page).unwrap_or_default();
-        ctx.insert("name", &settings.newsletter.name);
-        ctx.insert("site_name", &settings.newsletter.site_name);
+        let n = &settings.newsletter;
+        ctx.insert("name", &keep_site_name(&n.name, n));
+        ctx.insert("site_name", &keep_site_name(&n.site_name, n));
         self.tera.render("page.html", &ctx).unwrap_or_else(|e| {
             tracing::error!(error = %e, "page template failed");
             "<!DOCTYPE html><html lang=\"ar\" dir=\"rtl\"><body>خطأ</body></html>".into()
@@ -415,14 +423,25 @@ impl Renderer {
     ) -> anyhow::Result<String> {
         let mut ctx = Context::new();
         ctx.insert("article", article);
-        ctx.insert("prompt", &settings.newsletter.prompt);
-        ctx.insert("site_name", &settings.newsletter.site_name);
+        let n = &settings.newsletter;
+        ctx.insert("prompt", &keep_site_name(&n.prompt, n));
+        ctx.insert("site_name", &keep_site_name(&n.site_name, n));
         ctx.insert("action", action);
         ctx.insert("stamp", stamp);
         ctx.insert("section", section);
         ctx.insert("schedule", schedule);
         Ok(self.tera.render("embed.html", &ctx)?)
     }
+}
+
+/// `text` with the site's name kept on one line (no-break spaces inside it): «الحل نت» split
+/// at a line's end reads as two words.
+fn keep_site_name(text: &str, n: &crate::config::Newsletter) -> String {
+    let site = n.site_name.trim();
+    if site.is_empty() || !site.contains(' ') || site.split(' ').count() > 3 {
+        return text.to_owned();
+    }
+    text.replace(site, &site.replace(' ', "\u{a0}"))
 }
 
 fn escape_for_tera(s: &str) -> String {
@@ -449,11 +468,9 @@ fn article_view(a: &Article, tz: &Tz, settings: &Settings) -> ArticleView {
         excerpt_html: wrap_latin(&excerpt),
         excerpt,
         image: a.image.clone(),
-        image_alt: if a.image_alt.is_empty() {
-            a.title.clone()
-        } else {
-            a.image_alt.clone()
-        },
+        // The title follows the image: an alt that repeated it would be read twice. Only
+        // the feed's own description of the image is kept.
+        image_alt: a.image_alt.clone(),
         tags: a
             .tag_list()
             .into_iter()

@@ -33,6 +33,7 @@ pub fn router() -> Router<Arc<App>> {
             "/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
         )
+        .route("/resubscribe/{token}", axum::routing::post(resubscribe))
 }
 
 pub fn message_page(app: &App, status: StatusCode, title: &str, line: &str) -> Response {
@@ -146,9 +147,9 @@ fn bad_unsubscribe(app: &App) -> Response {
 }
 
 async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    if app.tokens.verify(&token, TokenKind::Unsubscribe).is_err() {
+    let Ok(t) = app.tokens.verify(&token, TokenKind::Unsubscribe) else {
         return bad_unsubscribe(&app);
-    }
+    };
     let p = Page {
         title: "إلغاء الاشتراك".into(),
         lines: vec![format!(
@@ -157,6 +158,12 @@ async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>
         )],
         form: "unsubscribe",
         action: format!("/unsubscribe/{token}"),
+        // Fewer mails may be all the reader wants.
+        preferences_url: Some(format!(
+            "/preferences/{}",
+            app.tokens.preferences(t.subscriber_id)
+        )),
+        preferences_label: Some("أو اختر ما يصلك: أقسام بعينها، أو نشرة أقل تكراراً".into()),
         ..Default::default()
     };
     page(StatusCode::OK, app.renderer.page(&app.settings, &p))
@@ -179,10 +186,55 @@ async fn unsubscribe(
         "link"
     };
     app.unsubscribe(t.subscriber_id, how).await?;
+    let p = Page {
+        title: "تم إلغاء اشتراكك".into(),
+        lines: vec!["لن تصلك رسائل أخرى منا. إن غيّرت رأيك، يمكنك العودة متى شئت.".into()],
+        form: "resubscribe",
+        action: format!("/resubscribe/{token}"),
+        back_url: Some(app.settings.newsletter.site_url.clone()),
+        ..Default::default()
+    };
+    Ok(page(StatusCode::OK, app.renderer.page(&app.settings, &p)))
+}
+
+/// «أعد اشتراكي» on the page after leaving: the address the token names gets a fresh
+/// confirmation email, as a sign-up would; nothing changes until its link is followed.
+async fn resubscribe(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+) -> Result<Response, PageFailure> {
+    let Ok(t) = app.tokens.verify(&token, TokenKind::Unsubscribe) else {
+        return Ok(bad_unsubscribe(&app));
+    };
+    let reader = app.store.subscriber(t.subscriber_id).await?;
+    // An erased reader has no address left to send to.
+    let Some(r) = reader.filter(|r| !r.email.is_empty()) else {
+        return Ok(bad_unsubscribe(&app));
+    };
+    let (Ok(email), name) = (
+        crate::domain::SubscriberEmail::parse(&r.email),
+        // A sign-up for a known address keeps its stored name whatever is given.
+        crate::domain::SubscriberName::parse(&r.name).unwrap_or_default(),
+    ) else {
+        return Ok(bad_unsubscribe(&app));
+    };
+    match app
+        .subscribe(
+            &email,
+            &name,
+            "resubscribe",
+            &crate::store::Choice::default(),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(crate::app::SignupError::Store(e)) => return Err(PageFailure(e)),
+        Err(crate::app::SignupError::NoSmtpUtf8) => {}
+    }
     Ok(message_page(
         &app,
         StatusCode::OK,
-        "تم إلغاء اشتراكك",
-        "لن تصلك رسائل أخرى منا. يمكنك الاشتراك من جديد في أي وقت.",
+        "تحقّق من بريدك",
+        "أرسلنا إليك رسالة تأكيد جديدة. افتحها واضغط الرابط فيها ليعود اشتراكك.",
     ))
 }

@@ -63,6 +63,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/admin/",
             axum::routing::get(|| async { axum::response::Redirect::to("/admin") }),
         )
+        .fallback(not_found)
         .layer(axum::Extension(limits))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(axum::middleware::from_fn_with_state(
@@ -119,6 +120,26 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result
         return Err("a string holds a NUL character (\\u0000)".into());
     }
     serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
+/// A path nobody serves: an Arabic page (the console's own under `/admin`), JSON for the API.
+async fn not_found(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    uri: axum::http::Uri,
+) -> Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path.starts_with("/webhooks/") {
+        return ApiError::NotFound.into_response();
+    }
+    if path == "/admin" || path.starts_with("/admin/") {
+        return console::not_found_page();
+    }
+    links::message_page(
+        &app,
+        StatusCode::NOT_FOUND,
+        "الصفحة غير موجودة",
+        "لم نجد الصفحة التي طلبتها. ربما تغيّر رابطها أو حُذفت.",
+    )
 }
 
 /// A request whose path or query holds a NUL (`%00`) is refused before any handler: no

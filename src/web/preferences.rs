@@ -110,14 +110,11 @@ fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Re
     };
     let p = Page {
         title: "اختر ما يصلك".into(),
-        lines: if saved {
-            vec!["حُفظت اختياراتك، وتسري من النشرة القادمة.".into()]
-        } else {
-            vec![format!(
-                "اختر ما تريد أن يصلك من {}. لا تحتاج إلى كلمة مرور: هذا الرابط خاص بك، فلا تشاركه.",
-                s.newsletter.name
-            )]
-        },
+        status: saved.then(|| "حُفظت اختياراتك، وتسري من النشرة القادمة.".to_owned()),
+        lines: vec![format!(
+            "اختر ما تريد أن يصلك من {}. لا تحتاج إلى كلمة مرور: هذا الرابط خاص بك، فلا تشاركه.",
+            s.newsletter.name
+        )],
         form: "preferences",
         action: format!("/preferences/{token}"),
         groups,

@@ -1768,3 +1768,46 @@ both_engines!(an_owner_resets_a_lost_second_factor, async {
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 });
+
+both_engines!(schedules_read_as_readers_see_them_in_the_console, async {
+    // Issue 15, item 15: «يومية», not `daily`; crontab in words.
+    let t = spawn_app_with(
+        "[newsletter]\ndigits = \"arabic\"\n\
+         [[schedules]]\nname = \"daily\"\nlabel = \"يومية\"\ncron = \"0 7 * * *\"\n\
+         timezone = \"Asia/Baghdad\"\nsubject = \"نشرة اليوم\"\n\
+         [[schedules]]\nname = \"weekly\"\nlabel = \"أسبوعية\"\ncron = \"30 18 * * 5\"\n\
+         timezone = \"Asia/Baghdad\"\nsubject = \"نشرة الأسبوع\"\n",
+    )
+    .await;
+    t.add_article("https://example.org/a/1", "خبر", "ملخص")
+        .await;
+    t.subscribe_and_confirm("reader@example.net").await;
+    add_account(&t, "editor@example.org", Role::Editor).await;
+    let s = sign_in(&t, "editor@example.org").await;
+    let (_, page) = s.get("/admin/schedules").await;
+    assert!(page.contains("<h2>يومية "), "{page}");
+    assert!(page.contains("كل يوم ٧:٠٠ صباحاً بتوقيت بغداد"), "{page}");
+    assert!(page.contains("كل جمعة ٦:٣٠ مساءً بتوقيت بغداد"), "{page}");
+    let to = s
+        .post_to(
+            "/admin/sends",
+            &[("schedule", "weekly"), ("confirm", "yes")],
+        )
+        .await;
+    t.wait_send(to.trim_start_matches("/admin/sends/").parse().unwrap())
+        .await;
+    for (path, both) in [
+        ("/admin/sends", false),
+        (to.as_str(), false),
+        ("/admin", true),
+        ("/admin/articles", true),
+    ] {
+        let (status, page) = s.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            page.contains("أسبوعية") && (!both || page.contains("يومية")),
+            "{path} names the schedules as readers see them:\n{page}"
+        );
+        assert!(!page.contains(">weekly<"), "{path}: {page}");
+    }
+});

@@ -262,7 +262,7 @@ both_engines!(pages_speak_plainly, async {
     // Issue 6, item 22.
     let t = spawn_app_with("[server]\nsignups_per_hour = 1\n").await;
     let page = t.get_text("/subscribe").await;
-    assert!(page.contains(">العودة إلى موقع الحل نت</a>"), "{page}");
+    assert!(page.contains(">العودة إلى موقع الحل\u{a0}نت</a>"), "{page}");
     t.post_json("/subscribe", json!({"email": "a@example.com"}))
         .await;
     let r = t
@@ -308,4 +308,127 @@ both_engines!(pages_speak_plainly, async {
         .collect();
     assert_eq!(dates.len(), 2, "{archive}");
     assert!(dates[0].contains(':'), "with the time: {dates:?}");
+});
+
+/// The relative luminance of `#rrggbb` (WCAG 2).
+fn luminance(hex: &str) -> f64 {
+    let c = |i: usize| {
+        let v = u8::from_str_radix(&hex[i..i + 2], 16).unwrap() as f64 / 255.0;
+        if v <= 0.03928 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * c(0) + 0.7152 * c(2) + 0.0722 * c(4)
+}
+
+both_engines!(leaving_offers_fewer_mails_and_a_way_back, async {
+    // Issue 15, item 14.
+    let t = spawn_app().await;
+    let (_, msgs) = t.send_digest_to(&["back@example.com"]).await;
+    let link = t.local(&unsubscribe_link(&msgs[0]));
+    // The confirm page offers the preferences instead.
+    let page = t
+        .http
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("/preferences/") && page.contains("أو اختر ما يصلك"),
+        "{page}"
+    );
+    // Leaving: the done page offers a way back, through a fresh confirmation.
+    let done = t
+        .http
+        .post(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(done.contains("أعد اشتراكي"), "{done}");
+    let back = done
+        .split("action=\"")
+        .map(|s| s.split('"').next().unwrap())
+        .find(|a| a.starts_with("/resubscribe/"))
+        .expect("a resubscribe form")
+        .to_owned();
+    assert_eq!(
+        t.status_of("back@example.com").await,
+        nashra::store::SubscriberStatus::Unsubscribed
+    );
+    let r = t.post_form(&back, "").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("رسالة تأكيد جديدة"));
+    let confirmation = t.wait_for_mail_to("back@example.com", 3).await;
+    assert_eq!(
+        t.status_of("back@example.com").await,
+        nashra::store::SubscriberStatus::Pending,
+        "nothing is back until the link is followed"
+    );
+    t.confirm(&confirm_link(&confirmation)).await;
+    assert_eq!(
+        t.status_of("back@example.com").await,
+        nashra::store::SubscriberStatus::Confirmed
+    );
+    // A forged way back does nothing.
+    assert_eq!(t.post_form("/resubscribe/x.y", "").await.status(), 400);
+});
+
+both_engines!(the_confirmation_reads_without_its_button, async {
+    // Issue 15, item 14: a plain link under the button, a legible postal line, the site's
+    // name and the Hijri year kept whole.
+    let t = spawn_app().await;
+    let r = t
+        .post_json("/subscribe", json!({"email": "plain@example.com"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let m = t.wait_for_mail_to("plain@example.com", 1).await;
+    let html = parse(&m).body_html(0).unwrap().into_owned();
+    let link = confirm_link(&m);
+    assert_eq!(
+        html.matches(&link).count(),
+        3,
+        "the button's link, and the same link under it as a link and as text"
+    );
+    assert!(html.contains(&format!("<span dir=\"ltr\">{link}</span>")));
+    let postal = html
+        .split("<p ")
+        .find(|p| p.contains("صندوق بريد"))
+        .expect("the postal line");
+    let colour = postal
+        .split("color:#")
+        .nth(1)
+        .map(|c| &c[..6])
+        .expect("a colour");
+    let contrast = (1.0 + 0.05) / (luminance(colour) + 0.05);
+    assert!(contrast >= 4.5, "postal line #{colour}: {contrast:.2}:1");
+    assert!(
+        html.contains("الحل\u{a0}نت"),
+        "the site's name is kept on one line"
+    );
+});
+
+both_engines!(unknown_paths_get_arabic_404_pages, async {
+    let t = spawn_app().await;
+    for path in ["/no-such-page", "/archive/x/y", "/admin/no-such-page"] {
+        let r = t.http.get(t.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("dir=\"rtl\"") && page.contains("الصفحة غير موجودة"),
+            "{path}: {page}"
+        );
+    }
+    assert_eq!(
+        t.admin_status(reqwest::Method::GET, "/api/no-such-thing")
+            .await,
+        404
+    );
 });

@@ -115,7 +115,7 @@ both_engines!(signup_pages_are_rtl_arabic_with_the_prompt, async {
         let html = r.text().await.unwrap();
         assert!(html.contains("dir=\"rtl\""), "{path}");
         assert!(
-            html.contains("انضم إلى قائمة من يقدّرون محتوى الحل نت"),
+            html.contains("انضم إلى قائمة من يقدّرون محتوى الحل\u{a0}نت"),
             "{path}"
         );
         assert!(html.contains("اشترك</button>"), "{path}");

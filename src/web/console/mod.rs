@@ -263,3 +263,12 @@ pub type Me = axum::Extension<Actor>;
 pub fn html(html: String) -> Response {
     page(StatusCode::OK, html)
 }
+
+/// A console path nobody serves.
+pub(crate) fn not_found_page() -> axum::response::Response {
+    view::render_error(
+        axum::http::StatusCode::NOT_FOUND,
+        "الصفحة غير موجودة",
+        "لا توجد في لوحة التحكم صفحة بهذا العنوان.",
+    )
+}

@@ -110,6 +110,9 @@ async fn exclude(
 #[derive(Serialize)]
 struct ScheduleView {
     name: String,
+    label: String,
+    /// «كل يوم ٧:٠٠ صباحاً بتوقيت بغداد».
+    when: String,
     cron: String,
     timezone: String,
     next: Vec<i64>,
@@ -140,6 +143,12 @@ async fn schedules(
         }
         list.push(ScheduleView {
             name: s.name.clone(),
+            label: s.label.clone(),
+            when: crate::render::schedule_in_words(
+                s.cron.expression(),
+                s.cron.timezone(),
+                app.settings.newsletter.digits,
+            ),
             cron: s.cron.expression().to_owned(),
             timezone: s.cron.timezone().name().to_owned(),
             next,

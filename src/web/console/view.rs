@@ -389,6 +389,14 @@ pub fn base_context(app: &App, title: &str) -> Context {
     );
     c.insert("tz", app.settings.newsroom_tz().name());
     c.insert("signed_in", &false);
+    // Schedules by the names readers see («يومية», not `daily`): `labels[s.schedule]`.
+    let labels: std::collections::BTreeMap<&str, &str> = app
+        .settings
+        .schedules
+        .iter()
+        .map(|s| (s.name.as_str(), s.label.as_str()))
+        .collect();
+    c.insert("labels", &labels);
     c
 }
 
@@ -424,6 +432,19 @@ pub fn render_error(status: StatusCode, title: &str, message: &str) -> Response 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_no_longer_configured_shows_its_name() {
+        let labels: std::collections::BTreeMap<&str, &str> =
+            [("daily", "يومية")].into_iter().collect();
+        let mut c = Context::new();
+        c.insert("labels", &labels);
+        for (x, shown) in [("daily", "يومية"), ("gone", "gone")] {
+            c.insert("x", x);
+            let out = tera::Tera::one_off("{{ labels[x] | default(value=x) }}", &c, true);
+            assert_eq!(out.unwrap(), shown);
+        }
+    }
 
     #[test]
     fn numbers_as_the_newsroom_writes_them() {
