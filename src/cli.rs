@@ -625,7 +625,7 @@ async fn send(
         return Ok(());
     }
     let id = match app
-        .start_send(&Actor::cli(), Some(&sched.name), test_to.as_ref())
+        .start_send(&Actor::cli(), Some(&sched.name), test_to.as_slice())
         .await?
     {
         DigestOutcome::Created { id, recipients } => {

@@ -219,6 +219,7 @@ impl App {
         slot: Option<i64>,
         test_to: Option<&SubscriberEmail>,
     ) -> anyhow::Result<DigestOutcome> {
+        let test_to = test_to.map(std::slice::from_ref).unwrap_or_default();
         self.create_digest_by(schedule, kind, slot, test_to, None)
             .await
     }
@@ -229,22 +230,29 @@ impl App {
         schedule: &Schedule,
         kind: DigestKind,
         slot: Option<i64>,
-        test_to: Option<&SubscriberEmail>,
+        test_to: &[SubscriberEmail],
         created_by: Option<&str>,
     ) -> anyhow::Result<DigestOutcome> {
+        // A test send's addresses, one list (addresses hold no comma).
+        let test_list = (!test_to.is_empty()).then(|| {
+            test_to
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
         let at = slot
             .and_then(|s| Utc.timestamp_millis_opt(s).single())
             .unwrap_or_else(Utc::now);
         let mut most_read = None;
         for _ in 0..RENDER_ATTEMPTS {
             // A test send goes to one address, as the digest itself.
-            let choices = match test_to {
-                Some(_) => vec![],
-                None => {
-                    self.store
-                        .section_choices(&schedule.name, schedule.for_new_readers)
-                        .await?
-                }
+            let choices = if test_list.is_some() {
+                vec![]
+            } else {
+                self.store
+                    .section_choices(&schedule.name, schedule.for_new_readers)
+                    .await?
             };
             let req = DigestRequest {
                 schedule: &schedule.name,
@@ -260,7 +268,7 @@ impl App {
                     schedule.max_articles.max(MAX_NEW_ARTICLES)
                 },
                 choices: &choices,
-                test_to: test_to.map(|e| e.as_str()),
+                test_to: test_list.as_deref(),
                 created_by,
             };
             let articles = self
@@ -276,9 +284,13 @@ impl App {
                 }
                 let links = most_read.clone().unwrap_or_default();
                 let clicks = self.settings.newsletter.click_counts;
-                let (full, editions) = self
+                let (mut full, editions) = self
                     .render_editions(schedule, articles, links, choices.clone(), clicks)
                     .await?;
+                if test_list.is_some() {
+                    // Told apart from the real one at a glance in an inbox.
+                    full.subject = format!("[تجريبي] {}", full.subject);
+                }
                 (Some(full), editions)
             };
             let out = self

@@ -179,27 +179,32 @@ impl App {
     }
 
     /// Starts a send of `schedule`'s new articles to every confirmed reader, or a test send
-    /// to one address.
+    /// to the addresses in `test_to` (one send, whatever their number).
     pub async fn start_send(
         &self,
         actor: &Actor,
         schedule: Option<&str>,
-        test_to: Option<&SubscriberEmail>,
+        test_to: &[SubscriberEmail],
     ) -> Result<DigestOutcome, OpError> {
         actor.require(Role::Editor)?;
         let schedule = self.schedule_named(schedule)?;
-        let kind = if test_to.is_some() {
-            DigestKind::Test
-        } else {
+        let kind = if test_to.is_empty() {
             DigestKind::Manual
+        } else {
+            DigestKind::Test
         };
         let out = self
             .create_digest_by(schedule, kind, None, test_to, Some(&actor.name))
             .await?;
         if let DigestOutcome::Created { id, recipients } = out {
-            let (action, detail) = match test_to {
-                Some(t) => ("send_test", redact_addresses(t.as_str())),
-                None => ("send_start", format!("{recipients} recipients")),
+            let (action, detail) = if test_to.is_empty() {
+                ("send_start", format!("{recipients} recipients"))
+            } else {
+                let to: Vec<String> = test_to
+                    .iter()
+                    .map(|t| redact_addresses(t.as_str()))
+                    .collect();
+                ("send_test", to.join(", "))
             };
             let detail = format!("{}: {detail}", schedule.name);
             self.audit(actor, action, format!("send:{id}"), detail)

@@ -548,16 +548,14 @@ impl Dispatcher {
                 return Some((row.release(), false));
             }
         };
-        let token = self.tokens.unsubscribe(row.subscriber_id);
+        // A test send's rows (0, -1, …) name no reader: their links are a test's own.
+        let reader = row.subscriber_id.max(0);
+        let token = self.tokens.unsubscribe(reader);
         let settings = &self.mailer.settings;
         let unsub = settings.public_url(&format!("/unsubscribe/{token}"));
-        // A test send has no reader whose preferences it could open.
-        let prefs = (row.subscriber_id != 0).then(|| {
-            settings.public_url(&format!(
-                "/preferences/{}",
-                self.tokens.preferences(row.subscriber_id)
-            ))
-        });
+        // A test send's link opens a page that says it belongs to a test.
+        let prefs =
+            Some(settings.public_url(&format!("/preferences/{}", self.tokens.preferences(reader))));
         // Filled whatever `click_counts` says now: a digest rendered while it was on keeps
         // working links if it is switched off mid-send (the body without the slot ignores it).
         let click = self.tokens.click_key(row.id);

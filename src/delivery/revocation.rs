@@ -143,7 +143,7 @@ impl Revocations {
             .held
             .values()
             .copied()
-            .filter(|s| *s != 0)
+            .filter(|s| *s > 0)
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();

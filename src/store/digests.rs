@@ -135,14 +135,21 @@ for_each_engine! {
             .bind(req.created_by)
             .fetch_one(&mut *conn)
             .await?;
-            let total = if req.test_to.is_some() {
-                sqlx::query(
-                    "INSERT INTO deliveries (digest_id, subscriber_id, state) VALUES ($1, 0, 'pending')",
-                )
-                .bind(id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
+            let total = if let Some(list) = req.test_to {
+                // A test send's k-th address is "reader" -k (0, -1, …): no reader has that id,
+                // and the ledger's one row per (digest, reader) holds for each address.
+                let mut n = 0;
+                for k in 0..list.split(',').count() as i64 {
+                    n += sqlx::query(
+                        "INSERT INTO deliveries (digest_id, subscriber_id, state) VALUES ($1, $2, 'pending')",
+                    )
+                    .bind(id)
+                    .bind(-k)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                }
+                n
             } else {
                 for (i, e) in editions.iter().enumerate() {
                     let r = &e.rendered;
@@ -410,7 +417,7 @@ for_each_engine! {
             let n = sqlx::query(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, permanent = 0
                  WHERE digest_id = $1 AND state = 'failed'
-                   AND (subscriber_id = 0 OR subscriber_id IN (SELECT id FROM subscribers WHERE status = 'confirmed'))",
+                   AND (subscriber_id <= 0 OR subscriber_id IN (SELECT id FROM subscribers WHERE status = 'confirmed'))",
             )
             .bind(digest)
             .execute(&mut *conn)
@@ -452,16 +459,29 @@ for_each_engine! {
         }
 
         pub(crate) async fn failures(&self, id: i64, limit: i64) -> anyhow::Result<Vec<Failure>> {
-            Ok(sqlx::query_as::<_, Failure>(
-                "SELECT COALESCE(s.email, g.test_to, '') AS email, d.attempts, COALESCE(d.last_error, '') AS error
+            let rows: Vec<(Option<String>, i64, i64, String)> = sqlx::query_as(
+                "SELECT COALESCE(s.email, g.test_to), d.subscriber_id, d.attempts, COALESCE(d.last_error, '')
                  FROM deliveries d JOIN digests g ON g.id = d.digest_id
-                 LEFT JOIN subscribers s ON s.id = d.subscriber_id
+                 LEFT JOIN subscribers s ON s.id = d.subscriber_id AND d.subscriber_id > 0
                  WHERE d.digest_id = $1 AND d.state = 'failed' ORDER BY d.id LIMIT $2",
             )
             .bind(id)
             .bind(limit)
             .fetch_all(&self.pool)
-            .await?)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(email, reader, attempts, error)| Failure {
+                    email: if reader <= 0 {
+                        crate::store::test_address(email.as_deref(), reader)
+                    } else {
+                        email
+                    }
+                    .unwrap_or_default(),
+                    attempts,
+                    error,
+                })
+                .collect())
         }
     }
 }

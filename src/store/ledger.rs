@@ -78,9 +78,9 @@ for_each_engine! {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
                 "SELECT d.id, d.digest_id, d.edition, d.subscriber_id, d.attempts, d.lease_until,
                         COALESCE(s.email, g.test_to) AS email, COALESCE(s.name, '') AS name,
-                        CAST(CASE WHEN d.subscriber_id = 0 OR s.status = 'confirmed' THEN 1 ELSE 0 END AS BIGINT) AS confirmed
+                        CAST(CASE WHEN d.subscriber_id <= 0 OR s.status = 'confirmed' THEN 1 ELSE 0 END AS BIGINT) AS confirmed
                  FROM deliveries d JOIN digests g ON g.id = d.digest_id
-                 LEFT JOIN subscribers s ON s.id = d.subscriber_id AND d.subscriber_id <> 0
+                 LEFT JOIN subscribers s ON s.id = d.subscriber_id AND d.subscriber_id > 0
                  WHERE d.id IN (",
             );
             let mut sep = qb.separated(", ");
@@ -88,8 +88,13 @@ for_each_engine! {
                 sep.push_bind(*id);
             }
             qb.push(") ORDER BY d.id");
-            let rows = qb.build_query_as::<Claimed>().fetch_all(&mut *tx).await?;
+            let mut rows = qb.build_query_as::<Claimed>().fetch_all(&mut *tx).await?;
             self.commit(tx).await?;
+            for r in &mut rows {
+                if r.subscriber_id <= 0 {
+                    r.email = crate::store::test_address(r.email.as_deref(), r.subscriber_id);
+                }
+            }
             Ok(rows)
         }
 

@@ -72,6 +72,14 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// change between the digest's check of the choices it rendered and the audience it writes.
 const CHOICES_LOCK: &str = "reader-choices";
 
+/// A test send's address for its ledger row `-k`: the k-th of the digest's `test_to` list.
+fn test_address(list: Option<&str>, subscriber_id: i64) -> Option<String> {
+    list?
+        .split(',')
+        .nth(subscriber_id.unsigned_abs() as usize)
+        .map(str::to_owned)
+}
+
 /// Milliseconds since the Unix epoch: the one time unit in the store.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

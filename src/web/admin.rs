@@ -180,7 +180,7 @@ async fn create_send(
         None => None,
     };
     match app
-        .start_send(&actor, req.schedule.as_deref(), test_to.as_ref())
+        .start_send(&actor, req.schedule.as_deref(), test_to.as_slice())
         .await?
     {
         DigestOutcome::Created { id, recipients } => Ok((

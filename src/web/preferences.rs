@@ -48,6 +48,14 @@ async fn reader(app: &App, token: &str) -> Result<Result<(i64, Choice), Response
     let Ok(t) = app.tokens.verify(token, TokenKind::Preferences) else {
         return Ok(Err(bad_link(app)));
     };
+    if t.subscriber_id == 0 {
+        return Ok(Err(message_page(
+            app,
+            StatusCode::OK,
+            "اختر ما يصلك",
+            "هذا الرابط من رسالة تجريبية. في النشرة التي تصل القرّاء يفتح صفحة يختار فيها كل قارئ الأقسام ومواعيد النشرة.",
+        )));
+    }
     Ok(match app.reader_choice(t.subscriber_id).await? {
         Some((SubscriberStatus::Pending | SubscriberStatus::Confirmed, choice)) => {
             Ok((t.subscriber_id, choice))

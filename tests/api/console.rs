@@ -1811,3 +1811,62 @@ both_engines!(schedules_read_as_readers_see_them_in_the_console, async {
         assert!(!page.contains(">weekly<"), "{path}: {page}");
     }
 });
+
+both_engines!(a_test_send_to_several_addresses_is_one_marked_send, async {
+    // Issue 15, item 17.
+    let t = spawn_app().await;
+    t.add_article("https://example.org/a/1", "خبر", "ملخص")
+        .await;
+    add_account(&t, "editor@example.org", Role::Editor).await;
+    let s = sign_in(&t, "editor@example.org").await;
+    let r = s
+        .post(
+            "/admin/preview/test",
+            &[
+                ("schedule", "daily"),
+                ("to", "desk@example.org\nchief@example.org"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let desk = t.wait_for_mail_to("desk@example.org", 1).await;
+    let chief = t.wait_for_mail_to("chief@example.org", 1).await;
+    for m in [&desk, &chief] {
+        let subject = parse(m).subject().unwrap().to_owned();
+        assert!(subject.starts_with("[تجريبي] "), "{subject}");
+    }
+    assert_eq!(t.dir.scalar("SELECT COUNT(*) FROM digests").await, 1);
+    let (_, sends) = s.get("/admin/sends").await;
+    assert_eq!(
+        sends.matches("<a href=\"/admin/sends/").count(),
+        1,
+        "one row: {sends}"
+    );
+    let id = t.dir.scalar("SELECT id FROM digests").await;
+    let v = t.wait_send(id).await;
+    assert_eq!(
+        (v["total"].as_i64(), v["sent"].as_i64()),
+        (Some(2), Some(2)),
+        "{v}"
+    );
+    let (_, page) = s.get(&format!("/admin/sends/{id}")).await;
+    assert!(
+        page.contains(
+            "<span dir=\"ltr\">desk@example.org</span>، <span dir=\"ltr\">chief@example.org</span>"
+        ),
+        "{page}"
+    );
+    // The test's preferences link opens a page of its own, not the unsubscribe one.
+    let text = parse(&desk).body_text(0).unwrap().to_string();
+    let prefs = text
+        .lines()
+        .find(|l| l.contains("/preferences/"))
+        .expect("a preferences link")
+        .trim()
+        .to_owned();
+    let r = t.http.get(t.local(&prefs)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("رسالة تجريبية"), "{page}");
+    assert!(!page.contains("/unsubscribe/"), "{page}");
+});

@@ -231,7 +231,7 @@ async fn start(State(app): State<Arc<App>>, me: Me, body: Bytes) -> Result<Respo
     if form.confirm != "yes" {
         return Err(OpError::Refused(Refusal::NotConfirmed).into());
     }
-    match app.start_send(&me, Some(&form.schedule), None).await? {
+    match app.start_send(&me, Some(&form.schedule), &[]).await? {
         DigestOutcome::Created { id, .. } | DigestOutcome::Exists(id) => {
             Ok(Redirect::to(&format!("/admin/sends/{id}")).into_response())
         }
