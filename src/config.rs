@@ -108,7 +108,8 @@ pub struct Webhooks {
     pub sendgrid_public_key: String,
     /// SNS topics whose messages are taken (ARNs); none = the SES webhook is off.
     pub ses_topic_arns: Vec<String>,
-    /// Hosts a signing certificate may come from (https only). Amazon's by default.
+    /// Hosts a signing certificate may come from besides Amazon's: `host` is https on port
+    /// 443 there, `host:port` that port only (how the tests serve one).
     pub sns_cert_hosts: Vec<String>,
 }
 

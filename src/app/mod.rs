@@ -105,7 +105,7 @@ impl App {
             dispatcher,
             most_read_override: Default::default(),
             health: Default::default(),
-            webhooks: Default::default(),
+            webhooks: crate::bounces::webhooks::WebhookState::new()?,
         }))
     }
 
