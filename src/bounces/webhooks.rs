@@ -4,7 +4,8 @@
 //! certificate fetched only from an SNS host on port 443, never through a redirect, and only
 //! for a message whose topic and shape are acceptable (so a stranger cannot make us fetch);
 //! Mailgun signs with HMAC-SHA256 and a token that
-//! must not come twice; SendGrid signs with ECDSA P-256; Postmark sends Basic auth from the
+//! must not come twice; SendGrid signs with ECDSA P-256 a timestamp that must be within minutes
+//! of now; Postmark sends Basic auth from the
 //! URL. A bad signature answers 401 and changes nothing. A provider without credentials in
 //! the configuration answers 404. Events then go to the one handler (`App::record_feedback`),
 //! which records each once, so a provider's retry changes nothing.
@@ -42,6 +43,9 @@ pub const MAX_BODY: usize = 2 << 20;
 /// Mailgun tokens remembered against replay, and for how long a signature is good.
 const MAILGUN_TOKENS: usize = 100_000;
 const MAILGUN_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How far SendGrid's signed timestamp may be from our clock, either way: a signed request
+/// captured once cannot be sent again later. SendGrid posts within seconds of signing.
+const SENDGRID_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// SNS signing certificates kept.
 const SNS_CERTS: usize = 16;
 /// Largest SNS signing certificate read (Amazon's are under 2 KiB), and how long its fetch
@@ -333,6 +337,12 @@ fn sendgrid(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Events, Refus
     }
     let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("");
     let ts = get("x-twilio-email-event-webhook-timestamp");
+    let at: i64 = ts
+        .parse()
+        .map_err(|_| Refuse::Unauthorized("bad timestamp"))?;
+    if (chrono::Utc::now().timestamp() - at).unsigned_abs() > SENDGRID_WINDOW.as_secs() {
+        return Err(Refuse::Unauthorized("timestamp outside the window"));
+    }
     let sig = STANDARD
         .decode(get("x-twilio-email-event-webhook-signature"))
         .map_err(|_| Refuse::Unauthorized("no signature"))?;

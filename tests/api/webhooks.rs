@@ -46,6 +46,36 @@ async fn post(t: &TestApp, path: &str, body: &str, headers: &[(&str, &str)]) -> 
     r.send().await.unwrap().status().as_u16()
 }
 
+/// Posts `sent` to the SendGrid webhook with a signature by the test key
+/// (`sendgrid-key.pem`) of `signed` at the timestamp `ts`, as SendGrid signs: ECDSA P-256
+/// over timestamp + body.
+async fn sendgrid(t: &TestApp, ts: i64, signed: &str, sent: &str) -> u16 {
+    let key = match PrivateKeyDer::from_pem_slice(fixture("sendgrid-key.pem").as_bytes()).unwrap() {
+        PrivateKeyDer::Pkcs8(k) => k,
+        _ => panic!("PKCS#8"),
+    };
+    let rng = SystemRandom::new();
+    let kp = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        key.secret_pkcs8_der(),
+        &rng,
+    )
+    .unwrap();
+    let ts = ts.to_string();
+    let payload = [ts.as_bytes(), signed.as_bytes()].concat();
+    let sig = STANDARD.encode(kp.sign(&rng, &payload).unwrap().as_ref());
+    post(
+        t,
+        "/webhooks/sendgrid",
+        sent,
+        &[
+            ("x-twilio-email-event-webhook-timestamp", &ts),
+            ("x-twilio-email-event-webhook-signature", &sig),
+        ],
+    )
+    .await
+}
+
 both_engines!(
     provider_webhooks_take_signed_events_and_refuse_forged_ones,
     async {
@@ -142,34 +172,24 @@ sns_cert_hosts = ["{cert_addr}"]
             "replay"
         );
 
-        // SendGrid: ECDSA P-256 over timestamp + body.
+        // SendGrid: ECDSA P-256 over timestamp + body, the timestamp within minutes of now.
         let body = fill("sendgrid-events.json", 2);
-        let key =
-            match PrivateKeyDer::from_pem_slice(fixture("sendgrid-key.pem").as_bytes()).unwrap() {
-                PrivateKeyDer::Pkcs8(k) => k,
-                _ => panic!("PKCS#8"),
-            };
-        let rng = SystemRandom::new();
-        let kp = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_ASN1_SIGNING,
-            key.secret_pkcs8_der(),
-            &rng,
-        )
-        .unwrap();
-        let ts = "1768473005";
-        let signed = [ts.as_bytes(), body.as_bytes()].concat();
-        let sig = STANDARD.encode(kp.sign(&rng, &signed).unwrap().as_ref());
-        let headers = [
-            ("x-twilio-email-event-webhook-timestamp", ts),
-            ("x-twilio-email-event-webhook-signature", sig.as_str()),
-        ];
+        let now = chrono::Utc::now().timestamp();
         let tampered = body.replacen("bounce", "bounc3", 1);
+        assert_eq!(sendgrid(&t, now, &body, &tampered).await, 401);
+        // Correctly signed, but an hour ago (a captured request sent again) or an hour ahead.
         assert_eq!(
-            post(&t, "/webhooks/sendgrid", &tampered, &headers).await,
-            401
+            sendgrid(&t, now - 3600, &body, &body).await,
+            401,
+            "replayed"
+        );
+        assert_eq!(
+            sendgrid(&t, now + 3600, &body, &body).await,
+            401,
+            "from the future"
         );
         assert_eq!(t.status_of(readers[2]).await, SubscriberStatus::Confirmed);
-        assert_eq!(post(&t, "/webhooks/sendgrid", &body, &headers).await, 200);
+        assert_eq!(sendgrid(&t, now, &body, &body).await, 200);
         assert_ne!(t.status_of(readers[2]).await, SubscriberStatus::Confirmed);
         let sg = SubscriberEmail::parse(readers[2]).unwrap();
         assert!(
@@ -184,6 +204,7 @@ sns_cert_hosts = ["{cert_addr}"]
         for k in ["Message", "MessageId", "Timestamp", "TopicArn", "Type"] {
             to_sign.push_str(&format!("{k}\n{}\n", v[k].as_str().unwrap()));
         }
+        let rng = SystemRandom::new();
         let rsa = match PrivateKeyDer::from_pem_slice(fixture("sns-key.pem").as_bytes()).unwrap() {
             PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()).unwrap(),
             _ => panic!("PKCS#8"),
