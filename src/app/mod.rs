@@ -58,6 +58,12 @@ pub struct App {
     pub mail_queue: Arc<MailQueue>,
     /// The last `/health` answer and when: reused for a second, since the check writes.
     pub health: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    /// The store-backed `/metrics` gauges (queue depth, confirmed readers) and when they were
+    /// read: reused for a second, so a flood of scrapes does not become a flood of queries.
+    pub metrics_gauges: std::sync::Mutex<Option<(std::time::Instant, [i64; 2])>>,
+    /// `server.metrics_token`, when set: `/metrics` wants it as a bearer token. Kept as an
+    /// HMAC key like `admin_token`, so the check takes the same time whatever is presented.
+    pub metrics_token: Option<crate::auth::AdminToken>,
     /// What the provider webhooks remember (replayed tokens, signing certificates).
     pub webhooks: crate::bounces::webhooks::WebhookState,
     /// The configuration's `admin_token`, if not retired.
@@ -93,6 +99,8 @@ impl App {
         let mail_queue = MailQueue::new(store.clone(), mailer.clone(), renderer.clone());
         Ok(Arc::new(App {
             tokens: Tokens::new(&settings.security.secret),
+            metrics_token: (!settings.server.metrics_token.0.is_empty())
+                .then(|| crate::auth::AdminToken::new(&settings.server.metrics_token.0)),
             admin_token: (!settings.security.admin_token.is_empty())
                 .then(|| crate::auth::AdminToken::new(&settings.security.admin_token)),
             renderer,
@@ -105,7 +113,8 @@ impl App {
             dispatcher,
             most_read_override: Default::default(),
             health: Default::default(),
-            webhooks: Default::default(),
+            metrics_gauges: Default::default(),
+            webhooks: crate::bounces::webhooks::WebhookState::new()?,
         }))
     }
 

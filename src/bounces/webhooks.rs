@@ -1,8 +1,11 @@
 //! Provider webhooks: `POST /webhooks/{ses,postmark,mailgun,sendgrid}`.
 //!
 //! Each checks that the provider sent it before anything is read: Amazon SNS signs with a
-//! certificate fetched only from an SNS host; Mailgun signs with HMAC-SHA256 and a token that
-//! must not come twice; SendGrid signs with ECDSA P-256; Postmark sends Basic auth from the
+//! certificate fetched only from an SNS host on port 443, never through a redirect, and only
+//! for a message whose topic and shape are acceptable (so a stranger cannot make us fetch);
+//! Mailgun signs with HMAC-SHA256 and a token that
+//! must not come twice; SendGrid signs with ECDSA P-256 a timestamp that must be within minutes
+//! of now; Postmark sends Basic auth from the
 //! URL. A bad signature answers 401 and changes nothing. A provider without credentials in
 //! the configuration answers 404. Events then go to the one handler (`App::record_feedback`),
 //! which records each once, so a provider's retry changes nothing.
@@ -13,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use axum::{
     Json, Router,
     body::Bytes,
@@ -39,14 +43,39 @@ pub const MAX_BODY: usize = 2 << 20;
 /// Mailgun tokens remembered against replay, and for how long a signature is good.
 const MAILGUN_TOKENS: usize = 100_000;
 const MAILGUN_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How far SendGrid's signed timestamp may be from our clock, either way: a signed request
+/// captured once cannot be sent again later. SendGrid posts within seconds of signing.
+const SENDGRID_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// SNS signing certificates kept.
 const SNS_CERTS: usize = 16;
+/// Largest SNS signing certificate read (Amazon's are under 2 KiB), and how long its fetch
+/// may take: SNS gives up on us after 15 s.
+const SNS_CERT_MAX: usize = 64 * 1024;
+const SNS_FETCH_TIME: Duration = Duration::from_secs(10);
 
 /// What the webhooks remember between requests, bounded.
-#[derive(Default)]
 pub struct WebhookState {
     mailgun_tokens: Mutex<HashMap<String, Instant>>,
     sns_certs: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    /// For SNS certificates and subscription confirmations: follows no redirect, since a
+    /// redirect would take the fetch away from the host that was checked.
+    sns_http: reqwest::Client,
+}
+
+impl WebhookState {
+    pub fn new() -> anyhow::Result<WebhookState> {
+        let sns_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(SNS_FETCH_TIME)
+            .build()
+            .context("failed to build the SNS HTTP client")?;
+        Ok(WebhookState {
+            mailgun_tokens: Mutex::default(),
+            sns_certs: Mutex::default(),
+            sns_http,
+        })
+    }
 }
 
 pub fn router() -> Router<Arc<App>> {
@@ -308,6 +337,12 @@ fn sendgrid(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Events, Refus
     }
     let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("");
     let ts = get("x-twilio-email-event-webhook-timestamp");
+    let at: i64 = ts
+        .parse()
+        .map_err(|_| Refuse::Unauthorized("bad timestamp"))?;
+    if (chrono::Utc::now().timestamp() - at).unsigned_abs() > SENDGRID_WINDOW.as_secs() {
+        return Err(Refuse::Unauthorized("timestamp outside the window"));
+    }
     let sig = STANDARD
         .decode(get("x-twilio-email-event-webhook-signature"))
         .map_err(|_| Refuse::Unauthorized("no signature"))?;
@@ -419,37 +454,56 @@ async fn ses(app: &App, body: &[u8]) -> Result<Option<Events>, Refuse> {
         Some("2") => &signature::RSA_PKCS1_2048_8192_SHA256,
         _ => return Err(Refuse::Unauthorized("unknown signature version")),
     };
+    // An RSA signature is as long as its key: 2048 to 8192 bits.
     let sig = STANDARD
         .decode(field("Signature").unwrap_or(""))
-        .map_err(|_| Refuse::Unauthorized("malformed signature"))?;
+        .ok()
+        .filter(|s| (256..=1024).contains(&s.len()))
+        .ok_or(Refuse::Unauthorized("malformed signature"))?;
+    // The rest of the shape is checked before the certificate is fetched too: a message that
+    // would be refused anyway must not make us fetch anything.
+    let subscribe_url = field("SubscribeURL").unwrap_or("");
+    if ty == "SubscriptionConfirmation" && !cert_url_allowed_host(subscribe_url, &w.sns_cert_hosts)
+    {
+        return Err(Refuse::Unauthorized("subscribe URL not at SNS"));
+    }
+    let message: Option<Value> = match ty {
+        "Notification" => Some(
+            serde_json::from_str(field("Message").unwrap_or(""))
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| Refuse::Bad("Message is not SES JSON".into()))?,
+        ),
+        _ => None,
+    };
     let key = sns_key(app, cert_url).await?;
     UnparsedPublicKey::new(alg, key.as_slice())
         .verify(to_sign.as_bytes(), &sig)
         .map_err(|_| Refuse::Unauthorized("bad signature"))?;
 
     if ty == "SubscriptionConfirmation" {
-        let url = field("SubscribeURL").unwrap_or("");
-        if !cert_url_allowed_host(url, &w.sns_cert_hosts) {
-            return Err(Refuse::Unauthorized("subscribe URL not at SNS"));
-        }
-        app.http
-            .get(url)
-            .timeout(Duration::from_secs(15))
+        let answer = app
+            .webhooks
+            .sns_http
+            .get(subscribe_url)
             .send()
             .await
-            .and_then(|r| r.error_for_status())
             .map_err(|e| {
                 Refuse::Failed(anyhow::anyhow!("cannot confirm the SNS subscription: {e}"))
             })?;
+        if !answer.status().is_success() {
+            return Err(Refuse::Failed(anyhow::anyhow!(
+                "cannot confirm the SNS subscription: SNS answered {}",
+                answer.status()
+            )));
+        }
         tracing::info!(topic, "SNS subscription confirmed");
         return Ok(None);
     }
-    if ty != "Notification" {
+    let Some(m) = message else {
         return Ok(Some(Vec::new()));
-    }
+    };
     let sns_id = field("MessageId").unwrap_or("").to_owned();
-    let m: Value = serde_json::from_str(field("Message").unwrap_or(""))
-        .map_err(|_| Refuse::Bad("Message is not SES JSON".into()))?;
     let kind_name = s(&m, &["notificationType"]).or_else(|| s(&m, &["eventType"]));
     let message_id = s(&m, &["mail", "commonHeaders", "messageId"]);
     let mut out = Vec::new();
@@ -509,30 +563,38 @@ async fn ses(app: &App, body: &[u8]) -> Result<Option<Events>, Refuse> {
     Ok(Some(out))
 }
 
-/// `https://sns.<region>.amazonaws.com[.cn]/….pem`, or a host the operator listed.
+/// `https://sns.<region>.amazonaws.com[.cn]/….pem` on port 443, or a host the operator listed.
 fn cert_url_allowed(url: &str, extra: &[String]) -> bool {
     let Ok(u) = url::Url::parse(url) else {
         return false;
     };
-    if listed(&u, extra) {
-        return true;
-    }
-    u.scheme() == "https" && sns_host(u.host_str().unwrap_or("")) && u.path().ends_with(".pem")
+    listed(&u, extra) || (https_443(&u) && sns_host(host(&u)) && u.path().ends_with(".pem"))
 }
 
 fn cert_url_allowed_host(url: &str, extra: &[String]) -> bool {
     let Ok(u) = url::Url::parse(url) else {
         return false;
     };
-    listed(&u, extra) || (u.scheme() == "https" && sns_host(u.host_str().unwrap_or("")))
+    listed(&u, extra) || (https_443(&u) && sns_host(host(&u)))
 }
 
+/// https on its own port: another port on an SNS name is not SNS's service.
+fn https_443(u: &url::Url) -> bool {
+    u.scheme() == "https" && u.port_or_known_default() == Some(443)
+}
+
+fn host(u: &url::Url) -> &str {
+    u.host_str().unwrap_or("")
+}
+
+/// A listed `host` allows https on port 443 there; a listed `host:port` allows that port
+/// (how the tests serve a certificate on a port of their own).
 fn listed(u: &url::Url, extra: &[String]) -> bool {
-    let hp = match u.port() {
-        Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
-        None => u.host_str().unwrap_or("").to_owned(),
-    };
-    extra.iter().any(|h| h == &hp)
+    let h = host(u);
+    extra.iter().any(|e| match u.port() {
+        Some(p) => *e == format!("{h}:{p}"),
+        None => e == h && https_443(u),
+    })
 }
 
 fn sns_host(host: &str) -> bool {
@@ -561,19 +623,38 @@ async fn sns_key(app: &App, url: &str) -> Result<Arc<Vec<u8>>, Refuse> {
     {
         return Ok(k.clone());
     }
-    let pem = app
-        .http
+    let fetch_failed = |e: reqwest::Error| {
+        Refuse::Failed(anyhow::anyhow!("cannot fetch the SNS certificate: {e}"))
+    };
+    let mut answer = app
+        .webhooks
+        .sns_http
         .get(url)
-        .timeout(Duration::from_secs(10))
         .send()
         .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| Refuse::Failed(anyhow::anyhow!("cannot fetch the SNS certificate: {e}")))?
-        .bytes()
-        .await
-        .map_err(|e| Refuse::Failed(anyhow::anyhow!("cannot read the SNS certificate: {e}")))?;
-    if pem.len() > 64 * 1024 {
+        .map_err(fetch_failed)?;
+    if answer.status().is_redirection() {
+        return Err(Refuse::Unauthorized("certificate URL redirects"));
+    }
+    if !answer.status().is_success() {
+        return Err(Refuse::Failed(anyhow::anyhow!(
+            "cannot fetch the SNS certificate: {}",
+            answer.status()
+        )));
+    }
+    if answer
+        .content_length()
+        .is_some_and(|n| n > SNS_CERT_MAX as u64)
+    {
         return Err(Refuse::Unauthorized("certificate too large"));
+    }
+    // Read in chunks so a large body is cut at the limit, not held whole first.
+    let mut pem = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(fetch_failed)? {
+        if pem.len() + chunk.len() > SNS_CERT_MAX {
+            return Err(Refuse::Unauthorized("certificate too large"));
+        }
+        pem.extend_from_slice(&chunk);
     }
     use rustls_pki_types::{CertificateDer, pem::PemObject};
     let der = CertificateDer::from_pem_slice(&pem)
@@ -656,8 +737,34 @@ mod tests {
             "https://evil.net/sns.eu-west-1.amazonaws.com/x.pem",
             "https://sns.eu-west-1.amazonaws.com/x.txt",
             "https://s3.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com:8443/x.pem",
+            "https://sns.eu-west-1.amazonaws.com:80/x.pem",
         ] {
             assert!(!cert_url_allowed(bad, &none), "{bad}");
+        }
+        assert!(cert_url_allowed(
+            "https://sns.eu-west-1.amazonaws.com:443/x.pem",
+            &none
+        ));
+    }
+
+    #[test]
+    fn a_listed_host_is_allowed_on_its_listed_port_only() {
+        let listed = vec!["127.0.0.1:4000".to_owned(), "certs.example.net".to_owned()];
+        for good in [
+            "http://127.0.0.1:4000/cert.pem",
+            "https://certs.example.net/cert.pem",
+            "https://certs.example.net:443/cert.pem",
+        ] {
+            assert!(cert_url_allowed(good, &listed), "{good}");
+        }
+        for bad in [
+            "http://127.0.0.1:4001/cert.pem",
+            "http://127.0.0.1/cert.pem",
+            "http://certs.example.net/cert.pem",
+            "https://certs.example.net:8443/cert.pem",
+        ] {
+            assert!(!cert_url_allowed(bad, &listed), "{bad}");
         }
     }
 }

@@ -27,7 +27,6 @@ const PLANNED: &[&str] = &[
     "delivery.guard",
     "newsletter.welcome",
     "bounces.dmarc_folder",
-    "server.metrics_token",
     "schedules[].deliver",
 ];
 

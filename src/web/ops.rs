@@ -1,11 +1,14 @@
 //! For monitoring: `/health` and `/metrics`.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json, Router,
     extract::State,
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -49,13 +52,26 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let depth = app.store.queue_depth().await.unwrap_or(-1);
-    let confirmed = app
-        .store
-        .count_subscribers(crate::store::SubscriberStatus::Confirmed)
-        .await
-        .unwrap_or(-1);
+/// Prometheus text. Behind `server.metrics_token` when it is set (401 otherwise). The
+/// counters are this process's atomics; the two gauges read from the store are reused for a
+/// second, as `/health` is, so the route cannot be used to load the database.
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &app.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !token.verify(given) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({"error": "unauthorized", "message": "missing or wrong bearer token"})),
+            )
+                .into_response();
+        }
+    }
+    let [depth, confirmed] = store_gauges(&app).await;
     let body = app.metrics.render(&[
         (
             "nashra_queue_depth",
@@ -69,4 +85,23 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Queue depth and confirmed readers (-1 when the store cannot say), at most a second old.
+async fn store_gauges(app: &App) -> [i64; 2] {
+    let cached = *app.metrics_gauges.lock().expect("not poisoned");
+    if let Some((at, gauges)) = cached
+        && at.elapsed() < Duration::from_secs(1)
+    {
+        return gauges;
+    }
+    let gauges = [
+        app.store.queue_depth().await.unwrap_or(-1),
+        app.store
+            .count_subscribers(crate::store::SubscriberStatus::Confirmed)
+            .await
+            .unwrap_or(-1),
+    ];
+    *app.metrics_gauges.lock().expect("not poisoned") = Some((Instant::now(), gauges));
+    gauges
 }

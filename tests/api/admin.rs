@@ -178,3 +178,66 @@ both_engines!(health_and_metrics_answer, async {
         assert!(m.contains(name), "{name} missing:\n{m}");
     }
 });
+
+both_engines!(
+    metrics_answers_only_its_bearer_token_when_one_is_set,
+    async {
+        let t = spawn_app_with("[server]\nmetrics_token = \"scrape-token-0123456789\"\n").await;
+        let metrics = |auth: Option<String>| {
+            let mut r = t.http.get(t.url("/metrics"));
+            if let Some(a) = auth {
+                r = r.header("authorization", a);
+            }
+            async move {
+                let r = r.send().await.unwrap();
+                (r.status().as_u16(), r.text().await.unwrap())
+            }
+        };
+        for (what, auth) in [
+            ("no token", None),
+            (
+                "a wrong token",
+                Some("Bearer scrape-token-012345678".to_owned()),
+            ),
+            ("the admin token", Some(format!("Bearer {ADMIN}"))),
+            ("not a bearer", Some("scrape-token-0123456789".to_owned())),
+        ] {
+            let (status, body) = metrics(auth).await;
+            assert_eq!(status, 401, "{what}");
+            assert!(!body.contains("nashra_"), "{what}: {body}");
+        }
+        let (status, body) = metrics(Some("Bearer scrape-token-0123456789".to_owned())).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("nashra_messages_sent_total"), "{body}");
+        // /health stays open for load balancers.
+        assert_eq!(
+            t.http.get(t.url("/health")).send().await.unwrap().status(),
+            200
+        );
+    }
+);
+
+both_engines!(metrics_reads_the_store_at_most_once_a_second, async {
+    let t = spawn_app().await;
+    let confirmed = |m: String| -> i64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix("nashra_subscribers_confirmed "))
+            .unwrap_or_else(|| panic!("no gauge in {m}"))
+            .parse()
+            .unwrap()
+    };
+    let before = confirmed(t.get_text("/metrics").await);
+    let reader = nashra::domain::SubscriberEmail::parse("new@example.com").unwrap();
+    let name = nashra::domain::SubscriberName::parse("").unwrap();
+    t.app
+        .store
+        .import(&[(reader, name)], true, "test")
+        .await
+        .unwrap();
+    // A flood of scrapes within the second gets the count already read.
+    for _ in 0..20 {
+        assert_eq!(confirmed(t.get_text("/metrics").await), before);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(confirmed(t.get_text("/metrics").await), before + 1);
+});
