@@ -9,6 +9,20 @@
     });
   }
 
+  // A send's failures table is fetched again whenever the count of failures moves.
+  function refreshFailures(failed) {
+    var box = document.querySelector("[data-failures-url]");
+    if (!box || box.getAttribute("data-failed") === String(failed)) { return; }
+    box.setAttribute("data-failed", String(failed));
+    fetch(box.getAttribute("data-failures-url"), { credentials: "same-origin" })
+      .then(function (r) {
+        if (!r.ok) { throw new Error(r.status); }
+        return r.text();
+      })
+      .then(function (html) { box.innerHTML = html; })
+      .catch(function () { box.setAttribute("data-failed", ""); });
+  }
+
   function follow(root) {
     var url = root.getAttribute("data-progress-url");
     var delay = 1000;
@@ -32,6 +46,7 @@
             el.hidden = el.getAttribute("data-when").split(" ").indexOf(p.status) < 0;
           });
           root.setAttribute("data-status", p.status);
+          refreshFailures(p.failed);
           delay = p.status === "sending" || p.status === "queued" ? 1000 : 5000;
           if (p.status !== "done" && p.status !== "cancelled") { setTimeout(tick, delay); }
         })

@@ -27,6 +27,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/sends", get(list).post(start))
         .route("/sends/{id}", get(send))
         .route("/sends/{id}/progress", get(progress))
+        .route("/sends/{id}/failures", get(failures))
         .route("/sends/{id}/{action}", post(control))
 }
 
@@ -60,6 +61,8 @@ struct ProgressView {
     status: DigestStatus,
     status_label: &'static str,
     percent: i64,
+    /// How many failed: the page fetches its failures table again when this changes.
+    failed: i64,
     sent_text: String,
     total_text: String,
     failed_text: String,
@@ -108,6 +111,7 @@ fn progress_view(app: &App, p: &Progress) -> ProgressView {
     ProgressView {
         status: p.status,
         status_label: view::send_status_label(p.status),
+        failed: p.failed,
         percent,
         sent_text: n(p.sent),
         total_text: n(p.total),
@@ -193,6 +197,23 @@ async fn progress(
         .await?
         .ok_or(OpError::NotFound("send"))?;
     Ok(Json(progress_view(&app, &p)).into_response())
+}
+
+/// The failures table alone, for a send's page to refresh when the count changes.
+async fn failures(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    app.store
+        .progress(id)
+        .await?
+        .ok_or(OpError::NotFound("send"))?;
+    let mut c = view::context(&app, &me, "", "sends", None);
+    c.insert("s", &serde_json::json!({ "id": id }));
+    c.insert("failures", &app.store.failures(id, 500).await?);
+    Ok(render("send_failures.html", &c))
 }
 
 async fn control(

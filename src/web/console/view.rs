@@ -69,6 +69,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/console/sends.html"),
     ),
     (
+        "send_failures.html",
+        include_str!("../../../templates/console/send_failures.html"),
+    ),
+    (
         "send.html",
         include_str!("../../../templates/console/send.html"),
     ),
