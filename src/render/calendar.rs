@@ -99,6 +99,29 @@ pub fn date_line(date: NaiveDate, calendar: Calendar, numerals: Digits) -> Strin
     digits(&line, numerals)
 }
 
+/// A date short enough for a subject line: «12 يونيو», or «20 شوال» when the newsletter
+/// dates itself in the Hijri calendar only (falling back to the Gregorian day as
+/// [`date_line`] does).
+pub fn date_short(date: NaiveDate, calendar: Calendar, numerals: Digits) -> String {
+    let gregorian = || {
+        let month = super::MONTHS[date.month0() as usize]
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        format!("{} {month}", date.day())
+    };
+    let hijri_short = || {
+        let (_, month, day) = hijri(date)?;
+        let name = HIJRI_MONTHS.get(usize::from(month).checked_sub(1)?)?;
+        Some(format!("{day} {name}"))
+    };
+    let short = match calendar {
+        Calendar::Hijri => hijri_short().unwrap_or_else(gregorian),
+        Calendar::Gregorian | Calendar::Both => gregorian(),
+    };
+    digits(&short, numerals)
+}
+
 /// [`date_line`] and the local time («…، 07:00»): two issues of one day differ in a list.
 pub fn date_time_line<T: chrono::TimeZone>(
     at: &chrono::DateTime<T>,
@@ -123,6 +146,17 @@ mod tests {
     // Every expected value below was checked two ways: with PyPI's `hijridate` 2.6.0 (an
     // Umm al-Qura converter on R. H. van Gent's KACST tables), and by hand from the year rows
     // of icu4x's `cal/hijri/ummalqura_data.rs` (ICU4C's table). Both agree on all of them.
+
+    #[test]
+    fn short_dates_for_subjects() {
+        let d = day(2020, 6, 12);
+        assert_eq!(date_short(d, Calendar::Both, Digits::Latin), "12 يونيو");
+        assert_eq!(
+            date_short(d, Calendar::Gregorian, Digits::Arabic),
+            "١٢ يونيو"
+        );
+        assert_eq!(date_short(d, Calendar::Hijri, Digits::Latin), "20 شوال");
+    }
 
     #[test]
     fn known_umm_al_qura_dates() {

@@ -301,9 +301,12 @@ impl Renderer {
     ) -> anyhow::Result<RenderedDigest> {
         let tz: Tz = schedule.cron.timezone();
         let n = &settings.newsletter;
-        let date_line =
-            calendar::date_line(now.with_timezone(&tz).date_naive(), n.calendar, n.digits);
-        let subject = schedule.subject.render(&date_line)?;
+        let today = now.with_timezone(&tz).date_naive();
+        let date_line = calendar::date_line(today, n.calendar, n.digits);
+        let subject = schedule.subject.render(
+            &date_line,
+            &calendar::date_short(today, n.calendar, n.digits),
+        )?;
         // A click link carries the message's key (a slot) and the article's id; the web copy
         // links to the articles themselves.
         let click_base = settings.public_url(&format!("/r/{}-", slots.click));

@@ -64,20 +64,27 @@ async fn archive(
         },
         entries: entries
             .into_iter()
-            .map(|e| PageEntry {
-                url: format!("/archive/{}", e.id),
-                subject: e.subject,
-                date: Utc
+            .map(|e| {
+                let date = Utc
                     .timestamp_millis_opt(e.created_at)
                     .single()
                     .map(|d| {
-                        calendar::date_time_line(
-                            &d.with_timezone(&zone(&app, &e.schedule)),
-                            s.newsletter.calendar,
-                            s.newsletter.digits,
-                        )
+                        let at = d.with_timezone(&zone(&app, &e.schedule));
+                        let n = &s.newsletter;
+                        let day = calendar::date_line(at.date_naive(), n.calendar, n.digits);
+                        // A subject that carries the date already gets only the time.
+                        if e.subject.contains(&day) {
+                            calendar::digits(&at.format("%H:%M").to_string(), n.digits)
+                        } else {
+                            calendar::date_time_line(&at, n.calendar, n.digits)
+                        }
                     })
-                    .unwrap_or_default(),
+                    .unwrap_or_default();
+                PageEntry {
+                    url: format!("/archive/{}", e.id),
+                    subject: e.subject,
+                    date,
+                }
             })
             .collect(),
         newer_url: (n > 1).then(|| format!("/archive?page={}", n - 1)),

@@ -308,6 +308,47 @@ both_engines!(pages_speak_plainly, async {
         .collect();
     assert_eq!(dates.len(), 2, "{archive}");
     assert!(dates[0].contains(':'), "with the time: {dates:?}");
+    // The subject carries the date: the list does not repeat it (issue 15, item 20).
+    assert!(
+        dates.iter().all(|d| d.len() == 5),
+        "only the time beside a subject with the date: {dates:?}"
+    );
+});
+
+both_engines!(a_subject_can_carry_a_short_date, async {
+    // Issue 15, item 20: with both calendars, `{{ date }}` made ~75-character subjects.
+    let t = spawn_app_with(
+        "[newsletter]\ncalendar = \"both\"\n\
+         [[schedules]]\nname = \"daily\"\ncron = \"0 7 * * *\"\ntimezone = \"Asia/Baghdad\"\n\
+         subject = \"نشرة الحل نت — {{ date_short }}\"\n",
+    )
+    .await;
+    let (_, msgs) = t.send_digest_to(&["short@example.com"]).await;
+    let subject = parse(&msgs[0]).subject().unwrap().to_owned();
+    assert_eq!(subject.matches('—').count(), 1, "{subject}");
+    assert!(subject.chars().count() <= 30, "{subject}");
+    let month = subject.rsplit(' ').next().unwrap();
+    assert!(
+        [
+            "يناير",
+            "فبراير",
+            "مارس",
+            "أبريل",
+            "مايو",
+            "يونيو",
+            "يوليو",
+            "أغسطس",
+            "سبتمبر",
+            "أكتوبر",
+            "نوفمبر",
+            "ديسمبر"
+        ]
+        .contains(&month),
+        "{subject}"
+    );
+    // The archive list gives the full date beside a subject without it.
+    let archive = t.get_text("/archive").await;
+    assert!(archive.contains("\u{a0}هـ، "), "{archive}");
 });
 
 /// The relative luminance of `#rrggbb` (WCAG 2).
