@@ -19,7 +19,7 @@
         if (!r.ok) { throw new Error(r.status); }
         return r.text();
       })
-      .then(function (html) { box.innerHTML = html; })
+      .then(function (html) { box.innerHTML = html; labelCells(); })
       .catch(function () { box.setAttribute("data-failed", ""); });
   }
 
@@ -55,7 +55,20 @@
     tick();
   }
 
+  // Each cell carries its column's name, for the phone layout's cards (console.css).
+  function labelCells() {
+    document.querySelectorAll("table").forEach(function (t) {
+      var names = [].map.call(t.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+      t.querySelectorAll("tbody tr").forEach(function (tr) {
+        [].forEach.call(tr.children, function (td, i) {
+          if (names[i]) { td.setAttribute("data-label", names[i]); }
+        });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    labelCells();
     document.querySelectorAll("[data-progress-url]").forEach(follow);
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
       f.addEventListener("submit", function (e) {

@@ -34,8 +34,8 @@ impl Proof {
     /// For the audit log: which form asked.
     fn describe(self) -> &'static str {
         match self {
-            Proof::Password => "password form",
-            Proof::PasswordOrCode => "second factor form",
+            Proof::Password => "نموذج كلمة المرور",
+            Proof::PasswordOrCode => "نموذج التحقق بخطوتين",
         }
     }
 }
@@ -196,7 +196,7 @@ impl App {
                 } else {
                     "login_failed"
                 };
-                self.audit(&actor, action, "", "second factor").await;
+                self.audit(&actor, action, "", "رمز التحقق بخطوتين").await;
             }
             return Ok(LoginOutcome::Refused);
         }
@@ -212,7 +212,7 @@ impl App {
                 absolute,
             )
             .await?;
-        self.audit(&actor, "login", "", "with second factor").await;
+        self.audit(&actor, "login", "", "بالتحقق بخطوتين").await;
         Ok(LoginOutcome::Session(session))
     }
 
@@ -252,7 +252,7 @@ impl App {
             return Ok(0);
         };
         let n = self.store.end_sessions_of(id).await?;
-        self.audit(actor, "logout_all", "", format!("{n} sessions"))
+        self.audit(actor, "logout_all", "", format!("الجلسات: {n}"))
             .await;
         Ok(n)
     }
@@ -312,7 +312,7 @@ impl App {
             actor,
             "account_add",
             format!("account:{id}"),
-            format!("{email} as {role}"),
+            format!("{email} بدور {}", role.arabic()),
         )
         .await;
         Ok(id)
@@ -337,7 +337,12 @@ impl App {
         let (action, detail) = match role {
             Some(r) => (
                 "account_role",
-                format!("{}: {} → {r}", admin.email, admin.role),
+                format!(
+                    "{}: من {} إلى {}",
+                    admin.email,
+                    admin.role.arabic(),
+                    r.arabic()
+                ),
             ),
             None => ("account_remove", admin.email.clone()),
         };
@@ -431,7 +436,7 @@ impl App {
         let detail = if had {
             admin.email
         } else {
-            format!("{} (had none)", admin.email)
+            format!("{} (لم يكن مفعّلاً)", admin.email)
         };
         self.audit(actor, "totp_reset", format!("account:{}", admin.id), detail)
             .await;
@@ -523,7 +528,7 @@ impl App {
             actor,
             "token_create",
             format!("token:{id}"),
-            format!("{name} as {role}"),
+            format!("{name} بدور {}", role.arabic()),
         )
         .await;
         Ok((id, t.value))

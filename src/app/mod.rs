@@ -387,6 +387,42 @@ impl App {
     }
 
     /// The articles `schedule`'s next digest would carry if it were made now, newest first.
+    /// Who a send of `schedule` made now would reach: readers by the edition they would get
+    /// (the full digest, or their sections' own), and how many would get nothing because
+    /// nothing new is in their sections.
+    pub async fn send_audience(&self, schedule: &Schedule) -> anyhow::Result<Audience> {
+        let articles = self.preview_articles(schedule).await?;
+        let sections = &self.settings.sections;
+        let in_new: std::collections::HashSet<&str> = articles
+            .iter()
+            .flat_map(|a| a.section_slugs(sections))
+            .collect();
+        let mut audience = Audience::default();
+        for (chosen, n) in self
+            .store
+            .audience_by_choice(&schedule.name, schedule.for_new_readers)
+            .await?
+        {
+            let Some(list) = chosen else {
+                audience.editions.push(("النشرة كاملة".into(), n));
+                audience.total += n;
+                continue;
+            };
+            if !list.split(',').any(|s| in_new.contains(s)) {
+                audience.nothing_new += n;
+                continue;
+            }
+            let names: Vec<&str> = list
+                .split(',')
+                .filter_map(|slug| sections.iter().find(|c| c.slug == slug))
+                .map(|c| c.name.as_str())
+                .collect();
+            audience.editions.push((names.join("، "), n));
+            audience.total += n;
+        }
+        Ok(audience)
+    }
+
     pub async fn preview_articles(
         &self,
         schedule: &Schedule,
@@ -530,4 +566,14 @@ pub enum SendControl {
     Cancel,
     /// Put its failed deliveries back in the queue.
     Retry,
+}
+
+/// Who a send would reach (see [`App::send_audience`]).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Audience {
+    pub total: i64,
+    /// (what they get: «النشرة كاملة» or their sections, how many).
+    pub editions: Vec<(String, i64)>,
+    /// Readers whose sections have nothing new: no mail this time.
+    pub nothing_new: i64,
 }

@@ -198,15 +198,15 @@ impl App {
             .await?;
         if let DigestOutcome::Created { id, recipients } = out {
             let (action, detail) = if test_to.is_empty() {
-                ("send_start", format!("{recipients} recipients"))
+                ("send_start", format!("عدد القرّاء: {recipients}"))
             } else {
                 let to: Vec<String> = test_to
                     .iter()
                     .map(|t| redact_addresses(t.as_str()))
                     .collect();
-                ("send_test", to.join(", "))
+                ("send_test", format!("إلى: {}", to.join("، ")))
             };
-            let detail = format!("{}: {detail}", schedule.name);
+            let detail = format!("{} — {detail}", schedule.label);
             self.audit(actor, action, format!("send:{id}"), detail)
                 .await;
         }
@@ -226,7 +226,7 @@ impl App {
             SendControl::Pause => ("send_pause", String::new()),
             SendControl::Resume => ("send_resume", String::new()),
             SendControl::Cancel => ("send_cancel", String::new()),
-            SendControl::Retry => ("send_retry", format!("{requeued} requeued")),
+            SendControl::Retry => ("send_retry", format!("أُعيد إلى الإرسال: {requeued}")),
         };
         self.audit(actor, action, format!("send:{id}"), detail)
             .await;
@@ -350,11 +350,11 @@ impl App {
 
     async fn audit_import(&self, actor: &Actor, r: &ImportReport, confirmed: bool) {
         let detail = format!(
-            "{} added, {} known, {} rejected{}",
+            "أُضيف: {}، موجود من قبل: {}، رُفض: {}{}",
             r.added,
             r.known,
             r.rejected,
-            if confirmed { ", confirmed" } else { "" }
+            if confirmed { "، مؤكَّدون" } else { "" }
         );
         self.audit(actor, "import", "", detail).await;
     }
@@ -406,12 +406,12 @@ impl App {
     ) -> Result<(Vec<crate::store::SubscriberRow>, i64), OpError> {
         actor.require(Role::Editor)?;
         let (rows, total) = self.store.list_subscribers(filter, page, per_page).await?;
-        let mut detail = format!("page {page}, {} readers", rows.len());
+        let mut detail = format!("الصفحة {page}، عدد القرّاء: {}", rows.len());
         if let Some(s) = filter.status {
-            detail.push_str(&format!(", status {}", s.as_str()));
+            detail.push_str(&format!("، الحالة: {}", s.as_str()));
         }
         if filter.q.is_some() {
-            detail.push_str(", searched");
+            detail.push_str("، مع بحث");
         }
         self.audit(actor, "readers_list", "", detail).await;
         Ok((rows, total))
@@ -425,7 +425,11 @@ impl App {
     ) -> Result<(i64, bool), OpError> {
         actor.require(Role::Editor)?;
         let (id, new) = self.add_article(article).await?;
-        let detail = if new { "new" } else { "already known" };
+        let detail = if new {
+            "جديد"
+        } else {
+            "معروف من قبل"
+        };
         self.audit(actor, "article_push", format!("article:{id}"), detail)
             .await;
         Ok((id, new))
@@ -436,7 +440,7 @@ impl App {
         actor.require(Role::Editor)?;
         let r = self.ingest_all().await;
         let detail = format!(
-            "{} feeds: {} new, {} updated, {} failed",
+            "الخلاصات: {}، جديد: {}، مُحدَّث: {}، تعذّر: {}",
             r.feeds, r.new, r.updated, r.failed
         );
         self.audit(actor, "ingest", "", detail).await;

@@ -226,6 +226,28 @@ for_each_engine! {
             Db::select_section_choices(&mut conn, schedule, for_new_readers).await
         }
 
+        /// How many confirmed readers get `schedule`, by the sections they chose (`None`:
+        /// every section): who a send made now would reach, and with which edition.
+        pub(crate) async fn audience_by_choice(
+            &self,
+            schedule: &str,
+            for_new_readers: bool,
+        ) -> anyhow::Result<Vec<(Option<String>, i64)>> {
+            Ok(sqlx::query_as(
+                "SELECT COALESCE(o.sections, s.sections) AS chosen, CAST(COUNT(*) AS BIGINT)
+                 FROM subscribers s
+                 LEFT JOIN schedule_sections o ON o.subscriber_id = s.id AND o.schedule = $2
+                 WHERE s.status = 'confirmed'
+                   AND ((s.schedules IS NULL AND $3 = 1) OR ',' || s.schedules || ',' LIKE $1 ESCAPE '\\')
+                 GROUP BY COALESCE(o.sections, s.sections) ORDER BY chosen",
+            )
+            .bind(schedule_pattern(schedule))
+            .bind(schedule)
+            .bind(for_new_readers as i64)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
         async fn select_section_choices(
             conn: &mut Conn,
             schedule: &str,

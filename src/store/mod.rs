@@ -197,6 +197,8 @@ facade! {
     /// Stores a digest rendered from `articles` and its whole audience, in one transaction.
     pub async fn create_digest(&self, req: DigestRequest<'_>, articles: &[i64], rendered: Option<&RenderedDigest>, editions: &[RenderedEdition]) -> anyhow::Result<DigestOutcome>;
     /// The distinct section choices among the readers of `schedule`.
+    /// Confirmed readers of a schedule by the sections they chose.
+    pub async fn audience_by_choice(&self, schedule: &str, for_new_readers: bool) -> anyhow::Result<Vec<(Option<String>, i64)>>;
     pub async fn section_choices(&self, schedule: &str, for_new_readers: bool) -> anyhow::Result<Vec<String>>;
     pub async fn digest_edition(&self, digest: i64, edition: i64) -> anyhow::Result<Option<Edition>>;
     pub async fn digest_status(&self, id: i64) -> anyhow::Result<Option<DigestStatus>>;

@@ -469,6 +469,15 @@ text_enum! {
 }
 
 impl Role {
+    /// The role's name in the console and its audit log.
+    pub fn arabic(self) -> &'static str {
+        match self {
+            Role::Viewer => "مطّلع",
+            Role::Editor => "محرّر",
+            Role::Owner => "مالك",
+        }
+    }
+
     fn rank(self) -> u8 {
         match self {
             Role::Viewer => 0,

@@ -952,7 +952,7 @@ both_engines!(
         );
         let log = audit_actions(&t).await;
         let import = log.iter().find(|e| e.1 == "import").expect("audited");
-        assert_eq!(import.3, "3 added, 0 known, 1 rejected, confirmed");
+        assert_eq!(import.3, "أُضيف: 3، موجود من قبل: 0، رُفض: 1، مؤكَّدون");
         // A viewer cannot import.
         add_account(&t, "viewer@example.org", Role::Viewer).await;
         let v = sign_in(&t, "viewer@example.org").await;
@@ -1025,7 +1025,10 @@ both_engines!(
             .find("<strong>ألغى اشتراكه</strong>")
             .expect("departure");
         assert!(signed < confirmed && confirmed < left, "in order");
-        assert!(page.contains("one-click"), "how they left");
+        assert!(
+            page.contains("زر إلغاء الاشتراك في برنامج البريد"),
+            "how they left, in words"
+        );
         // Erasure asks first.
         let (status, confirm) = s.get(&format!("/admin/readers/{id}/erase")).await;
         assert_eq!(status, StatusCode::OK);
@@ -1233,7 +1236,7 @@ both_engines!(two_factor_sign_in, async {
     assert!(has_action(&log, "owner@example.org", "totp_on"));
     assert!(
         log.iter()
-            .any(|e| e.1 == "login" && e.3 == "with second factor")
+            .any(|e| e.1 == "login" && e.3 == "بالتحقق بخطوتين")
     );
 });
 
@@ -1283,7 +1286,7 @@ both_engines!(
         assert_eq!(listed.len(), 1, "{log:?}");
         assert_eq!(listed[0].0, "token:cms");
         assert!(
-            listed[0].3.contains("searched") && !listed[0].3.contains("@example"),
+            listed[0].3.contains("مع بحث") && !listed[0].3.contains("@example"),
             "the search text is not kept: {listed:?}"
         );
 
@@ -1869,4 +1872,81 @@ both_engines!(a_test_send_to_several_addresses_is_one_marked_send, async {
     let page = r.text().await.unwrap();
     assert!(page.contains("رسالة تجريبية"), "{page}");
     assert!(!page.contains("/unsubscribe/"), "{page}");
+});
+
+both_engines!(the_console_speaks_to_the_editor_in_arabic, async {
+    // Issue 15, item 19.
+    let t = spawn_app_with(
+        "[newsletter]\ndigits = \"arabic\"\n\
+         [[sections]]\nslug = \"politics\"\nname = \"سياسة\"\ncategories = [\"سياسة\"]\n\
+         [[sections]]\nslug = \"sport\"\nname = \"رياضة\"\ncategories = [\"رياضة\"]\n",
+    )
+    .await;
+    for (i, r) in [
+        "all@example.net",
+        "pol@example.net",
+        "spo@example.net",
+        "left@example.net",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let extra = match i {
+            1 => "&section=politics",
+            2 => "&section=sport",
+            _ => "",
+        };
+        let body = format!("email={}{extra}", r.replace('@', "%40"));
+        assert_eq!(t.post_form("/subscribe", &body).await.status(), 200);
+        let m = t.wait_for_mail_to(r, 1).await;
+        t.confirm(&confirm_link(&m)).await;
+    }
+    let r = t
+        .admin_post(
+            "/api/articles",
+            serde_json::json!({"url": "https://example.org/p/1", "title": "خبر سياسي", "section": "politics"}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    add_account(&t, "editor@example.org", Role::Editor).await;
+    let s = sign_in(&t, "editor@example.org").await;
+    // «أرسل الآن» says who the send will really reach: the sport reader has nothing new.
+    let (_, preview) = s.get("/admin/preview").await;
+    assert!(preview.contains("تصل إلى <strong>٣</strong>"), "{preview}");
+    assert!(preview.contains("<li>النشرة كاملة: ٢</li>"), "{preview}");
+    assert!(preview.contains("<li>سياسة: ١</li>"), "{preview}");
+    assert!(
+        preview.contains("لا جديد في أقسامهم، فلا تصلهم هذه المرة: ١"),
+        "{preview}"
+    );
+    let to = s
+        .post_to("/admin/sends", &[("schedule", "daily"), ("confirm", "yes")])
+        .await;
+    let id: i64 = to.trim_start_matches("/admin/sends/").parse().unwrap();
+    let v = t.wait_send(id).await;
+    assert_eq!(v["total"], 3, "the count the page gave: {v}");
+    // A reader leaves with the mail client's button.
+    let m = t.wait_for_mail_to("left@example.net", 2).await;
+    let r = t
+        .http
+        .post(t.local(&unsubscribe_link(&m)))
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reader = t.reader_id("left@example.net").await;
+    let (_, page) = s.get(&format!("/admin/readers/{reader}")).await;
+    assert!(
+        page.contains("زر إلغاء الاشتراك في برنامج البريد") && !page.contains(">one-click<"),
+        "{page}"
+    );
+    // The audit log names what it is about and what happened in Arabic.
+    let (_, audit) = s.get("/admin/audit").await;
+    assert!(audit.contains("الإرسال رقم ١"), "{audit}");
+    assert!(audit.contains("يومية — عدد القرّاء: ٣"), "{audit}");
+    assert!(
+        !audit.contains(">send:") && !audit.contains("recipients"),
+        "{audit}"
+    );
 });

@@ -281,6 +281,13 @@ both_engines!(
         assert_eq!(inside, "sandboxed", "the digest runs in a sandboxed frame");
         assert!(b.text("#size").await.contains("ك.ب"));
         assert!(b.text("pre.text").await.contains("الحكومة العراقية"));
+        // Each line of the plain part takes its own direction, as in a reader's client
+        // (issue 15, item 19).
+        assert_eq!(
+            b.js("return getComputedStyle(document.querySelector('pre.text')).unicodeBidi")
+                .await,
+            "plaintext"
+        );
         b.client
             .find(Locator::Css(".frames"))
             .await
@@ -404,6 +411,17 @@ both_engines!(
         );
         b.assert_rtl().await;
         b.screenshot("send-on-phone").await;
+        // The sends list on a phone: each row a card, each cell under its column's name.
+        b.client.goto(&t.url("/admin/sends")).await.unwrap();
+        let cell = b
+            .js("const td = document.querySelector('.scroll tbody td');
+                 return [getComputedStyle(td).display, td.getAttribute('data-label'),
+                         document.documentElement.scrollWidth - window.innerWidth]")
+            .await;
+        assert_eq!(cell[0], "block", "{cell}");
+        assert_eq!(cell[1], "#", "{cell}");
+        assert!(cell[2].as_f64().unwrap() <= 1.0, "{cell}");
+        b.screenshot("sends-on-phone").await;
         b.client.close().await.unwrap();
     }
 );

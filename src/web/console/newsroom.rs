@@ -244,6 +244,9 @@ async fn preview(
             .count_subscribers(SubscriberStatus::Confirmed)
             .await?,
     );
+    if digest.is_some() {
+        c.insert("audience", &app.send_audience(schedule).await?);
+    }
     let mut r = render("preview.html", &c);
     // The digest is shown in frames of this page (srcdoc, sandboxed): they may be framed
     // by it, and only by it.

@@ -217,11 +217,7 @@ fn day_filter(v: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
 }
 
 pub fn role_label(r: Role) -> &'static str {
-    match r {
-        Role::Viewer => "مطّلع",
-        Role::Editor => "محرّر",
-        Role::Owner => "مالك",
-    }
+    r.arabic()
 }
 
 pub fn send_status_label(s: DigestStatus) -> &'static str {
@@ -259,6 +255,58 @@ fn event_label(e: ConsentEvent) -> &'static str {
         ConsentEvent::Unsubscribe => "ألغى اشتراكه",
         ConsentEvent::Bounce => "ارتدّ بريده",
         ConsentEvent::Import => "أُضيف باستيراد",
+    }
+}
+
+/// What an audit entry is about (`send:12`, `reader:5`…), as an editor reads it.
+fn target_label(s: &str, d: Digits) -> String {
+    let Some((kind, id)) = s.split_once(':') else {
+        return s.to_owned();
+    };
+    let what = match kind {
+        "send" => "الإرسال",
+        "reader" => "القارئ",
+        "account" => "الحساب",
+        "article" => "المقال",
+        "token" => "المفتاح",
+        "schedule" => return format!("الجدول {id}"),
+        _ => return s.to_owned(),
+    };
+    match id.parse::<i64>() {
+        Ok(n) => format!("{what} رقم {}", number(n, d)),
+        Err(_) => s.to_owned(),
+    }
+}
+
+/// How a consent event came about (`one-click`, `editor:…`, `hard:imap`…), in words.
+fn how_label(s: &str, d: Digits) -> String {
+    let source = |src: &str| -> String {
+        match src {
+            "imap" => "صندوق الارتدادات".into(),
+            "file" => "ملف رسالة".into(),
+            other => other.to_owned(),
+        }
+    };
+    let (head, rest) = s.split_once(':').unwrap_or((s, ""));
+    match (head, rest) {
+        ("one-click", _) => "زر إلغاء الاشتراك في برنامج البريد".into(),
+        ("link", _) => "صفحة إلغاء الاشتراك".into(),
+        ("resubscribe", _) => "طلب العودة بعد الإلغاء".into(),
+        ("cli", _) => "سطر الأوامر".into(),
+        ("editor", who) => format!("محرّر ({who})"),
+        ("digest", id) => match id.parse::<i64>() {
+            Ok(n) => format!("ارتداد رسائل الإرسال رقم {}", number(n, d)),
+            Err(_) => s.to_owned(),
+        },
+        ("hard", src) => format!("ارتداد دائم ({})", source(src)),
+        ("soft", src) => format!("ارتداد مؤقت ({})", source(src)),
+        ("complaint", src) => format!("شكوى «بريد مزعج» ({})", source(src)),
+        ("unsubscribe", src) => format!("رسالة طلب إلغاء ({})", source(src)),
+        ("import", file) if !file.is_empty() => format!("استيراد ({file})"),
+        _ => SOURCES
+            .iter()
+            .find(|(k, _)| s == *k || s.starts_with(&format!("{k}:")))
+            .map_or_else(|| s.to_owned(), |(_, l)| (*l).to_owned()),
     }
 }
 
@@ -319,6 +367,12 @@ fn label_filter(v: &Value, args: &HashMap<String, Value>) -> tera::Result<Value>
         "event" => s.parse().ok().map(event_label),
         "role" => s.parse().ok().map(role_label),
         "action" => ACTIONS.iter().find(|(k, _)| *k == s).map(|(_, l)| *l),
+        "how" => return Ok(Value::String(how_label(s, digits_arg(args)))),
+        "target" => return Ok(Value::String(target_label(s, digits_arg(args)))),
+        "actor" => (s == "cli").then_some("سطر الأوامر"),
+        // Text we composed (an audit entry's details): its numbers in the newsletter's.
+        "digits" => return Ok(Value::String(digits(s, digits_arg(args)))),
+        "client" => (s == "cli").then_some("—"),
         "source" => SOURCES
             .iter()
             .find(|(k, _)| s == *k || s.starts_with(&format!("{k}:")))
