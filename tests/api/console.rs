@@ -1768,3 +1768,143 @@ both_engines!(an_owner_resets_a_lost_second_factor, async {
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 });
+
+/// Readers from `rows` (address, name), confirmed, as an import adds them.
+async fn add_readers(t: &TestApp, rows: &[(&str, &str)]) {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|(e, n)| {
+            (
+                nashra::domain::SubscriberEmail::parse(e).unwrap(),
+                nashra::domain::SubscriberName::parse(n).unwrap(),
+            )
+        })
+        .collect();
+    t.app.store.import(&rows, true, "import").await.unwrap();
+}
+
+/// The addresses the console's readers page lists for `q`, and the page.
+async fn console_search(s: &Session<'_>, q: &str) -> (Vec<String>, String) {
+    let (status, page) = s
+        .get(&format!("/admin/readers?{}", form(&[("q", q)])))
+        .await;
+    assert_eq!(status, StatusCode::OK, "q={q}");
+    // Each row links to the reader: `<a href="/admin/readers/7"><span dir="ltr">ADDRESS</span>`.
+    let mut found: Vec<String> = page
+        .split("<td><a href=\"/admin/readers/")
+        .skip(1)
+        .filter_map(|row| row.split("<span dir=\"ltr\">").nth(1))
+        .filter_map(|p| p.split('<').next())
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    (found, page)
+}
+
+/// The addresses `GET /api/subscribers?q=` lists, and its total.
+async fn api_search(t: &TestApp, q: &str) -> (Vec<String>, i64) {
+    let v = t
+        .admin_get(&format!("/api/subscribers?{}", form(&[("q", q)])))
+        .await;
+    let mut found: Vec<String> = v["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["email"].as_str().unwrap().to_owned())
+        .collect();
+    found.sort();
+    (found, v["total"].as_i64().unwrap())
+}
+
+both_engines!(
+    a_reader_is_found_by_part_of_their_address_a_domain_or_a_latin_or_arabic_name,
+    async {
+        // Issue 15, item 18: the search was an address prefix in byte order (and a name
+        // only when the text was not one Latin word), so `gmail`, `@alhal.net` or `Smith`
+        // found nobody.
+        let t = spawn_app().await;
+        add_account(&t, "editor@example.org", Role::Editor).await;
+        let s = sign_in(&t, "editor@example.org").await;
+        add_readers(
+            &t,
+            &[
+                ("Sara.Smith@Gmail.com", "Sara Smith"),
+                ("omar@alhal.net", "عمر"),
+                ("layla@alhal.net", "سارة أحمد"),
+                ("john.smith@example.org", ""),
+                ("kate@example.org", "Kate SMITH"),
+                ("noor@yahoo.com", "نور"),
+            ],
+        )
+        .await;
+        let cases: &[(&str, &[&str])] = &[
+            ("gmail", &["Sara.Smith@gmail.com"]),
+            ("@alhal.net", &["layla@alhal.net", "omar@alhal.net"]),
+            (
+                "smith@",
+                &["john.smith@example.org", "Sara.Smith@gmail.com"],
+            ),
+            (
+                "Smith",
+                &[
+                    "john.smith@example.org",
+                    "kate@example.org",
+                    "Sara.Smith@gmail.com",
+                ],
+            ),
+            ("kate smith", &["kate@example.org"]),
+            ("سارة", &["layla@alhal.net"]),
+            ("عمر", &["omar@alhal.net"]),
+            (
+                "EXAMPLE.ORG",
+                &["john.smith@example.org", "kate@example.org"],
+            ),
+            ("noor@yahoo.com", &["noor@yahoo.com"]),
+            ("zzz", &[]),
+            // Under three characters: the start of an address, as before.
+            ("om", &["omar@alhal.net"]),
+            ("al", &[]),
+        ];
+        for (q, want) in cases {
+            let mut want: Vec<String> = want.iter().map(|e| (*e).to_owned()).collect();
+            want.sort();
+            let (found, page) = console_search(&s, q).await;
+            assert_eq!(found, want, "console, q={q}: {page}");
+            let (found, total) = api_search(&t, q).await;
+            assert_eq!(found, want, "API, q={q}");
+            assert_eq!(total, want.len() as i64, "API total, q={q}");
+        }
+
+        // The index follows the readers: a name taken back at a fresh sign-up, an erasure.
+        let kate = t.reader_id("kate@example.org").await;
+        t.app.store.unsubscribe(kate, "page", 1).await.unwrap();
+        t.app
+            .store
+            .subscribe(
+                &nashra::domain::SubscriberEmail::parse("kate@example.org").unwrap(),
+                &nashra::domain::SubscriberName::parse("كاتي").unwrap(),
+                "page",
+                &Default::default(),
+                nashra::store::now_ms(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(api_search(&t, "Kate SMITH").await.1, 0);
+        assert_eq!(api_search(&t, "كاتي").await.0, ["kate@example.org"]);
+        let omar = t.reader_id("omar@alhal.net").await;
+        assert!(t.app.store.erase_subscriber(omar).await.unwrap());
+        assert_eq!(api_search(&t, "alhal").await.0, ["layla@alhal.net"]);
+        assert_eq!(api_search(&t, "عمر").await.1, 0);
+        if engine() == Engine::Sqlite {
+            // Nothing of the erased reader stays in SQLite's search index either.
+            assert_eq!(
+                t.dir
+                    .scalar(
+                        "SELECT COUNT(*) FROM subscriber_search WHERE subscriber_search MATCH '\"omar@\"'"
+                    )
+                    .await,
+                0
+            );
+        }
+    }
+);
