@@ -21,7 +21,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 pub use bidi::{escape_html, ltr_runs, rtl_plain_text, wrap_latin};
-pub use plural::{HOUR, MINUTE, count_ar};
+pub use plural::{HOUR, LINE, MINUTE, Noun, READER, RESULT, count_ar, count_ar_as};
 pub use when::schedule_in_words;
 
 use crate::{

@@ -918,7 +918,11 @@ both_engines!(
         let page = r.text().await.unwrap();
         // Issue 15, item 8: Ali is added without the name «Ali 2», and the page says so
         // with what the file said; only the row without an address is turned away.
-        assert!(page.contains("أُضيف <strong>3</strong>"), "{page}");
+        // Issue 15, item 18: counted in Arabic («3 قرّاء», «سطر واحد»), not a bare number.
+        assert!(
+            page.contains("أُضيف <strong>3 قرّاء</strong>، ورُفض سطر واحد."),
+            "{page}"
+        );
         assert!(
             page.contains("<td>3</td><td><bdi>not-an-address</bdi></td><td>لم يُستورد"),
             "line 3: {page}"
@@ -927,7 +931,7 @@ both_engines!(
             page.contains("<td>5</td><td><bdi>Ali 2</bdi></td><td>أُضيف القارئ من دون اسم"),
             "line 5: {page}"
         );
-        assert!(page.contains("أُضيف 1 من دون اسم"), "{page}");
+        assert!(page.contains("أُضيف قارئ واحد من دون اسم"), "{page}");
         assert!(page.contains("لم تُستورد الأسطر المرفوضة"), "{page}");
         assert_eq!(
             t.dir
@@ -1837,6 +1841,14 @@ both_engines!(
             ],
         )
         .await;
+        // Each search's count line, in Arabic: the noun's form follows the number.
+        let count_line = |page: &str| {
+            page.split("<p role=\"status\">")
+                .nth(1)
+                .and_then(|p| p.split("</p>").next())
+                .unwrap_or_default()
+                .to_owned()
+        };
         let cases: &[(&str, &[&str])] = &[
             ("gmail", &["Sara.Smith@gmail.com"]),
             ("@alhal.net", &["layla@alhal.net", "omar@alhal.net"]),
@@ -1870,10 +1882,22 @@ both_engines!(
             want.sort();
             let (found, page) = console_search(&s, q).await;
             assert_eq!(found, want, "console, q={q}: {page}");
+            let counted = match want.len() {
+                0 => "لا نتائج",
+                1 => "نتيجة واحدة",
+                2 => "نتيجتان",
+                3 => "3 نتائج",
+                n => panic!("no count for {n}"),
+            };
+            assert_eq!(count_line(&page), counted, "q={q}");
             let (found, total) = api_search(&t, q).await;
             assert_eq!(found, want, "API, q={q}");
             assert_eq!(total, want.len() as i64, "API total, q={q}");
         }
+
+        // The whole list, in the newsroom's digits when they are Arabic-Indic.
+        let (_, page) = console_search(&s, "").await;
+        assert_eq!(count_line(&page), "6 نتائج");
 
         // The index follows the readers: a name taken back at a fresh sign-up, an erasure.
         let kate = t.reader_id("kate@example.org").await;
@@ -1895,6 +1919,13 @@ both_engines!(
         assert!(t.app.store.erase_subscriber(omar).await.unwrap());
         assert_eq!(api_search(&t, "alhal").await.0, ["layla@alhal.net"]);
         assert_eq!(api_search(&t, "عمر").await.1, 0);
+        let mut many: Vec<(String, String)> = (0..11)
+            .map(|i| (format!("many{i}@example.org"), String::new()))
+            .collect();
+        many.push(("many11@example.org".into(), "Many".into()));
+        let many: Vec<(&str, &str)> = many.iter().map(|(e, n)| (e.as_str(), n.as_str())).collect();
+        add_readers(&t, &many).await;
+        assert_eq!(count_line(&console_search(&s, "many").await.1), "12 نتيجة");
         if engine() == Engine::Sqlite {
             // Nothing of the erased reader stays in SQLite's search index either.
             assert_eq!(
@@ -1906,5 +1937,24 @@ both_engines!(
                 0
             );
         }
+    }
+);
+
+both_engines!(
+    the_readers_count_is_written_in_the_newsrooms_digits,
+    async {
+        let t = spawn_app_with("[newsletter]\ndigits = \"arabic\"\n").await;
+        add_account(&t, "editor@example.org", Role::Editor).await;
+        let s = sign_in(&t, "editor@example.org").await;
+        let rows: Vec<(String, String)> = (0..10)
+            .map(|i| (format!("r{i}@alhal.net"), String::new()))
+            .collect();
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(e, n)| (e.as_str(), n.as_str())).collect();
+        add_readers(&t, &rows).await;
+        let (found, page) = console_search(&s, "alhal").await;
+        assert_eq!(found.len(), 10);
+        assert!(page.contains("<p role=\"status\">١٠ نتائج</p>"), "{page}");
+        let (_, page) = console_search(&s, "nobody").await;
+        assert!(page.contains("<p role=\"status\">لا نتائج</p>"), "{page}");
     }
 );
