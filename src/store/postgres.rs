@@ -61,8 +61,12 @@ pub(crate) fn push_search_from(qb: &mut sqlx::QueryBuilder<DB>, q: &str) {
         .push(" ESCAPE '\\')");
 }
 
-/// The order of [`push_search_from`]'s rows: newest reader first.
-pub(crate) const SEARCH_ORDER: &str = " ORDER BY id DESC";
+/// The order of [`push_search_from`]'s rows: newest reader first, by `id + 0` so that the
+/// primary key's order is not walked. Matches cluster (readers of `reader1…`, of one domain,
+/// signed up in one week): walking the newest readers for a page read 800,000 rows before the
+/// first match at a million (632 ms); sorting the matches costs what finding them does (the
+/// trigram index, or one parallel scan when nearly everyone matches).
+pub(crate) const SEARCH_ORDER: &str = " ORDER BY id + 0 DESC";
 
 /// Connections per process: the dispatcher, the ledger writer, the mail queue and a few
 /// requests at a time. Several processes share the server's `max_connections` (100 by

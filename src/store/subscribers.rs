@@ -351,7 +351,8 @@ for_each_engine! {
             let offset = (page.clamp(1, 1_000_000) - 1) * per_page;
             let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
             let contains = q.filter(|q| q.chars().count() >= SEARCH_MIN_CHARS);
-            let filtered = |qb: &mut sqlx::QueryBuilder<DB>| {
+            // The rows in order; the count in none (it stops at 10,001 matches, wherever).
+            let filtered = |qb: &mut sqlx::QueryBuilder<DB>, ordered: bool| {
                 match contains {
                     Some(q) => push_search_from(qb, q),
                     None => {
@@ -370,31 +371,30 @@ for_each_engine! {
                         .push_bind(format!("{kind};"))
                         .push("))");
                 }
-                match q {
-                    Some(_) if contains.is_some() => {
-                        qb.push(SEARCH_ORDER);
-                    }
+                let order = match q {
+                    Some(_) if contains.is_some() => SEARCH_ORDER,
                     Some(q) => {
                         let from = q.to_lowercase();
                         qb.push(concat!(" AND ", engine_sql!(email_c), " >= "))
                             .push_bind(from.clone())
                             .push(concat!(" AND ", engine_sql!(email_c), " < "))
-                            .push_bind(format!("{from}\u{10FFFF}"))
-                            .push(concat!(" ORDER BY ", engine_sql!(email_order)));
+                            .push_bind(format!("{from}\u{10FFFF}"));
+                        concat!(" ORDER BY ", engine_sql!(email_order))
                     }
-                    None => {
-                        qb.push(" ORDER BY id DESC");
-                    }
+                    None => " ORDER BY id DESC",
+                };
+                if ordered {
+                    qb.push(order);
                 }
             };
             let mut qb = sqlx::QueryBuilder::<DB>::new(
                 "SELECT subscribers.id, email, subscribers.name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces",
             );
-            filtered(&mut qb);
+            filtered(&mut qb, true);
             qb.push(" LIMIT ").push_bind(per_page).push(" OFFSET ").push_bind(offset);
             let rows = qb.build_query_as::<SubscriberRow>().fetch_all(&self.pool).await?;
             let mut qb = sqlx::QueryBuilder::<DB>::new("SELECT COUNT(*) FROM (SELECT 1");
-            filtered(&mut qb);
+            filtered(&mut qb, false);
             qb.push(" LIMIT 10001) AS matching");
             let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
             Ok((rows, total))
