@@ -21,7 +21,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 pub use bidi::{escape_html, ltr_runs, rtl_plain_text, wrap_latin};
-pub use plural::{HOUR, MINUTE, count_ar};
+pub use plural::{HOUR, LINE, MINUTE, Noun, READER, RESULT, count_ar, count_ar_as};
 pub use when::schedule_in_words;
 
 use crate::{
@@ -409,6 +409,8 @@ impl Renderer {
         let n = &settings.newsletter;
         ctx.insert("name", &keep_site_name(&n.name, n));
         ctx.insert("site_name", &keep_site_name(&n.site_name, n));
+        let lines: Vec<String> = page.lines.iter().map(|l| keep_site_name(l, n)).collect();
+        ctx.insert("lines", &lines);
         self.tera.render("page.html", &ctx).unwrap_or_else(|e| {
             tracing::error!(error = %e, "page template failed");
             "<!DOCTYPE html><html lang=\"ar\" dir=\"rtl\"><body>خطأ</body></html>".into()

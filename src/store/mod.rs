@@ -34,14 +34,14 @@ macro_rules! for_each_engine {
             #[allow(unused_imports)]
             use super::*;
             #[allow(unused_imports)]
-            use crate::store::sqlite::{Conn, DB, Db, Tx, engine_sql};
+            use crate::store::sqlite::{Conn, DB, Db, SEARCH_ORDER, Tx, engine_sql, push_search_from};
             $($body)*
         }
         mod on_postgres {
             #[allow(unused_imports)]
             use super::*;
             #[allow(unused_imports)]
-            use crate::store::postgres::{Conn, DB, Db, Tx, engine_sql};
+            use crate::store::postgres::{Conn, DB, Db, SEARCH_ORDER, Tx, engine_sql, push_search_from};
             $($body)*
         }
     };
@@ -66,6 +66,9 @@ mod upgrades;
 pub const CONFIRM_RESEND_MS: i64 = 10 * 60 * 1000;
 /// …and at most this many a day, however many addresses and clients ask for it.
 pub const CONFIRMS_PER_DAY: i64 = 3;
+/// A reader search this long or longer finds any part of an address or a name (each engine's
+/// trigram index needs three characters); a shorter one is an address prefix.
+pub const SEARCH_MIN_CHARS: usize = 3;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Held (on PostgreSQL; SQLite's single writer needs none) by whatever changes which readers
 /// choose which sections, and by a digest while it fixes its audience: a reader's choice cannot

@@ -632,7 +632,8 @@ pub struct ReaderFilter {
     pub status: Option<SubscriberStatus>,
     /// Where they signed up: `page`, `embed`, `api` or `import`.
     pub source: Option<String>,
-    /// An address prefix or part of a name (see `list_subscribers`).
+    /// Part of an address or a name; under three characters, an address prefix (see
+    /// `list_subscribers`).
     pub q: Option<String>,
 }
 

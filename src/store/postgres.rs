@@ -42,6 +42,32 @@ macro_rules! engine_sql {
 }
 pub(crate) use engine_sql;
 
+/// Readers whose address or name contains `q` (three characters or more), case-insensitively:
+/// the trigram GIN indexes on `email_norm` and `name` (pg_trgm, migration 0007) serve a
+/// rare text, and for a common one the planner walks the newest readers and stops at a page.
+/// Pushes ` FROM … WHERE …`; [`SEARCH_ORDER`] orders the rows.
+pub(crate) fn push_search_from(qb: &mut sqlx::QueryBuilder<DB>, q: &str) {
+    let pattern = format!(
+        "%{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    qb.push(" FROM subscribers WHERE (email_norm LIKE ")
+        .push_bind(pattern.clone())
+        .push(" ESCAPE '\\' OR name ILIKE ")
+        .push_bind(pattern)
+        .push(" ESCAPE '\\')");
+}
+
+/// The order of [`push_search_from`]'s rows: newest reader first, by `id + 0` so that the
+/// primary key's order is not walked. Matches cluster (readers of `reader1…`, of one domain,
+/// signed up in one week): walking the newest readers for a page read 800,000 rows before the
+/// first match at a million (632 ms); sorting the matches costs what finding them does (the
+/// trigram index, or one parallel scan when nearly everyone matches).
+pub(crate) const SEARCH_ORDER: &str = " ORDER BY id + 0 DESC";
+
 /// Connections per process: the dispatcher, the ledger writer, the mail queue and a few
 /// requests at a time. Several processes share the server's `max_connections` (100 by
 /// default), so this stays small.

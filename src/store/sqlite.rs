@@ -43,6 +43,22 @@ macro_rules! engine_sql {
 }
 pub(crate) use engine_sql;
 
+/// Readers whose address or name contains `q` (three characters or more): the FTS5 trigram
+/// index (`subscriber_search`, migration 0009) drives the query, newest first, so a search
+/// that matches most readers stops at the first page as one that matches few does.
+/// Pushes ` FROM … WHERE …`; [`SEARCH_ORDER`] orders the rows.
+pub(crate) fn push_search_from(qb: &mut sqlx::QueryBuilder<DB>, q: &str) {
+    // One FTS5 phrase: the text as it is, quotes doubled; case folded by the tokenizer.
+    qb.push(
+        " FROM subscriber_search JOIN subscribers ON subscribers.id = subscriber_search.rowid
+          WHERE subscriber_search MATCH ",
+    )
+    .push_bind(format!("\"{}\"", q.replace('"', "\"\"")));
+}
+
+/// The order of [`push_search_from`]'s rows: the index's own, newest reader first.
+pub(crate) const SEARCH_ORDER: &str = " ORDER BY subscriber_search.rowid DESC";
+
 #[derive(Clone)]
 pub struct Db {
     pub(super) pool: SqlitePool,

@@ -134,6 +134,7 @@ static TERA: LazyLock<Tera> = LazyLock::new(|| {
     t.set_escape_fn(|s| tera::escape_html(s).replace("&#x2F;", "/"));
     t.autoescape_on(vec![".html"]);
     t.register_filter("num", num_filter);
+    t.register_filter("count", count_filter);
     t.register_filter("when", when_filter);
     t.register_filter("day", day_filter);
     t.register_filter("label", label_filter);
@@ -184,6 +185,23 @@ fn num_filter(v: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
         Value::Number(n) => Value::String(digits(&format!("{:.1}", n.as_f64().unwrap_or(0.0)), d)),
         other => other.clone(),
     })
+}
+
+/// `{{ n | count(noun="result", d=d) }}`: «لا نتائج», «نتيجة واحدة», «نتيجتان», «١٠ نتائج»,
+/// through the Arabic plural rules (`render::plural`), the number in the newsroom's digits.
+fn count_filter(v: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
+    use crate::render::{LINE, READER, RESULT};
+    let noun = match args.get("noun").and_then(Value::as_str) {
+        Some("result") => &RESULT,
+        Some("reader") => &READER,
+        Some("line") => &LINE,
+        other => return Err(tera::Error::msg(format!("count: unknown noun {other:?}"))),
+    };
+    let n = v
+        .as_u64()
+        .ok_or_else(|| tera::Error::msg(format!("count: {v} is not a count")))?;
+    let written = number(i64::try_from(n).unwrap_or(i64::MAX), digits_arg(args));
+    Ok(Value::String(crate::render::count_ar_as(n, noun, &written)))
 }
 
 fn time_filter(
