@@ -34,14 +34,14 @@ macro_rules! for_each_engine {
             #[allow(unused_imports)]
             use super::*;
             #[allow(unused_imports)]
-            use crate::store::sqlite::{Conn, DB, Db, SEARCH_ORDER, Tx, engine_sql, push_search_from};
+            use crate::store::sqlite::{Conn, DB, Db, SEARCH_ORDER, SEARCH_WINDOW, Tx, engine_sql, push_search_from};
             $($body)*
         }
         mod on_postgres {
             #[allow(unused_imports)]
             use super::*;
             #[allow(unused_imports)]
-            use crate::store::postgres::{Conn, DB, Db, SEARCH_ORDER, Tx, engine_sql, push_search_from};
+            use crate::store::postgres::{Conn, DB, Db, SEARCH_ORDER, SEARCH_WINDOW, Tx, engine_sql, push_search_from};
             $($body)*
         }
     };

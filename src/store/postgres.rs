@@ -68,6 +68,11 @@ pub(crate) fn push_search_from(qb: &mut sqlx::QueryBuilder<DB>, q: &str) {
 /// trigram index, or one parallel scan when nearly everyone matches).
 pub(crate) const SEARCH_ORDER: &str = " ORDER BY id + 0 DESC";
 
+/// A search looks among this many newest readers first, walking the primary key: a text most
+/// readers match fills its page there in milliseconds, where sorting every match took 215 ms
+/// at a million. Only a page it cannot fill (a rarer text, a later page) sorts the matches.
+pub(crate) const SEARCH_WINDOW: Option<i64> = Some(20_000);
+
 /// Connections per process: the dispatcher, the ledger writer, the mail queue and a few
 /// requests at a time. Several processes share the server's `max_connections` (100 by
 /// default), so this stays small.

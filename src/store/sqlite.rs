@@ -59,6 +59,9 @@ pub(crate) fn push_search_from(qb: &mut sqlx::QueryBuilder<DB>, q: &str) {
 /// The order of [`push_search_from`]'s rows: the index's own, newest reader first.
 pub(crate) const SEARCH_ORDER: &str = " ORDER BY subscriber_search.rowid DESC";
 
+/// The FTS5 index already walks the newest readers first: no window to look in first.
+pub(crate) const SEARCH_WINDOW: Option<i64> = None;
+
 #[derive(Clone)]
 pub struct Db {
     pub(super) pool: SqlitePool,

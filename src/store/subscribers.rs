@@ -387,12 +387,27 @@ for_each_engine! {
                     qb.push(order);
                 }
             };
-            let mut qb = sqlx::QueryBuilder::<DB>::new(
-                "SELECT subscribers.id, email, subscribers.name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces",
-            );
-            filtered(&mut qb, true);
-            qb.push(" LIMIT ").push_bind(per_page).push(" OFFSET ").push_bind(offset);
-            let rows = qb.build_query_as::<SubscriberRow>().fetch_all(&self.pool).await?;
+            const COLUMNS: &str = "SELECT subscribers.id, email, subscribers.name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces";
+            // The newest readers first, in the primary key's order: exact whenever the page
+            // fills there, since every older match comes after it.
+            let mut rows = Vec::new();
+            if let (Some(window), Some(_)) = (SEARCH_WINDOW, contains) {
+                let mut qb = sqlx::QueryBuilder::<DB>::new(COLUMNS);
+                filtered(&mut qb, false);
+                qb.push(" AND subscribers.id > (SELECT COALESCE(MAX(id), 0) FROM subscribers) - ")
+                    .push_bind(window)
+                    .push(" ORDER BY subscribers.id DESC LIMIT ")
+                    .push_bind(per_page)
+                    .push(" OFFSET ")
+                    .push_bind(offset);
+                rows = qb.build_query_as::<SubscriberRow>().fetch_all(&self.pool).await?;
+            }
+            if (rows.len() as i64) < per_page {
+                let mut qb = sqlx::QueryBuilder::<DB>::new(COLUMNS);
+                filtered(&mut qb, true);
+                qb.push(" LIMIT ").push_bind(per_page).push(" OFFSET ").push_bind(offset);
+                rows = qb.build_query_as::<SubscriberRow>().fetch_all(&self.pool).await?;
+            }
             let mut qb = sqlx::QueryBuilder::<DB>::new("SELECT COUNT(*) FROM (SELECT 1");
             filtered(&mut qb, false);
             qb.push(" LIMIT 10001) AS matching");

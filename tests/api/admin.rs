@@ -241,3 +241,38 @@ both_engines!(metrics_reads_the_store_at_most_once_a_second, async {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(confirmed(t.get_text("/metrics").await), before + 1);
 });
+
+both_engines!(a_search_pages_through_every_match_newest_first, async {
+    // Issue 15, item 18: a page the newest readers fill and one that needs every match agree.
+    let t = spawn_app().await;
+    let rows: Vec<_> = (0..130)
+        .map(|i| {
+            let email = if i % 10 == 3 {
+                format!("other{i}@example.com")
+            } else {
+                format!("w{i}@window.example")
+            };
+            (
+                nashra::domain::SubscriberEmail::parse(&email).unwrap(),
+                nashra::domain::SubscriberName::default(),
+            )
+        })
+        .collect();
+    t.app.store.import(&rows, true, "test").await.unwrap();
+    let mut seen: Vec<i64> = Vec::new();
+    for page in [1, 2] {
+        let v = t
+            .admin_get(&format!("/api/subscribers?q=window&page={page}"))
+            .await;
+        assert_eq!(v["total"], 117, "{v}");
+        for r in v["subscribers"].as_array().unwrap() {
+            assert!(r["email"].as_str().unwrap().ends_with("@window.example"));
+            seen.push(r["id"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(seen.len(), 117);
+    let mut sorted = seen.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(seen, sorted, "newest first, each once, across both pages");
+});
