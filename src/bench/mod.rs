@@ -182,7 +182,9 @@ const NAMES: [&str; 8] = ["سارة", "عمر", "ليلى", "أحمد", "مري�
 
 /// The console's dashboard reads at this size: readers by status, a month of sign-ups and
 /// departures.
-async fn console_ms(app: &App) -> anyhow::Result<f64> {
+/// The console's reads at this size: its dashboard (milliseconds), and who a send made now
+/// would reach by edition, as the preview's «أرسل الآن» counts it (milliseconds).
+async fn console_ms(app: &App) -> anyhow::Result<(f64, f64)> {
     let t = Instant::now();
     app.store.status_counts().await?;
     let statuses = t.elapsed().as_secs_f64() * 1000.0;
@@ -194,7 +196,11 @@ async fn console_ms(app: &App) -> anyhow::Result<f64> {
     println!(
         "  (dashboard: readers by status {statuses:.1} ms, a month of sign-ups {chart:.1} ms)"
     );
-    Ok(statuses + chart)
+    let schedule = app.settings.schedule(None)?;
+    let t = Instant::now();
+    app.send_audience(schedule).await?;
+    let audience = t.elapsed().as_secs_f64() * 1000.0;
+    Ok((statuses + chart, audience))
 }
 
 /// One page of the console's reader list for `q`, as the console asks for it (50 rows and
@@ -387,7 +393,7 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
     }
     let import_secs = import_readers(&app, n).await?;
     let (search_worst, part_worst) = search_ms(&app, n).await?;
-    let dashboard_ms = console_ms(&app).await?;
+    let (dashboard_ms, audience_ms) = console_ms(&app).await?;
     if args.reads_only {
         println!(
             "nashra bench (reads only): {n} subscribers on {}",
@@ -404,6 +410,7 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
             "  reader search     {part_worst:.1} ms, the slowest of 6 (part of an address or a name)"
         );
         println!("  console           dashboard counts {dashboard_ms:.1} ms");
+        println!("  send audience     {audience_ms:.1} ms (who «أرسل الآن» reaches, by edition)");
         return Ok(());
     }
 
@@ -500,6 +507,7 @@ async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
         "  reader search     {part_worst:.1} ms, the slowest of 6 (part of an address or a name)"
     );
     println!("  console           dashboard counts {dashboard_ms:.1} ms");
+    println!("  send audience     {audience_ms:.1} ms (who «أرسل الآن» reaches, by edition)");
     progress_ms.sort_by(f64::total_cmp);
     if let (Some(mid), Some(max)) = (progress_ms.get(progress_ms.len() / 2), progress_ms.last()) {
         println!(
