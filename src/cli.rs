@@ -99,7 +99,9 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
-    /// Delivery benchmark against Postfix's smtp-sink, with smtp-source as the reference.
+    /// Delivery benchmark against Postfix's smtp-sink, with smtp-source as the reference
+    /// (built with `--features bench`).
+    #[cfg(feature = "bench")]
     Bench(crate::bench::BenchArgs),
     /// DKIM keys.
     Dkim {
@@ -204,6 +206,7 @@ pub enum SubscriberAction {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    #[cfg(feature = "bench")]
     if let Command::Bench(args) = cli.command {
         return crate::bench::run(args).await;
     }
@@ -297,9 +300,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sends { action } => sends(settings, action).await,
         Command::Subscribers { action } => subscribers(settings, action).await,
         Command::Admin { action } => admin(settings, action).await,
-        Command::Bench(_) | Command::Dkim { .. } => {
-            unreachable!("handled before loading the configuration")
-        }
+        #[cfg(feature = "bench")]
+        Command::Bench(_) => unreachable!("handled before loading the configuration"),
+        Command::Dkim { .. } => unreachable!("handled before loading the configuration"),
         Command::Bounces {
             action: BounceAction::Ingest { files },
         } => {

@@ -6,6 +6,8 @@
 
 pub mod app;
 pub mod auth;
+/// The delivery benchmark: built only when asked for (`--features bench`), not shipped.
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod bounces;
 pub mod cli;
