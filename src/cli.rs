@@ -528,27 +528,9 @@ fn read_password(prompt: &str) -> anyhow::Result<String> {
     Ok(first)
 }
 
-/// Reads a line with the terminal's echo off.
+/// Reads a line with the terminal's echo off (rpassword: no `unsafe` of our own).
 fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
-    eprint!("{prompt}");
-    std::io::stderr().flush()?;
-    let fd = libc::STDIN_FILENO;
-    // SAFETY: tcgetattr/tcsetattr on stdin with a zeroed termios they fill in.
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    let have_term = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
-    if have_term {
-        let mut quiet = term;
-        quiet.c_lflag &= !libc::ECHO;
-        quiet.c_lflag |= libc::ECHONL;
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
-    }
-    let mut line = String::new();
-    let read = std::io::stdin().read_line(&mut line);
-    if have_term {
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
-    }
-    read.context("cannot read the password")?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    rpassword::prompt_password(prompt).context("cannot read the password")
 }
 
 /// Runs the dispatcher in this process until digest `id` has no pending deliveries, showing
