@@ -58,6 +58,15 @@ pub fn account_key(email: &str) -> String {
 }
 
 impl App {
+    /// Counts one wrong password or code against an account, as sign-in does; whether that
+    /// locked it (`security.login_attempts` within the lock-out).
+    async fn failed_attempt(&self, admin: i64, now: i64) -> anyhow::Result<bool> {
+        let sec = &self.settings.security;
+        self.store
+            .login_failed(admin, sec.login_attempts as i64, ms(sec.lockout), now)
+            .await
+    }
+
     fn session_limits(&self) -> (i64, i64) {
         let s = &self.settings.security;
         (ms(s.session_idle), ms(s.session_max))
@@ -111,11 +120,7 @@ impl App {
             return Ok(LoginOutcome::Refused);
         }
         if !ok {
-            let sec = &self.settings.security;
-            let locked = self
-                .store
-                .login_failed(admin.id, sec.login_attempts as i64, ms(sec.lockout), now)
-                .await?;
+            let locked = self.failed_attempt(admin.id, now).await?;
             let action = if locked {
                 "account_locked"
             } else {
@@ -182,11 +187,7 @@ impl App {
             || !self.take_code(&admin, code, now).await?
         {
             if admin.locked_until <= now {
-                let sec = &self.settings.security;
-                let locked = self
-                    .store
-                    .login_failed(admin.id, sec.login_attempts as i64, ms(sec.lockout), now)
-                    .await?;
+                let locked = self.failed_attempt(admin.id, now).await?;
                 if locked {
                     // A locked account's half-open sessions end too.
                     self.store.end_sessions_of(admin.id).await?;
@@ -486,11 +487,7 @@ impl App {
             self.store.login_succeeded(admin.id).await?;
             return Ok(());
         }
-        let sec = &self.settings.security;
-        let locked = self
-            .store
-            .login_failed(admin.id, sec.login_attempts as i64, ms(sec.lockout), now)
-            .await?;
+        let locked = self.failed_attempt(admin.id, now).await?;
         if locked {
             self.store.end_sessions_of(admin.id).await?;
             self.audit(actor, "account_locked", target, what).await;

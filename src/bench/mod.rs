@@ -12,6 +12,10 @@
 //! Everything runs on this machine in one command, so the figures that matter are the ratios:
 //! our rate against `smtp-source`'s (or K workers' against one), CPU per message, and peak
 //! RSS of the sending phase.
+//!
+//! Long (about 800 lines): one command that sets up, times and reports several measurements
+//! (send, reference, reads, scale-out, sections, DKIM); the sink is apart (`sink`). It is built
+//! only with `--features bench`.
 
 mod sink;
 

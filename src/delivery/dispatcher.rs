@@ -1,5 +1,9 @@
 //! The dispatcher: claims due ledger rows with a lease, sends each through the transport with
 //! at most `delivery.concurrency` in flight, and hands outcomes to the writer.
+//!
+//! Long (about 600 lines) because the claim loop, the per-digest template cache and the mapping
+//! of a transport's answer to a ledger outcome live together; keeping claims alive is
+//! `leases`. Issue 16 moves the cache and the outcome mapping to files of their own.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -10,6 +14,8 @@ use std::{
 use anyhow::Context;
 use chrono::Utc;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
+
+mod leases;
 
 use super::{
     IDLE_POLL, Mailer, SHUTDOWN_GRACE, backoff,
@@ -432,73 +438,6 @@ impl Dispatcher {
         drop(tx);
         writer.await.context("ledger writer panicked")??;
         Ok(())
-    }
-
-    /// The longest a message may take once started (the SMTP transaction's own bound): a
-    /// row starts only with at least this much of its lease left.
-    fn send_budget(&self) -> Duration {
-        self.settings().smtp.timeout * 2
-    }
-
-    /// Whether `row` may start now. Rows wait in a claimed batch for a free place (behind a
-    /// slow relay, longer than their lease): when the row's lease no longer leaves a whole
-    /// message with room to spare, the claims on it and on the rest of the batch are extended
-    /// together. A row whose lease changed was claimed again by another worker once it ran
-    /// out: it is that worker's now, so it is dropped here, unsent and unrecorded.
-    async fn keep_claims(
-        &self,
-        row: &mut Claimed,
-        rest: &mut VecDeque<Claimed>,
-        tx: &mpsc::Sender<Done>,
-    ) -> bool {
-        let lease = self.settings().delivery.lease;
-        let budget = self.send_budget();
-        let renew_below = budget + lease.saturating_sub(budget) / 2;
-        let now = now_ms();
-        if row.lease_until - now >= renew_below.as_millis() as i64 {
-            return true;
-        }
-        let held: Vec<(i64, i64)> = std::iter::once(&*row)
-            .chain(rest.iter())
-            .map(|r| (r.id, r.lease_until))
-            .collect();
-        let until = now + lease.as_millis() as i64;
-        match self.store.renew_leases(&held, until).await {
-            Ok(renewed) => {
-                let renewed: HashSet<i64> = renewed.into_iter().collect();
-                let lost = held.len() - renewed.len();
-                if lost > 0 {
-                    tracing::warn!(
-                        lost,
-                        "claims ran out while waiting and were taken by another worker"
-                    );
-                }
-                rest.retain_mut(|r| {
-                    r.lease_until = until;
-                    let ours = renewed.contains(&r.id);
-                    if !ours {
-                        self.revocations.unhold(r.id);
-                    }
-                    ours
-                });
-                if renewed.contains(&row.id) {
-                    row.lease_until = until;
-                    true
-                } else {
-                    self.revocations.unhold(row.id);
-                    false
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "cannot renew leases");
-                // Without the store's word a row goes only while its lease covers a message.
-                if row.lease_until - now_ms() >= budget.as_millis() as i64 {
-                    return true;
-                }
-                self.release_all(tx, std::iter::once(row.clone())).await;
-                false
-            }
-        }
     }
 
     /// Hands claimed rows back unsent.

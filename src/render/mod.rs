@@ -9,6 +9,7 @@
 
 mod bidi;
 pub mod calendar;
+mod inline;
 mod plural;
 mod when;
 
@@ -22,7 +23,7 @@ use tera::{Context, Tera};
 
 pub use bidi::{escape_html, ltr_runs, rtl_plain_text, wrap_latin};
 pub use plural::{HOUR, LINE, MINUTE, Noun, READER, RESULT, count_ar, count_ar_as};
-pub use when::schedule_in_words;
+pub use when::{cron_in_words_of, schedule_in_words};
 
 use crate::{
     config::{Schedule, Settings},
@@ -96,39 +97,6 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("confirm.txt", include_str!("../../templates/confirm.txt")),
     ("page.html", include_str!("../../templates/page.html")),
 ];
-
-/// The fragment sites paste under their articles. Its inline styles are made `!important`
-/// when loaded (the file stays readable): a site theme's `!important` rules beat plain inline
-/// styles, and only an inline `!important` beats those.
-const EMBED: &str = include_str!("../../templates/embed.html");
-
-/// Every declaration of every `style="…"` attribute in `html` marked `!important`.
-fn important_inline_styles(html: &str) -> String {
-    let mut out = String::with_capacity(html.len() * 2);
-    let mut rest = html;
-    while let Some(at) = rest.find(" style=\"") {
-        let (head, tail) = rest.split_at(at + " style=\"".len());
-        out.push_str(head);
-        let end = tail.find('"').unwrap_or(tail.len());
-        let decls: Vec<String> = tail[..end]
-            .split(';')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(|d| {
-                if d.ends_with("!important") {
-                    d.to_owned()
-                } else {
-                    format!("{d} !important")
-                }
-            })
-            .collect();
-        out.push_str(&decls.join(";"));
-        out.push(';');
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
 
 /// Month names as Levantine and Iraqi sites write them: the Egyptian name, then the Syriac one.
 const MONTHS: [&str; 12] = [
@@ -269,7 +237,7 @@ pub struct PageEntry {
 impl Renderer {
     pub fn new() -> anyhow::Result<Renderer> {
         let mut tera = Tera::default();
-        let embed = important_inline_styles(EMBED);
+        let embed = inline::important_inline_styles(inline::EMBED);
         tera.add_raw_templates(
             TEMPLATES
                 .iter()

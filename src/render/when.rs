@@ -10,6 +10,11 @@ use crate::config::Digits;
 /// Crontab's days 0 … 6 (7 is Sunday again) as «كل …» takes them: «كل جمعة».
 const DAYS: [&str; 7] = ["أحد", "اثنين", "ثلاثاء", "أربعاء", "خميس", "جمعة", "سبت"];
 
+/// A configured schedule's crontab, in words.
+pub fn cron_in_words_of(cron: &crate::domain::CronSchedule, d: Digits) -> String {
+    schedule_in_words(cron.expression(), cron.timezone(), d)
+}
+
 /// «كل يوم ٧:٠٠ صباحاً بتوقيت بغداد».
 pub fn schedule_in_words(expr: &str, tz: Tz, d: Digits) -> String {
     let when = match cron_in_words(expr) {

@@ -1,4 +1,8 @@
 //! Rows and requests that cross the store's boundary, and the states stored as text.
+//!
+//! Long (about 700 lines) because every row type of every aggregate is here, one short
+//! definition each: one concern (the store's vocabulary), many words. Issue 16 may split it by
+//! aggregate, beside the SQL files.
 
 use serde::{Serialize, Serializer};
 

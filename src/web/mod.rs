@@ -65,7 +65,10 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .fallback(not_found)
         .layer(axum::Extension(limits))
-        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            refuse_nul_in_uri,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             headers::security_headers,
@@ -144,7 +147,11 @@ async fn not_found(
 
 /// A request whose path or query holds a NUL (`%00`) is refused before any handler: no
 /// address, token or search of ours has one, and PostgreSQL refuses it (a 500 otherwise).
-async fn refuse_nul_in_uri(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn refuse_nul_in_uri(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let uri = req.uri();
     let nul = |s: &str| {
         s.as_bytes()
@@ -162,13 +169,13 @@ async fn refuse_nul_in_uri(req: axum::extract::Request, next: axum::middleware::
         )
             .into_response();
     }
-    (StatusCode::BAD_REQUEST, Html(BAD_REQUEST_PAGE)).into_response()
+    links::message_page(
+        &app,
+        StatusCode::BAD_REQUEST,
+        "طلب غير صالح",
+        "يحتوي الرابط على رموز غير مقبولة. تحقّق منه أو ارجع إلى الصفحة السابقة.",
+    )
 }
-
-const BAD_REQUEST_PAGE: &str = "<!DOCTYPE html><html lang=\"ar\" dir=\"rtl\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>طلب غير صالح</title></head>\
-<body style=\"font-family:Tahoma,'Geeza Pro','Noto Sans Arabic',Arial,sans-serif;direction:rtl;text-align:right;margin:48px auto;max-width:560px;padding:0 16px;line-height:1.9\">\
-<main dir=\"rtl\"><h1>طلب غير صالح</h1><p>يحتوي الرابط على رموز غير مقبولة. تحقّق منه أو ارجع إلى الصفحة السابقة.</p></main></body></html>";
 
 /// An API error: client errors carry a code and a message; internal ones are logged and
 /// answered with a bare 500.

@@ -22,7 +22,7 @@ use super::{PageFailure, decode_form, links::message_page, page};
 use crate::{
     app::App,
     domain::TokenKind,
-    render::{ChoiceGroup, ChoiceOption, Page, schedule_in_words},
+    render::{ChoiceGroup, ChoiceOption, Page, cron_in_words_of},
     store::{Choice, SubscriberStatus},
 };
 
@@ -80,9 +80,7 @@ fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Re
         sub: false,
     };
     // When each arrives: «يومية — كل يوم ٧:٠٠ صباحاً بتوقيت بغداد».
-    let when = |x: &crate::config::Schedule| {
-        schedule_in_words(x.cron.expression(), x.cron.timezone(), s.newsletter.digits)
-    };
+    let when = |x: &crate::config::Schedule| cron_in_words_of(&x.cron, s.newsletter.digits);
     let groups = if s.sections.is_empty() {
         vec![ChoiceGroup {
             legend: "متى تصلك النشرة".into(),

@@ -18,7 +18,7 @@ use super::{Limits, client::client_ip, decode_form, page};
 use crate::{
     app::{App, SignupError},
     domain::{SubscriberEmail, SubscriberName},
-    render::{ChoiceGroup, ChoiceOption, MINUTE, Page, count_ar, schedule_in_words},
+    render::{ChoiceGroup, ChoiceOption, MINUTE, Page, count_ar, cron_in_words_of},
     store::now_ms,
 };
 
@@ -70,7 +70,7 @@ fn schedule_choice(app: &App) -> Vec<ChoiceGroup> {
                 label: format!(
                     "{} — {}",
                     x.label,
-                    schedule_in_words(x.cron.expression(), x.cron.timezone(), s.newsletter.digits)
+                    cron_in_words_of(&x.cron, s.newsletter.digits)
                 ),
                 checked: x.for_new_readers,
             })

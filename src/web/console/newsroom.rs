@@ -144,11 +144,7 @@ async fn schedules(
         list.push(ScheduleView {
             name: s.name.clone(),
             label: s.label.clone(),
-            when: crate::render::schedule_in_words(
-                s.cron.expression(),
-                s.cron.timezone(),
-                app.settings.newsletter.digits,
-            ),
+            when: crate::render::cron_in_words_of(&s.cron, app.settings.newsletter.digits),
             cron: s.cron.expression().to_owned(),
             timezone: s.cron.timezone().name().to_owned(),
             next,

@@ -138,6 +138,7 @@ static TERA: LazyLock<Tera> = LazyLock::new(|| {
     t.register_filter("when", when_filter);
     t.register_filter("day", day_filter);
     t.register_filter("label", label_filter);
+    t.register_filter("digits", digits_filter);
     t
 });
 
@@ -202,6 +203,15 @@ fn count_filter(v: &Value, args: &HashMap<String, Value>) -> tera::Result<Value>
         .ok_or_else(|| tera::Error::msg(format!("count: {v} is not a count")))?;
     let written = number(i64::try_from(n).unwrap_or(i64::MAX), digits_arg(args));
     Ok(Value::String(crate::render::count_ar_as(n, noun, &written)))
+}
+
+/// `{{ x | digits(d=d) }}`: text we composed (an audit entry's details) with its numbers in
+/// the newsletter's numerals.
+fn digits_filter(v: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
+    Ok(Value::String(digits(
+        v.as_str().unwrap_or_default(),
+        digits_arg(args),
+    )))
 }
 
 fn time_filter(
@@ -388,8 +398,6 @@ fn label_filter(v: &Value, args: &HashMap<String, Value>) -> tera::Result<Value>
         "how" => return Ok(Value::String(how_label(s, digits_arg(args)))),
         "target" => return Ok(Value::String(target_label(s, digits_arg(args)))),
         "actor" => (s == "cli").then_some("سطر الأوامر"),
-        // Text we composed (an audit entry's details): its numbers in the newsletter's.
-        "digits" => return Ok(Value::String(digits(s, digits_arg(args)))),
         "client" => (s == "cli").then_some("—"),
         "source" => SOURCES
             .iter()
