@@ -50,7 +50,7 @@ const ENVELOPE_HEADERS: &[&str] = &[
 
 pub fn parse(raw: &[u8], return_local: &str, unsubscribe_local: &str) -> Report {
     let mut r = Report {
-        report_id: format!("sha256:{}", hex(&Sha256::digest(raw))),
+        report_id: format!("sha256:{}", hex::encode(Sha256::digest(raw))),
         ..Report::default()
     };
     if raw.len() > MAX_MAIL_BYTES {
@@ -327,10 +327,6 @@ fn first_line_with(text: &str, needle: &str) -> String {
         .chars()
         .take(300)
         .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -128,25 +128,18 @@ impl Tokens {
 
     /// 48 bits of MAC over `payload`, in lower-case hex (for addresses and links).
     fn short_mac(&self, payload: &str) -> String {
-        self.mac(payload.as_bytes())[..VERP_MAC_LEN]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(&self.mac(payload.as_bytes())[..VERP_MAC_LEN])
     }
 
     /// Whether `hex` is [`Tokens::short_mac`] of `payload`, compared in constant time.
     fn verify_short_mac(&self, payload: &str, hex: &str) -> bool {
-        if hex.len() != VERP_MAC_LEN * 2 {
-            return false;
-        }
-        let given: Option<Vec<u8>> = (0..VERP_MAC_LEN)
-            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-            .collect();
-        given.is_some_and(|g| {
-            self.hmac(payload.as_bytes())
-                .verify_truncated_left(&g)
+        let mut given = [0u8; VERP_MAC_LEN];
+        // `decode_to_slice` refuses any length but exactly 2 × VERP_MAC_LEN digits.
+        hex::decode_to_slice(hex, &mut given).is_ok()
+            && self
+                .hmac(payload.as_bytes())
+                .verify_truncated_left(&given)
                 .is_ok()
-        })
     }
 
     /// The (delivery, article) a click link names, if its key is ours.

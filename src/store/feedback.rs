@@ -13,10 +13,7 @@ use super::{
 
 /// The suppression list's key for a normalised address.
 pub(crate) fn suppression_key(email_norm: &str) -> String {
-    Sha256::digest(email_norm.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(email_norm.as_bytes()))
 }
 
 /// `<id@domain>` whichever way it was written.

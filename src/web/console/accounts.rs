@@ -230,10 +230,9 @@ async fn account_page(
     let mut c = view::context(app, me, "حسابي", "account", done);
     c.insert("has_totp", &admin.totp_secret.is_some());
     let secret = totp::new_secret();
-    c.insert(
-        "otpauth",
-        &totp::uri(&app.settings.newsletter.name, &admin.email, &secret),
-    );
+    let otpauth = totp::uri(&app.settings.newsletter.name, &admin.email, &secret);
+    c.insert("otpauth_qr", &totp::qr_data_url(&otpauth));
+    c.insert("otpauth", &otpauth);
     c.insert("new_secret", &secret);
     c.insert("error", &error);
     let mut r = render("account.html", &c);
