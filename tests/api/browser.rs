@@ -5,7 +5,7 @@ use std::{path::Path, process::Command, time::Duration};
 
 use serde_json::Value;
 
-use crate::helpers::*;
+use crate::helpers::{smtp::Received, *};
 
 /// Debian's Chromium; the test setup (`scripts/test`, `.ci/run`) installs it.
 fn chromium() -> &'static str {
@@ -280,7 +280,7 @@ both_engines!(
         let id = t.send_now().await;
         t.wait_send(id).await;
         let digest = t.wait_for_mail_to(reader, 2).await;
-        let html = |m: &crate::smtp::Received| parse(m).body_html(0).unwrap().into_owned();
+        let html = |m: &Received| parse(m).body_html(0).unwrap().into_owned();
         let pages = [
             ("the digest", html(&digest)),
             ("the confirmation email", html(&confirmation)),

@@ -5,11 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{
-    console::{add_account, sign_in},
-    helpers::*,
-    smtp::Received,
-};
+use crate::helpers::{smtp::Received, *};
 
 const SECTIONS: &str = r#"
 [[schedules]]

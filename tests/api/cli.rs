@@ -2,10 +2,7 @@
 
 use std::process::{Command, Output};
 
-use crate::{
-    helpers::{TestPlace, test_toml},
-    smtp::TestSmtp,
-};
+use crate::helpers::{TestPlace, smtp::TestSmtp, test_toml};
 
 fn nashra(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nashra"));

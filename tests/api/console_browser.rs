@@ -16,10 +16,7 @@ use nashra::{
 };
 use serde_json::{Value, json};
 
-use crate::{
-    console::{PASSWORD, add_account},
-    helpers::*,
-};
+use crate::helpers::{smtp::Fault, *};
 
 /// One browser at a time: the machine has two cores.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -212,7 +209,7 @@ both_engines!(
         // Two readers' servers refuse the digest: the failures table fills while the page
         // stays open (issue 15, item 16).
         for r in ["reader20@example.net", "reader25@example.net"] {
-            t.smtp.fault(r, crate::smtp::Fault::Code(550), usize::MAX);
+            t.smtp.fault(r, Fault::Code(550), usize::MAX);
         }
         for (i, title) in [
             "الحكومة العراقية تعلن خطة جديدة للكهرباء قبل الصيف",

@@ -11,10 +11,7 @@ use std::{
 
 use nashra::{app::App, config::Settings, domain::SubscriberEmail, store::DigestKind};
 
-use crate::{
-    helpers::{TestPlace, test_toml},
-    smtp::TestSmtp,
-};
+use crate::helpers::{TestPlace, smtp::TestSmtp, test_toml};
 
 const READERS: usize = 3000;
 const SECTIONS: &str = "[[sections]]\nslug = \"politics\"\nname = \"سياسة\"\n[[sections]]\nslug = \"culture\"\nname = \"ثقافة\"\n[[sections]]\nslug = \"sport\"\nname = \"رياضة\"\n";

@@ -11,7 +11,7 @@ use nashra::{
     store::{FeedbackKind, SubscriberStatus},
 };
 
-use crate::{dovecot::Dovecot, helpers::*, smtp::Received};
+use crate::helpers::{dovecot::Dovecot, smtp::Received, *};
 
 struct Keys {
     _dir: tempfile::TempDir,

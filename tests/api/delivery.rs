@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::{helpers::*, smtp::Fault};
+use crate::helpers::{
+    smtp::{Fault, TestSmtp},
+    *,
+};
 
 /// Imports `n` confirmed subscribers r0@example.com … r{n-1}@example.com.
 async fn confirmed_readers(t: &TestApp, n: usize) -> Vec<String> {
@@ -295,7 +298,7 @@ both_engines!(
         // 1 s in the tests: the send must see a relay that is down, burn nothing, and finish once
         // the relay speaks again.
         // Silent from the start: not even the greeting at start-up gets an answer.
-        let smtp = crate::smtp::TestSmtp::start().await;
+        let smtp = TestSmtp::start().await;
         smtp.set_silent(true);
         let t = spawn_on(smtp, TestPlace::new().await, "").await;
         let readers = confirmed_readers(&t, 10).await;
@@ -333,7 +336,7 @@ both_engines!(
 both_engines!(shutdown_ends_whatever_the_relay_does, async {
     // Issue 6, item 1: SIGTERM (here: the same shutdown signal) while every message waits on a
     // silent relay must still end, and leave the rows for the next run.
-    let smtp = crate::smtp::TestSmtp::start().await;
+    let smtp = TestSmtp::start().await;
     smtp.set_silent(true);
     let t = spawn_on(
         smtp,

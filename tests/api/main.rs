@@ -41,7 +41,6 @@ macro_rules! both_engines {
 }
 
 mod helpers;
-mod smtp;
 
 mod admin;
 mod articles;
@@ -54,7 +53,6 @@ mod crash;
 mod deliverability;
 mod delivery;
 mod digest;
-mod dovecot;
 mod http;
 mod nul;
 mod processes;

@@ -6,10 +6,7 @@ use nashra::store::{Role, SubscriberStatus};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{
-    console::{add_account, sign_in},
-    helpers::*,
-};
+use crate::helpers::*;
 
 fn refused(what: &str, status: StatusCode) {
     assert!(
@@ -99,7 +96,7 @@ both_engines!(a_nul_in_any_field_is_refused_clearly, async {
     }
     // The console: sign-in and search.
     add_account(&t, "desk@example.org", Role::Editor).await;
-    let r = crate::console::post_from_page(
+    let r = post_from_page(
         &t,
         "/admin/login",
         None,

@@ -16,10 +16,7 @@ use nashra::{
     store::{DigestKind, DigestOutcome, DigestStatus, NewArticle},
 };
 
-use crate::{
-    helpers::{ENGINE, Engine, TestPlace, rss, test_toml},
-    smtp::TestSmtp,
-};
+use crate::helpers::{ENGINE, Engine, TestPlace, rss, smtp::TestSmtp, test_toml};
 
 /// A running `nashra` process, killed (SIGKILL) when dropped if still running.
 struct Proc(Child);

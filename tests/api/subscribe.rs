@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::helpers::{smtp::TestSmtp, *};
 
 const BAD: &[&str] = &[
     "",
@@ -470,7 +470,7 @@ both_engines!(
 both_engines!(
     a_relay_without_smtputf8_means_no_unicode_local_parts,
     async {
-        let smtp = crate::smtp::TestSmtp::start().await;
+        let smtp = TestSmtp::start().await;
         smtp.set_smtputf8(false);
         let t = spawn_on(smtp, TestPlace::new().await, "").await;
         // The relay is greeted once at start, in the background, to learn what it offers.
