@@ -3,7 +3,7 @@
 //! dates and Arabic-Indic digits, and the archive feed.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{smtp::Received, *};
 
@@ -49,7 +49,7 @@ impl TestApp {
 
     /// Sends `schedule` now: the send's id, or `None` when nothing was new.
     async fn send_schedule(&self, schedule: &str) -> Option<i64> {
-        let v = self
+        let v: Value = self
             .admin_json("/api/sends", json!({ "schedule": schedule }))
             .await;
         let id = v["id"].as_i64()?;
@@ -137,12 +137,8 @@ both_engines!(a_reader_gets_the_sections_and_schedule_they_chose, async {
         titles(&t.wait_for_mail_to("all@example.com", 3).await).len(),
         3
     );
-    let v = t.admin_get(&format!("/api/sends/{id}")).await;
-    assert_eq!(
-        (v["total"].as_i64(), v["sent"].as_i64()),
-        (Some(2), Some(2)),
-        "{v}"
-    );
+    let v = t.send(id).await;
+    assert_eq!((v.total, v.sent), (2, 2), "{v:?}");
     check_eml(&sport);
     // The newsroom sees the choice on the reader's page.
     add_account(&t, "desk@example.org", nashra::store::Role::Viewer).await;
@@ -163,8 +159,8 @@ both_engines!(a_reader_gets_the_sections_and_schedule_they_chose, async {
         titles(&t.wait_for_mail_to("all@example.com", 4).await),
         ["خبر سياسي آخر"]
     );
-    let v = t.admin_get(&format!("/api/sends/{id}")).await;
-    assert_eq!(v["total"].as_i64(), Some(1), "{v}");
+    let v = t.send(id).await;
+    assert_eq!(v.total, 1, "{v:?}");
     // Both editions were rendered once, not per reader.
     let editions = t.dir.scalar("SELECT COUNT(*) FROM digest_editions").await;
     assert_eq!(
@@ -288,11 +284,11 @@ both_engines!(
             "every article link goes through /r/"
         );
         let counted = || async {
-            t.admin_get(&format!("/api/sends/{id}")).await["clicks"]
-                .as_array()
-                .unwrap()
+            t.send(id)
+                .await
+                .clicks
                 .iter()
-                .map(|c| c["clicks"].as_i64().unwrap())
+                .map(|c| c.clicks)
                 .sum::<i64>()
         };
         let get = |url: String| {
@@ -349,8 +345,8 @@ both_engines!(
             assert!(r.headers().get("location").is_none());
         }
         assert_eq!(counted().await, 2);
-        let clicks = t.admin_get(&format!("/api/sends/{id}")).await["clicks"].clone();
-        assert_eq!(clicks[0]["url"], "https://example.org/1/", "{clicks}");
+        let clicks = t.send(id).await.clicks;
+        assert_eq!(clicks[0].url, "https://example.org/1/", "{clicks:?}");
         add_account(&t, "desk@example.org", nashra::store::Role::Viewer).await;
         let (_, page) = sign_in(&t, "desk@example.org")
             .await
@@ -385,8 +381,7 @@ both_engines!(
 both_engines!(
     hijri_dates_and_arabic_digits_stay_out_of_urls_and_latin_runs,
     async {
-        let t = spawn_app_with(
-        "[newsletter]\ncalendar = \"both\"\ndigits = \"arabic\"\ntag_url = \"https://example.org/tag/{tag}\"\n",
+        let t = spawn_app_with("[newsletter]\ncalendar = \"both\"\ndigits = \"arabic\"\ntag_url = \"https://example.org/tag/{tag}\"\n",
     )
     .await;
         t.subscribe_and_confirm("r@example.com").await;
@@ -458,7 +453,7 @@ both_engines!(the_archive_is_a_feed_and_pages, async {
     }
     t.add_article("https://example.org/23/", "خبر للتجربة", "نص")
         .await;
-    let test = t
+    let test: Value = t
         .admin_json("/api/sends", json!({"test_to": "editor@example.com"}))
         .await;
     assert_eq!(test["id"].as_i64(), Some(23), "{test}");
@@ -642,8 +637,8 @@ both_engines!(
         t.wait_for_mail_to("both@example.com", 2).await;
         t.add_in(2, "معرض الكتاب", "culture").await;
         let weekly = t.send_schedule("weekly").await.expect("a weekly digest");
-        let v = t.admin_get(&format!("/api/sends/{weekly}")).await;
-        assert_eq!(v["total"], 1, "only the reader who chose it: {v}");
+        let v = t.send(weekly).await;
+        assert_eq!(v.total, 1, "only the reader who chose it: {v:?}");
         t.wait_for_mail_to("both@example.com", 3).await;
         assert_eq!(t.smtp.messages_to("plain@example.com").len(), 2);
 
@@ -681,8 +676,8 @@ both_engines!(
         assert!(r.text().await.unwrap().contains("حُفظت اختياراتك"));
         t.add_in(3, "أمسية شعرية", "culture").await;
         let weekly = t.send_schedule("weekly").await.expect("a weekly digest");
-        let v = t.admin_get(&format!("/api/sends/{weekly}")).await;
-        assert_eq!(v["total"], 2, "{v}");
+        let v = t.send(weekly).await;
+        assert_eq!(v.total, 2, "{v:?}");
         t.wait_for_mail_to("plain@example.com", 3).await;
     }
 );

@@ -560,8 +560,7 @@ both_engines!(
     a_reader_chooses_on_the_preferences_page_at_phone_width,
     async {
         let _one = ONE_BROWSER.lock().await;
-        let t = spawn_at_home(
-            "[newsletter]\ncalendar = \"both\"\ndigits = \"arabic\"\n\
+        let t = spawn_at_home("[newsletter]\ncalendar = \"both\"\ndigits = \"arabic\"\n\
              [[schedules]]\nname = \"daily\"\nlabel = \"يومية\"\ncron = \"0 7 * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة الحل نت — {{ date }}\"\n\
              [[schedules]]\nname = \"weekly\"\nlabel = \"أسبوعية\"\ncron = \"0 7 * * 5\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة الأسبوع — {{ date }}\"\n\
              [[sections]]\nslug = \"politics\"\nname = \"سياسة\"\n[[sections]]\nslug = \"culture\"\nname = \"ثقافة وفنون\"\n[[sections]]\nslug = \"sport\"\nname = \"رياضة\"\n",

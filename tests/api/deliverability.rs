@@ -291,14 +291,14 @@ async fn assert_outcomes(t: &TestApp, id: i64) {
             READERS[reader]
         );
     }
-    let v = t.admin_get(&format!("/api/sends/{id}")).await;
-    let f = &v["feedback"];
-    assert_eq!(f["hard_bounces"], 4, "{v}");
-    assert_eq!(f["soft_bounces"], 1, "{v}");
-    assert_eq!(f["complaints"], 2, "{v}");
+    let v = t.send(id).await;
+    let f = &v.feedback;
+    assert_eq!(f.hard_bounces, 4, "{v:?}");
+    assert_eq!(f.soft_bounces, 1, "{v:?}");
+    assert_eq!(f.complaints, 2, "{v:?}");
     assert_eq!(
-        f["unsubscribed_by_mail"], 0,
-        "mailed unsubscribes name the reader: {v}"
+        f.unsubscribed_by_mail, 0,
+        "mailed unsubscribes name the reader: {v:?}"
     );
     let metrics = t.get_text("/metrics").await;
     assert!(

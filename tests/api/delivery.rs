@@ -67,7 +67,7 @@ both_engines!(a_restart_mid_send_finishes_without_doubles, async {
     );
     let t = spawn_on(smtp, dir, "[delivery]\nconcurrency = 4\n").await;
     let done = t.wait_send(id).await;
-    assert_eq!(done["sent"], readers.len() as i64, "{done}");
+    assert_eq!(done.sent, readers.len() as i64, "{done:?}");
     t.assert_each_received_once(&readers);
 });
 
@@ -78,7 +78,7 @@ both_engines!(someone_who_leaves_mid_send_gets_nothing_further, async {
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
     // Pause at once so the leaver's row (the last) is still pending, then unsubscribe them.
-    assert_eq!(t.control(id, "pause").await.0, 200);
+    t.control(id, "pause").await;
     let leaver = t
         .app
         .store
@@ -106,8 +106,8 @@ both_engines!(someone_who_leaves_mid_send_gets_nothing_further, async {
     );
     t.control(id, "resume").await;
     let done = t.wait_send(id).await;
-    assert_eq!(done["skipped"], 1, "{done}");
-    assert_eq!(done["sent"], 40, "{done}");
+    assert_eq!(done.skipped, 1, "{done:?}");
+    assert_eq!(done.sent, 40, "{done:?}");
     assert_eq!(
         t.smtp.messages_to("leaver@example.com").len(),
         1,
@@ -125,13 +125,9 @@ both_engines!(transient_failures_are_retried_and_delivered_once, async {
     let id = t.send_now().await;
     let done = t.wait_send(id).await;
     assert_eq!(
-        (
-            done["status"].as_str(),
-            done["sent"].as_i64(),
-            done["failed"].as_i64()
-        ),
-        (Some("done"), Some(10), Some(0)),
-        "{done}"
+        (done.status.as_str(), done.sent, done.failed),
+        ("done", 10, 0),
+        "{done:?}"
     );
     t.assert_each_received_once(&readers);
     assert_eq!(t.smtp.attempts("r1@example.com"), 3);
@@ -154,22 +150,15 @@ both_engines!(
                 .await;
             let id = t.send_now().await;
             let done = t.wait_send(id).await;
-            assert_eq!(
-                (done["sent"].as_i64(), done["failed"].as_i64()),
-                (Some(4), Some(1)),
-                "{done}"
-            );
-            let f = t.admin_get(&format!("/api/sends/{id}/failures")).await;
-            assert_eq!(f["failures"][0]["email"], "r4@example.com");
-            assert!(
-                f["failures"][0]["error"].as_str().unwrap().contains("550"),
-                "{f}"
-            );
-            assert_eq!(f["failures"][0]["attempts"], 1, "a 5xx is not retried");
+            assert_eq!((done.sent, done.failed), (4, 1), "{done:?}");
+            let f = t.failures(id).await;
+            assert_eq!(f[0].email, "r4@example.com");
+            assert!(f[0].error.contains("550"), "{f:?}");
+            assert_eq!(f[0].attempts, 1, "a 5xx is not retried");
         }
         assert_eq!(t.smtp.attempts("r4@example.com"), 2);
-        let bounced = t.admin_get("/api/subscribers?status=bounced").await;
-        assert_eq!(bounced["total"], 1);
+        let bounced = t.readers("status=bounced").await;
+        assert_eq!(bounced.total, 1);
         // Left out of the next digest.
         t.add_article("https://example.org/3/", "خبر", "نص").await;
         let r: Value = t.admin_json("/api/sends", json!({})).await;
@@ -184,19 +173,11 @@ both_engines!(failed_deliveries_can_be_retried_on_request, async {
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
     let done = t.wait_send(id).await;
-    assert_eq!(
-        (done["sent"].as_i64(), done["failed"].as_i64()),
-        (Some(2), Some(1)),
-        "{done}"
-    );
-    let (_, r) = t.control(id, "retry").await;
-    assert_eq!(r["requeued"], 1);
+    assert_eq!((done.sent, done.failed), (2, 1), "{done:?}");
+    let r = t.control(id, "retry").await;
+    assert_eq!(r.requeued, Some(1));
     let done = t.wait_send(id).await;
-    assert_eq!(
-        (done["sent"].as_i64(), done["failed"].as_i64()),
-        (Some(3), Some(0)),
-        "{done}"
-    );
+    assert_eq!((done.sent, done.failed), (3, 0), "{done:?}");
 });
 
 both_engines!(
@@ -208,19 +189,15 @@ both_engines!(
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let id = t.send_now().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let v = t.admin_get(&format!("/api/sends/{id}")).await;
+        let v = t.send(id).await;
         assert_eq!(
-            (v["status"].as_str(), v["failed"].as_i64()),
-            (Some("sending"), Some(0)),
-            "nothing burnt: {v}"
+            (v.status.as_str(), v.failed),
+            ("sending", 0),
+            "nothing burnt: {v:?}"
         );
         t.smtp.come_back().await;
         let done = t.wait_send(id).await;
-        assert_eq!(
-            (done["sent"].as_i64(), done["failed"].as_i64()),
-            (Some(20), Some(0)),
-            "{done}"
-        );
+        assert_eq!((done.sent, done.failed), (20, 0), "{done:?}");
         t.assert_each_received_once(&readers);
     }
 );
@@ -238,52 +215,33 @@ both_engines!(
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let first = t.send_now().await;
         let v = t.wait_send(first).await;
-        assert_eq!(v["status"], "failed", "{v}");
+        assert_eq!(v.status, "failed", "{v:?}");
         assert!(
-            v["error"]
-                .as_str()
-                .unwrap()
-                .contains("consecutive failures"),
-            "{v}"
+            v.error.as_deref().unwrap().contains("consecutive failures"),
+            "{v:?}"
         );
         // Stopped after `stop_after_failures` (plus what was in flight: concurrency is 1), not 30.
-        assert!(v["failed"].as_i64().unwrap() <= 6, "stopped early: {v}");
-        assert!(v["pending"].as_i64().unwrap() >= 24, "{v}");
+        assert!(v.failed <= 6, "stopped early: {v:?}");
+        assert!(v.pending >= 24, "{v:?}");
         // A second send while the relay is still broken stops the same way.
         t.add_article("https://example.org/2/", "خبر ثان", "نص")
             .await;
         let second = t.send_now().await;
-        assert_eq!(t.wait_send(second).await["status"], "failed");
+        assert_eq!(t.wait_send(second).await.status, "failed");
         // Nobody was marked bounced, though bounce_after is 1 and some got two 550s.
-        let subs = t.admin_get("/api/subscribers?status=confirmed").await;
-        assert_eq!(subs["total"], 30, "{subs}");
-        assert!(
-            subs["subscribers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|s| s["bounces"] == 0),
-            "{subs}"
-        );
+        let subs = t.readers("status=confirmed").await;
+        assert_eq!(subs.total, 30, "{subs:?}");
+        assert!(subs.subscribers.iter().all(|s| s.bounces == 0), "{subs:?}");
         // The relay is fixed: resuming the first and retrying the second reach everyone, the
         // readers whose deliveries failed included.
         t.smtp.fault_all(None);
-        assert_eq!(t.control(first, "resume").await.0, 200);
+        t.control(first, "resume").await;
         let v = t.wait_send(first).await;
-        assert_eq!(
-            (v["status"].as_str(), v["sent"].as_i64()),
-            (Some("done"), Some(30)),
-            "{v}"
-        );
-        let (status, r) = t.control(second, "retry").await;
-        assert_eq!(status, 200, "{r}");
-        assert!(r["requeued"].as_i64().unwrap() >= 1, "{r}");
+        assert_eq!((v.status.as_str(), v.sent), ("done", 30), "{v:?}");
+        let r = t.control(second, "retry").await;
+        assert!(r.requeued.unwrap() >= 1, "{r:?}");
         let v = t.wait_send(second).await;
-        assert_eq!(
-            (v["status"].as_str(), v["sent"].as_i64()),
-            (Some("done"), Some(30)),
-            "{v}"
-        );
+        assert_eq!((v.status.as_str(), v.sent), ("done", 30), "{v:?}");
         let per = t.smtp.per_recipient();
         for r in &readers {
             assert_eq!(per.get(r), Some(&2), "{r}: one copy of each digest");
@@ -307,28 +265,20 @@ both_engines!(
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let metrics = t.get_text("/metrics").await;
-            let v = t.admin_get(&format!("/api/sends/{id}")).await;
-            if metrics.contains("nashra_relay_down 1") && v["in_flight"] == 0 {
-                assert_eq!(
-                    (v["sent"].as_i64(), v["failed"].as_i64()),
-                    (Some(0), Some(0)),
-                    "{v}"
-                );
+            let v = t.send(id).await;
+            if metrics.contains("nashra_relay_down 1") && v.in_flight == 0 {
+                assert_eq!((v.sent, v.failed), (0, 0), "{v:?}");
                 break;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "never seen as down: {v}"
+                "never seen as down: {v:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         t.smtp.set_silent(false);
         let done = t.wait_send(id).await;
-        assert_eq!(
-            (done["sent"].as_i64(), done["failed"].as_i64()),
-            (Some(10), Some(0)),
-            "{done}"
-        );
+        assert_eq!((done.sent, done.failed), (10, 0), "{done:?}");
         t.assert_each_received_once(&readers);
     }
 );
@@ -354,7 +304,7 @@ both_engines!(shutdown_ends_whatever_the_relay_does, async {
     smtp.set_silent(false);
     let t = spawn_on(smtp, dir, "").await;
     let done = t.wait_send(id).await;
-    assert_eq!(done["sent"], 8, "{done}");
+    assert_eq!(done.sent, 8, "{done:?}");
 });
 
 both_engines!(pause_resume_and_cancel, async {
@@ -363,28 +313,28 @@ both_engines!(pause_resume_and_cancel, async {
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
     t.smtp.wait_for(5, Duration::from_secs(10)).await;
-    let (_, v) = t.control(id, "pause").await;
-    assert_eq!(v["status"], "paused");
+    let v = t.control(id, "pause").await;
+    assert_eq!(v.status, "paused");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let paused_at = t.smtp.count();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(t.smtp.count(), paused_at, "nothing goes out while paused");
-    let (_, v) = t.control(id, "resume").await;
-    assert_eq!(v["status"], "sending");
+    let v = t.control(id, "resume").await;
+    assert_eq!(v.status, "sending");
     t.smtp
         .wait_for(paused_at + 5, Duration::from_secs(10))
         .await;
-    let (_, v) = t.control(id, "cancel").await;
-    assert_eq!(v["status"], "cancelled");
+    let v = t.control(id, "cancel").await;
+    assert_eq!(v.status, "cancelled");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let at_cancel = t.smtp.count();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(t.smtp.count(), at_cancel);
     assert!(at_cancel < 100);
-    let v = t.admin_get(&format!("/api/sends/{id}")).await;
-    assert!(v["cancelled"].as_i64().unwrap() > 0, "{v}");
+    let v = t.send(id).await;
+    assert!(v.cancelled > 0, "{v:?}");
     // A cancelled send cannot be resumed.
-    assert_eq!(t.control(id, "resume").await.0, 409);
+    assert_eq!(t.control_status(id, "resume").await, 409);
 });
 
 both_engines!(the_rate_limit_is_respected, async {
@@ -423,7 +373,7 @@ both_engines!(
         // The real send still has the article.
         let id = t.send_now().await;
         let done = t.wait_send(id).await;
-        assert_eq!(done["sent"], 3);
+        assert_eq!(done.sent, 3);
         // A test send's bad address is refused.
         let r = t
             .admin_post("/api/sends", json!({"test_to": "x@y.z\r\nBcc: a@b.c"}))
@@ -458,15 +408,12 @@ both_engines!(outside_the_sending_window_a_send_waits, async {
     let id = t.send_now().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(t.smtp.count(), 0, "nothing goes out outside the window");
-    assert_eq!(
-        t.admin_get(&format!("/api/sends/{id}")).await["status"],
-        "sending"
-    );
+    assert_eq!(t.send(id).await.status, "sending");
     // The operator widens the window and restarts: the send goes on.
     let (smtp, dir) = t.stop().await;
     let t = spawn_on(smtp, dir, "").await;
     let done = t.wait_send(id).await;
-    assert_eq!(done["sent"], 5, "{done}");
+    assert_eq!(done.sent, 5, "{done:?}");
 });
 
 both_engines!(a_lost_reply_after_the_message_counts_as_an_attempt, async {
@@ -479,23 +426,16 @@ both_engines!(a_lost_reply_after_the_message_counts_as_an_attempt, async {
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
     let done = t.wait_send(id).await;
-    assert_eq!(
-        (done["sent"].as_i64(), done["failed"].as_i64()),
-        (Some(2), Some(1)),
-        "{done}"
-    );
+    assert_eq!((done.sent, done.failed), (2, 1), "{done:?}");
     assert_eq!(
         t.smtp.messages_to("r1@example.com").len(),
         2,
         "max_attempts copies at most"
     );
-    let f = t.admin_get(&format!("/api/sends/{id}/failures")).await;
+    let f = t.failures(id).await;
     assert!(
-        f["failures"][0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("no reply after the message was sent"),
-        "{f}"
+        f[0].error.contains("no reply after the message was sent"),
+        "{f:?}"
     );
 });
 
@@ -503,8 +443,8 @@ both_engines!(a_lost_reply_after_the_message_counts_as_an_attempt, async {
 async fn ids_of(t: &TestApp, emails: &[String]) -> Vec<i64> {
     let mut ids = Vec::new();
     for e in emails {
-        let v = t.admin_get(&format!("/api/subscribers?q={e}")).await;
-        ids.push(v["subscribers"][0]["id"].as_i64().unwrap());
+        let v = t.readers(&format!("q={e}")).await;
+        ids.push(v.subscribers[0].id);
     }
     ids
 }
@@ -569,8 +509,8 @@ both_engines!(
             got_nothing > 0,
             "the test reached readers before their messages"
         );
-        assert_eq!(done["skipped"].as_i64(), Some(got_nothing), "{done}");
-        assert_eq!(done["sent"].as_i64(), Some(400 - got_nothing), "{done}");
+        assert_eq!(done.skipped, got_nothing, "{done:?}");
+        assert_eq!(done.sent, 400 - got_nothing, "{done:?}");
     }
 );
 
@@ -601,13 +541,13 @@ async fn a_slow_relay_reaches_each_reader_once_with(workers: usize) {
     let id = t.send_now().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let v = t.admin_get(&format!("/api/sends/{id}")).await;
-        if v["status"] == "done" {
+        let v = t.send(id).await;
+        if v.status == "done" {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "never finished: {v}"
+            "never finished: {v:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

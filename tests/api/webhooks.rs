@@ -224,9 +224,9 @@ sns_cert_hosts = ["{cert_addr}"]
         // SNS retries: the same notification again changes nothing.
         assert_eq!(post(&t, "/webhooks/ses", &good, &[]).await, 200);
 
-        let v = t.admin_get(&format!("/api/sends/{id}")).await;
-        assert_eq!(v["feedback"]["hard_bounces"], 4, "{v}");
-        assert_eq!(v["feedback"]["complaints"], 1, "{v}");
+        let v = t.send(id).await;
+        assert_eq!(v.feedback.hard_bounces, 4, "{v:?}");
+        assert_eq!(v.feedback.complaints, 1, "{v:?}");
     }
 );
 

@@ -224,17 +224,10 @@ async fn console_search(s: &Session<'_>, q: &str) -> (Vec<String>, String) {
 
 /// The addresses `GET /api/subscribers?q=` lists, and its total.
 async fn api_search(t: &TestApp, q: &str) -> (Vec<String>, i64) {
-    let v = t
-        .admin_get(&format!("/api/subscribers?{}", form(&[("q", q)])))
-        .await;
-    let mut found: Vec<String> = v["subscribers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["email"].as_str().unwrap().to_owned())
-        .collect();
+    let v = t.readers(&form(&[("q", q)])).await;
+    let mut found: Vec<String> = v.subscribers.into_iter().map(|r| r.email).collect();
     found.sort();
-    (found, v["total"].as_i64().unwrap())
+    (found, v.total)
 }
 
 both_engines!(

@@ -1,11 +1,15 @@
 //! The HTTP calls tests make on a `TestApp`: public forms and JSON, the admin API with the
-//! test token, and following a send until it is over.
+//! test token (its answers typed, see `answers`), and following a send until it is over.
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::app::{ADMIN, TestApp};
+use super::{
+    answers::{Failure, Readers, SendReport},
+    app::{ADMIN, TestApp},
+};
 
 impl TestApp {
     pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
@@ -38,7 +42,7 @@ impl TestApp {
     }
 
     /// An admin POST's JSON answer, whatever its status.
-    pub async fn admin_json(&self, path: &str, body: Value) -> Value {
+    pub async fn admin_json<T: DeserializeOwned>(&self, path: &str, body: Value) -> T {
         self.admin_post(path, body).await.json().await.unwrap()
     }
 
@@ -53,7 +57,9 @@ impl TestApp {
             .status()
     }
 
-    pub async fn admin_get(&self, path: &str) -> Value {
+    /// An admin GET's JSON answer, as the type the test reads (`Value` for the raw shape);
+    /// the request must succeed.
+    pub async fn admin_get<T: DeserializeOwned>(&self, path: &str) -> T {
         let r = self
             .http
             .get(self.url(path))
@@ -65,12 +71,46 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
-    /// `POST /api/sends/{id}/{action}` (pause, resume, cancel, retry) and its JSON answer.
-    pub async fn control(&self, id: i64, action: &str) -> (reqwest::StatusCode, Value) {
+    /// `GET /api/sends/{id}`: where a send stands now.
+    pub async fn send(&self, id: i64) -> SendReport {
+        self.admin_get(&format!("/api/sends/{id}")).await
+    }
+
+    /// `GET /api/sends/{id}/failures`: the readers a send could not reach.
+    pub async fn failures(&self, id: i64) -> Vec<Failure> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            failures: Vec<Failure>,
+        }
+        self.admin_get::<Answer>(&format!("/api/sends/{id}/failures"))
+            .await
+            .failures
+    }
+
+    /// `GET /api/subscribers?{query}`: one page of readers (`query` may be empty).
+    pub async fn readers(&self, query: &str) -> Readers {
+        self.admin_get(&format!("/api/subscribers?{query}")).await
+    }
+
+    /// `POST /api/sends/{id}/{action}` (pause, resume, cancel, retry): its status only.
+    pub async fn control_status(&self, id: i64, action: &str) -> reqwest::StatusCode {
+        self.admin_post(&format!("/api/sends/{id}/{action}"), serde_json::json!({}))
+            .await
+            .status()
+    }
+
+    /// `POST /api/sends/{id}/{action}` (pause, resume, cancel, retry), which must succeed, and
+    /// the send as it answers.
+    pub async fn control(&self, id: i64, action: &str) -> SendReport {
         let r = self
             .admin_post(&format!("/api/sends/{id}/{action}"), serde_json::json!({}))
             .await;
-        (r.status(), r.json().await.unwrap())
+        assert!(
+            r.status().is_success(),
+            "{action} send {id}: {}",
+            r.status()
+        );
+        r.json().await.unwrap()
     }
 
     /// A public page's body.
@@ -130,20 +170,20 @@ impl TestApp {
     }
 
     /// Polls a send until it is no longer sending.
-    pub async fn wait_send(&self, id: i64) -> Value {
+    pub async fn wait_send(&self, id: i64) -> SendReport {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let v = self.admin_get(&format!("/api/sends/{id}")).await;
-            if v["status"] != "sending" && v["status"] != "queued" {
+            let v = self.send(id).await;
+            if v.status != "sending" && v.status != "queued" {
                 // A finished send's rows are final: its counters must agree with them.
-                if v["status"] == "done" {
+                if v.status == "done" {
                     self.assert_counters_match_the_ledger(id).await;
                 }
                 return v;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "send {id} never finished: {v}"
+                "send {id} never finished: {v:?}"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
