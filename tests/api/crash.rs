@@ -48,9 +48,9 @@ fn start(config: &Path) -> Child {
 both_engines!(
     multi_thread,
     killed_mid_send_then_restarted_every_reader_gets_it_once,
-    async {
+    |engine| async move {
         let smtp = TestSmtp::start().await;
-        let dir = TestPlace::new().await;
+        let dir = TestPlace::new(engine).await;
         let extra = format!(
             "[delivery]\nconcurrency = {CONCURRENCY}\nlease = \"3s\"\nmax_per_second = 600\n{SECTIONS}"
         );

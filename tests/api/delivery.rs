@@ -27,8 +27,8 @@ async fn confirmed_readers(t: &TestApp, n: usize) -> Vec<String> {
 
 both_engines!(
     a_send_triggered_twice_at_once_reaches_each_reader_once,
-    async {
-        let t = spawn_app().await;
+    |engine| async move {
+        let t = spawn_app(engine).await;
         let readers = confirmed_readers(&t, 50).await;
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let (a, b) = tokio::join!(
@@ -51,98 +51,114 @@ both_engines!(
     }
 );
 
-both_engines!(a_restart_mid_send_finishes_without_doubles, async {
-    let t =
-        spawn_app_with("[delivery]\nmax_per_second = 200\nconcurrency = 2\nlease = \"3s\"\n").await;
-    let readers = confirmed_readers(&t, 300).await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    t.smtp.wait_for(50, Duration::from_secs(20)).await;
-    // Graceful stop mid-send, then start again over the same database.
-    let (smtp, dir) = t.stop().await;
-    let sent_before = smtp.count();
-    assert!(
-        sent_before < readers.len(),
-        "stopped mid-send ({sent_before})"
-    );
-    let t = spawn_on(smtp, dir, "[delivery]\nconcurrency = 4\n").await;
-    let done = t.wait_send(id).await;
-    assert_eq!(done.sent, readers.len() as i64, "{done:?}");
-    t.assert_each_received_once(&readers);
-});
-
-both_engines!(someone_who_leaves_mid_send_gets_nothing_further, async {
-    let t = spawn_app_with("[delivery]\nmax_per_second = 100\nconcurrency = 1\n").await;
-    confirmed_readers(&t, 40).await;
-    t.subscribe_and_confirm("leaver@example.com").await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    // Pause at once so the leaver's row (the last) is still pending, then unsubscribe them.
-    t.control(id, "pause").await;
-    let leaver = t
-        .app
-        .store
-        .list_subscribers(
-            &nashra::store::ReaderFilter {
-                q: Some("leaver@".into()),
-                ..Default::default()
-            },
-            1,
-            10,
+both_engines!(
+    a_restart_mid_send_finishes_without_doubles,
+    |engine| async move {
+        let t = spawn_app_with(
+            engine,
+            "[delivery]\nmax_per_second = 200\nconcurrency = 2\nlease = \"3s\"\n",
         )
-        .await
-        .unwrap()
-        .0[0]
-        .id;
-    let token = t.app.tokens.unsubscribe(leaver);
-    assert_eq!(
-        t.http
-            .post(t.url(&format!("/unsubscribe/{token}")))
-            .send()
+        .await;
+        let readers = confirmed_readers(&t, 300).await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        t.smtp.wait_for(50, Duration::from_secs(20)).await;
+        // Graceful stop mid-send, then start again over the same database.
+        let (smtp, dir) = t.stop().await;
+        let sent_before = smtp.count();
+        assert!(
+            sent_before < readers.len(),
+            "stopped mid-send ({sent_before})"
+        );
+        let t = spawn_on(smtp, dir, "[delivery]\nconcurrency = 4\n").await;
+        let done = t.wait_send(id).await;
+        assert_eq!(done.sent, readers.len() as i64, "{done:?}");
+        t.assert_each_received_once(&readers);
+    }
+);
+
+both_engines!(
+    someone_who_leaves_mid_send_gets_nothing_further,
+    |engine| async move {
+        let t = spawn_app_with(
+            engine,
+            "[delivery]\nmax_per_second = 100\nconcurrency = 1\n",
+        )
+        .await;
+        confirmed_readers(&t, 40).await;
+        t.subscribe_and_confirm("leaver@example.com").await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        // Pause at once so the leaver's row (the last) is still pending, then unsubscribe them.
+        t.control(id, "pause").await;
+        let leaver = t
+            .app
+            .store
+            .list_subscribers(
+                &nashra::store::ReaderFilter {
+                    q: Some("leaver@".into()),
+                    ..Default::default()
+                },
+                1,
+                10,
+            )
             .await
             .unwrap()
-            .status(),
-        200
-    );
-    t.control(id, "resume").await;
-    let done = t.wait_send(id).await;
-    assert_eq!(done.skipped, 1, "{done:?}");
-    assert_eq!(done.sent, 40, "{done:?}");
-    assert_eq!(
-        t.smtp.messages_to("leaver@example.com").len(),
-        1,
-        "only the confirmation"
-    );
-});
+            .0[0]
+            .id;
+        let token = t.app.tokens.unsubscribe(leaver);
+        assert_eq!(
+            t.http
+                .post(t.url(&format!("/unsubscribe/{token}")))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        t.control(id, "resume").await;
+        let done = t.wait_send(id).await;
+        assert_eq!(done.skipped, 1, "{done:?}");
+        assert_eq!(done.sent, 40, "{done:?}");
+        assert_eq!(
+            t.smtp.messages_to("leaver@example.com").len(),
+            1,
+            "only the confirmation"
+        );
+    }
+);
 
-both_engines!(transient_failures_are_retried_and_delivered_once, async {
-    let t = spawn_app().await;
-    let readers = confirmed_readers(&t, 10).await;
-    t.smtp.fault("r1@example.com", Fault::Code(451), 2);
-    t.smtp.fault("r2@example.com", Fault::Code(421), 1);
-    t.smtp.fault("r3@example.com", Fault::Drop, 1);
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    let done = t.wait_send(id).await;
-    assert_eq!(
-        (done.status.as_str(), done.sent, done.failed),
-        ("done", 10, 0),
-        "{done:?}"
-    );
-    t.assert_each_received_once(&readers);
-    assert_eq!(t.smtp.attempts("r1@example.com"), 3);
-    let metrics = t.get_text("/metrics").await;
-    assert!(
-        metrics.contains("nashra_messages_retried_total 2")
-            || metrics.contains("nashra_messages_retried_total 3"),
-        "{metrics}"
-    );
-});
+both_engines!(
+    transient_failures_are_retried_and_delivered_once,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        let readers = confirmed_readers(&t, 10).await;
+        t.smtp.fault("r1@example.com", Fault::Code(451), 2);
+        t.smtp.fault("r2@example.com", Fault::Code(421), 1);
+        t.smtp.fault("r3@example.com", Fault::Drop, 1);
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        let done = t.wait_send(id).await;
+        assert_eq!(
+            (done.status.as_str(), done.sent, done.failed),
+            ("done", 10, 0),
+            "{done:?}"
+        );
+        t.assert_each_received_once(&readers);
+        assert_eq!(t.smtp.attempts("r1@example.com"), 3);
+        let metrics = t.get_text("/metrics").await;
+        assert!(
+            metrics.contains("nashra_messages_retried_total 2")
+                || metrics.contains("nashra_messages_retried_total 3"),
+            "{metrics}"
+        );
+    }
+);
 
 both_engines!(
     permanent_failures_are_recorded_and_bounce_after_the_threshold,
-    async {
-        let t = spawn_app_with("[delivery]\nbounce_after = 2\n").await;
+    |engine| async move {
+        let t = spawn_app_with(engine, "[delivery]\nbounce_after = 2\n").await;
         confirmed_readers(&t, 5).await;
         t.smtp.fault("r4@example.com", Fault::Code(550), usize::MAX);
         for round in 1..=2 {
@@ -166,24 +182,27 @@ both_engines!(
     }
 );
 
-both_engines!(failed_deliveries_can_be_retried_on_request, async {
-    let t = spawn_app_with("[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
-    confirmed_readers(&t, 3).await;
-    t.smtp.fault("r0@example.com", Fault::Code(451), 2);
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    let done = t.wait_send(id).await;
-    assert_eq!((done.sent, done.failed), (2, 1), "{done:?}");
-    let r = t.control(id, "retry").await;
-    assert_eq!(r.requeued, Some(1));
-    let done = t.wait_send(id).await;
-    assert_eq!((done.sent, done.failed), (3, 0), "{done:?}");
-});
+both_engines!(
+    failed_deliveries_can_be_retried_on_request,
+    |engine| async move {
+        let t = spawn_app_with(engine, "[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
+        confirmed_readers(&t, 3).await;
+        t.smtp.fault("r0@example.com", Fault::Code(451), 2);
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        let done = t.wait_send(id).await;
+        assert_eq!((done.sent, done.failed), (2, 1), "{done:?}");
+        let r = t.control(id, "retry").await;
+        assert_eq!(r.requeued, Some(1));
+        let done = t.wait_send(id).await;
+        assert_eq!((done.sent, done.failed), (3, 0), "{done:?}");
+    }
+);
 
 both_engines!(
     a_relay_that_is_down_pauses_the_send_and_it_resumes_by_itself,
-    async {
-        let t = spawn_app_with("[delivery]\nmax_attempts = 2\n").await;
+    |engine| async move {
+        let t = spawn_app_with(engine, "[delivery]\nmax_attempts = 2\n").await;
         let readers = confirmed_readers(&t, 20).await;
         t.smtp.go_down();
         t.add_article("https://example.org/1/", "خبر", "نص").await;
@@ -204,9 +223,10 @@ both_engines!(
 
 both_engines!(
     a_relay_that_rejects_everything_stops_the_send_and_bounces_nobody,
-    async {
+    |engine| async move {
         // Issue 6, item 2: a failure streak that stops a send says nothing about the readers.
         let t = spawn_app_with(
+            engine,
             "[delivery]\nstop_after_failures = 5\nconcurrency = 1\nbounce_after = 1\n",
         )
         .await;
@@ -251,14 +271,14 @@ both_engines!(
 
 both_engines!(
     a_relay_that_accepts_and_never_answers_counts_as_down,
-    async {
+    |engine| async move {
         // Issue 6, item 1: the relay takes the TCP connection and never greets. smtp.timeout is
         // 1 s in the tests: the send must see a relay that is down, burn nothing, and finish once
         // the relay speaks again.
         // Silent from the start: not even the greeting at start-up gets an answer.
         let smtp = TestSmtp::start().await;
         smtp.set_silent(true);
-        let t = spawn_on(smtp, TestPlace::new().await, "").await;
+        let t = spawn_on(smtp, TestPlace::new(engine).await, "").await;
         let readers = confirmed_readers(&t, 10).await;
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let id = t.send_now().await;
@@ -283,14 +303,14 @@ both_engines!(
     }
 );
 
-both_engines!(shutdown_ends_whatever_the_relay_does, async {
+both_engines!(shutdown_ends_whatever_the_relay_does, |engine| async move {
     // Issue 6, item 1: SIGTERM (here: the same shutdown signal) while every message waits on a
     // silent relay must still end, and leave the rows for the next run.
     let smtp = TestSmtp::start().await;
     smtp.set_silent(true);
     let t = spawn_on(
         smtp,
-        TestPlace::new().await,
+        TestPlace::new(engine).await,
         "[smtp]\ntimeout = \"20s\"\n[delivery]\nlease = \"60s\"\n",
     )
     .await;
@@ -307,8 +327,8 @@ both_engines!(shutdown_ends_whatever_the_relay_does, async {
     assert_eq!(done.sent, 8, "{done:?}");
 });
 
-both_engines!(pause_resume_and_cancel, async {
-    let t = spawn_app_with("[delivery]\nmax_per_second = 50\nconcurrency = 2\n").await;
+both_engines!(pause_resume_and_cancel, |engine| async move {
+    let t = spawn_app_with(engine, "[delivery]\nmax_per_second = 50\nconcurrency = 2\n").await;
     confirmed_readers(&t, 100).await;
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
@@ -337,8 +357,8 @@ both_engines!(pause_resume_and_cancel, async {
     assert_eq!(t.control_status(id, "resume").await, 409);
 });
 
-both_engines!(the_rate_limit_is_respected, async {
-    let t = spawn_app_with("[delivery]\nmax_per_second = 40\nconcurrency = 8\n").await;
+both_engines!(the_rate_limit_is_respected, |engine| async move {
+    let t = spawn_app_with(engine, "[delivery]\nmax_per_second = 40\nconcurrency = 8\n").await;
     confirmed_readers(&t, 80).await;
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
@@ -356,8 +376,8 @@ both_engines!(the_rate_limit_is_respected, async {
 
 both_engines!(
     a_test_send_goes_to_one_address_and_keeps_the_articles_for_the_digest,
-    async {
-        let t = spawn_app().await;
+    |engine| async move {
+        let t = spawn_app(engine).await;
         confirmed_readers(&t, 3).await;
         t.add_article("https://example.org/1/", "خبر للتجربة", "نص")
             .await;
@@ -390,54 +410,61 @@ both_engines!(
     }
 );
 
-both_engines!(outside_the_sending_window_a_send_waits, async {
-    // A one-minute window twelve hours from now: closed for the whole test.
-    let now = chrono::Utc::now();
-    let open = now + chrono::Duration::hours(12);
-    let window = format!(
-        "{}-{}",
-        open.format("%H:%M"),
-        (open + chrono::Duration::minutes(1)).format("%H:%M")
-    );
-    let t = spawn_app_with(&format!(
-        "[delivery]\nwindow = \"{window}\"\nwindow_timezone = \"UTC\"\n"
-    ))
-    .await;
-    confirmed_readers(&t, 5).await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(t.smtp.count(), 0, "nothing goes out outside the window");
-    assert_eq!(t.send(id).await.status, "sending");
-    // The operator widens the window and restarts: the send goes on.
-    let (smtp, dir) = t.stop().await;
-    let t = spawn_on(smtp, dir, "").await;
-    let done = t.wait_send(id).await;
-    assert_eq!(done.sent, 5, "{done:?}");
-});
+both_engines!(
+    outside_the_sending_window_a_send_waits,
+    |engine| async move {
+        // A one-minute window twelve hours from now: closed for the whole test.
+        let now = chrono::Utc::now();
+        let open = now + chrono::Duration::hours(12);
+        let window = format!(
+            "{}-{}",
+            open.format("%H:%M"),
+            (open + chrono::Duration::minutes(1)).format("%H:%M")
+        );
+        let t = spawn_app_with(
+            engine,
+            &format!("[delivery]\nwindow = \"{window}\"\nwindow_timezone = \"UTC\"\n"),
+        )
+        .await;
+        confirmed_readers(&t, 5).await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(t.smtp.count(), 0, "nothing goes out outside the window");
+        assert_eq!(t.send(id).await.status, "sending");
+        // The operator widens the window and restarts: the send goes on.
+        let (smtp, dir) = t.stop().await;
+        let t = spawn_on(smtp, dir, "").await;
+        let done = t.wait_send(id).await;
+        assert_eq!(done.sent, 5, "{done:?}");
+    }
+);
 
-both_engines!(a_lost_reply_after_the_message_counts_as_an_attempt, async {
-    // The relay takes the message and hangs up before its "250": we cannot know it arrived.
-    // Retrying may duplicate it, so each such retry spends an attempt: bounded, never endless.
-    let t = spawn_app_with("[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
-    confirmed_readers(&t, 3).await;
-    t.smtp
-        .fault("r1@example.com", Fault::DropAfterData, usize::MAX);
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    let done = t.wait_send(id).await;
-    assert_eq!((done.sent, done.failed), (2, 1), "{done:?}");
-    assert_eq!(
-        t.smtp.messages_to("r1@example.com").len(),
-        2,
-        "max_attempts copies at most"
-    );
-    let f = t.failures(id).await;
-    assert!(
-        f[0].error.contains("no reply after the message was sent"),
-        "{f:?}"
-    );
-});
+both_engines!(
+    a_lost_reply_after_the_message_counts_as_an_attempt,
+    |engine| async move {
+        // The relay takes the message and hangs up before its "250": we cannot know it arrived.
+        // Retrying may duplicate it, so each such retry spends an attempt: bounded, never endless.
+        let t = spawn_app_with(engine, "[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
+        confirmed_readers(&t, 3).await;
+        t.smtp
+            .fault("r1@example.com", Fault::DropAfterData, usize::MAX);
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        let done = t.wait_send(id).await;
+        assert_eq!((done.sent, done.failed), (2, 1), "{done:?}");
+        assert_eq!(
+            t.smtp.messages_to("r1@example.com").len(),
+            2,
+            "max_attempts copies at most"
+        );
+        let f = t.failures(id).await;
+        assert!(
+            f[0].error.contains("no reply after the message was sent"),
+            "{f:?}"
+        );
+    }
+);
 
 /// Subscriber ids of `emails`, from the admin API.
 async fn ids_of(t: &TestApp, emails: &[String]) -> Vec<i64> {
@@ -451,11 +478,11 @@ async fn ids_of(t: &TestApp, emails: &[String]) -> Vec<i64> {
 
 both_engines!(
     nothing_reaches_a_reader_after_their_unsubscribe_or_erasure_returned,
-    async {
+    |engine| async move {
         // Issue 6, item 7. A slow relay (8 ms a message) keeps the send going while readers whose
         // rows are claimed but not yet sent leave; whatever arrives for them must have arrived
         // before their request returned, and the ledger says which: sent, or skipped.
-        let t = spawn_app_with("[delivery]\nconcurrency = 4\n").await;
+        let t = spawn_app_with(engine, "[delivery]\nconcurrency = 4\n").await;
         t.smtp.set_delay(Duration::from_millis(8));
         let readers = confirmed_readers(&t, 400).await;
         let ids = ids_of(&t, &readers).await;
@@ -517,8 +544,8 @@ both_engines!(
 /// Issue 15, item 1: a relay that takes 0.8 × `smtp.timeout` over each RCPT and each message,
 /// with the lease at its minimum (3 × `smtp.timeout`), `workers` dispatchers on one store.
 /// Rows wait in a claimed batch far longer than their lease; none may be sent twice.
-async fn a_slow_relay_reaches_each_reader_once_with(workers: usize) {
-    let t = spawn_app_with("[delivery]\nconcurrency = 2\nlease = \"3s\"\n").await;
+async fn a_slow_relay_reaches_each_reader_once_with(engine: Engine, workers: usize) {
+    let t = spawn_app_with(engine, "[delivery]\nconcurrency = 2\nlease = \"3s\"\n").await;
     assert_eq!(t.app.settings.smtp.timeout, Duration::from_secs(1));
     let mut others = Vec::new();
     for _ in 1..workers {
@@ -564,11 +591,11 @@ async fn a_slow_relay_reaches_each_reader_once_with(workers: usize) {
 both_engines!(
     multi_thread,
     a_slow_relay_reaches_each_reader_once_with_one_worker,
-    a_slow_relay_reaches_each_reader_once_with(1)
+    |engine| a_slow_relay_reaches_each_reader_once_with(engine, 1)
 );
 
 both_engines!(
     multi_thread,
     a_slow_relay_reaches_each_reader_once_with_three_workers,
-    a_slow_relay_reaches_each_reader_once_with(3)
+    |engine| a_slow_relay_reaches_each_reader_once_with(engine, 3)
 );

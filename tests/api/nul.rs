@@ -15,8 +15,8 @@ fn refused(what: &str, status: StatusCode) {
     );
 }
 
-both_engines!(a_nul_in_any_field_is_refused_clearly, async {
-    let t = spawn_app().await;
+both_engines!(a_nul_in_any_field_is_refused_clearly, |engine| async move {
+    let t = spawn_app(engine).await;
     t.subscribe_and_confirm("known@example.com").await;
     let before = t.readers("").await.total;
 
@@ -118,17 +118,20 @@ both_engines!(a_nul_in_any_field_is_refused_clearly, async {
     assert_eq!(r.status(), 200);
 });
 
-both_engines!(a_feed_item_with_a_nul_is_taken_without_it, async {
-    let t = spawn_app().await;
-    let article = nashra::store::NewArticle {
-        url: "https://example.org/feed-nul/".into(),
-        title: "خبر\u{0} عاجل".into(),
-        summary: "نص\u{0}".into(),
-        tags: vec!["وسم\u{0}".into()],
-        source: "feed".into(),
-        ..Default::default()
-    };
-    let a = nashra::feeds::normalize(article).unwrap();
-    assert!(!a.title.contains('\0') && !a.summary.contains('\0'));
-    t.app.add_article(a).await.unwrap();
-});
+both_engines!(
+    a_feed_item_with_a_nul_is_taken_without_it,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        let article = nashra::store::NewArticle {
+            url: "https://example.org/feed-nul/".into(),
+            title: "خبر\u{0} عاجل".into(),
+            summary: "نص\u{0}".into(),
+            tags: vec!["وسم\u{0}".into()],
+            source: "feed".into(),
+            ..Default::default()
+        };
+        let a = nashra::feeds::normalize(article).unwrap();
+        assert!(!a.title.contains('\0') && !a.summary.contains('\0'));
+        t.app.add_article(a).await.unwrap();
+    }
+);

@@ -9,7 +9,7 @@ use crate::helpers::*;
 
 both_engines!(
     reader_subscribes_receives_digest_and_leaves_with_one_click,
-    async {
+    |engine| async move {
         let feed = Arc::new(Mutex::new(rss(&[
             (
                 "a1",
@@ -23,9 +23,10 @@ both_engines!(
             ),
         ])));
         let feed_addr = serve_feed(feed.clone()).await;
-        let t = spawn_app_with(&format!(
-            "[[feeds]]\nurl = \"http://{feed_addr}/feed.xml\"\npoll_every = \"1h\"\n"
-        ))
+        let t = spawn_app_with(
+            engine,
+            &format!("[[feeds]]\nurl = \"http://{feed_addr}/feed.xml\"\npoll_every = \"1h\"\n"),
+        )
         .await;
 
         // Subscribe from the page's form; a confirmation email arrives, in Arabic, RTL.

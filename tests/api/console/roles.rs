@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-both_engines!(every_role_stays_within_its_bounds, async {
-    let t = spawn_app().await;
+both_engines!(every_role_stays_within_its_bounds, |engine| async move {
+    let t = spawn_app(engine).await;
     t.add_article("https://example.org/a/1", "خبر للمعاينة", "ملخص")
         .await;
     t.subscribe_and_confirm("reader@example.net").await;
@@ -168,8 +168,8 @@ both_engines!(every_role_stays_within_its_bounds, async {
 
 both_engines!(
     api_tokens_are_shown_once_stored_hashed_and_scoped_to_a_role,
-    async {
-        let t = spawn_app().await;
+    |engine| async move {
+        let t = spawn_app(engine).await;
         t.add_article("https://example.org/a/1", "خبر", "ملخص")
             .await;
         t.subscribe_and_confirm("reader@example.net").await;
@@ -275,8 +275,8 @@ both_engines!(
     }
 );
 
-both_engines!(the_audit_log_says_who_did_what, async {
-    let t = spawn_app().await;
+both_engines!(the_audit_log_says_who_did_what, |engine| async move {
+    let t = spawn_app(engine).await;
     t.add_article("https://example.org/a/1", "خبر", "ملخص")
         .await;
     t.subscribe_and_confirm("reader@example.net").await;
@@ -325,8 +325,8 @@ both_engines!(the_audit_log_says_who_did_what, async {
 
 both_engines!(
     a_viewers_token_cannot_page_out_the_readers_and_api_writes_are_audited,
-    async {
-        let t = spawn_app().await;
+    |engine| async move {
+        let t = spawn_app(engine).await;
         t.subscribe_and_confirm("reader@example.net").await;
         add_account(&t, "owner@example.org", Role::Owner).await;
         let owner = sign_in(&t, "owner@example.org").await;
@@ -411,68 +411,71 @@ both_engines!(
     }
 );
 
-both_engines!(tokens_of_a_removed_account_stop_working, async {
-    let t = spawn_app().await;
-    add_account(&t, "owner@example.org", Role::Owner).await;
-    add_account(&t, "leaver@example.org", Role::Owner).await;
-    add_account(&t, "ghost@example.org", Role::Owner).await;
-    let token_of = |who: &'static str| {
-        let t = &t;
-        async move {
-            let s = sign_in(t, who).await;
-            let page = s
-                .post("/admin/tokens", &[("name", who), ("role", "editor")])
-                .await
-                .text()
-                .await
-                .unwrap();
-            let start = page.find("nsh_").expect("the token is shown");
-            page[start..].split('<').next().unwrap().to_owned()
+both_engines!(
+    tokens_of_a_removed_account_stop_working,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        add_account(&t, "owner@example.org", Role::Owner).await;
+        add_account(&t, "leaver@example.org", Role::Owner).await;
+        add_account(&t, "ghost@example.org", Role::Owner).await;
+        let token_of = |who: &'static str| {
+            let t = &t;
+            async move {
+                let s = sign_in(t, who).await;
+                let page = s
+                    .post("/admin/tokens", &[("name", who), ("role", "editor")])
+                    .await
+                    .text()
+                    .await
+                    .unwrap();
+                let start = page.find("nsh_").expect("the token is shown");
+                page[start..].split('<').next().unwrap().to_owned()
+            }
+        };
+        let kept = token_of("owner@example.org").await;
+        let leaver = token_of("leaver@example.org").await;
+        let ghost = token_of("ghost@example.org").await;
+        let status = |token: String| {
+            let t = &t;
+            async move {
+                t.http
+                    .get(t.url("/api/sends/1"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        for token in [&kept, &leaver, &ghost] {
+            assert_eq!(status(token.clone()).await, StatusCode::NOT_FOUND, "works");
         }
-    };
-    let kept = token_of("owner@example.org").await;
-    let leaver = token_of("leaver@example.org").await;
-    let ghost = token_of("ghost@example.org").await;
-    let status = |token: String| {
-        let t = &t;
-        async move {
-            t.http
-                .get(t.url("/api/sends/1"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    for token in [&kept, &leaver, &ghost] {
-        assert_eq!(status(token.clone()).await, StatusCode::NOT_FOUND, "works");
-    }
-    // Removed in the console: the account's tokens are revoked with it.
-    let owner = sign_in(&t, "owner@example.org").await;
-    let id = t
-        .dir
-        .scalar("SELECT id FROM admins WHERE email = 'leaver@example.org'")
-        .await;
-    owner
-        .post_to(&format!("/admin/accounts/{id}/remove"), &[])
-        .await;
-    assert_eq!(status(leaver).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(
+        // Removed in the console: the account's tokens are revoked with it.
+        let owner = sign_in(&t, "owner@example.org").await;
+        let id = t
+            .dir
+            .scalar("SELECT id FROM admins WHERE email = 'leaver@example.org'")
+            .await;
+        owner
+            .post_to(&format!("/admin/accounts/{id}/remove"), &[])
+            .await;
+        assert_eq!(status(leaver).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
         t.dir
             .scalar("SELECT COUNT(*) FROM api_tokens WHERE created_by = 'leaver@example.org' AND revoked_at IS NOT NULL")
             .await,
         1,
         "the console lists it as revoked"
     );
-    // Removed before removals revoked tokens (straight from the table): refused as well.
-    t.dir
-        .exec("DELETE FROM admins WHERE email = 'ghost@example.org'")
-        .await;
-    assert_eq!(status(ghost).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        status(kept).await,
-        StatusCode::NOT_FOUND,
-        "others keep theirs"
-    );
-});
+        // Removed before removals revoked tokens (straight from the table): refused as well.
+        t.dir
+            .exec("DELETE FROM admins WHERE email = 'ghost@example.org'")
+            .await;
+        assert_eq!(status(ghost).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            status(kept).await,
+            StatusCode::NOT_FOUND,
+            "others keep theirs"
+        );
+    }
+);

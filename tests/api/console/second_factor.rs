@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-both_engines!(two_factor_sign_in, async {
-    let t = spawn_app().await;
+both_engines!(two_factor_sign_in, |engine| async move {
+    let t = spawn_app(engine).await;
     add_account(&t, "owner@example.org", Role::Owner).await;
     let s = sign_in(&t, "owner@example.org").await;
     let (_, page) = s.get("/admin/account").await;
@@ -107,8 +107,8 @@ fn unix_now() -> i64 {
 
 both_engines!(
     changing_or_turning_off_the_second_factor_asks_for_the_password_or_code,
-    async {
-        let t = spawn_app().await;
+    |engine| async move {
+        let t = spawn_app(engine).await;
         add_account(&t, "owner@example.org", Role::Owner).await;
         let s = sign_in(&t, "owner@example.org").await;
         let stored = || {
@@ -172,8 +172,8 @@ both_engines!(
 
 both_engines!(
     a_code_once_used_is_refused_for_the_rest_of_its_window,
-    async {
-        let t = spawn_app_with("[security]\nlogin_attempts = 10").await;
+    |engine| async move {
+        let t = spawn_app_with(engine, "[security]\nlogin_attempts = 10").await;
         add_account(&t, "owner@example.org", Role::Owner).await;
         let s = sign_in(&t, "owner@example.org").await;
         let (_, page) = s.get("/admin/account").await;
@@ -218,8 +218,8 @@ both_engines!(
 
 both_engines!(
     the_password_forms_check_locks_like_signing_in_and_is_audited,
-    async {
-        let t = spawn_app_with("[security]\nlogin_attempts = 3\nlockout = \"1h\"").await;
+    |engine| async move {
+        let t = spawn_app_with(engine, "[security]\nlogin_attempts = 3\nlockout = \"1h\"").await;
         add_account(&t, "desk@example.org", Role::Editor).await;
         let s = sign_in(&t, "desk@example.org").await;
         for _ in 0..2 {
@@ -274,8 +274,8 @@ both_engines!(
     }
 );
 
-both_engines!(an_owner_resets_a_lost_second_factor, async {
-    let t = spawn_app().await;
+both_engines!(an_owner_resets_a_lost_second_factor, |engine| async move {
+    let t = spawn_app(engine).await;
     add_account(&t, "owner@example.org", Role::Owner).await;
     add_account(&t, "desk@example.org", Role::Editor).await;
     let secret = nashra::auth::totp::new_secret();

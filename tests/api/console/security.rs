@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
-both_engines!(cross_site_requests_change_nothing, async {
-    let t = spawn_app().await;
+both_engines!(cross_site_requests_change_nothing, |engine| async move {
+    let t = spawn_app(engine).await;
     add_account(&t, "desk@example.org", Role::Editor).await;
     let s = sign_in(&t, "desk@example.org").await;
     let attempts: [&[(&str, &str)]; 4] = [
@@ -67,94 +67,97 @@ both_engines!(cross_site_requests_change_nothing, async {
     assert!(paused(&t).await);
 });
 
-both_engines!(every_response_carries_the_security_headers, async {
-    let t = spawn_app().await;
-    add_account(&t, "editor@example.org", Role::Editor).await;
-    let s = sign_in(&t, "editor@example.org").await;
-    let mut paths: Vec<String> = [
-        "/subscribe",
-        "/confirm/not-a-token",
-        "/unsubscribe/not-a-token",
-        "/archive",
-        "/health",
-        "/metrics",
-        "/api/sends/1",
-        "/admin",
-        "/admin/login",
-        "/nothing-here",
-    ]
-    .iter()
-    .map(|p| p.to_string())
-    .collect();
-    let (_, page) = s.get("/admin").await;
-    let css = page
-        .split("href=\"/admin/static/")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    paths.push(format!("/admin/static/{css}"));
-    for path in &paths {
-        let r = t.http.get(t.url(path)).send().await.unwrap();
-        let h = r.headers();
-        let csp = h
-            .get("content-security-policy")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        assert!(
-            csp.contains("script-src 'self'") && !csp.contains("'unsafe-eval'"),
-            "{path}: {csp}"
-        );
-        let script_src = csp
-            .split(';')
-            .find(|d| d.trim().starts_with("script-src"))
+both_engines!(
+    every_response_carries_the_security_headers,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        add_account(&t, "editor@example.org", Role::Editor).await;
+        let s = sign_in(&t, "editor@example.org").await;
+        let mut paths: Vec<String> = [
+            "/subscribe",
+            "/confirm/not-a-token",
+            "/unsubscribe/not-a-token",
+            "/archive",
+            "/health",
+            "/metrics",
+            "/api/sends/1",
+            "/admin",
+            "/admin/login",
+            "/nothing-here",
+        ]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+        let (_, page) = s.get("/admin").await;
+        let css = page
+            .split("href=\"/admin/static/")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
             .unwrap();
-        assert!(
-            !script_src.contains("unsafe-inline"),
-            "{path}: no inline script"
-        );
-        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        paths.push(format!("/admin/static/{css}"));
+        for path in &paths {
+            let r = t.http.get(t.url(path)).send().await.unwrap();
+            let h = r.headers();
+            let csp = h
+                .get("content-security-policy")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            assert!(
+                csp.contains("script-src 'self'") && !csp.contains("'unsafe-eval'"),
+                "{path}: {csp}"
+            );
+            let script_src = csp
+                .split(';')
+                .find(|d| d.trim().starts_with("script-src"))
+                .unwrap();
+            assert!(
+                !script_src.contains("unsafe-inline"),
+                "{path}: no inline script"
+            );
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            assert_eq!(
+                h.get("x-content-type-options").unwrap(),
+                "nosniff",
+                "{path}"
+            );
+            assert_eq!(h.get("referrer-policy").unwrap(), "same-origin", "{path}");
+            assert!(
+                h.contains_key("strict-transport-security"),
+                "{path}: public_url is https"
+            );
+        }
+        // The embeddable form is the one thing another site may frame.
+        let r = t.http.get(t.url("/subscribe/embed")).send().await.unwrap();
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("frame-ancestors *"), "{csp}");
         assert_eq!(
-            h.get("x-content-type-options").unwrap(),
-            "nosniff",
-            "{path}"
+            r.headers().get("x-content-type-options").unwrap(),
+            "nosniff"
         );
-        assert_eq!(h.get("referrer-policy").unwrap(), "same-origin", "{path}");
-        assert!(
-            h.contains_key("strict-transport-security"),
-            "{path}: public_url is https"
-        );
+        // The console's pages are not cached.
+        let r = t
+            .http
+            .get(t.url("/admin"))
+            .header(header::COOKIE, format!("{COOKIE}={}", s.cookie))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers().get("cache-control").unwrap(), "no-store");
     }
-    // The embeddable form is the one thing another site may frame.
-    let r = t.http.get(t.url("/subscribe/embed")).send().await.unwrap();
-    let csp = r
-        .headers()
-        .get("content-security-policy")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(csp.contains("frame-ancestors *"), "{csp}");
-    assert_eq!(
-        r.headers().get("x-content-type-options").unwrap(),
-        "nosniff"
-    );
-    // The console's pages are not cached.
-    let r = t
-        .http
-        .get(t.url("/admin"))
-        .header(header::COOKIE, format!("{COOKIE}={}", s.cookie))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers().get("cache-control").unwrap(), "no-store");
-});
+);
 
 both_engines!(
     the_sign_up_form_takes_people_and_answers_programs_the_same,
-    async {
-        let t = spawn_app_with("[server]\nmin_fill_time = \"400ms\"").await;
+    |engine| async move {
+        let t = spawn_app_with(engine, "[server]\nmin_fill_time = \"400ms\"").await;
         let page = t.get_text("/subscribe").await;
         let stamp = page
             .split("name=\"t\" value=\"")
@@ -209,81 +212,87 @@ both_engines!(
     }
 );
 
-both_engines!(console_requests_are_bounded_and_read_strictly, async {
-    let t = spawn_app().await;
-    add_account(&t, "editor@example.org", Role::Editor).await;
-    let s = sign_in(&t, "editor@example.org").await;
-    let big = "x".repeat(100 * 1024);
-    let r = post_from_page(
-        &t,
-        "/admin/login",
-        None,
-        &form(&[("email", &big), ("password", "p")]),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let r = s
-        .post(
-            "/admin/preview/test",
-            &[("schedule", "daily"), ("to", &big)],
+both_engines!(
+    console_requests_are_bounded_and_read_strictly,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        add_account(&t, "editor@example.org", Role::Editor).await;
+        let s = sign_in(&t, "editor@example.org").await;
+        let big = "x".repeat(100 * 1024);
+        let r = post_from_page(
+            &t,
+            "/admin/login",
+            None,
+            &form(&[("email", &big), ("password", "p")]),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    // Invalid UTF-8 in a form is refused, not guessed at.
-    let r = post_from_page(
-        &t,
-        "/admin/sends",
-        Some(&s.cookie),
-        "schedule=%FF&confirm=yes",
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(t.dir.scalar("SELECT COUNT(*) FROM digests").await, 0);
-    let r = post_from_page(&t, "/subscribe", None, "email=a%FF@example.net").await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-});
-
-both_engines!(the_csv_export_is_a_post_from_our_own_pages, async {
-    let t = spawn_app().await;
-    t.subscribe_and_confirm("reader@example.net").await;
-    add_account(&t, "editor@example.org", Role::Editor).await;
-    let s = sign_in(&t, "editor@example.org").await;
-    let exports = || t.app.store.audit_log(None, Some("export"), 100);
-    // A link or an image on another site is a GET: it downloads nothing.
-    let (status, body) = s.get("/admin/readers/export.csv").await;
-    assert_ne!(status, StatusCode::OK);
-    assert!(!body.contains("reader@example.net"), "{body}");
-    // A cross-site form is refused like every console POST.
-    for (k, v) in [
-        ("Sec-Fetch-Site", "cross-site"),
-        ("Origin", "https://evil.example"),
-    ] {
-        let r = t
-            .http
-            .post(t.url("/admin/readers/export.csv"))
-            .header(header::COOKIE, format!("{COOKIE}={}", s.cookie))
-            .header(k, v)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{k}: {v}");
-        assert!(!r.text().await.unwrap().contains("reader@example.net"));
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let r = s
+            .post(
+                "/admin/preview/test",
+                &[("schedule", "daily"), ("to", &big)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // Invalid UTF-8 in a form is refused, not guessed at.
+        let r = post_from_page(
+            &t,
+            "/admin/sends",
+            Some(&s.cookie),
+            "schedule=%FF&confirm=yes",
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(t.dir.scalar("SELECT COUNT(*) FROM digests").await, 0);
+        let r = post_from_page(&t, "/subscribe", None, "email=a%FF@example.net").await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
-    assert!(exports().await.unwrap().is_empty());
-    // The readers page's button is a form that posts from our page.
-    let (_, page) = s.get("/admin/readers").await;
-    assert!(
-        page.contains(r#"<form method="post" action="/admin/readers/export.csv">"#),
-        "{page}"
-    );
-    let r = s.post("/admin/readers/export.csv", &[]).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        r.headers()[header::CONTENT_DISPOSITION]
-            .to_str()
-            .unwrap()
-            .starts_with("attachment")
-    );
-    assert!(r.text().await.unwrap().contains("reader@example.net"));
-    assert_eq!(exports().await.unwrap().len(), 1);
-});
+);
+
+both_engines!(
+    the_csv_export_is_a_post_from_our_own_pages,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        t.subscribe_and_confirm("reader@example.net").await;
+        add_account(&t, "editor@example.org", Role::Editor).await;
+        let s = sign_in(&t, "editor@example.org").await;
+        let exports = || t.app.store.audit_log(None, Some("export"), 100);
+        // A link or an image on another site is a GET: it downloads nothing.
+        let (status, body) = s.get("/admin/readers/export.csv").await;
+        assert_ne!(status, StatusCode::OK);
+        assert!(!body.contains("reader@example.net"), "{body}");
+        // A cross-site form is refused like every console POST.
+        for (k, v) in [
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Origin", "https://evil.example"),
+        ] {
+            let r = t
+                .http
+                .post(t.url("/admin/readers/export.csv"))
+                .header(header::COOKIE, format!("{COOKIE}={}", s.cookie))
+                .header(k, v)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{k}: {v}");
+            assert!(!r.text().await.unwrap().contains("reader@example.net"));
+        }
+        assert!(exports().await.unwrap().is_empty());
+        // The readers page's button is a form that posts from our page.
+        let (_, page) = s.get("/admin/readers").await;
+        assert!(
+            page.contains(r#"<form method="post" action="/admin/readers/export.csv">"#),
+            "{page}"
+        );
+        let r = s.post("/admin/readers/export.csv", &[]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.headers()[header::CONTENT_DISPOSITION]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        assert!(r.text().await.unwrap().contains("reader@example.net"));
+        assert_eq!(exports().await.unwrap().len(), 1);
+    }
+);

@@ -10,8 +10,8 @@ use crate::helpers::{smtp::Fault, *};
 
 both_engines!(
     an_excluded_article_stays_out_and_a_paused_schedule_lets_its_slot_pass,
-    async {
-        let t = spawn_app().await;
+    |engine| async move {
+        let t = spawn_app(engine).await;
         t.subscribe_and_confirm("reader@example.net").await;
         t.add_article("https://example.org/a/keep", "خبر يبقى", "ملخص")
             .await;
@@ -62,8 +62,8 @@ both_engines!(
 
 both_engines!(
     a_send_page_shows_progress_failures_and_retries_them,
-    async {
-        let t = spawn_app_with("[delivery]\nmax_attempts = 1").await;
+    |engine| async move {
+        let t = spawn_app_with(engine, "[delivery]\nmax_attempts = 1").await;
         t.add_article("https://example.org/a/1", "خبر", "ملخص")
             .await;
         for r in ["a@example.net", "b@example.net", "refused@example.net"] {
@@ -104,177 +104,188 @@ both_engines!(
     }
 );
 
-both_engines!(schedules_read_as_readers_see_them_in_the_console, async {
-    // Issue 15, item 15: «يومية», not `daily`; crontab in words.
-    let t = spawn_app_with(
-        "[newsletter]\ndigits = \"arabic\"\n\
+both_engines!(
+    schedules_read_as_readers_see_them_in_the_console,
+    |engine| async move {
+        // Issue 15, item 15: «يومية», not `daily`; crontab in words.
+        let t = spawn_app_with(
+            engine,
+            "[newsletter]\ndigits = \"arabic\"\n\
          [[schedules]]\nname = \"daily\"\nlabel = \"يومية\"\ncron = \"0 7 * * *\"\n\
          timezone = \"Asia/Baghdad\"\nsubject = \"نشرة اليوم\"\n\
          [[schedules]]\nname = \"weekly\"\nlabel = \"أسبوعية\"\ncron = \"30 18 * * 5\"\n\
          timezone = \"Asia/Baghdad\"\nsubject = \"نشرة الأسبوع\"\n",
-    )
-    .await;
-    t.add_article("https://example.org/a/1", "خبر", "ملخص")
-        .await;
-    t.subscribe_and_confirm("reader@example.net").await;
-    add_account(&t, "editor@example.org", Role::Editor).await;
-    let s = sign_in(&t, "editor@example.org").await;
-    let (_, page) = s.get("/admin/schedules").await;
-    assert!(page.contains("<h2>يومية "), "{page}");
-    assert!(page.contains("كل يوم ٧:٠٠ صباحاً بتوقيت بغداد"), "{page}");
-    assert!(page.contains("كل جمعة ٦:٣٠ مساءً بتوقيت بغداد"), "{page}");
-    let to = s
-        .post_to(
-            "/admin/sends",
-            &[("schedule", "weekly"), ("confirm", "yes")],
         )
         .await;
-    t.wait_send(to.trim_start_matches("/admin/sends/").parse().unwrap())
-        .await;
-    for (path, both) in [
-        ("/admin/sends", false),
-        (to.as_str(), false),
-        ("/admin", true),
-        ("/admin/articles", true),
-    ] {
-        let (status, page) = s.get(path).await;
-        assert_eq!(status, StatusCode::OK, "{path}");
-        assert!(
-            page.contains("أسبوعية") && (!both || page.contains("يومية")),
-            "{path} names the schedules as readers see them:\n{page}"
-        );
-        assert!(!page.contains(">weekly<"), "{path}: {page}");
+        t.add_article("https://example.org/a/1", "خبر", "ملخص")
+            .await;
+        t.subscribe_and_confirm("reader@example.net").await;
+        add_account(&t, "editor@example.org", Role::Editor).await;
+        let s = sign_in(&t, "editor@example.org").await;
+        let (_, page) = s.get("/admin/schedules").await;
+        assert!(page.contains("<h2>يومية "), "{page}");
+        assert!(page.contains("كل يوم ٧:٠٠ صباحاً بتوقيت بغداد"), "{page}");
+        assert!(page.contains("كل جمعة ٦:٣٠ مساءً بتوقيت بغداد"), "{page}");
+        let to = s
+            .post_to(
+                "/admin/sends",
+                &[("schedule", "weekly"), ("confirm", "yes")],
+            )
+            .await;
+        t.wait_send(to.trim_start_matches("/admin/sends/").parse().unwrap())
+            .await;
+        for (path, both) in [
+            ("/admin/sends", false),
+            (to.as_str(), false),
+            ("/admin", true),
+            ("/admin/articles", true),
+        ] {
+            let (status, page) = s.get(path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert!(
+                page.contains("أسبوعية") && (!both || page.contains("يومية")),
+                "{path} names the schedules as readers see them:\n{page}"
+            );
+            assert!(!page.contains(">weekly<"), "{path}: {page}");
+        }
     }
-});
+);
 
-both_engines!(a_test_send_to_several_addresses_is_one_marked_send, async {
-    // Issue 15, item 17.
-    let t = spawn_app().await;
-    t.add_article("https://example.org/a/1", "خبر", "ملخص")
-        .await;
-    add_account(&t, "editor@example.org", Role::Editor).await;
-    let s = sign_in(&t, "editor@example.org").await;
-    let r = s
-        .post(
-            "/admin/preview/test",
-            &[
-                ("schedule", "daily"),
-                ("to", "desk@example.org\nchief@example.org"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let desk = t.wait_for_mail_to("desk@example.org", 1).await;
-    let chief = t.wait_for_mail_to("chief@example.org", 1).await;
-    for m in [&desk, &chief] {
-        let subject = parse(m).subject().unwrap().to_owned();
-        assert!(subject.starts_with("[تجريبي] "), "{subject}");
-    }
-    assert_eq!(t.dir.scalar("SELECT COUNT(*) FROM digests").await, 1);
-    let (_, sends) = s.get("/admin/sends").await;
-    assert_eq!(
-        sends.matches("<a href=\"/admin/sends/").count(),
-        1,
-        "one row: {sends}"
-    );
-    let id = t.dir.scalar("SELECT id FROM digests").await;
-    let v = t.wait_send(id).await;
-    assert_eq!((v.total, v.sent), (2, 2), "{v:?}");
-    let (_, page) = s.get(&format!("/admin/sends/{id}")).await;
-    assert!(
+both_engines!(
+    a_test_send_to_several_addresses_is_one_marked_send,
+    |engine| async move {
+        // Issue 15, item 17.
+        let t = spawn_app(engine).await;
+        t.add_article("https://example.org/a/1", "خبر", "ملخص")
+            .await;
+        add_account(&t, "editor@example.org", Role::Editor).await;
+        let s = sign_in(&t, "editor@example.org").await;
+        let r = s
+            .post(
+                "/admin/preview/test",
+                &[
+                    ("schedule", "daily"),
+                    ("to", "desk@example.org\nchief@example.org"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let desk = t.wait_for_mail_to("desk@example.org", 1).await;
+        let chief = t.wait_for_mail_to("chief@example.org", 1).await;
+        for m in [&desk, &chief] {
+            let subject = parse(m).subject().unwrap().to_owned();
+            assert!(subject.starts_with("[تجريبي] "), "{subject}");
+        }
+        assert_eq!(t.dir.scalar("SELECT COUNT(*) FROM digests").await, 1);
+        let (_, sends) = s.get("/admin/sends").await;
+        assert_eq!(
+            sends.matches("<a href=\"/admin/sends/").count(),
+            1,
+            "one row: {sends}"
+        );
+        let id = t.dir.scalar("SELECT id FROM digests").await;
+        let v = t.wait_send(id).await;
+        assert_eq!((v.total, v.sent), (2, 2), "{v:?}");
+        let (_, page) = s.get(&format!("/admin/sends/{id}")).await;
+        assert!(
         page.contains(
             "<span dir=\"ltr\">desk@example.org</span>، <span dir=\"ltr\">chief@example.org</span>"
         ),
         "{page}"
     );
-    // The test's preferences link opens a page of its own, not the unsubscribe one.
-    let text = parse(&desk).body_text(0).unwrap().to_string();
-    let prefs = text
-        .lines()
-        .find(|l| l.contains("/preferences/"))
-        .expect("a preferences link")
-        .trim()
-        .to_owned();
-    let r = t.http.get(t.local(&prefs)).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let page = r.text().await.unwrap();
-    assert!(page.contains("رسالة تجريبية"), "{page}");
-    assert!(!page.contains("/unsubscribe/"), "{page}");
-});
+        // The test's preferences link opens a page of its own, not the unsubscribe one.
+        let text = parse(&desk).body_text(0).unwrap().to_string();
+        let prefs = text
+            .lines()
+            .find(|l| l.contains("/preferences/"))
+            .expect("a preferences link")
+            .trim()
+            .to_owned();
+        let r = t.http.get(t.local(&prefs)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("رسالة تجريبية"), "{page}");
+        assert!(!page.contains("/unsubscribe/"), "{page}");
+    }
+);
 
-both_engines!(the_console_speaks_to_the_editor_in_arabic, async {
-    // Issue 15, item 19.
-    let t = spawn_app_with(
-        "[newsletter]\ndigits = \"arabic\"\n\
+both_engines!(
+    the_console_speaks_to_the_editor_in_arabic,
+    |engine| async move {
+        // Issue 15, item 19.
+        let t = spawn_app_with(
+            engine,
+            "[newsletter]\ndigits = \"arabic\"\n\
          [[sections]]\nslug = \"politics\"\nname = \"سياسة\"\ncategories = [\"سياسة\"]\n\
          [[sections]]\nslug = \"sport\"\nname = \"رياضة\"\ncategories = [\"رياضة\"]\n",
-    )
-    .await;
-    for (i, r) in [
-        "all@example.net",
-        "pol@example.net",
-        "spo@example.net",
-        "left@example.net",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let extra = match i {
-            1 => "&section=politics",
-            2 => "&section=sport",
-            _ => "",
-        };
-        let body = format!("email={}{extra}", r.replace('@', "%40"));
-        assert_eq!(t.post_form("/subscribe", &body).await.status(), 200);
-        let m = t.wait_for_mail_to(r, 1).await;
-        t.confirm(&confirm_link(&m)).await;
-    }
-    let r = t
+        )
+        .await;
+        for (i, r) in [
+            "all@example.net",
+            "pol@example.net",
+            "spo@example.net",
+            "left@example.net",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let extra = match i {
+                1 => "&section=politics",
+                2 => "&section=sport",
+                _ => "",
+            };
+            let body = format!("email={}{extra}", r.replace('@', "%40"));
+            assert_eq!(t.post_form("/subscribe", &body).await.status(), 200);
+            let m = t.wait_for_mail_to(r, 1).await;
+            t.confirm(&confirm_link(&m)).await;
+        }
+        let r = t
         .admin_post(
             "/api/articles",
             serde_json::json!({"url": "https://example.org/p/1", "title": "خبر سياسي", "section": "politics"}),
         )
         .await;
-    assert!(r.status().is_success());
-    add_account(&t, "editor@example.org", Role::Editor).await;
-    let s = sign_in(&t, "editor@example.org").await;
-    // «أرسل الآن» says who the send will really reach: the sport reader has nothing new.
-    let (_, preview) = s.get("/admin/preview").await;
-    assert!(preview.contains("تصل إلى <strong>٣</strong>"), "{preview}");
-    assert!(preview.contains("<li>النشرة كاملة: ٢</li>"), "{preview}");
-    assert!(preview.contains("<li>سياسة: ١</li>"), "{preview}");
-    assert!(
-        preview.contains("لا جديد في أقسامهم، فلا تصلهم هذه المرة: ١"),
-        "{preview}"
-    );
-    let to = s
-        .post_to("/admin/sends", &[("schedule", "daily"), ("confirm", "yes")])
-        .await;
-    let id: i64 = to.trim_start_matches("/admin/sends/").parse().unwrap();
-    let v = t.wait_send(id).await;
-    assert_eq!(v.total, 3, "the count the page gave: {v:?}");
-    // A reader leaves with the mail client's button.
-    let m = t.wait_for_mail_to("left@example.net", 2).await;
-    let r = t
-        .http
-        .post(t.local(&unsubscribe_link(&m)))
-        .body("List-Unsubscribe=One-Click")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let reader = t.reader_id("left@example.net").await;
-    let (_, page) = s.get(&format!("/admin/readers/{reader}")).await;
-    assert!(
-        page.contains("زر إلغاء الاشتراك في برنامج البريد") && !page.contains(">one-click<"),
-        "{page}"
-    );
-    // The audit log names what it is about and what happened in Arabic.
-    let (_, audit) = s.get("/admin/audit").await;
-    assert!(audit.contains("الإرسال رقم ١"), "{audit}");
-    assert!(audit.contains("يومية — عدد القرّاء: ٣"), "{audit}");
-    assert!(
-        !audit.contains(">send:") && !audit.contains("recipients"),
-        "{audit}"
-    );
-});
+        assert!(r.status().is_success());
+        add_account(&t, "editor@example.org", Role::Editor).await;
+        let s = sign_in(&t, "editor@example.org").await;
+        // «أرسل الآن» says who the send will really reach: the sport reader has nothing new.
+        let (_, preview) = s.get("/admin/preview").await;
+        assert!(preview.contains("تصل إلى <strong>٣</strong>"), "{preview}");
+        assert!(preview.contains("<li>النشرة كاملة: ٢</li>"), "{preview}");
+        assert!(preview.contains("<li>سياسة: ١</li>"), "{preview}");
+        assert!(
+            preview.contains("لا جديد في أقسامهم، فلا تصلهم هذه المرة: ١"),
+            "{preview}"
+        );
+        let to = s
+            .post_to("/admin/sends", &[("schedule", "daily"), ("confirm", "yes")])
+            .await;
+        let id: i64 = to.trim_start_matches("/admin/sends/").parse().unwrap();
+        let v = t.wait_send(id).await;
+        assert_eq!(v.total, 3, "the count the page gave: {v:?}");
+        // A reader leaves with the mail client's button.
+        let m = t.wait_for_mail_to("left@example.net", 2).await;
+        let r = t
+            .http
+            .post(t.local(&unsubscribe_link(&m)))
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let reader = t.reader_id("left@example.net").await;
+        let (_, page) = s.get(&format!("/admin/readers/{reader}")).await;
+        assert!(
+            page.contains("زر إلغاء الاشتراك في برنامج البريد") && !page.contains(">one-click<"),
+            "{page}"
+        );
+        // The audit log names what it is about and what happened in Arabic.
+        let (_, audit) = s.get("/admin/audit").await;
+        assert!(audit.contains("الإرسال رقم ١"), "{audit}");
+        assert!(audit.contains("يومية — عدد القرّاء: ٣"), "{audit}");
+        assert!(
+            !audit.contains(">send:") && !audit.contains("recipients"),
+            "{audit}"
+        );
+    }
+);

@@ -10,8 +10,8 @@ use crate::helpers::*;
 
 both_engines!(
     signing_in_answers_the_same_for_every_failure_and_locks_an_account,
-    async {
-        let t = spawn_app_with("[security]\nlogin_attempts = 3\nlockout = \"1h\"").await;
+    |engine| async move {
+        let t = spawn_app_with(engine, "[security]\nlogin_attempts = 3\nlockout = \"1h\"").await;
         add_account(&t, "desk@example.org", Role::Editor).await;
         let answer = |email: &'static str, password: &'static str| {
             let t = &t;
@@ -84,37 +84,40 @@ both_engines!(
     }
 );
 
-both_engines!(a_client_that_signs_in_too_often_waits, async {
-    let t = spawn_app_with("[security]\nlogins_per_hour = 3").await;
-    add_account(&t, "desk@example.org", Role::Editor).await;
-    for _ in 0..3 {
+both_engines!(
+    a_client_that_signs_in_too_often_waits,
+    |engine| async move {
+        let t = spawn_app_with(engine, "[security]\nlogins_per_hour = 3").await;
+        add_account(&t, "desk@example.org", Role::Editor).await;
+        for _ in 0..3 {
+            let r = post_from_page(
+                &t,
+                "/admin/login",
+                None,
+                &form(&[("email", "desk@example.org"), ("password", "wrong")]),
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        // The fourth try waits, right password or not, whatever the account.
         let r = post_from_page(
             &t,
             "/admin/login",
             None,
-            &form(&[("email", "desk@example.org"), ("password", "wrong")]),
+            &form(&[("email", "desk@example.org"), ("password", PASSWORD)]),
         )
         .await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().contains_key(header::RETRY_AFTER));
+        assert!(set_cookie(&r).is_none());
+        assert!(r.text().await.unwrap().contains("محاولات دخول كثيرة"));
     }
-    // The fourth try waits, right password or not, whatever the account.
-    let r = post_from_page(
-        &t,
-        "/admin/login",
-        None,
-        &form(&[("email", "desk@example.org"), ("password", PASSWORD)]),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(r.headers().contains_key(header::RETRY_AFTER));
-    assert!(set_cookie(&r).is_none());
-    assert!(r.text().await.unwrap().contains("محاولات دخول كثيرة"));
-});
+);
 
 both_engines!(
     the_session_id_changes_at_login_and_logout_ends_it_everywhere,
-    async {
-        let t = spawn_app().await;
+    |engine| async move {
+        let t = spawn_app(engine).await;
         add_account(&t, "desk@example.org", Role::Editor).await;
         // Session fixation: a cookie the attacker chose before the login is not the session.
         let planted = "attacker-chosen-value-0123456789abcdef";
@@ -176,90 +179,100 @@ both_engines!(
     }
 );
 
-both_engines!(sessions_end_when_idle_and_after_their_limit, async {
-    let t = spawn_app_with("[security]\nsession_idle = \"1s\"\nsession_max = \"3s\"").await;
-    add_account(&t, "desk@example.org", Role::Viewer).await;
-    let idle = sign_in(&t, "desk@example.org").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        idle.get("/admin").await.0,
-        StatusCode::SEE_OTHER,
-        "idle too long"
-    );
-    // Used often, a session still ends at its absolute limit.
-    let busy = sign_in(&t, "desk@example.org").await;
-    let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_millis(2500) {
-        assert_eq!(busy.get("/admin").await.0, StatusCode::OK);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    loop {
-        let (status, _) = busy.get("/admin").await;
-        if started.elapsed() > Duration::from_millis(3300) {
-            assert_eq!(status, StatusCode::SEE_OTHER, "past the absolute limit");
-            break;
+both_engines!(
+    sessions_end_when_idle_and_after_their_limit,
+    |engine| async move {
+        let t = spawn_app_with(
+            engine,
+            "[security]\nsession_idle = \"1s\"\nsession_max = \"3s\"",
+        )
+        .await;
+        add_account(&t, "desk@example.org", Role::Viewer).await;
+        let idle = sign_in(&t, "desk@example.org").await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            idle.get("/admin").await.0,
+            StatusCode::SEE_OTHER,
+            "idle too long"
+        );
+        // Used often, a session still ends at its absolute limit.
+        let busy = sign_in(&t, "desk@example.org").await;
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(2500) {
+            assert_eq!(busy.get("/admin").await.0, StatusCode::OK);
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        loop {
+            let (status, _) = busy.get("/admin").await;
+            if started.elapsed() > Duration::from_millis(3300) {
+                assert_eq!(status, StatusCode::SEE_OTHER, "past the absolute limit");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
-});
+);
 
-both_engines!(the_session_cookie_is_host_prefixed_under_https, async {
-    let t = spawn_app().await;
-    add_account(&t, "editor@example.org", Role::Editor).await;
-    let r = post_from_page(
-        &t,
-        "/admin/login",
-        None,
-        &form(&[("email", "editor@example.org"), ("password", PASSWORD)]),
-    )
-    .await;
-    let cookie = set_cookie(&r).expect("a session cookie");
-    assert!(cookie.starts_with("__Host-nashra_session="), "{cookie}");
-    let attrs: Vec<&str> = cookie.split(';').map(str::trim).collect();
-    for a in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
-        assert!(attrs.contains(&a), "{a}: {cookie}");
+both_engines!(
+    the_session_cookie_is_host_prefixed_under_https,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        add_account(&t, "editor@example.org", Role::Editor).await;
+        let r = post_from_page(
+            &t,
+            "/admin/login",
+            None,
+            &form(&[("email", "editor@example.org"), ("password", PASSWORD)]),
+        )
+        .await;
+        let cookie = set_cookie(&r).expect("a session cookie");
+        assert!(cookie.starts_with("__Host-nashra_session="), "{cookie}");
+        let attrs: Vec<&str> = cookie.split(';').map(str::trim).collect();
+        for a in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
+            assert!(attrs.contains(&a), "{a}: {cookie}");
+        }
+        assert!(!cookie.contains("Domain"), "{cookie}");
+        let value = cookie_value(&cookie);
+        let s = Session {
+            t: &t,
+            cookie: value.clone(),
+        };
+        assert_eq!(s.get("/admin").await.0, StatusCode::OK);
+        // The unprefixed name opens nothing here (a sibling subdomain could set that one).
+        let r = t
+            .http
+            .get(t.url("/admin"))
+            .header(header::COOKIE, format!("nashra_session={value}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        // Over plain http (a developer's machine) the browser would refuse the prefix.
+        let home = spawn_at_home(engine, "").await;
+        add_account(&home, "editor@example.org", Role::Editor).await;
+        let r = home
+            .http
+            .post(home.url("/admin/login"))
+            .header("Sec-Fetch-Site", "same-origin")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("email", "editor@example.org"),
+                ("password", PASSWORD),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        let plain = r
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("nashra_session="))
+            .expect("the plain cookie")
+            .to_owned();
+        assert!(
+            plain.contains("Path=/admin") && !plain.contains("Secure"),
+            "{plain}"
+        );
     }
-    assert!(!cookie.contains("Domain"), "{cookie}");
-    let value = cookie_value(&cookie);
-    let s = Session {
-        t: &t,
-        cookie: value.clone(),
-    };
-    assert_eq!(s.get("/admin").await.0, StatusCode::OK);
-    // The unprefixed name opens nothing here (a sibling subdomain could set that one).
-    let r = t
-        .http
-        .get(t.url("/admin"))
-        .header(header::COOKIE, format!("nashra_session={value}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    // Over plain http (a developer's machine) the browser would refuse the prefix.
-    let home = spawn_at_home("").await;
-    add_account(&home, "editor@example.org", Role::Editor).await;
-    let r = home
-        .http
-        .post(home.url("/admin/login"))
-        .header("Sec-Fetch-Site", "same-origin")
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form(&[
-            ("email", "editor@example.org"),
-            ("password", PASSWORD),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    let plain = r
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("nashra_session="))
-        .expect("the plain cookie")
-        .to_owned();
-    assert!(
-        plain.contains("Path=/admin") && !plain.contains("Secure"),
-        "{plain}"
-    );
-});
+);

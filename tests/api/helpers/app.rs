@@ -10,7 +10,10 @@ use nashra::{
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
-use super::{place::TestPlace, smtp::TestSmtp};
+use super::{
+    place::{Engine, TestPlace},
+    smtp::TestSmtp,
+};
 
 /// The admin token every test app accepts.
 pub const ADMIN: &str = "test-admin-token-0123456789";
@@ -63,13 +66,15 @@ admin_token = "{ADMIN}"
     )
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with("").await
+/// A test app on `engine` with the test configuration as it is.
+pub async fn spawn_app(engine: Engine) -> TestApp {
+    spawn_app_with(engine, "").await
 }
 
-pub async fn spawn_app_with(extra: &str) -> TestApp {
+/// A test app on `engine`, with `extra` TOML layered over the test configuration.
+pub async fn spawn_app_with(engine: Engine, extra: &str) -> TestApp {
     let smtp = TestSmtp::start().await;
-    spawn_on(smtp, TestPlace::new().await, extra).await
+    spawn_on(smtp, TestPlace::new(engine).await, extra).await
 }
 
 /// Starts an app over an existing place (its database) and SMTP server: a restart.
@@ -79,11 +84,11 @@ pub async fn spawn_on(smtp: TestSmtp, place: TestPlace, extra: &str) -> TestApp 
 }
 
 /// An app whose `public_url` is its own address, as a browser sees it (cookies, links).
-pub async fn spawn_at_home(extra: &str) -> TestApp {
+pub async fn spawn_at_home(engine: Engine, extra: &str) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     spawn_listening(
         TestSmtp::start().await,
-        TestPlace::new().await,
+        TestPlace::new(engine).await,
         extra,
         listener,
         true,

@@ -6,19 +6,12 @@ use std::path::Path;
 
 use sqlx::Connection;
 
+/// The database engine a test runs on. `both_engines!` hands each copy of a test its engine;
+/// a test about one engine names it. There is no default: a test that spawns an app says where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
     Postgres,
-}
-
-tokio::task_local! {
-    /// The engine the current test runs on (set by `both_engines!`; SQLite otherwise).
-    pub static ENGINE: Engine;
-}
-
-pub fn engine() -> Engine {
-    ENGINE.try_with(|e| *e).unwrap_or(Engine::Sqlite)
 }
 
 /// Where one test keeps its data: a directory (outbox, SQLite file, config files) and, on
@@ -30,9 +23,9 @@ pub struct TestPlace {
 }
 
 impl TestPlace {
-    pub async fn new() -> TestPlace {
+    pub async fn new(engine: Engine) -> TestPlace {
         let dir = tempfile::tempdir().unwrap();
-        match engine() {
+        match engine {
             Engine::Sqlite => TestPlace {
                 db_url: format!("sqlite://{}", dir.path().join("nashra.db").display()),
                 dir,
