@@ -1,6 +1,6 @@
-//! The second factor: signing in with a code, turning it on, changing or off (each asking for
-//! the password or a code), a code used once, the password forms' lockout, and an owner
-//! resetting an account's lost second factor.
+//! The second factor: signing in with a code, turning it on, changing it or turning it off
+//! (each asks for the password or a code), a code used only once, the password forms' lockout,
+//! and an owner resetting an account's lost second factor.
 
 use nashra::store::Role;
 use reqwest::StatusCode;

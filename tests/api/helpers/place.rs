@@ -1,6 +1,6 @@
 //! Where one test keeps its data: the engine it runs on, a temporary directory and a fresh
 //! database (a SQLite file, or a PostgreSQL database of its own that is dropped afterwards).
-//! Apart from the app so a restart, a second process or a CLI run can reuse the same data.
+//! Kept apart from the app so a restart, a second process or a CLI run can reuse the same data.
 
 use std::path::Path;
 
