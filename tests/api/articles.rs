@@ -21,11 +21,11 @@ async fn preview_html(t: &TestApp) -> String {
     t.app.preview(sched).await.unwrap().unwrap().html
 }
 
-both_engines!(one_article_whatever_way_it_arrives, async {
+both_engines!(one_article_whatever_way_it_arrives, |engine| async move {
     // Issue 6, item 8: guid within a feed, canonical URL across sources.
     let feed = Arc::new(Mutex::new(rss(&[("a1", "خبر من الخلاصة", "نص")])));
     let addr = serve_feed(feed.clone()).await;
-    let t = spawn_app().await;
+    let t = spawn_app(engine).await;
     // Pushed by the API without a guid, with tracking parameters and another spelling…
     let r = t
         .admin_post(
@@ -52,7 +52,7 @@ both_engines!(one_article_whatever_way_it_arrives, async {
     assert_eq!(t.app.store.article_count().await.unwrap(), 1);
 });
 
-both_engines!(a_guid_is_an_id_within_its_feed_only, async {
+both_engines!(a_guid_is_an_id_within_its_feed_only, |engine| async move {
     // Issue 6, item 8: two items of one feed sharing a guid are two articles (not A's title
     // with B's link), and the same guid in two feeds is two articles.
     let shared = rss(&[
@@ -67,7 +67,7 @@ both_engines!(a_guid_is_an_id_within_its_feed_only, async {
             .replace("https://example.org/dup/", "https://other.example/dup/"),
     )))
     .await;
-    let t = spawn_app().await;
+    let t = spawn_app(engine).await;
     assert_eq!(ingest(&t, one).await, (2, 0));
     assert_eq!(ingest(&t, other).await, (1, 0));
     let html = preview_html(&t).await;
@@ -93,43 +93,46 @@ both_engines!(a_guid_is_an_id_within_its_feed_only, async {
     assert_eq!(ingest(&t, other).await, (0, 1));
 });
 
-both_engines!(an_article_too_deep_or_too_large_is_refused_clearly, async {
-    // Issue 6, item 4: 80,000 unclosed <div>s took 48 s to accept and 48 s to render.
-    let t = spawn_app().await;
-    let deep = "<div>".repeat(50_000);
-    let r = t
-        .admin_post(
-            "/api/articles",
-            json!({"url": "https://example.org/deep/", "title": "عميق", "content_html": deep}),
-        )
-        .await;
-    assert_eq!(r.status(), 422);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"], "invalid_article");
-    assert!(v["message"].as_str().unwrap().contains("deep"), "{v}");
-    let big = format!("<p>{}</p>", "كلمة ".repeat(60_000));
-    let r = t
-        .admin_post(
-            "/api/articles",
-            json!({"url": "https://example.org/big/", "title": "كبير", "content_html": big}),
-        )
-        .await;
-    assert_eq!(r.status(), 422);
-    let v: Value = r.json().await.unwrap();
-    assert!(v["message"].as_str().unwrap().contains("bytes"), "{v}");
-    assert_eq!(t.app.store.article_count().await.unwrap(), 0);
-    // In a feed, such an item is skipped and the others arrive.
-    let feed = rss(&[
-        ("ok", "خبر عادي", "نص"),
-        ("deep", "عميق", &"<div>".repeat(5_000)),
-    ]);
-    let addr = serve_feed(Arc::new(Mutex::new(feed))).await;
-    assert_eq!(ingest(&t, addr).await, (1, 0));
-});
+both_engines!(
+    an_article_too_deep_or_too_large_is_refused_clearly,
+    |engine| async move {
+        // Issue 6, item 4: 80,000 unclosed <div>s took 48 s to accept and 48 s to render.
+        let t = spawn_app(engine).await;
+        let deep = "<div>".repeat(50_000);
+        let r = t
+            .admin_post(
+                "/api/articles",
+                json!({"url": "https://example.org/deep/", "title": "عميق", "content_html": deep}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_article");
+        assert!(v["message"].as_str().unwrap().contains("deep"), "{v}");
+        let big = format!("<p>{}</p>", "كلمة ".repeat(60_000));
+        let r = t
+            .admin_post(
+                "/api/articles",
+                json!({"url": "https://example.org/big/", "title": "كبير", "content_html": big}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let v: Value = r.json().await.unwrap();
+        assert!(v["message"].as_str().unwrap().contains("bytes"), "{v}");
+        assert_eq!(t.app.store.article_count().await.unwrap(), 0);
+        // In a feed, such an item is skipped and the others arrive.
+        let feed = rss(&[
+            ("ok", "خبر عادي", "نص"),
+            ("deep", "عميق", &"<div>".repeat(5_000)),
+        ]);
+        let addr = serve_feed(Arc::new(Mutex::new(feed))).await;
+        assert_eq!(ingest(&t, addr).await, (1, 0));
+    }
+);
 
-both_engines!(a_digest_shows_the_newest_first, async {
+both_engines!(a_digest_shows_the_newest_first, |engine| async move {
     // Issue 6, item 19: by publication time, whatever order they arrived in.
-    let t = spawn_app().await;
+    let t = spawn_app(engine).await;
     for (slug, title, date) in [
         ("b", "الأقدم", "2026-11-28T08:00:00Z"),
         ("c", "الأحدث", "2026-11-30T08:00:00Z"),
@@ -174,32 +177,35 @@ async fn logs_of<F: std::future::Future>(f: F) -> (F::Output, String) {
     (out, text)
 }
 
-both_engines!(a_feed_redirected_to_another_host_or_port_is_logged, async {
-    // Issue 6, item 14.
-    let target = serve_feed(Arc::new(Mutex::new(rss(&[("r1", "خبر", "نص")])))).await;
-    let app = axum::Router::new().route(
-        "/feed.xml",
-        axum::routing::get(move || async move {
-            axum::response::Redirect::temporary(&format!("http://{target}/feed.xml"))
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let redirecting = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    let t = spawn_app().await;
-    let (report, logs) =
-        logs_of(t.app.ingest_feed(&format!("http://{redirecting}/feed.xml"))).await;
-    assert_eq!(report.unwrap(), (1, 0), "followed");
-    assert!(
-        logs.contains("feed redirected to another host or port")
-            && logs.contains(&target.to_string()),
-        "{logs}"
-    );
-});
+both_engines!(
+    a_feed_redirected_to_another_host_or_port_is_logged,
+    |engine| async move {
+        // Issue 6, item 14.
+        let target = serve_feed(Arc::new(Mutex::new(rss(&[("r1", "خبر", "نص")])))).await;
+        let app = axum::Router::new().route(
+            "/feed.xml",
+            axum::routing::get(move || async move {
+                axum::response::Redirect::temporary(&format!("http://{target}/feed.xml"))
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let redirecting = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        let t = spawn_app(engine).await;
+        let (report, logs) =
+            logs_of(t.app.ingest_feed(&format!("http://{redirecting}/feed.xml"))).await;
+        assert_eq!(report.unwrap(), (1, 0), "followed");
+        assert!(
+            logs.contains("feed redirected to another host or port")
+                && logs.contains(&target.to_string()),
+            "{logs}"
+        );
+    }
+);
 
 both_engines!(
     two_items_with_their_own_guids_and_one_link_stay_two,
-    async {
+    |engine| async move {
         // Review of issue 6: a URL identifies an article across sources, not two items that a
         // feed tells apart by guid.
         let feed = rss(&[
@@ -209,7 +215,7 @@ both_engines!(
         .replace("https://example.org/live-1/", "https://example.org/live/")
         .replace("https://example.org/live-2/", "https://example.org/live/");
         let addr = serve_feed(Arc::new(Mutex::new(feed))).await;
-        let t = spawn_app().await;
+        let t = spawn_app(engine).await;
         assert_eq!(ingest(&t, addr).await, (2, 0));
         assert_eq!(ingest(&t, addr).await, (0, 2));
         // An API push of that URL without a guid is the same article as one of them.

@@ -5,7 +5,7 @@ use std::{path::Path, process::Command, time::Duration};
 
 use serde_json::Value;
 
-use crate::helpers::*;
+use crate::helpers::{smtp::Received, *};
 
 /// Debian's Chromium; the test setup (`scripts/test`, `.ci/run`) installs it.
 fn chromium() -> &'static str {
@@ -123,29 +123,33 @@ fn article_page(theme: &str, embed: &str, script: &str) -> String {
     )
 }
 
-both_engines!(the_embed_keeps_its_shape_under_a_hostile_theme, async {
-    // Issue 6, item 21: a theme's `button{height:46px;line-height:46px}` clipped «اشترك».
-    // Issue 15, item 22: measured as a reader sees it (the label inside the button), whatever
-    // the Arabic font's glyph box (Noto's is taller than the line).
-    let t = spawn_app().await;
-    let embed = t.get_text("/subscribe/embed").await;
-    for width in [375, 600] {
-        let m = measure_page(article_page(HOSTILE_THEME, &embed, MEASURE), width).await;
-        assert_ne!(
-            m["button_line_height"], "46px",
-            "the theme reached the button: {m}"
-        );
-        assert!(
-            m["text_top"].as_f64().unwrap() >= -0.5 && m["text_bottom"].as_f64().unwrap() >= -0.5,
-            "«اشترك» sits inside the button at {width}px: {m}"
-        );
-        assert!(
-            m["input_height"].as_f64().unwrap() >= 40.0,
-            "the address field is usable: {m}"
-        );
-        assert_eq!(m["input_font"], "16px", "{m}");
+both_engines!(
+    the_embed_keeps_its_shape_under_a_hostile_theme,
+    |engine| async move {
+        // Issue 6, item 21: a theme's `button{height:46px;line-height:46px}` clipped «اشترك».
+        // Issue 15, item 22: measured as a reader sees it (the label inside the button), whatever
+        // the Arabic font's glyph box (Noto's is taller than the line).
+        let t = spawn_app(engine).await;
+        let embed = t.get_text("/subscribe/embed").await;
+        for width in [375, 600] {
+            let m = measure_page(article_page(HOSTILE_THEME, &embed, MEASURE), width).await;
+            assert_ne!(
+                m["button_line_height"], "46px",
+                "the theme reached the button: {m}"
+            );
+            assert!(
+                m["text_top"].as_f64().unwrap() >= -0.5
+                    && m["text_bottom"].as_f64().unwrap() >= -0.5,
+                "«اشترك» sits inside the button at {width}px: {m}"
+            );
+            assert!(
+                m["input_height"].as_f64().unwrap() >= 40.0,
+                "the address field is usable: {m}"
+            );
+            assert_eq!(m["input_font"], "16px", "{m}");
+        }
     }
-});
+);
 
 /// What a reader's screen shows of the page's width.
 const WIDTH: &str = r#"
@@ -163,10 +167,10 @@ fn with_script(html: &str, script: &str) -> String {
 
 both_engines!(
     no_sign_up_page_nor_the_site_with_the_embed_scrolls_sideways,
-    async {
+    |engine| async move {
         // Issue 15, item 9: the honeypot hidden 10,000 px to the left made the page, and the news
         // site's own page with the embed pasted, 10,000 px wide in right-to-left.
-        let t = spawn_app().await;
+        let t = spawn_app(engine).await;
         let embed = t.get_text("/subscribe/embed").await;
         let signup = t.get_text("/subscribe").await;
         let refused = t
@@ -234,9 +238,9 @@ top.document.getElementById('result').textContent = JSON.stringify({
 
 both_engines!(
     the_embed_keeps_its_look_under_a_theme_of_important_rules,
-    async {
+    |engine| async move {
         // Issue 15, item 12: a theme's `!important` rules beat plain inline styles.
-        let t = spawn_app().await;
+        let t = spawn_app(engine).await;
         let embed = t.get_text("/subscribe/embed").await;
         for width in [375, 1024] {
             let m = measure_page(article_page(IMPORTANT_THEME, &embed, LOOK), width).await;
@@ -259,10 +263,10 @@ both_engines!(
 
 both_engines!(
     a_long_url_wraps_on_a_phone_in_every_message_and_page,
-    async {
+    |engine| async move {
         // Issue 15, item 10: one long URL in an excerpt made the digest 438 px wide at 375 px,
         // cutting off the start of every line.
-        let t = spawn_app().await;
+        let t = spawn_app(engine).await;
         let reader = "long@example.com";
         t.subscribe_and_confirm(reader).await;
         let confirmation = t.smtp.messages_to(reader)[0].clone();
@@ -280,7 +284,7 @@ both_engines!(
         let id = t.send_now().await;
         t.wait_send(id).await;
         let digest = t.wait_for_mail_to(reader, 2).await;
-        let html = |m: &crate::smtp::Received| parse(m).body_html(0).unwrap().into_owned();
+        let html = |m: &Received| parse(m).body_html(0).unwrap().into_owned();
         let pages = [
             ("the digest", html(&digest)),
             ("the confirmation email", html(&confirmation)),

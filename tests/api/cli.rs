@@ -2,10 +2,7 @@
 
 use std::process::{Command, Output};
 
-use crate::{
-    helpers::{TestPlace, test_toml},
-    smtp::TestSmtp,
-};
+use crate::helpers::{TestPlace, smtp::TestSmtp, test_toml};
 
 fn nashra(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nashra"));
@@ -266,9 +263,9 @@ fn no_process_reachable_by_readers_starts_with_the_development_secrets() {
 both_engines!(
     multi_thread,
     import_export_preview_and_send_from_the_command_line,
-    async {
+    |engine| async move {
         let smtp = TestSmtp::start().await;
-        let dir = TestPlace::new().await;
+        let dir = TestPlace::new(engine).await;
         let cfg = dir.path().join("nashra.toml");
         std::fs::write(&cfg, test_toml(&dir, smtp.addr)).unwrap();
         let cfg = cfg.to_str().unwrap().to_owned();
@@ -301,7 +298,7 @@ both_engines!(
 
         // Issue 6, item 14: an export read back in is the same list, formula-looking addresses
         // included (the export neutralises them for spreadsheets; the import takes that off).
-        let other = TestPlace::new().await;
+        let other = TestPlace::new(engine).await;
         let other_cfg = other.path().join("nashra.toml");
         std::fs::write(&other_cfg, test_toml(&other, smtp.addr)).unwrap();
         let other_run = |args: &[&str]| {
@@ -321,7 +318,7 @@ both_engines!(
         );
         let first = text(&other_run(&["subscribers", "export"]).stdout);
         assert!(first.contains("'=1+1@example.com"), "neutralised: {first}");
-        let third = TestPlace::new().await;
+        let third = TestPlace::new(engine).await;
         std::fs::write(third.path().join("back.csv"), &first).unwrap();
         let third_cfg = third.path().join("nashra.toml");
         std::fs::write(&third_cfg, test_toml(&third, smtp.addr)).unwrap();
@@ -429,8 +426,8 @@ both_engines!(
 // rows away says so with its exit status and the offending values.
 both_engines!(
     an_import_keeps_readers_whose_name_fails_and_fails_when_a_row_is_rejected,
-    async {
-        let dir = TestPlace::new().await;
+    |engine| async move {
+        let dir = TestPlace::new(engine).await;
         let cfg = dir.path().join("nashra.toml");
         std::fs::write(&cfg, test_toml(&dir, "127.0.0.1:25".parse().unwrap())).unwrap();
         let cfg = cfg.to_str().unwrap().to_owned();
@@ -523,9 +520,9 @@ fn nashra_stdin(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
 both_engines!(
     multi_thread,
     the_first_admin_comes_from_the_command_line,
-    async {
+    |engine| async move {
         let smtp = TestSmtp::start().await;
-        let dir = TestPlace::new().await;
+        let dir = TestPlace::new(engine).await;
         let cfg = dir.path().join("nashra.toml");
         std::fs::write(&cfg, test_toml(&dir, smtp.addr)).unwrap();
         let cfg = cfg.to_str().unwrap().to_owned();
@@ -618,10 +615,10 @@ both_engines!(
 both_engines!(
     multi_thread,
     a_dkim_key_the_doctor_and_a_saved_bounce_from_the_command_line,
-    async {
+    |engine| async move {
         use std::os::unix::fs::PermissionsExt;
         let smtp = TestSmtp::start().await;
-        let dir = TestPlace::new().await;
+        let dir = TestPlace::new(engine).await;
 
         // A key, its DNS record, and no overwriting.
         let out = nashra(

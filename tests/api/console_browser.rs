@@ -16,10 +16,7 @@ use nashra::{
 };
 use serde_json::{Value, json};
 
-use crate::{
-    console::{PASSWORD, add_account},
-    helpers::*,
-};
+use crate::helpers::{smtp::Fault, *};
 
 /// One browser at a time: the machine has two cores.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -204,15 +201,15 @@ async fn readers(t: &TestApp, n: usize) {
 both_engines!(
     multi_thread,
     an_editor_previews_tests_sends_and_watches_it_finish_live,
-    async {
+    |engine| async move {
         let _one = ONE_BROWSER.lock().await;
-        let t = spawn_at_home("[delivery]\nconcurrency = 1").await;
+        let t = spawn_at_home(engine, "[delivery]\nconcurrency = 1").await;
         t.smtp.set_delay(Duration::from_millis(120));
         readers(&t, 30).await;
         // Two readers' servers refuse the digest: the failures table fills while the page
         // stays open (issue 15, item 16).
         for r in ["reader20@example.net", "reader25@example.net"] {
-            t.smtp.fault(r, crate::smtp::Fault::Code(550), usize::MAX);
+            t.smtp.fault(r, Fault::Code(550), usize::MAX);
         }
         for (i, title) in [
             "الحكومة العراقية تعلن خطة جديدة للكهرباء قبل الصيف",
@@ -426,9 +423,9 @@ both_engines!(
     }
 );
 
-both_engines!(multi_thread, a_viewer_cannot_send, async {
+both_engines!(multi_thread, a_viewer_cannot_send, |engine| async move {
     let _one = ONE_BROWSER.lock().await;
-    let t = spawn_at_home("").await;
+    let t = spawn_at_home(engine, "").await;
     readers(&t, 2).await;
     t.add_article("https://example.org/news/1", "خبر", "ملخص")
         .await;
@@ -484,9 +481,9 @@ both_engines!(multi_thread, a_viewer_cannot_send, async {
 both_engines!(
     multi_thread,
     a_reader_signs_up_through_the_embed_under_an_article,
-    async {
+    |engine| async move {
         let _one = ONE_BROWSER.lock().await;
-        let t = spawn_at_home("[server]\nmin_fill_time = \"300ms\"").await;
+        let t = spawn_at_home(engine, "[server]\nmin_fill_time = \"300ms\"").await;
         // The news site: a real article, the prompt as its last paragraph, the form pasted under
         // it. Another origin than Nashra's.
         let article = std::fs::read_to_string(
@@ -561,9 +558,10 @@ async fn sqlx_source(t: &TestApp) -> String {
 both_engines!(
     multi_thread,
     a_reader_chooses_on_the_preferences_page_at_phone_width,
-    async {
+    |engine| async move {
         let _one = ONE_BROWSER.lock().await;
         let t = spawn_at_home(
+            engine,
             "[newsletter]\ncalendar = \"both\"\ndigits = \"arabic\"\n\
              [[schedules]]\nname = \"daily\"\nlabel = \"يومية\"\ncron = \"0 7 * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة الحل نت — {{ date }}\"\n\
              [[schedules]]\nname = \"weekly\"\nlabel = \"أسبوعية\"\ncron = \"0 7 * * 5\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة الأسبوع — {{ date }}\"\n\

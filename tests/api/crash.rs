@@ -11,10 +11,7 @@ use std::{
 
 use nashra::{app::App, config::Settings, domain::SubscriberEmail, store::DigestKind};
 
-use crate::{
-    helpers::{TestPlace, test_toml},
-    smtp::TestSmtp,
-};
+use crate::helpers::{TestPlace, smtp::TestSmtp, test_toml};
 
 const READERS: usize = 3000;
 const SECTIONS: &str = "[[sections]]\nslug = \"politics\"\nname = \"سياسة\"\n[[sections]]\nslug = \"culture\"\nname = \"ثقافة\"\n[[sections]]\nslug = \"sport\"\nname = \"رياضة\"\n";
@@ -51,9 +48,9 @@ fn start(config: &Path) -> Child {
 both_engines!(
     multi_thread,
     killed_mid_send_then_restarted_every_reader_gets_it_once,
-    async {
+    |engine| async move {
         let smtp = TestSmtp::start().await;
-        let dir = TestPlace::new().await;
+        let dir = TestPlace::new(engine).await;
         let extra = format!(
             "[delivery]\nconcurrency = {CONCURRENCY}\nlease = \"3s\"\nmax_per_second = 600\n{SECTIONS}"
         );

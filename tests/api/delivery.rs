@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::{helpers::*, smtp::Fault};
+use crate::helpers::{
+    smtp::{Fault, TestSmtp},
+    *,
+};
 
 /// Imports `n` confirmed subscribers r0@example.com … r{n-1}@example.com.
 async fn confirmed_readers(t: &TestApp, n: usize) -> Vec<String> {
@@ -24,8 +27,8 @@ async fn confirmed_readers(t: &TestApp, n: usize) -> Vec<String> {
 
 both_engines!(
     a_send_triggered_twice_at_once_reaches_each_reader_once,
-    async {
-        let t = spawn_app().await;
+    |engine| async move {
+        let t = spawn_app(engine).await;
         let readers = confirmed_readers(&t, 50).await;
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let (a, b) = tokio::join!(
@@ -48,102 +51,114 @@ both_engines!(
     }
 );
 
-both_engines!(a_restart_mid_send_finishes_without_doubles, async {
-    let t =
-        spawn_app_with("[delivery]\nmax_per_second = 200\nconcurrency = 2\nlease = \"3s\"\n").await;
-    let readers = confirmed_readers(&t, 300).await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    t.smtp.wait_for(50, Duration::from_secs(20)).await;
-    // Graceful stop mid-send, then start again over the same database.
-    let (smtp, dir) = t.stop().await;
-    let sent_before = smtp.count();
-    assert!(
-        sent_before < readers.len(),
-        "stopped mid-send ({sent_before})"
-    );
-    let t = spawn_on(smtp, dir, "[delivery]\nconcurrency = 4\n").await;
-    let done = t.wait_send(id).await;
-    assert_eq!(done["sent"], readers.len() as i64, "{done}");
-    t.assert_each_received_once(&readers);
-});
-
-both_engines!(someone_who_leaves_mid_send_gets_nothing_further, async {
-    let t = spawn_app_with("[delivery]\nmax_per_second = 100\nconcurrency = 1\n").await;
-    confirmed_readers(&t, 40).await;
-    t.subscribe_and_confirm("leaver@example.com").await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    // Pause at once so the leaver's row (the last) is still pending, then unsubscribe them.
-    assert_eq!(t.control(id, "pause").await.0, 200);
-    let leaver = t
-        .app
-        .store
-        .list_subscribers(
-            &nashra::store::ReaderFilter {
-                q: Some("leaver@".into()),
-                ..Default::default()
-            },
-            1,
-            10,
+both_engines!(
+    a_restart_mid_send_finishes_without_doubles,
+    |engine| async move {
+        let t = spawn_app_with(
+            engine,
+            "[delivery]\nmax_per_second = 200\nconcurrency = 2\nlease = \"3s\"\n",
         )
-        .await
-        .unwrap()
-        .0[0]
-        .id;
-    let token = t.app.tokens.unsubscribe(leaver);
-    assert_eq!(
-        t.http
-            .post(t.url(&format!("/unsubscribe/{token}")))
-            .send()
+        .await;
+        let readers = confirmed_readers(&t, 300).await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        t.smtp.wait_for(50, Duration::from_secs(20)).await;
+        // Graceful stop mid-send, then start again over the same database.
+        let (smtp, dir) = t.stop().await;
+        let sent_before = smtp.count();
+        assert!(
+            sent_before < readers.len(),
+            "stopped mid-send ({sent_before})"
+        );
+        let t = spawn_on(smtp, dir, "[delivery]\nconcurrency = 4\n").await;
+        let done = t.wait_send(id).await;
+        assert_eq!(done.sent, readers.len() as i64, "{done:?}");
+        t.assert_each_received_once(&readers);
+    }
+);
+
+both_engines!(
+    someone_who_leaves_mid_send_gets_nothing_further,
+    |engine| async move {
+        let t = spawn_app_with(
+            engine,
+            "[delivery]\nmax_per_second = 100\nconcurrency = 1\n",
+        )
+        .await;
+        confirmed_readers(&t, 40).await;
+        t.subscribe_and_confirm("leaver@example.com").await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        // Pause at once so the leaver's row (the last) is still pending, then unsubscribe them.
+        t.control(id, "pause").await;
+        let leaver = t
+            .app
+            .store
+            .list_subscribers(
+                &nashra::store::ReaderFilter {
+                    q: Some("leaver@".into()),
+                    ..Default::default()
+                },
+                1,
+                10,
+            )
             .await
             .unwrap()
-            .status(),
-        200
-    );
-    t.control(id, "resume").await;
-    let done = t.wait_send(id).await;
-    assert_eq!(done["skipped"], 1, "{done}");
-    assert_eq!(done["sent"], 40, "{done}");
-    assert_eq!(
-        t.smtp.messages_to("leaver@example.com").len(),
-        1,
-        "only the confirmation"
-    );
-});
+            .0[0]
+            .id;
+        let token = t.app.tokens.unsubscribe(leaver);
+        assert_eq!(
+            t.http
+                .post(t.url(&format!("/unsubscribe/{token}")))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        t.control(id, "resume").await;
+        let done = t.wait_send(id).await;
+        assert_eq!(done.skipped, 1, "{done:?}");
+        assert_eq!(done.sent, 40, "{done:?}");
+        assert_eq!(
+            t.smtp.messages_to("leaver@example.com").len(),
+            1,
+            "only the confirmation"
+        );
+    }
+);
 
-both_engines!(transient_failures_are_retried_and_delivered_once, async {
-    let t = spawn_app().await;
-    let readers = confirmed_readers(&t, 10).await;
-    t.smtp.fault("r1@example.com", Fault::Code(451), 2);
-    t.smtp.fault("r2@example.com", Fault::Code(421), 1);
-    t.smtp.fault("r3@example.com", Fault::Drop, 1);
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    let done = t.wait_send(id).await;
-    assert_eq!(
-        (
-            done["status"].as_str(),
-            done["sent"].as_i64(),
-            done["failed"].as_i64()
-        ),
-        (Some("done"), Some(10), Some(0)),
-        "{done}"
-    );
-    t.assert_each_received_once(&readers);
-    assert_eq!(t.smtp.attempts("r1@example.com"), 3);
-    let metrics = t.get_text("/metrics").await;
-    assert!(
-        metrics.contains("nashra_messages_retried_total 2")
-            || metrics.contains("nashra_messages_retried_total 3"),
-        "{metrics}"
-    );
-});
+both_engines!(
+    transient_failures_are_retried_and_delivered_once,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        let readers = confirmed_readers(&t, 10).await;
+        t.smtp.fault("r1@example.com", Fault::Code(451), 2);
+        t.smtp.fault("r2@example.com", Fault::Code(421), 1);
+        t.smtp.fault("r3@example.com", Fault::Drop, 1);
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        let done = t.wait_send(id).await;
+        assert_eq!(
+            (done.status.as_str(), done.sent, done.failed),
+            ("done", 10, 0),
+            "{done:?}"
+        );
+        t.assert_each_received_once(&readers);
+        assert_eq!(t.smtp.attempts("r1@example.com"), 3);
+        let metrics = t.get_text("/metrics").await;
+        assert!(
+            metrics.contains("nashra_messages_retried_total 2")
+                || metrics.contains("nashra_messages_retried_total 3"),
+            "{metrics}"
+        );
+    }
+);
 
 both_engines!(
     permanent_failures_are_recorded_and_bounce_after_the_threshold,
-    async {
-        let t = spawn_app_with("[delivery]\nbounce_after = 2\n").await;
+    |engine| async move {
+        let t = spawn_app_with(engine, "[delivery]\nbounce_after = 2\n").await;
         confirmed_readers(&t, 5).await;
         t.smtp.fault("r4@example.com", Fault::Code(550), usize::MAX);
         for round in 1..=2 {
@@ -151,22 +166,15 @@ both_engines!(
                 .await;
             let id = t.send_now().await;
             let done = t.wait_send(id).await;
-            assert_eq!(
-                (done["sent"].as_i64(), done["failed"].as_i64()),
-                (Some(4), Some(1)),
-                "{done}"
-            );
-            let f = t.admin_get(&format!("/api/sends/{id}/failures")).await;
-            assert_eq!(f["failures"][0]["email"], "r4@example.com");
-            assert!(
-                f["failures"][0]["error"].as_str().unwrap().contains("550"),
-                "{f}"
-            );
-            assert_eq!(f["failures"][0]["attempts"], 1, "a 5xx is not retried");
+            assert_eq!((done.sent, done.failed), (4, 1), "{done:?}");
+            let f = t.failures(id).await;
+            assert_eq!(f[0].email, "r4@example.com");
+            assert!(f[0].error.contains("550"), "{f:?}");
+            assert_eq!(f[0].attempts, 1, "a 5xx is not retried");
         }
         assert_eq!(t.smtp.attempts("r4@example.com"), 2);
-        let bounced = t.admin_get("/api/subscribers?status=bounced").await;
-        assert_eq!(bounced["total"], 1);
+        let bounced = t.readers("status=bounced").await;
+        assert_eq!(bounced.total, 1);
         // Left out of the next digest.
         t.add_article("https://example.org/3/", "خبر", "نص").await;
         let r: Value = t.admin_json("/api/sends", json!({})).await;
@@ -174,59 +182,51 @@ both_engines!(
     }
 );
 
-both_engines!(failed_deliveries_can_be_retried_on_request, async {
-    let t = spawn_app_with("[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
-    confirmed_readers(&t, 3).await;
-    t.smtp.fault("r0@example.com", Fault::Code(451), 2);
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    let done = t.wait_send(id).await;
-    assert_eq!(
-        (done["sent"].as_i64(), done["failed"].as_i64()),
-        (Some(2), Some(1)),
-        "{done}"
-    );
-    let (_, r) = t.control(id, "retry").await;
-    assert_eq!(r["requeued"], 1);
-    let done = t.wait_send(id).await;
-    assert_eq!(
-        (done["sent"].as_i64(), done["failed"].as_i64()),
-        (Some(3), Some(0)),
-        "{done}"
-    );
-});
+both_engines!(
+    failed_deliveries_can_be_retried_on_request,
+    |engine| async move {
+        let t = spawn_app_with(engine, "[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
+        confirmed_readers(&t, 3).await;
+        t.smtp.fault("r0@example.com", Fault::Code(451), 2);
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        let done = t.wait_send(id).await;
+        assert_eq!((done.sent, done.failed), (2, 1), "{done:?}");
+        let r = t.control(id, "retry").await;
+        assert_eq!(r.requeued, Some(1));
+        let done = t.wait_send(id).await;
+        assert_eq!((done.sent, done.failed), (3, 0), "{done:?}");
+    }
+);
 
 both_engines!(
     a_relay_that_is_down_pauses_the_send_and_it_resumes_by_itself,
-    async {
-        let t = spawn_app_with("[delivery]\nmax_attempts = 2\n").await;
+    |engine| async move {
+        let t = spawn_app_with(engine, "[delivery]\nmax_attempts = 2\n").await;
         let readers = confirmed_readers(&t, 20).await;
         t.smtp.go_down();
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let id = t.send_now().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let v = t.admin_get(&format!("/api/sends/{id}")).await;
+        let v = t.send(id).await;
         assert_eq!(
-            (v["status"].as_str(), v["failed"].as_i64()),
-            (Some("sending"), Some(0)),
-            "nothing burnt: {v}"
+            (v.status.as_str(), v.failed),
+            ("sending", 0),
+            "nothing burnt: {v:?}"
         );
         t.smtp.come_back().await;
         let done = t.wait_send(id).await;
-        assert_eq!(
-            (done["sent"].as_i64(), done["failed"].as_i64()),
-            (Some(20), Some(0)),
-            "{done}"
-        );
+        assert_eq!((done.sent, done.failed), (20, 0), "{done:?}");
         t.assert_each_received_once(&readers);
     }
 );
 
 both_engines!(
     a_relay_that_rejects_everything_stops_the_send_and_bounces_nobody,
-    async {
+    |engine| async move {
         // Issue 6, item 2: a failure streak that stops a send says nothing about the readers.
         let t = spawn_app_with(
+            engine,
             "[delivery]\nstop_after_failures = 5\nconcurrency = 1\nbounce_after = 1\n",
         )
         .await;
@@ -235,52 +235,33 @@ both_engines!(
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let first = t.send_now().await;
         let v = t.wait_send(first).await;
-        assert_eq!(v["status"], "failed", "{v}");
+        assert_eq!(v.status, "failed", "{v:?}");
         assert!(
-            v["error"]
-                .as_str()
-                .unwrap()
-                .contains("consecutive failures"),
-            "{v}"
+            v.error.as_deref().unwrap().contains("consecutive failures"),
+            "{v:?}"
         );
         // Stopped after `stop_after_failures` (plus what was in flight: concurrency is 1), not 30.
-        assert!(v["failed"].as_i64().unwrap() <= 6, "stopped early: {v}");
-        assert!(v["pending"].as_i64().unwrap() >= 24, "{v}");
+        assert!(v.failed <= 6, "stopped early: {v:?}");
+        assert!(v.pending >= 24, "{v:?}");
         // A second send while the relay is still broken stops the same way.
         t.add_article("https://example.org/2/", "خبر ثان", "نص")
             .await;
         let second = t.send_now().await;
-        assert_eq!(t.wait_send(second).await["status"], "failed");
+        assert_eq!(t.wait_send(second).await.status, "failed");
         // Nobody was marked bounced, though bounce_after is 1 and some got two 550s.
-        let subs = t.admin_get("/api/subscribers?status=confirmed").await;
-        assert_eq!(subs["total"], 30, "{subs}");
-        assert!(
-            subs["subscribers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|s| s["bounces"] == 0),
-            "{subs}"
-        );
+        let subs = t.readers("status=confirmed").await;
+        assert_eq!(subs.total, 30, "{subs:?}");
+        assert!(subs.subscribers.iter().all(|s| s.bounces == 0), "{subs:?}");
         // The relay is fixed: resuming the first and retrying the second reach everyone, the
         // readers whose deliveries failed included.
         t.smtp.fault_all(None);
-        assert_eq!(t.control(first, "resume").await.0, 200);
+        t.control(first, "resume").await;
         let v = t.wait_send(first).await;
-        assert_eq!(
-            (v["status"].as_str(), v["sent"].as_i64()),
-            (Some("done"), Some(30)),
-            "{v}"
-        );
-        let (status, r) = t.control(second, "retry").await;
-        assert_eq!(status, 200, "{r}");
-        assert!(r["requeued"].as_i64().unwrap() >= 1, "{r}");
+        assert_eq!((v.status.as_str(), v.sent), ("done", 30), "{v:?}");
+        let r = t.control(second, "retry").await;
+        assert!(r.requeued.unwrap() >= 1, "{r:?}");
         let v = t.wait_send(second).await;
-        assert_eq!(
-            (v["status"].as_str(), v["sent"].as_i64()),
-            (Some("done"), Some(30)),
-            "{v}"
-        );
+        assert_eq!((v.status.as_str(), v.sent), ("done", 30), "{v:?}");
         let per = t.smtp.per_recipient();
         for r in &readers {
             assert_eq!(per.get(r), Some(&2), "{r}: one copy of each digest");
@@ -290,54 +271,46 @@ both_engines!(
 
 both_engines!(
     a_relay_that_accepts_and_never_answers_counts_as_down,
-    async {
+    |engine| async move {
         // Issue 6, item 1: the relay takes the TCP connection and never greets. smtp.timeout is
         // 1 s in the tests: the send must see a relay that is down, burn nothing, and finish once
         // the relay speaks again.
         // Silent from the start: not even the greeting at start-up gets an answer.
-        let smtp = crate::smtp::TestSmtp::start().await;
+        let smtp = TestSmtp::start().await;
         smtp.set_silent(true);
-        let t = spawn_on(smtp, TestPlace::new().await, "").await;
+        let t = spawn_on(smtp, TestPlace::new(engine).await, "").await;
         let readers = confirmed_readers(&t, 10).await;
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let id = t.send_now().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let metrics = t.get_text("/metrics").await;
-            let v = t.admin_get(&format!("/api/sends/{id}")).await;
-            if metrics.contains("nashra_relay_down 1") && v["in_flight"] == 0 {
-                assert_eq!(
-                    (v["sent"].as_i64(), v["failed"].as_i64()),
-                    (Some(0), Some(0)),
-                    "{v}"
-                );
+            let v = t.send(id).await;
+            if metrics.contains("nashra_relay_down 1") && v.in_flight == 0 {
+                assert_eq!((v.sent, v.failed), (0, 0), "{v:?}");
                 break;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "never seen as down: {v}"
+                "never seen as down: {v:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         t.smtp.set_silent(false);
         let done = t.wait_send(id).await;
-        assert_eq!(
-            (done["sent"].as_i64(), done["failed"].as_i64()),
-            (Some(10), Some(0)),
-            "{done}"
-        );
+        assert_eq!((done.sent, done.failed), (10, 0), "{done:?}");
         t.assert_each_received_once(&readers);
     }
 );
 
-both_engines!(shutdown_ends_whatever_the_relay_does, async {
+both_engines!(shutdown_ends_whatever_the_relay_does, |engine| async move {
     // Issue 6, item 1: SIGTERM (here: the same shutdown signal) while every message waits on a
     // silent relay must still end, and leave the rows for the next run.
-    let smtp = crate::smtp::TestSmtp::start().await;
+    let smtp = TestSmtp::start().await;
     smtp.set_silent(true);
     let t = spawn_on(
         smtp,
-        TestPlace::new().await,
+        TestPlace::new(engine).await,
         "[smtp]\ntimeout = \"20s\"\n[delivery]\nlease = \"60s\"\n",
     )
     .await;
@@ -351,41 +324,41 @@ both_engines!(shutdown_ends_whatever_the_relay_does, async {
     smtp.set_silent(false);
     let t = spawn_on(smtp, dir, "").await;
     let done = t.wait_send(id).await;
-    assert_eq!(done["sent"], 8, "{done}");
+    assert_eq!(done.sent, 8, "{done:?}");
 });
 
-both_engines!(pause_resume_and_cancel, async {
-    let t = spawn_app_with("[delivery]\nmax_per_second = 50\nconcurrency = 2\n").await;
+both_engines!(pause_resume_and_cancel, |engine| async move {
+    let t = spawn_app_with(engine, "[delivery]\nmax_per_second = 50\nconcurrency = 2\n").await;
     confirmed_readers(&t, 100).await;
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
     t.smtp.wait_for(5, Duration::from_secs(10)).await;
-    let (_, v) = t.control(id, "pause").await;
-    assert_eq!(v["status"], "paused");
+    let v = t.control(id, "pause").await;
+    assert_eq!(v.status, "paused");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let paused_at = t.smtp.count();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(t.smtp.count(), paused_at, "nothing goes out while paused");
-    let (_, v) = t.control(id, "resume").await;
-    assert_eq!(v["status"], "sending");
+    let v = t.control(id, "resume").await;
+    assert_eq!(v.status, "sending");
     t.smtp
         .wait_for(paused_at + 5, Duration::from_secs(10))
         .await;
-    let (_, v) = t.control(id, "cancel").await;
-    assert_eq!(v["status"], "cancelled");
+    let v = t.control(id, "cancel").await;
+    assert_eq!(v.status, "cancelled");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let at_cancel = t.smtp.count();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(t.smtp.count(), at_cancel);
     assert!(at_cancel < 100);
-    let v = t.admin_get(&format!("/api/sends/{id}")).await;
-    assert!(v["cancelled"].as_i64().unwrap() > 0, "{v}");
+    let v = t.send(id).await;
+    assert!(v.cancelled > 0, "{v:?}");
     // A cancelled send cannot be resumed.
-    assert_eq!(t.control(id, "resume").await.0, 409);
+    assert_eq!(t.control_status(id, "resume").await, 409);
 });
 
-both_engines!(the_rate_limit_is_respected, async {
-    let t = spawn_app_with("[delivery]\nmax_per_second = 40\nconcurrency = 8\n").await;
+both_engines!(the_rate_limit_is_respected, |engine| async move {
+    let t = spawn_app_with(engine, "[delivery]\nmax_per_second = 40\nconcurrency = 8\n").await;
     confirmed_readers(&t, 80).await;
     t.add_article("https://example.org/1/", "خبر", "نص").await;
     let id = t.send_now().await;
@@ -403,8 +376,8 @@ both_engines!(the_rate_limit_is_respected, async {
 
 both_engines!(
     a_test_send_goes_to_one_address_and_keeps_the_articles_for_the_digest,
-    async {
-        let t = spawn_app().await;
+    |engine| async move {
+        let t = spawn_app(engine).await;
         confirmed_readers(&t, 3).await;
         t.add_article("https://example.org/1/", "خبر للتجربة", "نص")
             .await;
@@ -420,7 +393,7 @@ both_engines!(
         // The real send still has the article.
         let id = t.send_now().await;
         let done = t.wait_send(id).await;
-        assert_eq!(done["sent"], 3);
+        assert_eq!(done.sent, 3);
         // A test send's bad address is refused.
         let r = t
             .admin_post("/api/sends", json!({"test_to": "x@y.z\r\nBcc: a@b.c"}))
@@ -437,82 +410,79 @@ both_engines!(
     }
 );
 
-both_engines!(outside_the_sending_window_a_send_waits, async {
-    // A one-minute window twelve hours from now: closed for the whole test.
-    let now = chrono::Utc::now();
-    let open = now + chrono::Duration::hours(12);
-    let window = format!(
-        "{}-{}",
-        open.format("%H:%M"),
-        (open + chrono::Duration::minutes(1)).format("%H:%M")
-    );
-    let t = spawn_app_with(&format!(
-        "[delivery]\nwindow = \"{window}\"\nwindow_timezone = \"UTC\"\n"
-    ))
-    .await;
-    confirmed_readers(&t, 5).await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(t.smtp.count(), 0, "nothing goes out outside the window");
-    assert_eq!(
-        t.admin_get(&format!("/api/sends/{id}")).await["status"],
-        "sending"
-    );
-    // The operator widens the window and restarts: the send goes on.
-    let (smtp, dir) = t.stop().await;
-    let t = spawn_on(smtp, dir, "").await;
-    let done = t.wait_send(id).await;
-    assert_eq!(done["sent"], 5, "{done}");
-});
+both_engines!(
+    outside_the_sending_window_a_send_waits,
+    |engine| async move {
+        // A one-minute window twelve hours from now: closed for the whole test.
+        let now = chrono::Utc::now();
+        let open = now + chrono::Duration::hours(12);
+        let window = format!(
+            "{}-{}",
+            open.format("%H:%M"),
+            (open + chrono::Duration::minutes(1)).format("%H:%M")
+        );
+        let t = spawn_app_with(
+            engine,
+            &format!("[delivery]\nwindow = \"{window}\"\nwindow_timezone = \"UTC\"\n"),
+        )
+        .await;
+        confirmed_readers(&t, 5).await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(t.smtp.count(), 0, "nothing goes out outside the window");
+        assert_eq!(t.send(id).await.status, "sending");
+        // The operator widens the window and restarts: the send goes on.
+        let (smtp, dir) = t.stop().await;
+        let t = spawn_on(smtp, dir, "").await;
+        let done = t.wait_send(id).await;
+        assert_eq!(done.sent, 5, "{done:?}");
+    }
+);
 
-both_engines!(a_lost_reply_after_the_message_counts_as_an_attempt, async {
-    // The relay takes the message and hangs up before its "250": we cannot know it arrived.
-    // Retrying may duplicate it, so each such retry spends an attempt: bounded, never endless.
-    let t = spawn_app_with("[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
-    confirmed_readers(&t, 3).await;
-    t.smtp
-        .fault("r1@example.com", Fault::DropAfterData, usize::MAX);
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let id = t.send_now().await;
-    let done = t.wait_send(id).await;
-    assert_eq!(
-        (done["sent"].as_i64(), done["failed"].as_i64()),
-        (Some(2), Some(1)),
-        "{done}"
-    );
-    assert_eq!(
-        t.smtp.messages_to("r1@example.com").len(),
-        2,
-        "max_attempts copies at most"
-    );
-    let f = t.admin_get(&format!("/api/sends/{id}/failures")).await;
-    assert!(
-        f["failures"][0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("no reply after the message was sent"),
-        "{f}"
-    );
-});
+both_engines!(
+    a_lost_reply_after_the_message_counts_as_an_attempt,
+    |engine| async move {
+        // The relay takes the message and hangs up before its "250": we cannot know it arrived.
+        // Retrying may duplicate it, so each such retry spends an attempt: bounded, never endless.
+        let t = spawn_app_with(engine, "[delivery]\nmax_attempts = 2\nbounce_after = 5\n").await;
+        confirmed_readers(&t, 3).await;
+        t.smtp
+            .fault("r1@example.com", Fault::DropAfterData, usize::MAX);
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        let done = t.wait_send(id).await;
+        assert_eq!((done.sent, done.failed), (2, 1), "{done:?}");
+        assert_eq!(
+            t.smtp.messages_to("r1@example.com").len(),
+            2,
+            "max_attempts copies at most"
+        );
+        let f = t.failures(id).await;
+        assert!(
+            f[0].error.contains("no reply after the message was sent"),
+            "{f:?}"
+        );
+    }
+);
 
 /// Subscriber ids of `emails`, from the admin API.
 async fn ids_of(t: &TestApp, emails: &[String]) -> Vec<i64> {
     let mut ids = Vec::new();
     for e in emails {
-        let v = t.admin_get(&format!("/api/subscribers?q={e}")).await;
-        ids.push(v["subscribers"][0]["id"].as_i64().unwrap());
+        let v = t.readers(&format!("q={e}")).await;
+        ids.push(v.subscribers[0].id);
     }
     ids
 }
 
 both_engines!(
     nothing_reaches_a_reader_after_their_unsubscribe_or_erasure_returned,
-    async {
+    |engine| async move {
         // Issue 6, item 7. A slow relay (8 ms a message) keeps the send going while readers whose
         // rows are claimed but not yet sent leave; whatever arrives for them must have arrived
         // before their request returned, and the ledger says which: sent, or skipped.
-        let t = spawn_app_with("[delivery]\nconcurrency = 4\n").await;
+        let t = spawn_app_with(engine, "[delivery]\nconcurrency = 4\n").await;
         t.smtp.set_delay(Duration::from_millis(8));
         let readers = confirmed_readers(&t, 400).await;
         let ids = ids_of(&t, &readers).await;
@@ -566,16 +536,16 @@ both_engines!(
             got_nothing > 0,
             "the test reached readers before their messages"
         );
-        assert_eq!(done["skipped"].as_i64(), Some(got_nothing), "{done}");
-        assert_eq!(done["sent"].as_i64(), Some(400 - got_nothing), "{done}");
+        assert_eq!(done.skipped, got_nothing, "{done:?}");
+        assert_eq!(done.sent, 400 - got_nothing, "{done:?}");
     }
 );
 
 /// Issue 15, item 1: a relay that takes 0.8 × `smtp.timeout` over each RCPT and each message,
 /// with the lease at its minimum (3 × `smtp.timeout`), `workers` dispatchers on one store.
 /// Rows wait in a claimed batch far longer than their lease; none may be sent twice.
-async fn a_slow_relay_reaches_each_reader_once_with(workers: usize) {
-    let t = spawn_app_with("[delivery]\nconcurrency = 2\nlease = \"3s\"\n").await;
+async fn a_slow_relay_reaches_each_reader_once_with(engine: Engine, workers: usize) {
+    let t = spawn_app_with(engine, "[delivery]\nconcurrency = 2\nlease = \"3s\"\n").await;
     assert_eq!(t.app.settings.smtp.timeout, Duration::from_secs(1));
     let mut others = Vec::new();
     for _ in 1..workers {
@@ -598,13 +568,13 @@ async fn a_slow_relay_reaches_each_reader_once_with(workers: usize) {
     let id = t.send_now().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let v = t.admin_get(&format!("/api/sends/{id}")).await;
-        if v["status"] == "done" {
+        let v = t.send(id).await;
+        if v.status == "done" {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "never finished: {v}"
+            "never finished: {v:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -621,11 +591,11 @@ async fn a_slow_relay_reaches_each_reader_once_with(workers: usize) {
 both_engines!(
     multi_thread,
     a_slow_relay_reaches_each_reader_once_with_one_worker,
-    a_slow_relay_reaches_each_reader_once_with(1)
+    |engine| a_slow_relay_reaches_each_reader_once_with(engine, 1)
 );
 
 both_engines!(
     multi_thread,
     a_slow_relay_reaches_each_reader_once_with_three_workers,
-    a_slow_relay_reaches_each_reader_once_with(3)
+    |engine| a_slow_relay_reaches_each_reader_once_with(engine, 3)
 );

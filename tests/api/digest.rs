@@ -38,8 +38,8 @@ fn article(id: i64, title: &str, summary: &str, tags: &[&str], image: &str) -> A
 }
 
 // The rendered digest is a reviewed artefact: any change to it shows up as a snapshot diff.
-both_engines!(rendered_digest_snapshot, async {
-    let t = spawn_app().await;
+both_engines!(rendered_digest_snapshot, |engine| async move {
+    let t = spawn_app(engine).await;
     let articles = vec![
         article(
             2,
@@ -102,15 +102,16 @@ both_engines!(rendered_digest_snapshot, async {
 
 both_engines!(
     the_digest_passes_the_message_checker_and_has_the_most_read_section,
-    async {
+    |engine| async move {
         let most = Arc::new(Mutex::new(rss(&[
             ("m1", "الأكثر قراءة الأول", ""),
             ("m2", "الأكثر قراءة الثاني", ""),
         ])));
         let addr = serve_feed(most).await;
-        let t = spawn_app_with(&format!(
-            "[newsletter]\nmost_read_feed = \"http://{addr}/feed.xml\"\n"
-        ))
+        let t = spawn_app_with(
+            engine,
+            &format!("[newsletter]\nmost_read_feed = \"http://{addr}/feed.xml\"\n"),
+        )
         .await;
         t.subscribe_and_confirm("reader@example.com").await;
         t.add_article(
@@ -129,20 +130,23 @@ both_engines!(
     }
 );
 
-both_engines!(without_a_most_read_feed_the_section_is_omitted, async {
-    let t = spawn_app().await;
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let d = t
-        .app
-        .preview(t.app.settings.schedule(None).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!d.html.contains("الأكثر قراءة"));
-});
+both_engines!(
+    without_a_most_read_feed_the_section_is_omitted,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let d = t
+            .app
+            .preview(t.app.settings.schedule(None).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!d.html.contains("الأكثر قراءة"));
+    }
+);
 
-both_engines!(at_most_max_articles_newest_first, async {
-    let t = spawn_app_with("[[schedules]]\nname = \"daily\"\ncron = \"0 7 * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة\"\nmax_articles = 3\n").await;
+both_engines!(at_most_max_articles_newest_first, |engine| async move {
+    let t = spawn_app_with(engine, "[[schedules]]\nname = \"daily\"\ncron = \"0 7 * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة\"\nmax_articles = 3\n").await;
     for i in 1..=5 {
         t.add_article(
             &format!("https://example.org/{i}/"),
@@ -162,52 +166,58 @@ both_engines!(at_most_max_articles_newest_first, async {
     assert!(pos("خبر رقم 3").is_some() && pos("خبر رقم 2").is_none());
 });
 
-both_engines!(a_schedule_slot_fires_once_and_only_with_news, async {
-    let t = spawn_app().await;
-    t.subscribe_and_confirm("reader@example.com").await;
-    let slot = Utc::now().timestamp_millis() - 1000;
-    // Nothing new yet: no digest.
-    assert_eq!(
-        t.app.fire_schedule("daily", slot).await.unwrap(),
-        DigestOutcome::NothingNew
-    );
-    t.add_article("https://example.org/1/", "خبر", "نص").await;
-    let next = slot + 1;
-    let first = t.app.fire_schedule("daily", next).await.unwrap();
-    let DigestOutcome::Created { id, recipients: 1 } = first else {
-        panic!("{first:?}")
-    };
-    // The same slot again (a second process, a restart): the same digest, not a new one.
-    assert_eq!(
-        t.app.fire_schedule("daily", next).await.unwrap(),
-        DigestOutcome::Exists(id)
-    );
-    t.wait_send(id).await;
-    assert_eq!(t.smtp.messages_to("reader@example.com").len(), 2);
-});
+both_engines!(
+    a_schedule_slot_fires_once_and_only_with_news,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        t.subscribe_and_confirm("reader@example.com").await;
+        let slot = Utc::now().timestamp_millis() - 1000;
+        // Nothing new yet: no digest.
+        assert_eq!(
+            t.app.fire_schedule("daily", slot).await.unwrap(),
+            DigestOutcome::NothingNew
+        );
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let next = slot + 1;
+        let first = t.app.fire_schedule("daily", next).await.unwrap();
+        let DigestOutcome::Created { id, recipients: 1 } = first else {
+            panic!("{first:?}")
+        };
+        // The same slot again (a second process, a restart): the same digest, not a new one.
+        assert_eq!(
+            t.app.fire_schedule("daily", next).await.unwrap(),
+            DigestOutcome::Exists(id)
+        );
+        t.wait_send(id).await;
+        assert_eq!(t.smtp.messages_to("reader@example.com").len(), 2);
+    }
+);
 
-both_engines!(a_schedules_first_digest_does_not_dump_the_archive, async {
-    let t = spawn_app().await;
-    t.subscribe_and_confirm("reader@example.com").await;
-    t.add_article("https://example.org/old/", "خبر قديم", "نص")
-        .await;
-    // Pretend the old article arrived a month ago.
-    let sched = t.app.settings.schedule(None).unwrap().clone();
-    let month_ago = Utc::now().timestamp_millis() - 30 * 24 * 3600 * 1000;
-    sqlx_set_arrival(&t, month_ago).await;
-    t.add_article("https://example.org/new/", "خبر جديد", "نص")
-        .await;
-    let out = t
-        .app
-        .create_digest(&sched, DigestKind::Manual, None, None)
-        .await
-        .unwrap();
-    let DigestOutcome::Created { id, .. } = out else {
-        panic!("{out:?}")
-    };
-    let d = t.app.store.digest(id).await.unwrap().unwrap();
-    assert!(d.html.contains("خبر جديد") && !d.html.contains("خبر قديم"));
-});
+both_engines!(
+    a_schedules_first_digest_does_not_dump_the_archive,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        t.subscribe_and_confirm("reader@example.com").await;
+        t.add_article("https://example.org/old/", "خبر قديم", "نص")
+            .await;
+        // Pretend the old article arrived a month ago.
+        let sched = t.app.settings.schedule(None).unwrap().clone();
+        let month_ago = Utc::now().timestamp_millis() - 30 * 24 * 3600 * 1000;
+        sqlx_set_arrival(&t, month_ago).await;
+        t.add_article("https://example.org/new/", "خبر جديد", "نص")
+            .await;
+        let out = t
+            .app
+            .create_digest(&sched, DigestKind::Manual, None, None)
+            .await
+            .unwrap();
+        let DigestOutcome::Created { id, .. } = out else {
+            panic!("{out:?}")
+        };
+        let d = t.app.store.digest(id).await.unwrap().unwrap();
+        assert!(d.html.contains("خبر جديد") && !d.html.contains("خبر قديم"));
+    }
+);
 
 async fn sqlx_set_arrival(t: &TestApp, at: i64) {
     t.dir
@@ -215,8 +225,8 @@ async fn sqlx_set_arrival(t: &TestApp, at: i64) {
         .await;
 }
 
-both_engines!(nothing_new_means_no_digest, async {
-    let t = spawn_app().await;
+both_engines!(nothing_new_means_no_digest, |engine| async move {
+    let t = spawn_app(engine).await;
     let r = t.admin_post("/api/sends", json!({})).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
@@ -228,8 +238,8 @@ both_engines!(nothing_new_means_no_digest, async {
 });
 
 // The scheduler in real time: an every-minute schedule fires once at the next minute.
-both_engines!(the_scheduler_fires_a_due_slot_once, async {
-    let t = spawn_app_with("[[schedules]]\nname = \"minutely\"\ncron = \"* * * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة {{ date }}\"\n").await;
+both_engines!(the_scheduler_fires_a_due_slot_once, |engine| async move {
+    let t = spawn_app_with(engine, "[[schedules]]\nname = \"minutely\"\ncron = \"* * * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة {{ date }}\"\n").await;
     t.subscribe_and_confirm("reader@example.com").await;
     t.add_article("https://example.org/1/", "خبر الدقيقة", "نص")
         .await;

@@ -36,10 +36,10 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
 
 both_engines!(
     partial_requests_are_closed_and_health_keeps_answering,
-    async {
+    |engine| async move {
         // Issue 6, item 5: 200 clients send half a request head and wait. They are cut off after
         // the header timeout, connections beyond the cap are closed at once, and /health answers.
-        let t = spawn_app_with(TIGHT).await;
+        let t = spawn_app_with(engine, TIGHT).await;
         let mut slow = Vec::new();
         for _ in 0..200 {
             let mut s = TcpStream::connect(addr(&t)).await.unwrap();
@@ -75,43 +75,46 @@ both_engines!(
     }
 );
 
-both_engines!(a_slow_body_and_an_idle_keep_alive_are_closed, async {
-    let t = spawn_app_with(TIGHT).await;
-    // A body that stops arriving.
-    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
-    s.write_all(
+both_engines!(
+    a_slow_body_and_an_idle_keep_alive_are_closed,
+    |engine| async move {
+        let t = spawn_app_with(engine, TIGHT).await;
+        // A body that stops arriving.
+        let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+        s.write_all(
         b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nemail=a",
     )
     .await
     .unwrap();
-    assert!(
-        closed_within(&mut s, Duration::from_secs(6))
+        assert!(
+            closed_within(&mut s, Duration::from_secs(6))
+                .await
+                .is_some(),
+            "a stalled body is not waited on for ever"
+        );
+        // A keep-alive connection that goes quiet after one request.
+        let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
-            .is_some(),
-        "a stalled body is not waited on for ever"
-    );
-    // A keep-alive connection that goes quiet after one request.
-    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    assert!(
-        closed_within(&mut s, Duration::from_secs(5))
-            .await
-            .is_some(),
-        "an idle keep-alive is closed"
-    );
-    // Nothing of the half-sent sign-up was stored.
-    assert_eq!(t.admin_get("/api/subscribers").await["total"], 0);
-});
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5))
+                .await
+                .is_some(),
+            "an idle keep-alive is closed"
+        );
+        // Nothing of the half-sent sign-up was stored.
+        assert_eq!(t.readers("").await.total, 0);
+    }
+);
 
-both_engines!(shutdown_closes_open_connections, async {
+both_engines!(shutdown_closes_open_connections, |engine| async move {
     // Issue 6, item 5: with idle and half-sent connections open, shutdown still ends promptly
     // (the header timeout here is the default 10 s, longer than the grace).
-    let t = spawn_app().await;
+    let t = spawn_app(engine).await;
     let mut held = Vec::new();
     for i in 0..50 {
         let mut s = TcpStream::connect(addr(&t)).await.unwrap();
@@ -129,37 +132,40 @@ both_engines!(shutdown_closes_open_connections, async {
     }
 });
 
-both_engines!(a_client_that_stops_reading_is_cut_off, async {
-    // A small receive window and many pipelined requests: the answers fill the socket buffers
-    // and the server's writes stall. It must not wait on such a client for ever.
-    let t = spawn_app_with(TIGHT).await;
-    // A web copy of some 10 KB to ask for, many times over.
-    for i in 0..10 {
-        t.add_article(
-            &format!("https://example.org/{i}/"),
-            "خبر طويل",
-            &"نص ".repeat(100),
-        )
-        .await;
+both_engines!(
+    a_client_that_stops_reading_is_cut_off,
+    |engine| async move {
+        // A small receive window and many pipelined requests: the answers fill the socket buffers
+        // and the server's writes stall. It must not wait on such a client for ever.
+        let t = spawn_app_with(engine, TIGHT).await;
+        // A web copy of some 10 KB to ask for, many times over.
+        for i in 0..10 {
+            t.add_article(
+                &format!("https://example.org/{i}/"),
+                "خبر طويل",
+                &"نص ".repeat(100),
+            )
+            .await;
+        }
+        let id = t.send_now().await;
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        let mut s = sock.connect(addr(&t).parse().unwrap()).await.unwrap();
+        let requests = format!("GET /archive/{id} HTTP/1.1\r\nHost: x\r\n\r\n").repeat(400);
+        s.write_all(requests.as_bytes()).await.unwrap();
+        // Read nothing for a while; then whatever is left in the buffers, to the end.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let mut got = Vec::new();
+        let read_all = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got)).await;
+        let answers = String::from_utf8_lossy(&got)
+            .matches("HTTP/1.1 200")
+            .count();
+        assert!(
+            read_all.is_ok() && answers < 400,
+            "the server gave up on the stalled reader instead of waiting: {answers} answers"
+        );
     }
-    let id = t.send_now().await;
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    let mut s = sock.connect(addr(&t).parse().unwrap()).await.unwrap();
-    let requests = format!("GET /archive/{id} HTTP/1.1\r\nHost: x\r\n\r\n").repeat(400);
-    s.write_all(requests.as_bytes()).await.unwrap();
-    // Read nothing for a while; then whatever is left in the buffers, to the end.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let mut got = Vec::new();
-    let read_all = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got)).await;
-    let answers = String::from_utf8_lossy(&got)
-        .matches("HTTP/1.1 200")
-        .count();
-    assert!(
-        read_all.is_ok() && answers < 400,
-        "the server gave up on the stalled reader instead of waiting: {answers} answers"
-    );
-});
+);
 
 /// A connection from `local` (another loopback address: another client) to the app.
 async fn connect_from(t: &TestApp, local: &str) -> TcpStream {
@@ -190,20 +196,21 @@ async fn ask_from(t: &TestApp, local: &str, request: &str) -> Option<String> {
 
 both_engines!(
     one_client_holding_a_thousand_sockets_leaves_room_for_everyone_else,
-    async {
+    |engine| async move {
         // Issue 15, item 3: ~1,000 sockets from one address, each trickling a body a byte at a
         // time, filled every connection for the whole request timeout.
-        let t = spawn_app_with("[server]\nheader_timeout = \"2s\"\n").await;
+        let t = spawn_app_with(engine, "[server]\nheader_timeout = \"2s\"\n").await;
         hog_and_check(&t, true).await;
     }
 );
 
 both_engines!(
     a_client_is_held_to_its_share_where_a_proxy_header_is_configured,
-    async {
+    |engine| async move {
         // Issue 15, item 3: with `client_ip_header` set, no client had a share at all. A peer
         // that is not one of `trusted_proxies` is a client like any other.
         let t = spawn_app_with(
+            engine,
             "[server]\nheader_timeout = \"2s\"\nmax_connections = 256\n\
              client_ip_header = \"X-Forwarded-For\"\ntrusted_proxies = [\"127.0.0.9/32\"]\n",
         )

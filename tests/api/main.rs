@@ -3,10 +3,12 @@
 //!
 //! Most tests are written once with `both_engines!` and run twice: `…::sqlite` always, and
 //! `…::postgres` when `NASHRA_TEST_POSTGRES_URL` names a PostgreSQL server (without it they
-//! are listed as ignored, with that reason). A few are about one engine and say so.
+//! are listed as ignored, with that reason). A few are about one engine and name it
+//! (`Engine::Sqlite`, `Engine::Postgres`); no helper picks an engine by itself.
 
-/// Runs the async block `$body` as two tests in a module named `$name`: on SQLite, and on
-/// PostgreSQL (ignored, with the reason, when `NASHRA_TEST_POSTGRES_URL` is not set).
+/// Runs `$body`, a closure `|engine| async move { … }`, as two tests in a module named
+/// `$name`: on SQLite, and on PostgreSQL (ignored, with the reason, when
+/// `NASHRA_TEST_POSTGRES_URL` is not set). The body passes `engine` to whatever spawns an app.
 macro_rules! both_engines {
     ($name:ident, $body:expr) => {
         both_engines!(@[tokio::test] $name, $body);
@@ -21,9 +23,7 @@ macro_rules! both_engines {
 
             #[$($attr)*]
             async fn sqlite() {
-                crate::helpers::ENGINE
-                    .scope(crate::helpers::Engine::Sqlite, $body)
-                    .await
+                ($body)(crate::helpers::Engine::Sqlite).await
             }
 
             #[$($attr)*]
@@ -32,16 +32,13 @@ macro_rules! both_engines {
                 ignore = "NASHRA_TEST_POSTGRES_URL is not set: no PostgreSQL server to run on"
             )]
             async fn postgres() {
-                crate::helpers::ENGINE
-                    .scope(crate::helpers::Engine::Postgres, $body)
-                    .await
+                ($body)(crate::helpers::Engine::Postgres).await
             }
         }
     };
 }
 
 mod helpers;
-mod smtp;
 
 mod admin;
 mod articles;
@@ -54,7 +51,6 @@ mod crash;
 mod deliverability;
 mod delivery;
 mod digest;
-mod dovecot;
 mod http;
 mod nul;
 mod processes;

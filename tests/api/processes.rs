@@ -16,10 +16,7 @@ use nashra::{
     store::{DigestKind, DigestOutcome, DigestStatus, NewArticle},
 };
 
-use crate::{
-    helpers::{ENGINE, Engine, TestPlace, rss, test_toml},
-    smtp::TestSmtp,
-};
+use crate::helpers::{Engine, TestPlace, rss, smtp::TestSmtp, test_toml};
 
 /// A running `nashra` process, killed (SIGKILL) when dropped if still running.
 struct Proc(Child);
@@ -62,7 +59,7 @@ impl Proc {
 
 /// A PostgreSQL place, its config file (with `extra`), and the test's own `App` on it.
 async fn setup(smtp: &TestSmtp, extra: &str) -> (TestPlace, std::path::PathBuf, Arc<App>) {
-    let place = ENGINE.scope(Engine::Postgres, TestPlace::new()).await;
+    let place = TestPlace::new(Engine::Postgres).await;
     let toml = merge_toml(&test_toml(&place, smtp.addr), extra);
     let config = place.path().join("nashra.toml");
     std::fs::write(&config, &toml).unwrap();

@@ -45,58 +45,61 @@ fn assert_plain_text_reads_in_order(text: &str) {
     }
 }
 
-both_engines!(addresses_urls_and_names_read_as_one_run_everywhere, async {
-    // Issue 6, items 15 and 16.
-    let t = spawn_app().await;
-    let r = t
-        .post_json(
-            "/subscribe",
-            json!({"email": "john@example.com", "name": "John Smith, Jr."}),
+both_engines!(
+    addresses_urls_and_names_read_as_one_run_everywhere,
+    |engine| async move {
+        // Issue 6, items 15 and 16.
+        let t = spawn_app(engine).await;
+        let r = t
+            .post_json(
+                "/subscribe",
+                json!({"email": "john@example.com", "name": "John Smith, Jr."}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        t.confirm(&confirm_link(
+            &t.wait_for_mail_to("john@example.com", 1).await,
+        ))
+        .await;
+        t.add_article(
+            "https://example.org/1/",
+            "قال John Smith, Reuters إن شبكات 5G جاهزة.",
+            "راسلونا على info@alhal.net أو زوروا https://alhal.net/ar والسعر $999 فقط.",
         )
         .await;
-    assert_eq!(r.status(), 200);
-    t.confirm(&confirm_link(
-        &t.wait_for_mail_to("john@example.com", 1).await,
-    ))
-    .await;
-    t.add_article(
-        "https://example.org/1/",
-        "قال John Smith, Reuters إن شبكات 5G جاهزة.",
-        "راسلونا على info@alhal.net أو زوروا https://alhal.net/ar والسعر $999 فقط.",
-    )
-    .await;
-    let id = t.send_now().await;
-    t.wait_send(id).await;
-    let m = t.wait_for_mail_to("john@example.com", 2).await;
-    let msg = parse(&m);
-    let html = msg.body_html(0).unwrap();
-    for run in [
-        "<span dir=\"ltr\">info@alhal.net</span>",
-        "<span dir=\"ltr\">https://alhal.net/ar</span>",
-        "<span dir=\"ltr\">John Smith, Reuters</span>",
-        "<span dir=\"ltr\">5G</span>",
-        // A name with no Arabic in it is one left-to-right run, its full stop included
-        // (issue 15, item 11).
-        "مرحباً <span dir=\"ltr\">John Smith, Jr.</span>،",
-    ] {
-        assert!(html.contains(run), "{run} missing in:\n{html}");
+        let id = t.send_now().await;
+        t.wait_send(id).await;
+        let m = t.wait_for_mail_to("john@example.com", 2).await;
+        let msg = parse(&m);
+        let html = msg.body_html(0).unwrap();
+        for run in [
+            "<span dir=\"ltr\">info@alhal.net</span>",
+            "<span dir=\"ltr\">https://alhal.net/ar</span>",
+            "<span dir=\"ltr\">John Smith, Reuters</span>",
+            "<span dir=\"ltr\">5G</span>",
+            // A name with no Arabic in it is one left-to-right run, its full stop included
+            // (issue 15, item 11).
+            "مرحباً <span dir=\"ltr\">John Smith, Jr.</span>،",
+        ] {
+            assert!(html.contains(run), "{run} missing in:\n{html}");
+        }
+        assert!(html.contains("$999") && !html.contains("<span dir=\"ltr\">$999"));
+        let text = msg.body_text(0).unwrap();
+        assert!(text.contains("info@alhal.net") && text.contains("John Smith, Jr."));
+        assert_plain_text_reads_in_order(&text);
+        // The confirmation's text part too.
+        assert_plain_text_reads_in_order(
+            &parse(&t.smtp.messages_to("john@example.com")[0])
+                .body_text(0)
+                .unwrap(),
+        );
     }
-    assert!(html.contains("$999") && !html.contains("<span dir=\"ltr\">$999"));
-    let text = msg.body_text(0).unwrap();
-    assert!(text.contains("info@alhal.net") && text.contains("John Smith, Jr."));
-    assert_plain_text_reads_in_order(&text);
-    // The confirmation's text part too.
-    assert_plain_text_reads_in_order(
-        &parse(&t.smtp.messages_to("john@example.com")[0])
-            .body_text(0)
-            .unwrap(),
-    );
-});
+);
 
-both_engines!(content_cannot_reach_a_personal_slot, async {
+both_engines!(content_cannot_reach_a_personal_slot, |engine| async move {
     // Issue 6, item 12: an article image whose URL carries what was the fixed unsubscribe
     // marker must not become each reader's unsubscribe URL inside the attacker's URL.
-    let t = spawn_app().await;
+    let t = spawn_app(engine).await;
     t.subscribe_and_confirm("victim@example.com").await;
     let r = t
         .admin_post(
@@ -131,9 +134,9 @@ both_engines!(content_cannot_reach_a_personal_slot, async {
 
 both_engines!(
     the_web_copy_is_a_public_page_and_a_test_sends_link_opens,
-    async {
+    |engine| async move {
         // Issue 6, item 18.
-        let t = spawn_app().await;
+        let t = spawn_app(engine).await;
         t.subscribe_and_confirm("reader@example.com").await;
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let id = t.send_now().await;
@@ -185,7 +188,7 @@ both_engines!(
     }
 );
 
-both_engines!(the_messages_layout_details, async {
+both_engines!(the_messages_layout_details, |engine| async move {
     // Issue 6, items 17, 20 and 22 (image alt, hashtags).
     let feed = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>t</title><link>https://example.org/</link><description>d</description>
@@ -194,7 +197,7 @@ both_engines!(the_messages_layout_details, async {
 <media:content url="https://example.org/img/p.jpg" medium="image"><media:description>جسر في بغداد عند الغروب</media:description></media:content>
 </item></channel></rss>"#;
     let addr = serve_feed(Arc::new(Mutex::new(feed.to_owned()))).await;
-    let t = spawn_app().await;
+    let t = spawn_app(engine).await;
     t.app
         .ingest_feed(&format!("http://{addr}/feed.xml"))
         .await
@@ -228,7 +231,11 @@ both_engines!(the_messages_layout_details, async {
         !style.contains("color"),
         "no colour equal to the background: {style}"
     );
-    let t2 = spawn_app_with("[newsletter]\ntag_url = \"https://example.org/tag/{tag}\"\n").await;
+    let t2 = spawn_app_with(
+        engine,
+        "[newsletter]\ntag_url = \"https://example.org/tag/{tag}\"\n",
+    )
+    .await;
     t2.app
         .ingest_feed(&format!("http://{addr}/feed.xml"))
         .await
@@ -258,9 +265,9 @@ both_engines!(the_messages_layout_details, async {
     assert!(c.contains("width:100%;max-width:600px"));
 });
 
-both_engines!(pages_speak_plainly, async {
+both_engines!(pages_speak_plainly, |engine| async move {
     // Issue 6, item 22.
-    let t = spawn_app_with("[server]\nsignups_per_hour = 1\n").await;
+    let t = spawn_app_with(engine, "[server]\nsignups_per_hour = 1\n").await;
     let page = t.get_text("/subscribe").await;
     assert!(page.contains(">العودة إلى موقع الحل\u{a0}نت</a>"), "{page}");
     t.post_json("/subscribe", json!({"email": "a@example.com"}))
@@ -278,7 +285,7 @@ both_engines!(pages_speak_plainly, async {
         "{msg}"
     );
     // After the form under an article, the way back is to the article.
-    let t = spawn_app().await;
+    let t = spawn_app(engine).await;
     let r = t
         .http
         .post(t.url("/subscribe"))
@@ -315,9 +322,10 @@ both_engines!(pages_speak_plainly, async {
     );
 });
 
-both_engines!(a_subject_can_carry_a_short_date, async {
+both_engines!(a_subject_can_carry_a_short_date, |engine| async move {
     // Issue 15, item 20: with both calendars, `{{ date }}` made ~75-character subjects.
     let t = spawn_app_with(
+        engine,
         "[newsletter]\ncalendar = \"both\"\n\
          [[schedules]]\nname = \"daily\"\ncron = \"0 7 * * *\"\ntimezone = \"Asia/Baghdad\"\n\
          subject = \"نشرة الحل نت — {{ date_short }}\"\n",
@@ -364,100 +372,106 @@ fn luminance(hex: &str) -> f64 {
     0.2126 * c(0) + 0.7152 * c(2) + 0.0722 * c(4)
 }
 
-both_engines!(leaving_offers_fewer_mails_and_a_way_back, async {
-    // Issue 15, item 14.
-    let t = spawn_app().await;
-    let (_, msgs) = t.send_digest_to(&["back@example.com"]).await;
-    let link = t.local(&unsubscribe_link(&msgs[0]));
-    // The confirm page offers the preferences instead.
-    let page = t
-        .http
-        .get(&link)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains("/preferences/") && page.contains("أو اختر ما يصلك"),
-        "{page}"
-    );
-    // Leaving: the done page offers a way back, through a fresh confirmation.
-    let done = t
-        .http
-        .post(&link)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(done.contains("أعد اشتراكي"), "{done}");
-    let back = done
-        .split("action=\"")
-        .map(|s| s.split('"').next().unwrap())
-        .find(|a| a.starts_with("/resubscribe/"))
-        .expect("a resubscribe form")
-        .to_owned();
-    assert_eq!(
-        t.status_of("back@example.com").await,
-        nashra::store::SubscriberStatus::Unsubscribed
-    );
-    let r = t.post_form(&back, "").await;
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("رسالة تأكيد جديدة"));
-    let confirmation = t.wait_for_mail_to("back@example.com", 3).await;
-    assert_eq!(
-        t.status_of("back@example.com").await,
-        nashra::store::SubscriberStatus::Pending,
-        "nothing is back until the link is followed"
-    );
-    t.confirm(&confirm_link(&confirmation)).await;
-    assert_eq!(
-        t.status_of("back@example.com").await,
-        nashra::store::SubscriberStatus::Confirmed
-    );
-    // A forged way back does nothing.
-    assert_eq!(t.post_form("/resubscribe/x.y", "").await.status(), 400);
-});
+both_engines!(
+    leaving_offers_fewer_mails_and_a_way_back,
+    |engine| async move {
+        // Issue 15, item 14.
+        let t = spawn_app(engine).await;
+        let (_, msgs) = t.send_digest_to(&["back@example.com"]).await;
+        let link = t.local(&unsubscribe_link(&msgs[0]));
+        // The confirm page offers the preferences instead.
+        let page = t
+            .http
+            .get(&link)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("/preferences/") && page.contains("أو اختر ما يصلك"),
+            "{page}"
+        );
+        // Leaving: the done page offers a way back, through a fresh confirmation.
+        let done = t
+            .http
+            .post(&link)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(done.contains("أعد اشتراكي"), "{done}");
+        let back = done
+            .split("action=\"")
+            .map(|s| s.split('"').next().unwrap())
+            .find(|a| a.starts_with("/resubscribe/"))
+            .expect("a resubscribe form")
+            .to_owned();
+        assert_eq!(
+            t.status_of("back@example.com").await,
+            nashra::store::SubscriberStatus::Unsubscribed
+        );
+        let r = t.post_form(&back, "").await;
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("رسالة تأكيد جديدة"));
+        let confirmation = t.wait_for_mail_to("back@example.com", 3).await;
+        assert_eq!(
+            t.status_of("back@example.com").await,
+            nashra::store::SubscriberStatus::Pending,
+            "nothing is back until the link is followed"
+        );
+        t.confirm(&confirm_link(&confirmation)).await;
+        assert_eq!(
+            t.status_of("back@example.com").await,
+            nashra::store::SubscriberStatus::Confirmed
+        );
+        // A forged way back does nothing.
+        assert_eq!(t.post_form("/resubscribe/x.y", "").await.status(), 400);
+    }
+);
 
-both_engines!(the_confirmation_reads_without_its_button, async {
-    // Issue 15, item 14: a plain link under the button, a legible postal line, the site's
-    // name and the Hijri year kept whole.
-    let t = spawn_app().await;
-    let r = t
-        .post_json("/subscribe", json!({"email": "plain@example.com"}))
-        .await;
-    assert_eq!(r.status(), 200);
-    let m = t.wait_for_mail_to("plain@example.com", 1).await;
-    let html = parse(&m).body_html(0).unwrap().into_owned();
-    let link = confirm_link(&m);
-    assert_eq!(
-        html.matches(&link).count(),
-        3,
-        "the button's link, and the same link under it as a link and as text"
-    );
-    assert!(html.contains(&format!("<span dir=\"ltr\">{link}</span>")));
-    let postal = html
-        .split("<p ")
-        .find(|p| p.contains("صندوق بريد"))
-        .expect("the postal line");
-    let colour = postal
-        .split("color:#")
-        .nth(1)
-        .map(|c| &c[..6])
-        .expect("a colour");
-    let contrast = (1.0 + 0.05) / (luminance(colour) + 0.05);
-    assert!(contrast >= 4.5, "postal line #{colour}: {contrast:.2}:1");
-    assert!(
-        html.contains("الحل\u{a0}نت"),
-        "the site's name is kept on one line"
-    );
-});
+both_engines!(
+    the_confirmation_reads_without_its_button,
+    |engine| async move {
+        // Issue 15, item 14: a plain link under the button, a legible postal line, the site's
+        // name and the Hijri year kept whole.
+        let t = spawn_app(engine).await;
+        let r = t
+            .post_json("/subscribe", json!({"email": "plain@example.com"}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let m = t.wait_for_mail_to("plain@example.com", 1).await;
+        let html = parse(&m).body_html(0).unwrap().into_owned();
+        let link = confirm_link(&m);
+        assert_eq!(
+            html.matches(&link).count(),
+            3,
+            "the button's link, and the same link under it as a link and as text"
+        );
+        assert!(html.contains(&format!("<span dir=\"ltr\">{link}</span>")));
+        let postal = html
+            .split("<p ")
+            .find(|p| p.contains("صندوق بريد"))
+            .expect("the postal line");
+        let colour = postal
+            .split("color:#")
+            .nth(1)
+            .map(|c| &c[..6])
+            .expect("a colour");
+        let contrast = (1.0 + 0.05) / (luminance(colour) + 0.05);
+        assert!(contrast >= 4.5, "postal line #{colour}: {contrast:.2}:1");
+        assert!(
+            html.contains("الحل\u{a0}نت"),
+            "the site's name is kept on one line"
+        );
+    }
+);
 
-both_engines!(unknown_paths_get_arabic_404_pages, async {
-    let t = spawn_app().await;
+both_engines!(unknown_paths_get_arabic_404_pages, |engine| async move {
+    let t = spawn_app(engine).await;
     for path in ["/no-such-page", "/archive/x/y", "/admin/no-such-page"] {
         let r = t.http.get(t.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path}");

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Connection;
 
-use crate::helpers::{ENGINE, Engine, TestPlace};
+use crate::helpers::{Engine, TestPlace};
 
 type Schema = BTreeMap<String, (BTreeSet<String>, BTreeSet<Vec<String>>)>;
 
@@ -115,8 +115,8 @@ async fn postgres_schema(url: &str) -> Schema {
     ignore = "NASHRA_TEST_POSTGRES_URL is not set: no PostgreSQL server to compare with"
 )]
 async fn both_engines_have_the_same_tables_columns_and_unique_keys() {
-    let lite = ENGINE.scope(Engine::Sqlite, TestPlace::new()).await;
-    let pg = ENGINE.scope(Engine::Postgres, TestPlace::new()).await;
+    let lite = TestPlace::new(Engine::Sqlite).await;
+    let pg = TestPlace::new(Engine::Postgres).await;
     let a = sqlite_schema(&lite.db_url).await;
     let b = postgres_schema(&pg.db_url).await;
     assert!(a.len() >= 10, "{a:#?}");
