@@ -20,6 +20,7 @@ pub mod feeds;
 pub mod metrics;
 pub mod render;
 pub mod schedule;
+pub mod shutdown;
 pub mod startup;
 pub mod store;
 pub mod web;

@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
-use crate::{app::App, store::now_ms};
+use crate::{app::App, shutdown::Shutdown, store::now_ms};
 
 /// The parts of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +48,15 @@ impl Roles {
 const FEED_TURN_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs `roles` until `shutdown` turns true; then lets each part finish cleanly. `listener`
-/// is needed when `roles.web`.
+/// is needed when `roles.web`. (`shutdown` may be the raw `watch` receiver a caller holds the
+/// sender of, as tests do.)
 pub async fn run(
     app: Arc<App>,
     roles: Roles,
     listener: Option<TcpListener>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: impl Into<Shutdown>,
 ) -> anyhow::Result<()> {
+    let shutdown: Shutdown = shutdown.into();
     let mut parts: JoinSet<anyhow::Result<()>> = JoinSet::new();
     if roles.web {
         let listener = listener.context("the web role needs a listener")?;
@@ -67,9 +69,12 @@ pub async fn run(
                 .context("web server failed")
         });
     }
+    if roles.web || roles.delivery {
+        // Learn the relay's extensions (SMTPUTF8) before the first reader needs them: a
+        // sign-up with a non-ASCII address is refused when the relay cannot deliver it.
+        parts.spawn(app.mailer.clone().learn_relay(shutdown.clone()));
+    }
     if roles.delivery {
-        // Learn the relay's extensions (SMTPUTF8) before the first reader needs them.
-        let _ = app.mailer.smtputf8();
         app.mailer.warn_about_alignment();
         parts.spawn(app.dispatcher.clone().run(shutdown.clone()));
         parts.spawn(app.mail_queue.clone().run(shutdown.clone()));
@@ -98,7 +103,7 @@ pub async fn run(
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(FEED_TURN_EVERY.min(f.poll_every)) => {}
-                        _ = sd.wait_for(|v| *v) => return Ok(()),
+                        _ = sd.recv() => return Ok(()),
                     }
                 }
             });
@@ -117,8 +122,8 @@ pub async fn run(
     first_error.map_or(Ok(()), Err)
 }
 
-/// A watch channel that turns true on SIGINT or SIGTERM.
-pub fn shutdown_signal() -> watch::Receiver<bool> {
+/// A shutdown that comes on SIGINT or SIGTERM.
+pub fn shutdown_signal() -> Shutdown {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
@@ -140,5 +145,5 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
         tracing::info!("shutting down: finishing in-flight messages");
         let _ = tx.send(true);
     });
-    rx
+    Shutdown::from(rx)
 }

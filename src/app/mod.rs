@@ -50,7 +50,8 @@ pub struct App {
     pub store: Store,
     pub renderer: Renderer,
     pub mailer: Mailer,
-    pub tokens: Tokens,
+    /// The one token signer, shared with the mailer.
+    pub tokens: Arc<Tokens>,
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
     pub dispatcher: Arc<Dispatcher>,
@@ -93,12 +94,13 @@ impl App {
             );
         }
         let metrics = Arc::new(Metrics::default());
-        let mailer = Mailer::new(settings.clone())?;
+        let tokens = Arc::new(Tokens::new(&settings.security.secret));
+        let mailer = Mailer::new(settings.clone(), tokens.clone())?;
         let dispatcher = Dispatcher::new(store.clone(), mailer.clone(), metrics.clone());
         let renderer = Renderer::new()?;
         let mail_queue = MailQueue::new(store.clone(), mailer.clone(), renderer.clone());
         Ok(Arc::new(App {
-            tokens: Tokens::new(&settings.security.secret),
+            tokens,
             metrics_token: (!settings.server.metrics_token.0.is_empty())
                 .then(|| crate::auth::AdminToken::new(&settings.server.metrics_token.0)),
             admin_token: (!settings.security.admin_token.is_empty())

@@ -11,11 +11,11 @@ use std::{sync::Arc, time::Duration};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use percent_encoding::percent_decode_str;
-use tokio::{net::TcpStream, sync::watch};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::parse::MAX_MAIL_BYTES;
-use crate::{app::App, store::now_ms};
+use crate::{app::App, shutdown::Shutdown, store::now_ms};
 
 /// Each IMAP exchange must answer within this.
 const STEP: Duration = Duration::from_secs(30);
@@ -192,7 +192,7 @@ pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
 }
 
 /// Reads the mailbox every `bounces.poll_every`, one process per turn.
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(app: Arc<App>, mut shutdown: Shutdown) -> anyhow::Result<()> {
     let every = app.settings.bounces.poll_every;
     loop {
         match app
@@ -221,7 +221,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) -> anyhow::
         }
         tokio::select! {
             _ = tokio::time::sleep(every.min(Duration::from_secs(5))) => {}
-            _ = shutdown.wait_for(|v| *v) => return Ok(()),
+            _ = shutdown.recv() => return Ok(()),
         }
     }
 }

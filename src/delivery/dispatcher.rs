@@ -1,12 +1,12 @@
-//! The dispatcher: claims due ledger rows with a lease, sends each through the transport with
-//! at most `delivery.concurrency` in flight, and hands outcomes to the writer.
+//! The dispatcher: claims due ledger rows with a lease, sends each through the mailer with at
+//! most `delivery.concurrency` in flight, and hands outcomes to the writer.
 //!
-//! Long (about 600 lines) because the claim loop, the per-digest template cache and the mapping
-//! of a transport's answer to a ledger outcome live together; keeping claims alive is
-//! `leases`. Issue 16 moves the cache and the outcome mapping to files of their own.
+//! This file is the claim loop and the life of one row; beside it, `templates` caches what
+//! the digests being sent look like, `outcome` says what a transport's answer makes of a
+//! row, and `leases` keeps claims alive while rows wait.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashSet, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -16,50 +16,44 @@ use chrono::Utc;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 mod leases;
+mod outcome;
+mod templates;
+
+pub(crate) use templates::Prepared;
 
 use super::{
-    IDLE_POLL, Mailer, SHUTDOWN_GRACE, backoff,
     breaker::Breaker,
-    message::{MessageSpec, MessageTemplate, Personal},
+    mailer::Mailer,
+    message::Personal,
     pacing::{Pacer, claim_batch},
-    redact_addresses, reply_to,
     revocation::{REFRESH_EVERY, Revocations, Start},
-    sanitize_fbl,
-    transport::SendError,
+    wait::{self, SHUTDOWN_GRACE},
     writer::{self, Done},
 };
 use crate::{
     config::Settings,
-    domain::{SubscriberName, Tokens, VerpTarget},
+    domain::{SubscriberName, VerpTarget},
     metrics::Metrics,
-    render::SlotMarkers,
-    store::{Claimed, Digest, DigestKind, DigestStatus, Outcome, Store, now_ms},
+    shutdown::Shutdown,
+    store::{Claimed, Outcome, Store, now_ms},
 };
+use outcome::{Retries, outcome};
+use templates::Templates;
 
-/// How stale a digest's status may be when deciding to send one of its rows: the most a pause
-/// or a cancel can lag in another process.
-const STATUS_TTL: Duration = Duration::from_millis(200);
+/// Longest sleep while the queue is empty, in case another process queued work.
+const IDLE_POLL: Duration = Duration::from_millis(500);
 /// The longest a leaving reader's request waits for messages to them on the wire.
 const REVOKE_WAIT: Duration = Duration::from_secs(10);
-
-/// A digest made ready to send: headers and bodies encoded once.
-pub(crate) struct Prepared {
-    pub(crate) template: MessageTemplate,
-    digest_id: i64,
-}
 
 pub struct Dispatcher {
     store: Store,
     mailer: Mailer,
-    tokens: Tokens,
     metrics: Arc<Metrics>,
     /// Woken when a digest is queued in this process, so it starts without waiting a poll.
     pub wake: Arc<Notify>,
-    /// By (digest, edition).
-    prepared: Mutex<HashMap<(i64, i64), Arc<Prepared>>>,
+    /// The digests being sent: their templates and statuses.
+    templates: Templates,
     breaker: Breaker,
-    /// Recently read digest statuses: (still sending, when read).
-    status: Mutex<HashMap<i64, (bool, Instant)>>,
     revocations: Revocations,
     /// The writer's channel while `run` runs, for rows resolved outside the send loop.
     outcomes: Mutex<Option<mpsc::Sender<Done>>>,
@@ -67,16 +61,13 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(store: Store, mailer: Mailer, metrics: Arc<Metrics>) -> Arc<Dispatcher> {
-        let tokens = Tokens::new(&mailer.settings.security.secret);
         Arc::new(Dispatcher {
+            templates: Templates::new(store.clone(), mailer.clone()),
             store,
             mailer,
-            tokens,
             metrics,
             wake: Arc::new(Notify::new()),
-            prepared: Mutex::default(),
             breaker: Breaker::default(),
-            status: Mutex::default(),
             revocations: Revocations::default(),
             outcomes: Mutex::default(),
         })
@@ -132,11 +123,11 @@ impl Dispatcher {
 
     /// Every [`REFRESH_EVERY`], asks the store which readers of the rows held here are still
     /// confirmed; the rows of those who left (in another process) are skipped.
-    async fn refresh_revocations(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    async fn refresh_revocations(self: Arc<Self>, mut shutdown: Shutdown) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(REFRESH_EVERY) => {}
-                _ = shutdown.wait_for(|v| *v) => return,
+                _ = shutdown.recv() => return,
             }
             let readers = self.revocations.held_readers();
             if readers.is_empty() {
@@ -169,100 +160,15 @@ impl Dispatcher {
         digest_id: i64,
         edition: i64,
     ) -> anyhow::Result<Arc<Prepared>> {
-        let key = (digest_id, edition);
-        if let Some(p) = self.prepared.lock().expect("not poisoned").get(&key) {
-            return Ok(p.clone());
-        }
-        let mut d: Digest = self
-            .store
-            .digest(digest_id)
-            .await?
-            .context("digest vanished")?;
-        if edition != 0 {
-            let e = self
-                .store
-                .digest_edition(digest_id, edition)
-                .await?
-                .context("digest edition vanished")?;
-            (d.subject, d.html, d.text) = (e.subject, e.html, e.text);
-        }
-        let s = self.settings();
-        let feedback = format!(
-            "{}:{}:{}:nashra",
-            d.id,
-            sanitize_fbl(&d.schedule),
-            sanitize_fbl(&s.newsletter.list_id)
-        );
-        let slots = SlotMarkers::from_key(&d.slot_key);
-        // A test send is not in the public archive; its link carries a key that opens it.
-        let web_url = if d.kind == DigestKind::Test {
-            s.public_url(&format!(
-                "/archive/{}?key={}",
-                d.id,
-                self.tokens.archive(d.id)
-            ))
-        } else {
-            s.public_url(&format!("/archive/{}", d.id))
-        };
-        let template = MessageTemplate::new(MessageSpec {
-            from: &self.mailer.from,
-            reply_to: reply_to(s),
-            subject: &d.subject,
-            html: &d.html,
-            text: &d.text,
-            list: Some((&s.newsletter.name, &s.newsletter.list_id)),
-            feedback_id: Some(feedback),
-            slots: Some((&slots, &web_url)),
-        });
-        let p = Arc::new(Prepared {
-            template,
-            digest_id,
-        });
-        self.prepared
-            .lock()
-            .expect("not poisoned")
-            .insert(key, p.clone());
-        Ok(p)
-    }
-
-    /// Remembers a digest's status as just read; one no longer sending is forgotten here
-    /// (its template too: this process may never send it again).
-    fn forget_status(&self, digest: i64, sending: bool) {
-        let mut status = self.status.lock().expect("not poisoned");
-        status.insert(digest, (sending, Instant::now()));
-        // Old entries go: a process runs for months.
-        if status.len() > 1_000 {
-            status.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(60));
-        }
-        drop(status);
-        if !sending {
-            self.prepared
-                .lock()
-                .expect("not poisoned")
-                .retain(|(d, _), _| *d != digest);
-        }
-    }
-
-    /// Whether `digest` is still sending, as of at most [`STATUS_TTL`] ago (another process
-    /// or the admin API may have paused or cancelled it).
-    async fn active(&self, digest: i64) -> bool {
-        if let Some((active, at)) = self.status.lock().expect("not poisoned").get(&digest)
-            && at.elapsed() < STATUS_TTL
-        {
-            return *active;
-        }
-        let active = match self.store.digest_status(digest).await {
-            Ok(s) => s == Some(DigestStatus::Sending),
-            Err(_) => true,
-        };
-        self.forget_status(digest, active);
-        active
+        self.templates.prepared(digest_id, edition).await
     }
 
     /// Drains the queue until `shutdown` turns true; then stops claiming, lets in-flight
     /// messages finish (cutting off, after [`SHUTDOWN_GRACE`], any a relay keeps waiting),
-    /// hands unsent claimed rows back and flushes the ledger.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    /// hands unsent claimed rows back and flushes the ledger. (`shutdown` may be the raw
+    /// `watch` receiver a caller holds the sender of.)
+    pub async fn run(self: Arc<Self>, shutdown: impl Into<Shutdown>) -> anyhow::Result<()> {
+        let mut shutdown: Shutdown = shutdown.into();
         let conc = self.settings().delivery.concurrency;
         let sem = Arc::new(Semaphore::new(conc));
         let (hard_stop_tx, hard_stop) = watch::channel(false);
@@ -285,7 +191,7 @@ impl Dispatcher {
         let (relay_tx, mut relay_rx) = mpsc::unbounded_channel::<()>();
 
         'outer: loop {
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 break;
             }
             // A dead relay: hold off, then probe again (nothing is lost, rows were released).
@@ -302,7 +208,7 @@ impl Dispatcher {
                     .store(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::select! {
                     _ = tokio::time::sleep(relay_backoff) => {}
-                    _ = shutdown.changed() => {}
+                    _ = shutdown.recv() => {}
                 }
                 continue;
             }
@@ -313,7 +219,7 @@ impl Dispatcher {
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(wait.min(Duration::from_secs(60))) => {}
-                    _ = shutdown.changed() => {}
+                    _ = shutdown.recv() => {}
                 }
                 continue;
             }
@@ -342,17 +248,8 @@ impl Dispatcher {
                 }
             };
             if claimed.is_empty() {
-                let wait = match self.store.next_due().await {
-                    Ok(Some(due)) => Duration::from_millis(
-                        (due - now_ms()).clamp(5, IDLE_POLL.as_millis() as i64) as u64,
-                    ),
-                    _ => IDLE_POLL,
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = self.wake.notified() => {}
-                    _ = shutdown.changed() => {}
-                }
+                let due = self.store.next_due().await;
+                wait::idle(due, IDLE_POLL, &self.wake, &mut shutdown).await;
                 continue;
             }
             self.revocations.hold(&claimed);
@@ -362,7 +259,7 @@ impl Dispatcher {
                 let permit = tokio::select! {
                     // Shutdown first: once asked to stop, nothing new starts.
                     biased;
-                    _ = shutdown.wait_for(|v| *v) => None,
+                    _ = shutdown.recv() => None,
                     p = async {
                         // No timer at all when unpaced: a zero sleep still costs a timer tick.
                         if !wait.is_zero() {
@@ -451,9 +348,10 @@ impl Dispatcher {
     /// Sends one claimed row; never fails, it reports the outcome, whether the relay could
     /// not be reached at all, and whether this outcome stops its send. `None` when the row
     /// was already resolved (its reader left while it waited).
+    #[tracing::instrument(name = "deliver", skip_all, fields(digest = row.digest_id, delivery = row.id))]
     async fn deliver(self: &Arc<Self>, row: Claimed) -> Option<Done> {
         // Paused, cancelled or stopped since the row was claimed: hand it back unsent.
-        if self.breaker.is_stopping(row.digest_id) || !self.active(row.digest_id).await {
+        if self.breaker.is_stopping(row.digest_id) || !self.templates.active(row.digest_id).await {
             self.revocations.unhold(row.id);
             return Some(Done::from(row.release()));
         }
@@ -482,49 +380,48 @@ impl Dispatcher {
         let prepared = match self.prepared(row.digest_id, row.edition).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), digest = row.digest_id, "cannot prepare digest");
+                tracing::error!(error = %format!("{e:#}"), "cannot prepare digest");
                 self.revocations.unhold(row.id);
                 return Some((row.release(), false));
             }
         };
         // A test send's rows (0, -1, …) name no reader: their links are a test's own.
         let reader = row.subscriber_id.max(0);
-        let token = self.tokens.unsubscribe(reader);
+        let tokens = &self.mailer.tokens;
+        let token = tokens.unsubscribe(reader);
         let settings = &self.mailer.settings;
         let unsub = settings.public_url(&format!("/unsubscribe/{token}"));
         // A test send's link opens a page that says it belongs to a test.
         let prefs =
-            Some(settings.public_url(&format!("/preferences/{}", self.tokens.preferences(reader))));
+            Some(settings.public_url(&format!("/preferences/{}", tokens.preferences(reader))));
         // Filled whatever `click_counts` says now: a digest rendered while it was on keeps
         // working links if it is switched off mid-send (the body without the slot ignores it).
-        let click = self.tokens.click_key(row.id);
+        let click = tokens.click_key(row.id);
         let mailto = self.mailer.unsubscribe_mailto(&token);
-        let message_id = prepared.template.new_message_id();
         // Names stored before names were checked get the same check here.
         let name = SubscriberName::sanitize(&row.name);
-        let bytes = prepared.template.build(
-            &Personal {
-                to: email,
-                unsubscribe_url: Some(&unsub),
-                unsubscribe_mailto: mailto.as_deref(),
-                name: &name,
-                preferences_url: prefs.as_deref(),
-                click: &click,
-                date: Utc::now(),
-            },
-            &message_id,
-        );
-        let bytes = match self.mailer.sign(bytes).await {
-            Ok(b) => b,
+        let personal = Personal {
+            to: email,
+            unsubscribe_url: Some(&unsub),
+            unsubscribe_mailto: mailto.as_deref(),
+            name: &name,
+            preferences_url: prefs.as_deref(),
+            click: &click,
+            date: Utc::now(),
+        };
+        let sealed = match self
+            .mailer
+            .seal(&prepared.template, &personal, VerpTarget::Delivery(row.id))
+            .await
+        {
+            Ok(m) => m,
             Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), delivery = row.id, "cannot sign");
+                tracing::error!(error = %format!("{e:#}"), "cannot sign");
                 self.revocations.unhold(row.id);
                 return Some((row.release(), false));
             }
         };
-        let envelope_from = self
-            .mailer
-            .envelope_from(&self.tokens, VerpTarget::Delivery(row.id));
+        let message_id = sealed.message_id.clone();
         let file = format!("digest-{}-{}", prepared.digest_id, row.id);
         // Preparing took time: a claim that could run out on the wire is handed back.
         if row.lease_until - now_ms() < self.send_budget().as_millis() as i64 {
@@ -539,77 +436,21 @@ impl Dispatcher {
             Start::Resolved => return None,
         };
         let started = Instant::now();
-        let res = self
-            .mailer
-            .transport
-            .send(&envelope_from, email, bytes, &file)
-            .await;
+        let sent = self.mailer.post(sealed, &file).await;
         self.metrics.observe_smtp(started.elapsed());
-        let d = &self.mailer.settings.delivery;
-        Some(match res {
-            Ok(()) => {
-                self.metrics
-                    .sent
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                (
-                    Outcome::Sent {
-                        id: row.id,
-                        message_id,
-                        at: now_ms(),
-                    },
-                    false,
-                )
-            }
-            Err(SendError::Connection(m)) => {
-                self.metrics.count_failure("connection");
-                tracing::warn!(delivery = row.id, error = %redact_addresses(&m), "relay connection failed");
-                // The relay, not the reader, failed before the message went out: the attempt
-                // does not count.
-                (row.release(), true)
-            }
-            Err(SendError::Transient(m)) if (row.attempts as u32) < d.max_attempts => {
-                self.metrics.count_failure("transient");
-                self.metrics
-                    .retried
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let next =
-                    now_ms() + backoff(d.retry_after, row.attempts as u32).as_millis() as i64;
-                (
-                    Outcome::Retry {
-                        id: row.id,
-                        lease: row.lease_until,
-                        error: m,
-                        next_attempt_at: next,
-                    },
-                    false,
-                )
-            }
-            Err(e) => {
-                let permanent = matches!(e, SendError::Permanent(_));
-                self.metrics.count_failure(if permanent {
-                    "permanent"
-                } else {
-                    "attempts_exhausted"
-                });
-                tracing::info!(delivery = row.id, reason = e.reason(), "delivery failed");
-                (
-                    Outcome::Failed {
-                        id: row.id,
-                        lease: row.lease_until,
-                        error: e.message().to_owned(),
-                        permanent,
-                    },
-                    false,
-                )
-            }
-        })
+        let d = &settings.delivery;
+        let retries = Retries {
+            max_attempts: d.max_attempts,
+            retry_after: d.retry_after,
+        };
+        Some(outcome(&row, sent, message_id, retries, &self.metrics))
     }
 }
 
 impl writer::SendEnded for Dispatcher {
     /// Stopped or finished: not sending any more, and not stopping either.
     fn send_ended(&self, digest: i64) {
-        self.forget_status(digest, false);
+        self.templates.forget_status(digest, false);
         self.breaker.stopped(digest);
     }
 }

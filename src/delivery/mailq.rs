@@ -9,18 +9,18 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::Utc;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use super::{
-    Mailer, backoff,
+    mailer::Mailer,
     message::{MessageSpec, MessageTemplate, Personal},
-    redact_addresses, reply_to,
-    transport::SendError,
+    send_error::{SendError, backoff, redact_addresses},
+    wait::{self, SHUTDOWN_GRACE},
 };
 use crate::{
-    domain::{Tokens, VerpTarget},
+    domain::VerpTarget,
     render::Renderer,
+    shutdown::Shutdown,
     store::{MailOutcome, QueuedMail, Store, now_ms},
 };
 
@@ -41,30 +41,27 @@ pub struct MailQueue {
     store: Store,
     mailer: Mailer,
     renderer: Renderer,
-    tokens: Tokens,
     /// Woken when this process queues a confirmation, so it goes out at once.
     pub wake: Arc<Notify>,
 }
 
 impl MailQueue {
     pub fn new(store: Store, mailer: Mailer, renderer: Renderer) -> Arc<MailQueue> {
-        let tokens = Tokens::new(&mailer.settings.security.secret);
         Arc::new(MailQueue {
             store,
             mailer,
             renderer,
-            tokens,
             wake: Arc::new(Notify::new()),
         })
     }
 
     /// Sends due mail until `shutdown`; a message still on the wire then gets a short grace,
     /// after which its row comes back when its lease runs out.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let lease = self.mailer.settings.delivery.lease;
         let mut purged: Option<std::time::Instant> = None;
         loop {
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 return Ok(());
             }
             if purged.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
@@ -81,17 +78,8 @@ impl MailQueue {
                 }
             };
             if claimed.is_empty() {
-                let wait = match self.store.next_mail_due().await {
-                    Ok(Some(due)) => Duration::from_millis(
-                        (due - now_ms()).clamp(5, IDLE_POLL.as_millis() as i64) as u64,
-                    ),
-                    _ => IDLE_POLL,
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = self.wake.notified() => {}
-                    _ = shutdown.changed() => {}
-                }
+                let due = self.store.next_mail_due().await;
+                wait::idle(due, IDLE_POLL, &self.wake, &mut shutdown).await;
                 continue;
             }
             let batch = futures::future::join_all(claimed.into_iter().map(|m| self.process(m)));
@@ -99,13 +87,14 @@ impl MailQueue {
             tokio::select! {
                 _ = batch => {}
                 _ = async {
-                    let _ = sd.wait_for(|v| *v).await;
-                    tokio::time::sleep(super::SHUTDOWN_GRACE).await;
+                    sd.recv().await;
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
                 } => return Ok(()),
             }
         }
     }
 
+    #[tracing::instrument(skip_all, fields(mail = m.id))]
     async fn process(&self, m: QueuedMail) {
         let outcome = self.send(&m).await;
         let (label, error) = match &outcome {
@@ -136,10 +125,10 @@ impl MailQueue {
         };
         match (&record, error) {
             (MailOutcome::Sent | MailOutcome::Skipped, _) => {
-                tracing::debug!(mail = m.id, outcome = label, "confirmation email")
+                tracing::debug!(outcome = label, "confirmation email")
             }
             (_, Some(error)) => {
-                tracing::warn!(mail = m.id, subscriber = m.subscriber_id, reason = label, %error, "confirmation email not delivered yet")
+                tracing::warn!(subscriber = m.subscriber_id, reason = label, %error, "confirmation email not delivered yet")
             }
             _ => {}
         }
@@ -156,7 +145,7 @@ impl MailQueue {
         let settings = &self.mailer.settings;
         let url = settings.public_url(&format!(
             "/confirm/{}",
-            self.tokens.confirm(m.subscriber_id, m.issued)
+            self.mailer.tokens.confirm(m.subscriber_id, m.issued)
         ));
         let (subject, html, text) = self
             .renderer
@@ -164,7 +153,7 @@ impl MailQueue {
             .map_err(|e| Some(SendError::Transient(format!("render failed: {e:#}"))))?;
         let t = MessageTemplate::new(MessageSpec {
             from: &self.mailer.from,
-            reply_to: reply_to(settings),
+            reply_to: self.mailer.reply_to(),
             subject: &subject,
             html: &html,
             text: &text,
@@ -172,31 +161,15 @@ impl MailQueue {
             feedback_id: None,
             slots: None,
         });
-        let id = t.new_message_id();
-        let bytes = t.build(
-            &Personal {
-                to,
-                unsubscribe_url: None,
-                unsubscribe_mailto: None,
-                name: "",
-                preferences_url: None,
-                click: "",
-                date: Utc::now(),
-            },
-            &id,
-        );
-        let bytes = self
-            .mailer
-            .sign(bytes)
-            .await
-            .map_err(|e| Some(SendError::Transient(format!("signing failed: {e:#}"))))?;
-        let envelope_from = self
-            .mailer
-            .envelope_from(&self.tokens, VerpTarget::Subscriber(m.subscriber_id));
         self.mailer
-            .transport
-            .send(&envelope_from, to, bytes, &format!("confirm-{}", m.id))
+            .send(
+                &t,
+                &Personal::transactional(to),
+                VerpTarget::Subscriber(m.subscriber_id),
+                &format!("confirm-{}", m.id),
+            )
             .await
+            .map(drop)
             .map_err(Some)
     }
 }

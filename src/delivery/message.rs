@@ -10,6 +10,9 @@
 //! `multipart/alternative` with text/plain before text/html, both UTF-8 base64, RFC 2047
 //! subject and display names, a Message-ID on our domain, List-Id, List-Unsubscribe and
 //! List-Unsubscribe-Post.
+//!
+//! A little over 500 lines, a third of them the tests that pin the encoding against a naive
+//! one: the encoder and its proofs stay together.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
@@ -237,6 +240,22 @@ pub struct Personal<'a> {
     /// The message's click key, or "" when clicks are not counted.
     pub click: &'a str,
     pub date: DateTime<Utc>,
+}
+
+impl<'a> Personal<'a> {
+    /// A message that is not list mail (a confirmation): no unsubscribe link, no
+    /// preferences, no name, no click key; dated now.
+    pub fn transactional(to: &'a str) -> Personal<'a> {
+        Personal {
+            to,
+            unsubscribe_url: None,
+            unsubscribe_mailto: None,
+            name: "",
+            preferences_url: None,
+            click: "",
+            date: Utc::now(),
+        }
+    }
 }
 
 pub struct MessageSpec<'a> {

@@ -32,7 +32,7 @@ use lettre::{
 };
 use tokio::net::TcpStream;
 
-use super::transport::SendError;
+use super::send_error::SendError;
 use crate::config::{self, Settings};
 
 /// An idle connection older than this is checked with NOOP before reuse.

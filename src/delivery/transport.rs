@@ -8,36 +8,8 @@ use std::{path::PathBuf, sync::Arc};
 use anyhow::Context;
 use lettre::address::Envelope;
 
-use super::smtp::SmtpPool;
+use super::{send_error::SendError, smtp::SmtpPool};
 use crate::config::{self, Settings};
-
-/// Why a send did not go through, sorted by what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendError {
-    /// The server answered 4xx: try again later.
-    Transient(String),
-    /// The server answered 5xx: this address will not take it.
-    Permanent(String),
-    /// No answer at all (connection refused, dropped, timed out): the relay is the problem,
-    /// not the recipient.
-    Connection(String),
-}
-
-impl SendError {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            SendError::Transient(_) => "transient",
-            SendError::Permanent(_) => "permanent",
-            SendError::Connection(_) => "connection",
-        }
-    }
-
-    pub fn message(&self) -> &str {
-        match self {
-            SendError::Transient(m) | SendError::Permanent(m) | SendError::Connection(m) => m,
-        }
-    }
-}
 
 #[derive(Clone)]
 pub enum Transport {
@@ -100,18 +72,23 @@ impl Transport {
     }
 
     /// Whether non-ASCII addresses can be delivered: the outbox takes anything; a relay must
-    /// have offered SMTPUTF8. `None` while the relay has not been heard from; then a probe
-    /// starts in the background (it never holds up the caller).
+    /// have offered SMTPUTF8 at its last greeting. `None` while the relay has not been heard
+    /// from (see [`Transport::probe`]). Only reads what is known: it never connects.
     pub fn smtputf8(&self) -> Option<bool> {
         match self {
             Transport::Outbox(_) => Some(true),
+            Transport::Smtp(p) => p.smtputf8(),
+        }
+    }
+
+    /// Greets the relay once, so what it offers (SMTPUTF8) is known before a reader needs
+    /// it; the connection is kept for the first message. Whether it is known now.
+    pub async fn probe(&self) -> bool {
+        match self {
+            Transport::Outbox(_) => true,
             Transport::Smtp(p) => {
-                let known = p.smtputf8();
-                if known.is_none() {
-                    let p = p.clone();
-                    tokio::spawn(async move { p.probe().await });
-                }
-                known
+                p.probe().await;
+                p.smtputf8().is_some()
             }
         }
     }

@@ -13,7 +13,7 @@ use std::{
 
 use tokio::sync::mpsc;
 
-use super::SHUTDOWN_GRACE;
+use super::wait::SHUTDOWN_GRACE;
 use crate::{
     metrics::Metrics,
     store::{Outcome, Store},

@@ -7,19 +7,18 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, TimeZone, Utc};
-use tokio::sync::watch;
-
 use crate::{
     app::App,
     domain::{
         CronSchedule,
         cron::{Decision, decide},
     },
+    shutdown::Shutdown,
 };
+use chrono::{DateTime, TimeZone, Utc};
 
 /// Fires schedules until `shutdown`.
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(app: Arc<App>, mut shutdown: Shutdown) -> anyhow::Result<()> {
     let parsed: Vec<(String, CronSchedule)> = app
         .settings
         .schedules
@@ -41,7 +40,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) -> anyhow::
             .clamp(Duration::from_millis(200), Duration::from_secs(30));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.recv() => return Ok(()),
         }
     }
 }

@@ -32,14 +32,14 @@ use hyper_util::{
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{Semaphore, watch},
+    sync::Semaphore,
     task::JoinSet,
     time::Sleep,
 };
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 
-use crate::config::Server;
+use crate::{config::Server, shutdown::Shutdown};
 
 /// How long requests in progress may take to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -50,7 +50,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     cfg: &Server,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     raise_fd_limit();
     let mut http = http1::Builder::new();
@@ -117,7 +117,7 @@ pub async fn serve(
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            _ = async { let _ = shutdown.wait_for(|v| *v).await; } => break,
+            _ = shutdown.recv() => break,
         }
     }
     drop(listener);
