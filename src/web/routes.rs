@@ -130,3 +130,55 @@ async fn refuse_nul_in_uri(State(app): State<Arc<App>>, req: Request, next: Next
         "يحتوي الرابط على رموز غير مقبولة. تحقّق منه أو ارجع إلى الصفحة السابقة.",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::{body::Body, routing::get};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// What the log lines say, for the test to read.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_span_names_the_route_never_the_token_or_query() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let inner = Router::new().route(
+            "/confirm/{token}",
+            get(|| async { tracing::info!("handled") }),
+        );
+        let router = Router::new()
+            .nest("/admin", inner)
+            .layer(TraceLayer::new_for_http().make_span_with(request_span));
+        let req = axum::http::Request::get("/admin/confirm/SECRET?key=QUERY")
+            .body(Body::empty())
+            .unwrap();
+        router.oneshot(req).await.unwrap();
+        let out = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            out.contains("request{method=GET route=\"/admin/confirm/{token}\"}"),
+            "{out}"
+        );
+        assert!(!out.contains("SECRET") && !out.contains("QUERY"), "{out}");
+    }
+}
