@@ -4,6 +4,7 @@
 
 mod accounts;
 mod feedback;
+mod links;
 mod ops;
 mod preferences;
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use axum::{
     Extension, Json, Router,
-    extract::{Path, Request, State},
-    http::{StatusCode, header},
+    extract::{FromRequestParts, Path, Request, State},
+    http::{StatusCode, header, request::Parts},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -16,7 +16,11 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, client::client_ip};
+use super::{
+    client::client_ip,
+    error::ApiError,
+    extract::{BodyError, PathId, StrictJson},
+};
 use crate::{
     app::{Actor, App, OpError, SendControl},
     domain::SubscriberEmail,
@@ -88,10 +92,21 @@ impl From<OpError> for ApiError {
     }
 }
 
-/// Parses a JSON body ourselves so a malformed one gets our error shape, not axum's text.
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    super::decode_json(body)
-        .map_err(|e| ApiError::invalid("invalid_json", format!("request body: {e}")))
+/// A send's id in the path; one that is not a number is this API's JSON 404.
+struct Id(i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Id, ApiError> {
+        let PathId(id) = PathId::from_request_parts(parts, state).await?;
+        Ok(Id(id))
+    }
+}
+
+#[derive(Deserialize)]
+struct Action {
+    action: String,
 }
 
 #[derive(Deserialize)]
@@ -118,10 +133,11 @@ struct ArticleIn {
 async fn add_article(
     State(app): State<Arc<App>>,
     Extension(actor): Extension<Actor>,
-    body: axum::body::Bytes,
+    // Read after the role check: a viewer's token is refused whatever it sends.
+    body: Result<StrictJson<ArticleIn>, BodyError>,
 ) -> Result<Response, ApiError> {
     actor.require(Role::Editor)?;
-    let a: ArticleIn = json_body(&body)?;
+    let StrictJson(a) = body?;
     let raw = NewArticle {
         guid: a.guid,
         url: a.url,
@@ -165,13 +181,10 @@ struct SendIn {
 async fn create_send(
     State(app): State<Arc<App>>,
     Extension(actor): Extension<Actor>,
-    body: axum::body::Bytes,
+    // No body at all is a send of the first schedule.
+    body: Result<Option<StrictJson<SendIn>>, BodyError>,
 ) -> Result<Response, ApiError> {
-    let req: SendIn = if body.is_empty() {
-        SendIn::default()
-    } else {
-        json_body(&body)?
-    };
+    let req = body?.map(|StrictJson(r)| r).unwrap_or_default();
     let test_to = match req.test_to.as_deref() {
         Some(t) => Some(
             SubscriberEmail::parse(t)
@@ -199,19 +212,8 @@ async fn create_send(
     }
 }
 
-fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse().map_err(|_| ApiError::NotFound)
-}
-
-async fn send_status(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let p = app
-        .store
-        .progress(parse_id(&id)?)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Value>, ApiError> {
+    let p = app.store.progress(id).await?.ok_or(ApiError::NotFound)?;
     let mut v = serde_json::to_value(&p).map_err(anyhow::Error::from)?;
     // What came back after the relay took the messages: bounces, complaints, deliveries.
     let feedback = app.store.feedback_counts(p.id).await?;
@@ -238,7 +240,8 @@ async fn send_status(
 async fn control(
     State(app): State<Arc<App>>,
     Extension(actor): Extension<Actor>,
-    Path((id, action)): Path<(String, String)>,
+    Id(id): Id,
+    Path(Action { action }): Path<Action>,
 ) -> Result<Json<Value>, ApiError> {
     let c = match action.as_str() {
         "pause" => SendControl::Pause,
@@ -247,7 +250,7 @@ async fn control(
         "retry" => SendControl::Retry,
         _ => return Err(ApiError::NotFound),
     };
-    let (p, requeued) = app.control(&actor, parse_id(&id)?, c).await?;
+    let (p, requeued) = app.control(&actor, id, c).await?;
     let mut v = serde_json::to_value(p).map_err(anyhow::Error::from)?;
     if c == SendControl::Retry {
         v["requeued"] = json!(requeued);
@@ -255,11 +258,7 @@ async fn control(
     Ok(Json(v))
 }
 
-async fn failures(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
+async fn failures(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Value>, ApiError> {
     app.store.digest(id).await?.ok_or(ApiError::NotFound)?;
     let f = app.store.failures(id, 1000).await?;
     Ok(Json(json!({"id": id, "failures": f})))

@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Router,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -13,7 +13,11 @@ use axum::{
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::{PageFailure, links::message_page, page};
+use super::{
+    error::PageFailure,
+    extract::{IdError, PathId},
+    page::{message_page, page},
+};
 use crate::{
     app::App,
     render::{Page, PageEntry, SlotMarkers, calendar, escape_html},
@@ -141,7 +145,7 @@ async fn archive_feed(State(app): State<Arc<App>>) -> Result<Response, PageFailu
 
 async fn archive_entry(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    id: Result<PathId, IdError>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageFailure> {
     let not_found = || {
@@ -152,8 +156,10 @@ async fn archive_entry(
             "لا توجد نشرة بهذا الرقم.",
         )
     };
-    let Ok(id) = id.parse::<i64>() else {
-        return Ok(not_found());
+    let id = match id {
+        Ok(PathId(id)) => id,
+        Err(IdError::NotANumber) => return Ok(not_found()),
+        Err(IdError::Unread(u)) => return Ok(u.into_response()),
     };
     let Some(d) = app.store.digest(id).await? else {
         return Ok(not_found());

@@ -15,7 +15,10 @@ use axum::{
     routing::get,
 };
 
-use super::{PageFailure, page};
+use super::{
+    error::PageFailure,
+    page::{message_page, page},
+};
 use crate::{
     app::App,
     domain::{Token, TokenKind},
@@ -34,16 +37,6 @@ pub fn router() -> Router<Arc<App>> {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/resubscribe/{token}", axum::routing::post(resubscribe))
-}
-
-pub fn message_page(app: &App, status: StatusCode, title: &str, line: &str) -> Response {
-    let p = Page {
-        title: title.into(),
-        lines: vec![line.into()],
-        back_url: Some(app.settings.newsletter.site_url.clone()),
-        ..Default::default()
-    };
-    page(status, app.renderer.page(&app.settings, &p))
 }
 
 fn bad_confirm(app: &App) -> Response {
@@ -123,18 +116,12 @@ async fn confirm(
         Ok(t) => t,
         Err(r) => return Ok(*r),
     };
-    Ok(
-        match app
-            .store
-            .confirm(t.subscriber_id, t.issued, now_ms())
-            .await?
-        {
-            ConfirmOutcome::Confirmed | ConfirmOutcome::AlreadyConfirmed => {
-                confirmed(&app, t.subscriber_id)
-            }
-            ConfirmOutcome::Stale | ConfirmOutcome::Unknown => bad_confirm(&app),
-        },
-    )
+    Ok(match app.confirm(t.subscriber_id, t.issued).await? {
+        ConfirmOutcome::Confirmed | ConfirmOutcome::AlreadyConfirmed => {
+            confirmed(&app, t.subscriber_id)
+        }
+        ConfirmOutcome::Stale | ConfirmOutcome::Unknown => bad_confirm(&app),
+    })
 }
 
 fn bad_unsubscribe(app: &App) -> Response {

@@ -11,14 +11,17 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    body::Bytes,
     extract::{Path, State},
     http::StatusCode,
-    response::Response,
+    response::{IntoResponse, Response},
     routing::get,
 };
 
-use super::{PageFailure, decode_form, links::message_page, page};
+use super::{
+    error::PageFailure,
+    extract::{BodyError, StrictForm},
+    page::{message_page, page},
+};
 use crate::{
     app::App,
     domain::TokenKind,
@@ -149,15 +152,19 @@ async fn show(
 async fn save(
     State(app): State<Arc<App>>,
     Path(token): Path<String>,
-    body: Bytes,
+    // Read after the link is checked: a bad link is answered as a bad link.
+    body: Result<StrictForm<Vec<(String, String)>, MAX_BYTES>, BodyError>,
 ) -> Result<Response, PageFailure> {
+    // A body that never arrived whole is axum's answer, as for any route that reads one.
+    if let Err(BodyError::Unread(u)) = body {
+        return Ok(u.into_response());
+    }
     let (id, current) = match reader(&app, &token).await? {
         Ok(r) => r,
         Err(r) => return Ok(r),
     };
-    let fields: Vec<(String, String)> = match decode_form(&body) {
-        Ok(f) if body.len() <= MAX_BYTES => f,
-        _ => return Ok(bad_form(&app, &token, id, &current)),
+    let Ok(StrictForm(fields)) = body else {
+        return Ok(bad_form(&app, &token, id, &current));
     };
     if fields.len() > MAX_FIELDS {
         return Ok(bad_form(&app, &token, id, &current));

@@ -25,6 +25,13 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Where clients go when the map is full.
 const OVERFLOW: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
+/// This process's per-client limits, shared by the handlers of the public forms.
+#[derive(Clone)]
+pub(crate) struct Limits {
+    pub signup: Option<Arc<ClientLimiter>>,
+    pub login: Option<Arc<ClientLimiter>>,
+}
+
 pub struct ClientLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,

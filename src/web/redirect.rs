@@ -18,7 +18,7 @@ use axum::{
     routing::get,
 };
 
-use super::{PageFailure, links::message_page};
+use super::{error::PageFailure, page::message_page};
 use crate::{
     app::App,
     store::{DigestKind, now_ms},
@@ -65,16 +65,8 @@ async fn follow(
             .sent_at
             .is_some_and(|at| now - at >= SCANNER_WINDOW_MS);
     if counted {
-        let mark = app.tokens.click_mark(delivery, article);
-        if app
-            .store
-            .record_click(target.digest_id, article, &mark, now)
-            .await?
-        {
-            app.metrics
-                .clicks
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        app.count_click(target.digest_id, delivery, article, now)
+            .await?;
     }
     Ok((
         StatusCode::FOUND,

@@ -132,18 +132,11 @@ pub async fn serve(
 }
 
 /// Raises this process's open-file limit to the hard limit: each connection, database file
-/// and SMTP session holds a descriptor, and the default soft limit is often 1024.
+/// and SMTP session holds a descriptor, and the default soft limit is often 1024. (On macOS
+/// the crate also respects `kern.maxfilesperproc`, which the hard limit does not show.)
 fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::debug!(error = %e, "open-file limit not raised");
     }
 }
 

@@ -5,7 +5,6 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Json, Router,
-    body::Bytes,
     extract::{ConnectInfo, Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
@@ -14,7 +13,13 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Limits, client::client_ip, decode_form, page};
+use super::{
+    client::client_ip,
+    error::PageFailure,
+    extract::{BodyError, JsonOrForm, Repeated},
+    page::page,
+    ratelimit::Limits,
+};
 use crate::{
     app::{App, SignupError},
     domain::{SubscriberEmail, SubscriberName},
@@ -93,7 +98,7 @@ async fn subscribe_page(State(app): State<Arc<App>>, Query(offer): Query<Offer>)
 async fn embed(
     State(app): State<Arc<App>>,
     Query(offer): Query<Offer>,
-) -> Result<Response, super::PageFailure> {
+) -> Result<Response, PageFailure> {
     let offer = offer.known(&app);
     let html = app.renderer.embed(
         &app.settings,
@@ -130,8 +135,9 @@ struct SubscribeForm {
     t: Option<String>,
     /// A section slug: the sign-up under a sports article subscribes to sport.
     section: String,
-    /// A schedule name, when the form offers one.
-    schedule: String,
+    /// The schedules the form ticked (`schedule=daily&schedule=weekly`), or the one a
+    /// hidden field or a script names.
+    schedule: Repeated,
     /// The article the form is under, as the site's template fills it in.
     article: String,
 }
@@ -213,30 +219,14 @@ async fn subscribe(
     axum::Extension(limits): axum::Extension<Limits>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<JsonOrForm<SubscribeForm>, BodyError>,
 ) -> Response {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    // A form may tick several schedules (`schedule=daily&schedule=weekly`).
-    let mut schedules: Vec<String> = Vec::new();
-    let form: Result<SubscribeForm, ()> = if is_json {
-        super::decode_json(&body).map_err(|_| ())
-    } else {
-        decode_form::<Vec<(String, String)>>(&body)
-            .map_err(|_| ())
-            .and_then(|fields| {
-                schedules = fields
-                    .iter()
-                    .filter(|(k, _)| k == "schedule")
-                    .map(|(_, v)| v.clone())
-                    .take(16)
-                    .collect();
-                let last: std::collections::BTreeMap<String, String> = fields.into_iter().collect();
-                let v = serde_json::to_value(last).map_err(|_| ())?;
-                serde_json::from_value(v).map_err(|_| ())
-            })
+    // An unreadable form is answered after the rate limit, in the kind of body it came in.
+    let (form, is_json) = match body {
+        Ok(JsonOrForm { value, json }) => (Some(value), json),
+        // A body that never arrived whole: axum's answer, before anything else.
+        Err(BodyError::Unread(u)) => return u.into_response(),
+        Err(e) => (None, matches!(e, BodyError::Json(_))),
     };
     let mut reply = Reply {
         app: &app,
@@ -258,7 +248,7 @@ async fn subscribe(
         }
         return r;
     }
-    let Ok(form) = form else {
+    let Some(form) = form else {
         return reply.error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_email",
@@ -291,9 +281,7 @@ async fn subscribe(
         return check_inbox(&app, article, is_json);
     }
     let one = |v: &str| (!v.is_empty()).then(|| vec![v.to_owned()]);
-    if schedules.is_empty() {
-        schedules.extend(one(&form.schedule).unwrap_or_default());
-    }
+    let schedules: Vec<String> = form.schedule.0.into_iter().take(16).collect();
     let choice = app.choice_from(
         (!schedules.is_empty()).then_some(schedules.as_slice()),
         one(&form.section).as_deref(),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::{
     Extension, Router,
-    body::Bytes,
     extract::{Path, Query, State},
     http::header,
     response::{IntoResponse, Redirect, Response},
@@ -13,13 +12,19 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Me, PageError, SessionId, dashboard::Done, done, render, set_cookie, view};
+use super::{
+    dashboard::Done,
+    extract::{Form, Id},
+    respond::{PageError, done},
+    session::{Me, SessionId, set_cookie},
+    view::{self, render},
+};
 use crate::{
     app::{App, OpError, Refusal},
     auth::totp,
     render::{MINUTE, count_ar},
     store::Role,
-    web::{Limits, decode_form},
+    web::ratelimit::Limits,
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -115,11 +120,6 @@ fn role_of(s: &str) -> Result<Role, PageError> {
     s.parse().map_err(|_| PageError::Form)
 }
 
-fn id_of(s: &str, what: &'static str) -> Result<i64, PageError> {
-    s.parse()
-        .map_err(|_| PageError::Op(OpError::NotFound(what)))
-}
-
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct AccountForm {
@@ -131,9 +131,8 @@ struct AccountForm {
 async fn add_account(
     State(app): State<Arc<App>>,
     me: Me,
-    body: Bytes,
+    Form(f): Form<AccountForm>,
 ) -> Result<Response, PageError> {
-    let f: AccountForm = decode_form(&body)?;
     app.add_admin(&me, &f.email, role_of(&f.role)?, &f.password)
         .await?;
     Ok(done("/admin/accounts", "account_added"))
@@ -148,22 +147,19 @@ struct RoleForm {
 async fn set_role(
     State(app): State<Arc<App>>,
     me: Me,
-    Path(id): Path<String>,
-    body: Bytes,
+    Id(id): Id,
+    Form(f): Form<RoleForm>,
 ) -> Result<Response, PageError> {
-    let f: RoleForm = decode_form(&body)?;
-    app.set_admin_role(&me, id_of(&id, "account")?, Some(role_of(&f.role)?))
-        .await?;
+    app.set_admin_role(&me, id, Some(role_of(&f.role)?)).await?;
     Ok(done("/admin/accounts", "account_changed"))
 }
 
 async fn remove_account(
     State(app): State<Arc<App>>,
     me: Me,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, PageError> {
-    app.set_admin_role(&me, id_of(&id, "account")?, None)
-        .await?;
+    app.set_admin_role(&me, id, None).await?;
     Ok(done("/admin/accounts", "account_removed"))
 }
 
@@ -171,12 +167,12 @@ async fn remove_account(
 async fn reset_totp(
     State(app): State<Arc<App>>,
     me: Me,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, PageError> {
     me.require(Role::Owner)?;
     let admin = app
         .store
-        .admin(id_of(&id, "account")?)
+        .admin(id)
         .await?
         .ok_or(OpError::NotFound("account"))?;
     app.reset_totp(&me, &admin.email).await?;
@@ -193,9 +189,8 @@ struct TokenForm {
 async fn create_token(
     State(app): State<Arc<App>>,
     me: Me,
-    body: Bytes,
+    Form(f): Form<TokenForm>,
 ) -> Result<Response, PageError> {
-    let f: TokenForm = decode_form(&body)?;
     let (_, token) = app
         .create_api_token(&me, &f.name, role_of(&f.role)?)
         .await?;
@@ -209,9 +204,9 @@ async fn create_token(
 async fn revoke_token(
     State(app): State<Arc<App>>,
     me: Me,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, PageError> {
-    app.revoke_api_token(&me, id_of(&id, "token")?).await?;
+    app.revoke_api_token(&me, id).await?;
     Ok(done("/admin/accounts", "token_revoked"))
 }
 
@@ -291,9 +286,8 @@ async fn set_totp(
     Extension(limits): Extension<Limits>,
     me: Me,
     Path(action): Path<String>,
-    body: Bytes,
+    Form(f): Form<TotpForm>,
 ) -> Result<Response, PageError> {
-    let f: TotpForm = decode_form(&body)?;
     let (secret, key) = match action.as_str() {
         "on" => (Some(f.secret.as_str()), "totp_on"),
         "off" => (None, "totp_off"),
@@ -321,9 +315,8 @@ async fn set_password(
     State(app): State<Arc<App>>,
     Extension(limits): Extension<Limits>,
     me: Me,
-    body: Bytes,
+    Form(f): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
-    let f: PasswordForm = decode_form(&body)?;
     if let Some(msg) = too_many(&limits, &me) {
         let mut r = account_page(&app, &me, None, Some(msg)).await?;
         *r.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;

@@ -12,7 +12,11 @@ use axum::{
 use chrono::{TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Me, PageError, render, view};
+use super::{
+    respond::PageError,
+    session::Me,
+    view::{self, render},
+};
 use crate::{app::App, store::now_ms};
 
 pub fn router() -> Router<Arc<App>> {

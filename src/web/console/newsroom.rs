@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    body::Bytes,
     extract::{Path, Query, State},
     response::Response,
     routing::{get, post},
@@ -13,12 +12,17 @@ use axum::{
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::{Me, PageError, dashboard::Done, done, render, view};
+use super::{
+    dashboard::Done,
+    extract::{Form, Id},
+    respond::{PageError, done},
+    session::Me,
+    view::{self, render},
+};
 use crate::{
     app::{App, OpError, Refusal},
     domain::SubscriberEmail,
     store::{DigestOutcome, ExcludedArticle, Role, SubscriberStatus},
-    web::decode_form,
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -82,6 +86,11 @@ async fn articles(
     Ok(render("articles.html", &c))
 }
 
+#[derive(Deserialize)]
+struct Action {
+    action: String,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ScheduleForm {
@@ -91,11 +100,10 @@ struct ScheduleForm {
 async fn exclude(
     State(app): State<Arc<App>>,
     me: Me,
-    Path((id, action)): Path<(String, String)>,
-    body: Bytes,
+    Id(id): Id,
+    Path(Action { action }): Path<Action>,
+    Form(form): Form<ScheduleForm>,
 ) -> Result<Response, PageError> {
-    let id: i64 = id.parse().map_err(|_| OpError::NotFound("article"))?;
-    let form: ScheduleForm = decode_form(&body)?;
     let exclude = match action.as_str() {
         "exclude" => true,
         "include" => false,
@@ -281,10 +289,10 @@ fn test_addresses(to: &str) -> Result<Vec<SubscriberEmail>, Refusal> {
 async fn test_send(
     State(app): State<Arc<App>>,
     me: Me,
-    body: Bytes,
+    body: Result<Form<TestForm>, PageError>,
 ) -> Result<Response, PageError> {
     me.require(Role::Editor)?;
-    let form: TestForm = decode_form(&body)?;
+    let Form(form) = body?;
     let to = test_addresses(&form.to)?;
     // One test send to every address: one row in the sends list.
     let sent = matches!(

@@ -5,19 +5,24 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    body::{Body, Bytes},
-    extract::{Multipart, Path, Query, State},
+    body::Body,
+    extract::{Multipart, Query, State},
     http::header,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Me, PageError, done, render, view};
+use super::{
+    dashboard::Done,
+    extract::{Form, Id},
+    respond::{PageError, done},
+    session::Me,
+    view::{self, render},
+};
 use crate::{
     app::{App, OpError, Refusal},
     store::{ReaderFilter, Role, SubscriberStatus},
-    web::decode_form,
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -47,11 +52,6 @@ struct ListQuery {
     source: String,
     page: String,
     done: Option<String>,
-}
-
-fn parse_id(id: &str) -> Result<i64, PageError> {
-    id.parse()
-        .map_err(|_| PageError::Op(OpError::NotFound("reader")))
 }
 
 async fn list(
@@ -106,10 +106,9 @@ async fn list(
 async fn reader(
     State(app): State<Arc<App>>,
     me: Me,
-    Path(id): Path<String>,
-    Query(q): Query<super::dashboard::Done>,
+    Id(id): Id,
+    Query(q): Query<Done>,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
     let r = app
         .store
         .subscriber(id)
@@ -159,9 +158,8 @@ async fn reader(
 async fn unsubscribe(
     State(app): State<Arc<App>>,
     me: Me,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
     app.unsubscribe_reader(&me, id).await?;
     Ok(done(&format!("/admin/readers/{id}"), "unsubscribed"))
 }
@@ -169,10 +167,9 @@ async fn unsubscribe(
 async fn erase_page(
     State(app): State<Arc<App>>,
     me: Me,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, PageError> {
     me.require(Role::Editor)?;
-    let id = parse_id(&id)?;
     let r = app
         .store
         .subscriber(id)
@@ -192,11 +189,9 @@ struct Confirm {
 async fn erase(
     State(app): State<Arc<App>>,
     me: Me,
-    Path(id): Path<String>,
-    body: Bytes,
+    Id(id): Id,
+    Form(form): Form<Confirm>,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
-    let form: Confirm = decode_form(&body)?;
     if form.confirm != "yes" {
         return Ok(done(&format!("/admin/readers/{id}/erase"), "confirm"));
     }

@@ -6,20 +6,23 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    body::Bytes,
     extract::{Path, Query, State},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Me, PageError, done, render, view};
+use super::{
+    extract::{Form, Id},
+    respond::{PageError, done},
+    session::Me,
+    view::{self, render},
+};
 use crate::{
     app::{App, OpError, Refusal, SendControl},
     config::Digits,
     render::{HOUR, MINUTE, count_ar},
     store::{DigestKind, DigestOutcome, DigestStatus, Progress, now_ms},
-    web::decode_form,
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -123,17 +126,17 @@ fn progress_view(app: &App, p: &Progress) -> ProgressView {
     }
 }
 
-fn parse_id(id: &str) -> Result<i64, OpError> {
-    id.parse().map_err(|_| OpError::NotFound("send"))
+#[derive(Deserialize)]
+struct Action {
+    action: String,
 }
 
 async fn send(
     State(app): State<Arc<App>>,
     me: Me,
-    Path(id): Path<String>,
+    Id(id): Id,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
     let s = app
         .store
         .sends(Some(id + 1), 1)
@@ -185,12 +188,7 @@ async fn send(
     Ok(render("send.html", &c))
 }
 
-async fn progress(
-    State(app): State<Arc<App>>,
-    _me: Me,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+async fn progress(State(app): State<Arc<App>>, _me: Me, Id(id): Id) -> Result<Response, PageError> {
     let p = app
         .store
         .progress(id)
@@ -200,12 +198,7 @@ async fn progress(
 }
 
 /// The failures table alone, for a send's page to refresh when the count changes.
-async fn failures(
-    State(app): State<Arc<App>>,
-    me: Me,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+async fn failures(State(app): State<Arc<App>>, me: Me, Id(id): Id) -> Result<Response, PageError> {
     app.store
         .progress(id)
         .await?
@@ -219,9 +212,9 @@ async fn failures(
 async fn control(
     State(app): State<Arc<App>>,
     me: Me,
-    Path((id, action)): Path<(String, String)>,
+    Id(id): Id,
+    Path(Action { action }): Path<Action>,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
     let (c, key) = match action.as_str() {
         "pause" => (SendControl::Pause, "paused"),
         "resume" => (SendControl::Resume, "resumed"),
@@ -247,8 +240,11 @@ struct StartForm {
 
 /// Starts a send to every confirmed reader: the form must say so (a checkbox), so a stray
 /// click does not mail a million people.
-async fn start(State(app): State<Arc<App>>, me: Me, body: Bytes) -> Result<Response, PageError> {
-    let form: StartForm = decode_form(&body)?;
+async fn start(
+    State(app): State<Arc<App>>,
+    me: Me,
+    Form(form): Form<StartForm>,
+) -> Result<Response, PageError> {
     if form.confirm != "yes" {
         return Err(OpError::Refused(Refusal::NotConfirmed).into());
     }

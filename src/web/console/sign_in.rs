@@ -6,19 +6,25 @@ use std::sync::Arc;
 
 use axum::{
     Extension, Router,
-    body::Bytes,
-    extract::{Query, Request, State},
-    http::{StatusCode, header},
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
 use serde::Deserialize;
 
-use super::{PageError, client_of, render, session_cookie, set_cookie, view};
+use super::{
+    respond::PageError,
+    session::{Client, session_cookie, set_cookie},
+    view::{self, render},
+};
 use crate::{
     app::{App, LoginOutcome, SessionLookup},
     render::{MINUTE, count_ar},
-    web::{Limits, decode_form},
+    web::{
+        extract::{BodyError, StrictForm},
+        ratelimit::Limits,
+    },
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -66,11 +72,12 @@ fn login_form(
 async fn login_page(
     State(app): State<Arc<App>>,
     Query(q): Query<Next>,
-    req: Request,
+    Client(client): Client,
+    headers: HeaderMap,
 ) -> Result<Response, PageError> {
     // Already signed in: straight on.
-    if let Some(cookie) = session_cookie(&app, req.headers())
-        && let SessionLookup::Full(_) = app.session(&cookie, &client_of(&app, &req)).await?
+    if let Some(cookie) = session_cookie(&app, &headers)
+        && let SessionLookup::Full(_) = app.session(&cookie, &client).await?
     {
         return Ok(Redirect::to(safe_next(&q.next)).into_response());
     }
@@ -102,14 +109,12 @@ fn too_many(app: &App, wait: std::time::Duration, email: &str, next: &str) -> Re
 async fn login(
     State(app): State<Arc<App>>,
     Extension(limits): Extension<Limits>,
-    req: Request,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Result<StrictForm<LoginForm>, BodyError>,
 ) -> Result<Response, PageError> {
-    let client = client_of(&app, &req);
-    let previous = session_cookie(&app, req.headers());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_FORM)
-        .await
-        .map_err(|_| PageError::Form)?;
-    let form: LoginForm = decode_form(&body)?;
+    let previous = session_cookie(&app, &headers);
+    let form = unreadable_is_bad_form(body)?;
     if let Some(l) = &limits.login
         && let Ok(ip) = client.parse()
         && let Err(wait) = l.check(ip)
@@ -149,6 +154,12 @@ async fn login(
     })
 }
 
+/// The sign-in forms answer every body they cannot read, even one cut off or too large,
+/// with the same page.
+fn unreadable_is_bad_form<T>(body: Result<StrictForm<T>, BodyError>) -> Result<T, PageError> {
+    body.map(|StrictForm(t)| t).map_err(|_| PageError::Form)
+}
+
 fn code_form(app: &App, status: StatusCode, error: Option<&str>) -> Response {
     let mut c = view::base_context(app, "رمز التحقق");
     c.insert("step", "code");
@@ -171,14 +182,12 @@ struct CodeForm {
 async fn code(
     State(app): State<Arc<App>>,
     Extension(limits): Extension<Limits>,
-    req: Request,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Result<StrictForm<CodeForm>, BodyError>,
 ) -> Result<Response, PageError> {
-    let client = client_of(&app, &req);
-    let pending = session_cookie(&app, req.headers()).unwrap_or_default();
-    let body: Bytes = axum::body::to_bytes(req.into_body(), super::MAX_FORM)
-        .await
-        .map_err(|_| PageError::Form)?;
-    let form: CodeForm = decode_form(&body)?;
+    let pending = session_cookie(&app, &headers).unwrap_or_default();
+    let form = unreadable_is_bad_form(body)?;
     if let Some(l) = &limits.login
         && let Ok(ip) = client.parse()
         && let Err(wait) = l.check(ip)

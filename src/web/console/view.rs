@@ -17,6 +17,7 @@ use crate::{
     config::Digits,
     render::{arabic_date, arabic_date_time},
     store::{ConsentEvent, DigestKind, DigestStatus, Role, SubscriberStatus},
+    web::page::page,
 };
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -486,7 +487,7 @@ pub fn base_context(app: &App, title: &str) -> Context {
 
 pub fn render(template: &str, ctx: &Context) -> Response {
     match TERA.render(template, ctx) {
-        Ok(html) => super::html(html),
+        Ok(html) => page(StatusCode::OK, html),
         Err(e) => {
             tracing::error!(template, error = ?e, "console template failed");
             render_error(
@@ -508,9 +509,7 @@ pub fn render_error(status: StatusCode, title: &str, message: &str) -> Response 
     let html = TERA.render("error.html", &c).unwrap_or_else(|_| {
         "<!DOCTYPE html><html lang=\"ar\" dir=\"rtl\"><body><p>خطأ</p></body></html>".into()
     });
-    let mut res = super::html(html);
-    *res.status_mut() = status;
-    res
+    page(status, html)
 }
 
 #[cfg(test)]

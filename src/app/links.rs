@@ -1,0 +1,35 @@
+//! The writes a reader's links make: following a confirmation link, clicking an article in a
+//! digest. They come from the public pages rather than an editor, so no role is checked,
+//! but they go through `App` like every other write (the store call and what follows it, a
+//! counter here, stay in one place).
+
+use super::App;
+use crate::store::{ConfirmOutcome, now_ms};
+
+impl App {
+    /// Confirms the sign-up a confirmation link names: `issued` is when the link was made, so
+    /// a link older than the reader's last sign-up is stale.
+    pub async fn confirm(&self, subscriber: i64, issued: i64) -> anyhow::Result<ConfirmOutcome> {
+        self.store.confirm(subscriber, issued, now_ms()).await
+    }
+
+    /// Counts a click on `article` of `digest` from the message `delivery` carried: once per
+    /// message and article, for the article and never for the reader. Returns whether it
+    /// counted.
+    pub async fn count_click(
+        &self,
+        digest: i64,
+        delivery: i64,
+        article: i64,
+        at: i64,
+    ) -> anyhow::Result<bool> {
+        let mark = self.tokens.click_mark(delivery, article);
+        let counted = self.store.record_click(digest, article, &mark, at).await?;
+        if counted {
+            self.metrics
+                .clicks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(counted)
+    }
+}
