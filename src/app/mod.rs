@@ -8,7 +8,6 @@ mod ops;
 mod preferences;
 
 pub use accounts::{LoginOutcome, SessionLookup};
-pub use feedback::MailOutcome;
 pub use ops::{Actor, ImportReport, OpError, Refusal};
 
 use std::sync::Arc;
@@ -64,8 +63,6 @@ pub struct App {
     /// `server.metrics_token`, when set: `/metrics` wants it as a bearer token. Kept as an
     /// HMAC key like `admin_token`, so the check takes the same time whatever is presented.
     pub metrics_token: Option<crate::auth::AdminToken>,
-    /// What the provider webhooks remember (replayed tokens, signing certificates).
-    pub webhooks: crate::bounces::webhooks::WebhookState,
     /// The configuration's `admin_token`, if not retired.
     pub admin_token: Option<crate::auth::AdminToken>,
     /// Most-read links to use instead of fetching `newsletter.most_read_feed` (the demo).
@@ -114,7 +111,6 @@ impl App {
             most_read_override: Default::default(),
             health: Default::default(),
             metrics_gauges: Default::default(),
-            webhooks: crate::bounces::webhooks::WebhookState::new()?,
         }))
     }
 

@@ -1,5 +1,5 @@
 //! Reads the bounce mailbox over IMAP (implicit TLS): every unseen message is handed to
-//! `App::feedback_from_mail`, then flagged `\Seen` and moved to `bounces.processed_folder`.
+//! `mail::feedback_from_mail`, then flagged `\Seen` and moved to `bounces.processed_folder`.
 //!
 //! Once and only once: a message is flagged only after its event is committed, and the
 //! store records each report (and each delivery's bounce) once, so a pass cut short and
@@ -14,7 +14,10 @@ use percent_encoding::percent_decode_str;
 use tokio::{net::TcpStream, sync::watch};
 use tokio_rustls::TlsConnector;
 
-use super::parse::MAX_MAIL_BYTES;
+use super::{
+    mail::{MailOutcome, feedback_from_mail},
+    parse::MAX_MAIL_BYTES,
+};
 use crate::{app::App, store::now_ms};
 
 /// Each IMAP exchange must answer within this.
@@ -151,10 +154,10 @@ pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
         .await?;
         let Some(raw) = fetched else { continue };
         pass.read += 1;
-        let flags = match app.feedback_from_mail(&raw, "imap").await {
+        let flags = match feedback_from_mail(app, &raw, "imap").await {
             Ok(outcome) => {
                 match outcome {
-                    crate::app::MailOutcome::Recorded(..) => pass.recorded += 1,
+                    MailOutcome::Recorded(..) => pass.recorded += 1,
                     _ => pass.ignored += 1,
                 }
                 tracing::debug!(uid, %outcome, "bounce mailbox");

@@ -20,9 +20,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context;
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
@@ -57,7 +56,8 @@ const SNS_CERTS: usize = 16;
 const SNS_CERT_MAX: usize = 64 * 1024;
 const SNS_FETCH_TIME: Duration = Duration::from_secs(10);
 
-/// What the webhooks remember between requests, bounded.
+/// What the webhooks remember between requests, bounded: the router's own state, built with
+/// it (one per server), so `App` carries nothing of the providers'.
 pub struct WebhookState {
     mailgun_tokens: Mutex<HashMap<String, Instant>>,
     sns_certs: Mutex<HashMap<String, Arc<Vec<u8>>>>,
@@ -67,23 +67,28 @@ pub struct WebhookState {
 }
 
 impl WebhookState {
-    pub fn new() -> anyhow::Result<WebhookState> {
+    fn new() -> WebhookState {
+        // Building fails only when a TLS backend cannot start; this one is rustls with the
+        // roots compiled in, and reads nothing from the system.
         let sns_http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(SNS_FETCH_TIME)
             .build()
-            .context("failed to build the SNS HTTP client")?;
-        Ok(WebhookState {
+            .expect("an HTTP client with rustls and compiled-in roots");
+        WebhookState {
             mailgun_tokens: Mutex::default(),
             sns_certs: Mutex::default(),
             sns_http,
-        })
+        }
     }
 }
 
+/// `POST /webhooks/{provider}`, with the state the webhooks keep between requests.
 pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/webhooks/{provider}", post(webhook))
+    Router::new()
+        .route("/webhooks/{provider}", post(webhook))
+        .layer(Extension(Arc::new(WebhookState::new())))
 }
 
 enum Refuse {
@@ -120,6 +125,7 @@ impl From<anyhow::Error> for Refuse {
 
 async fn webhook(
     State(app): State<Arc<App>>,
+    Extension(memory): Extension<Arc<WebhookState>>,
     Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -129,9 +135,9 @@ async fn webhook(
     }
     let events = match provider.as_str() {
         "postmark" => postmark(&app, &headers, &body)?,
-        "mailgun" => mailgun(&app, &body)?,
+        "mailgun" => mailgun(&app, &memory, &body)?,
         "sendgrid" => sendgrid(&app, &headers, &body)?,
-        "ses" => match ses(&app, &body).await? {
+        "ses" => match ses(&app, &memory, &body).await? {
             Some(events) => events,
             None => return Ok(Json(json!({ "confirmed": true }))),
         },
@@ -251,7 +257,7 @@ fn postmark(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Events, Refus
 
 // ------------------------------------------------------------------ Mailgun
 
-fn mailgun(app: &App, body: &[u8]) -> Result<Events, Refuse> {
+fn mailgun(app: &App, memory: &WebhookState, body: &[u8]) -> Result<Events, Refuse> {
     let key = &app.settings.webhooks.mailgun_signing_key;
     if key.is_empty() {
         return Err(Refuse::NotFound);
@@ -279,7 +285,7 @@ fn mailgun(app: &App, body: &[u8]) -> Result<Events, Refuse> {
         return Err(Refuse::Unauthorized("signature too old"));
     }
     {
-        let mut seen = app.webhooks.mailgun_tokens.lock().expect("not poisoned");
+        let mut seen = memory.mailgun_tokens.lock().expect("not poisoned");
         if seen.contains_key(token) {
             return Err(Refuse::Unauthorized("replayed token"));
         }
@@ -404,7 +410,7 @@ fn sendgrid(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Events, Refus
 
 // ------------------------------------------------------------------ Amazon SES through SNS
 
-async fn ses(app: &App, body: &[u8]) -> Result<Option<Events>, Refuse> {
+async fn ses(app: &App, memory: &WebhookState, body: &[u8]) -> Result<Option<Events>, Refuse> {
     let w = &app.settings.webhooks;
     if w.ses_topic_arns.is_empty() {
         return Err(Refuse::NotFound);
@@ -480,14 +486,13 @@ async fn ses(app: &App, body: &[u8]) -> Result<Option<Events>, Refuse> {
         ),
         _ => None,
     };
-    let key = sns_key(app, cert_url).await?;
+    let key = sns_key(memory, cert_url).await?;
     UnparsedPublicKey::new(alg, key.as_slice())
         .verify(to_sign.as_bytes(), &sig)
         .map_err(|_| Refuse::Unauthorized("bad signature"))?;
 
     if ty == "SubscriptionConfirmation" {
-        let answer = app
-            .webhooks
+        let answer = memory
             .sns_http
             .get(subscribe_url)
             .send()
@@ -617,21 +622,14 @@ fn sns_host(host: &str) -> bool {
 }
 
 /// The RSA public key (PKCS#1) of the certificate at `url`, fetched once.
-async fn sns_key(app: &App, url: &str) -> Result<Arc<Vec<u8>>, Refuse> {
-    if let Some(k) = app
-        .webhooks
-        .sns_certs
-        .lock()
-        .expect("not poisoned")
-        .get(url)
-    {
+async fn sns_key(memory: &WebhookState, url: &str) -> Result<Arc<Vec<u8>>, Refuse> {
+    if let Some(k) = memory.sns_certs.lock().expect("not poisoned").get(url) {
         return Ok(k.clone());
     }
     let fetch_failed = |e: reqwest::Error| {
         Refuse::Failed(anyhow::anyhow!("cannot fetch the SNS certificate: {e}"))
     };
-    let mut answer = app
-        .webhooks
+    let mut answer = memory
         .sns_http
         .get(url)
         .send()
@@ -666,7 +664,7 @@ async fn sns_key(app: &App, url: &str) -> Result<Arc<Vec<u8>>, Refuse> {
     let key = Arc::new(
         cert_public_key(&der).ok_or(Refuse::Unauthorized("no RSA key in the certificate"))?,
     );
-    let mut certs = app.webhooks.sns_certs.lock().expect("not poisoned");
+    let mut certs = memory.sns_certs.lock().expect("not poisoned");
     if certs.len() >= SNS_CERTS {
         certs.clear();
     }
