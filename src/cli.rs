@@ -314,7 +314,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             for f in &files {
                 let raw =
                     std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
-                match app.feedback_from_mail(&raw, "file").await {
+                match crate::bounces::feedback_from_mail(&app, &raw, "file").await {
                     Ok(r) => println!("{}: {r}", f.display()),
                     Err(e) => {
                         failed += 1;

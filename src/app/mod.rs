@@ -14,7 +14,6 @@ mod subscribers;
 
 pub use accounts::{LoginOutcome, SessionLookup};
 pub use digests::{Audience, SendControl};
-pub use feedback::MailOutcome;
 pub use ops::{Actor, ImportReport, OpError, Refusal};
 pub use state::App;
 pub use subscribers::SignupError;

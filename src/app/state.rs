@@ -36,8 +36,6 @@ pub struct App {
     /// `server.metrics_token`, when set: `/metrics` wants it as a bearer token. Kept as an
     /// HMAC key like `admin_token`, so the check takes the same time whatever is presented.
     pub metrics_token: Option<crate::auth::AdminToken>,
-    /// What the provider webhooks remember (replayed tokens, signing certificates).
-    pub webhooks: crate::bounces::webhooks::WebhookState,
     /// The configuration's `admin_token`, if not retired.
     pub admin_token: Option<crate::auth::AdminToken>,
     /// Most-read links to use instead of fetching `newsletter.most_read_feed` (the demo).
@@ -87,7 +85,6 @@ impl App {
             most_read_override: Default::default(),
             health: Default::default(),
             metrics_gauges: Default::default(),
-            webhooks: crate::bounces::webhooks::WebhookState::new()?,
         }))
     }
 }

@@ -1,5 +1,5 @@
 //! Reads the bounce mailbox over IMAP (implicit TLS): every unseen message is handed to
-//! `App::feedback_from_mail`, then flagged `\Seen` and moved to `bounces.processed_folder`.
+//! `mail::feedback_from_mail`, then flagged `\Seen` and moved to `bounces.processed_folder`.
 //!
 //! Once and only once: a message is flagged only after its event is committed, and the
 //! store records each report (and each delivery's bounce) once, so a pass cut short and
@@ -13,8 +13,12 @@ use futures::StreamExt;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tracing::{Instrument, field};
 
-use super::parse::MAX_MAIL_BYTES;
+use super::{
+    mail::{MailOutcome, feedback_from_mail},
+    parse::MAX_MAIL_BYTES,
+};
 use crate::{app::App, shutdown::Shutdown, store::now_ms};
 
 /// Each IMAP exchange must answer within this.
@@ -99,8 +103,27 @@ async fn step<T, E: Into<anyhow::Error>>(
     }
 }
 
-/// One pass over the mailbox.
+/// One pass over the mailbox, in a span that ends with the pass's counts (never an address),
+/// so the lines about each mail can be followed back to their pass.
 pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
+    let span = tracing::info_span!(
+        "bounce_mailbox_pass",
+        read = field::Empty,
+        recorded = field::Empty,
+        ignored = field::Empty,
+        set_aside = field::Empty,
+    );
+    let mut pass = Pass::default();
+    let done = read_mailbox(app, &mut pass).instrument(span.clone()).await;
+    // Counted so far even when the pass broke off: what it did before is done.
+    span.record("read", pass.read)
+        .record("recorded", pass.recorded)
+        .record("ignored", pass.ignored)
+        .record("set_aside", pass.set_aside);
+    done.map(|()| pass)
+}
+
+async fn read_mailbox(app: &App, pass: &mut Pass) -> anyhow::Result<()> {
     let b = &app.settings.bounces;
     let t = target(&b.imap_url)?;
     let connector = tls(&b.ca_file)?;
@@ -128,7 +151,6 @@ pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
         .collect();
     uids.sort_unstable();
     uids.truncate(PER_PASS);
-    let mut pass = Pass::default();
     for uid in uids {
         let fetched = step("fetch", async {
             let mut s = session
@@ -151,10 +173,10 @@ pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
         .await?;
         let Some(raw) = fetched else { continue };
         pass.read += 1;
-        let flags = match app.feedback_from_mail(&raw, "imap").await {
+        let flags = match feedback_from_mail(app, &raw, "imap").await {
             Ok(outcome) => {
                 match outcome {
-                    crate::app::MailOutcome::Recorded(..) => pass.recorded += 1,
+                    MailOutcome::Recorded(..) => pass.recorded += 1,
                     _ => pass.ignored += 1,
                 }
                 tracing::debug!(uid, %outcome, "bounce mailbox");
@@ -188,7 +210,7 @@ pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
         }
     }
     let _ = step("logout", session.logout()).await;
-    Ok(pass)
+    Ok(())
 }
 
 /// Reads the mailbox every `bounces.poll_every`, one process per turn.

@@ -2,9 +2,13 @@
 //!
 //! Three ways in, one handler (`App::record_feedback`): the bounce mailbox read over IMAP
 //! (`imap`), provider webhooks (`webhooks`), and `nashra bounces ingest FILE.eml`. Mail is
-//! read by `parse`; `doctor` checks what a bulk sender needs.
+//! read by `parse` and matched to our messages by `mail`; `doctor` checks what a bulk sender
+//! needs.
 
 pub mod doctor;
 pub mod imap;
+pub mod mail;
 pub mod parse;
 pub mod webhooks;
+
+pub use mail::{MailOutcome, feedback_from_mail};

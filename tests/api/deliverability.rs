@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use nashra::{
-    app::MailOutcome,
+    bounces::{MailOutcome, feedback_from_mail},
     dkim::{Algorithm, Key},
     domain::VerpTarget,
     store::{FeedbackKind, SubscriberStatus},
@@ -324,7 +324,7 @@ both_engines!(
             .map(|(f, r, _, _)| fixture(f, &msgs[*r], READERS[*r], &mailto(&msgs[*r])))
             .collect();
         for ((name, _, kind, _), raw) in CASES.iter().zip(&files) {
-            let out = t.app.feedback_from_mail(raw, "file").await.unwrap();
+            let out = feedback_from_mail(&t.app, raw, "file").await.unwrap();
             assert!(
                 matches!(out, MailOutcome::Recorded(k, _) if k == *kind),
                 "{name}: {out}"
@@ -333,14 +333,14 @@ both_engines!(
         // An auto-reply to the return path is no bounce.
         let auto = fixture("autoreply.eml", &msgs[3], READERS[3], "");
         assert!(matches!(
-            t.app.feedback_from_mail(&auto, "file").await.unwrap(),
+            feedback_from_mail(&t.app, &auto, "file").await.unwrap(),
             MailOutcome::Ignored(_)
         ));
         assert_outcomes(&t, id).await;
 
         // Read again: nothing changes.
         for raw in &files {
-            let out = t.app.feedback_from_mail(raw, "file").await.unwrap();
+            let out = feedback_from_mail(&t.app, raw, "file").await.unwrap();
             assert!(matches!(out, MailOutcome::Duplicate(_)), "{out}");
         }
         assert_outcomes(&t, id).await;
@@ -355,8 +355,7 @@ both_engines!(
                 "<forged@example.org>",
             );
         assert!(matches!(
-            t.app
-                .feedback_from_mail(raw.as_bytes(), "file")
+            feedback_from_mail(&t.app, raw.as_bytes(), "file")
                 .await
                 .unwrap(),
             MailOutcome::Unknown(_)
@@ -454,7 +453,7 @@ both_engines!(
         );
         let (t, _id, msgs) = sent_to_readers(engine, &extra).await;
         let nul = dsn_quoting_a_nul();
-        let out = t.app.feedback_from_mail(&nul, "file").await.unwrap();
+        let out = feedback_from_mail(&t.app, &nul, "file").await.unwrap();
         assert_eq!(
             out,
             MailOutcome::Unknown(FeedbackKind::Hard),
