@@ -15,10 +15,39 @@
 
 use std::ops::RangeInclusive;
 
-use chrono::{Datelike, NaiveDate, NaiveTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone};
 use icu_calendar::{Date, cal::Hijri};
 
 use crate::config::{Calendar, Digits};
+
+/// Month names as Levantine and Iraqi sites write them: the Egyptian name, then the Syriac one.
+const MONTHS: [&str; 12] = [
+    "يناير/ كانون الثاني",
+    "فبراير/ شباط",
+    "مارس/ آذار",
+    "أبريل/ نيسان",
+    "مايو/ أيار",
+    "يونيو/ حزيران",
+    "يوليو/ تموز",
+    "أغسطس/ آب",
+    "سبتمبر/ أيلول",
+    "أكتوبر/ تشرين الأول",
+    "نوفمبر/ تشرين الثاني",
+    "ديسمبر/ كانون الأول",
+];
+
+/// «12 يونيو/ حزيران 2020»: digits left as they are, as the site writes them.
+pub fn arabic_date<T: TimeZone>(d: &DateTime<T>) -> String {
+    format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year())
+}
+
+/// «12 يونيو/ حزيران 2020، 07:00»: two issues of one day differ in the archive list.
+pub fn arabic_date_time<T: TimeZone>(d: &DateTime<T>) -> String
+where
+    T::Offset: std::fmt::Display,
+{
+    format!("{}، {}", arabic_date(d), d.format("%H:%M"))
+}
 
 /// The Hijri months as the Arabic press writes them (Umm al-Qura's own names).
 pub const HIJRI_MONTHS: [&str; 12] = [
@@ -88,7 +117,7 @@ pub fn digits(s: &str, d: Digits) -> String {
 /// back to the Gregorian one, so a date line is never empty.
 pub fn date_line(date: NaiveDate, calendar: Calendar, numerals: Digits) -> String {
     // The same form as the archive and the console (`arabic_date`), from one place.
-    let gregorian = || super::arabic_date(&date.and_time(NaiveTime::MIN).and_utc());
+    let gregorian = || arabic_date(&date.and_time(NaiveTime::MIN).and_utc());
     let line = match calendar {
         Calendar::Gregorian => gregorian(),
         Calendar::Hijri => hijri_date(date).unwrap_or_else(gregorian),
@@ -104,7 +133,7 @@ pub fn date_line(date: NaiveDate, calendar: Calendar, numerals: Digits) -> Strin
 /// [`date_line`] does).
 pub fn date_short(date: NaiveDate, calendar: Calendar, numerals: Digits) -> String {
     let gregorian = || {
-        let month = super::MONTHS[date.month0() as usize]
+        let month = MONTHS[date.month0() as usize]
             .split('/')
             .next()
             .unwrap_or_default();
@@ -141,6 +170,12 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).expect("a real date")
+    }
+
+    #[test]
+    fn arabic_month_names_as_the_site_writes_them() {
+        let d = chrono::Utc.with_ymd_and_hms(2020, 6, 12, 9, 0, 0).unwrap();
+        assert_eq!(arabic_date(&d), "12 يونيو/ حزيران 2020");
     }
 
     // Every expected value below was checked two ways: with PyPI's `hijridate` 2.6.0 (an

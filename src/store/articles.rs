@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 
-use super::{Article, ExcludedArticle, NewArticle, now_ms};
+use super::{Article, ExcludedArticle, NewArticle, clock::now_ms};
 
 for_each_engine! {
     impl Db {

@@ -3,7 +3,7 @@
 //! alone does not say who clicked what; with the server's secret one could test a guess for
 //! the 30 days a mark is kept, which is why marks are deleted then.
 
-use super::{ArticleClicks, ClickTarget, DAY_MS, LinkRow};
+use super::{ArticleClicks, ClickTarget, LinkRow, clock::DAY_MS};
 
 /// A "this message clicked this article" mark is kept this long, then deleted.
 const MARK_DAYS: i64 = 30;

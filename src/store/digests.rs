@@ -4,9 +4,26 @@
 use anyhow::Context;
 
 use super::{
-    ArchiveEntry, CHOICES_LOCK, CounterDelta, Digest, DigestKind, DigestOutcome, DigestRequest,
-    DigestStatus, Edition, Failure, Progress, RenderedDigest, RenderedEdition, now_ms,
+    ArchiveEntry, Digest, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Edition, Failure,
+    Progress, RenderedDigest, RenderedEdition,
+    clock::now_ms,
+    shared::{CHOICES_LOCK, CounterDelta, test_address},
 };
+
+/// The SQL clause "reader `s` takes this schedule", given the numbers of two parameters: the
+/// `LIKE` pattern ([`schedule_pattern`]) and 1 when readers who never chose schedules get it
+/// (the schedule's `default`). A literal, so the queries that use it stay `&'static str`.
+macro_rules! takes_schedule {
+    ($pattern:literal, $for_new_readers:literal) => {
+        concat!(
+            "((s.schedules IS NULL AND $",
+            $for_new_readers,
+            " = 1) OR ',' || s.schedules || ',' LIKE $",
+            $pattern,
+            " ESCAPE '\\')"
+        )
+    };
+}
 
 /// `LIKE` pattern matching a subscriber's `schedules` list (wrapped in commas) that names
 /// `schedule`.
@@ -168,18 +185,18 @@ for_each_engine! {
                     .execute(&mut *conn)
                     .await?;
                 }
-                let n = sqlx::query(
+                let n = sqlx::query(concat!(
                     "INSERT INTO deliveries (digest_id, subscriber_id, state, edition)
                      SELECT $1, s.id, 'pending', COALESCE(e.edition, 0)
                      FROM subscribers s
                      LEFT JOIN schedule_sections o ON o.subscriber_id = s.id AND o.schedule = $3
                      LEFT JOIN digest_editions e ON e.digest_id = $1
                                                 AND e.sections = COALESCE(o.sections, s.sections)
-                     WHERE s.status = 'confirmed'
-                       AND ((s.schedules IS NULL AND $4 = 1) OR ',' || s.schedules || ',' LIKE $2 ESCAPE '\\')
-                       AND (COALESCE(o.sections, s.sections) IS NULL OR e.edition IS NOT NULL)
+                     WHERE s.status = 'confirmed' AND ",
+                    takes_schedule!(2, 4),
+                    " AND (COALESCE(o.sections, s.sections) IS NULL OR e.edition IS NOT NULL)
                      ORDER BY s.id",
-                )
+                ))
                 .bind(id)
                 .bind(schedule_pattern(req.schedule))
                 .bind(req.schedule)
@@ -233,14 +250,14 @@ for_each_engine! {
             schedule: &str,
             for_new_readers: bool,
         ) -> anyhow::Result<Vec<(Option<String>, i64)>> {
-            Ok(sqlx::query_as(
+            Ok(sqlx::query_as(concat!(
                 "SELECT COALESCE(o.sections, s.sections) AS chosen, CAST(COUNT(*) AS BIGINT)
                  FROM subscribers s
                  LEFT JOIN schedule_sections o ON o.subscriber_id = s.id AND o.schedule = $2
-                 WHERE s.status = 'confirmed'
-                   AND ((s.schedules IS NULL AND $3 = 1) OR ',' || s.schedules || ',' LIKE $1 ESCAPE '\\')
-                 GROUP BY COALESCE(o.sections, s.sections) ORDER BY chosen",
-            )
+                 WHERE s.status = 'confirmed' AND ",
+                takes_schedule!(1, 3),
+                " GROUP BY COALESCE(o.sections, s.sections) ORDER BY chosen",
+            ))
             .bind(schedule_pattern(schedule))
             .bind(schedule)
             .bind(for_new_readers as i64)
@@ -253,13 +270,13 @@ for_each_engine! {
             schedule: &str,
             for_new_readers: bool,
         ) -> anyhow::Result<Vec<String>> {
-            Ok(sqlx::query_scalar(
+            Ok(sqlx::query_scalar(concat!(
                 "SELECT DISTINCT COALESCE(o.sections, s.sections) AS chosen FROM subscribers s
                  LEFT JOIN schedule_sections o ON o.subscriber_id = s.id AND o.schedule = $2
-                 WHERE s.status = 'confirmed' AND COALESCE(o.sections, s.sections) IS NOT NULL
-                   AND ((s.schedules IS NULL AND $3 = 1) OR ',' || s.schedules || ',' LIKE $1 ESCAPE '\\')
-                 ORDER BY chosen",
-            )
+                 WHERE s.status = 'confirmed' AND COALESCE(o.sections, s.sections) IS NOT NULL AND ",
+                takes_schedule!(1, 3),
+                " ORDER BY chosen",
+            ))
             .bind(schedule_pattern(schedule))
             .bind(schedule)
             .bind(for_new_readers as i64)
@@ -495,7 +512,7 @@ for_each_engine! {
                 .into_iter()
                 .map(|(email, reader, attempts, error)| Failure {
                     email: if reader <= 0 {
-                        crate::store::test_address(email.as_deref(), reader)
+                        test_address(email.as_deref(), reader)
                     } else {
                         email
                     }

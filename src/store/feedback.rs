@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::{
     ConsentEvent, FeedbackCounts, FeedbackEvent, FeedbackKind, FeedbackResult, FeedbackTarget,
-    SubscriberEmail, SubscriberName, SubscriberStatus,
+    SubscriberStatus,
 };
+use crate::domain::{SubscriberEmail, SubscriberName};
 
 /// The suppression list's key for a normalised address.
 pub(crate) fn suppression_key(email_norm: &str) -> String {

@@ -10,7 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::Row;
 
-use super::{Claimed, ConsentEvent, CounterDelta, Outcome, now_ms};
+use super::{
+    Claimed, ConsentEvent, Outcome,
+    clock::now_ms,
+    shared::{CounterDelta, test_address},
+};
 
 for_each_engine! {
     impl Db {
@@ -92,7 +96,7 @@ for_each_engine! {
             self.commit(tx).await?;
             for r in &mut rows {
                 if r.subscriber_id <= 0 {
-                    r.email = crate::store::test_address(r.email.as_deref(), r.subscriber_id);
+                    r.email = test_address(r.email.as_deref(), r.subscriber_id);
                 }
             }
             Ok(rows)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{MailOutcome, QueuedMail, now_ms};
+use super::{MailOutcome, QueuedMail, clock::now_ms};
 
 for_each_engine! {
     impl Db {

@@ -23,7 +23,12 @@ use std::time::Duration;
 
 use crate::domain::{SubscriberEmail, SubscriberName};
 
+mod clock;
+mod limits;
 mod models;
+mod shared;
+
+pub use clock::now_ms;
 pub use models::*;
 
 /// Compiles the items given once for each engine, in a module of its own where `Db`, `DB`
@@ -61,32 +66,6 @@ mod mailq;
 mod schedules;
 mod subscribers;
 mod upgrades;
-
-/// One inbox gets another confirmation email at most this often…
-pub const CONFIRM_RESEND_MS: i64 = 10 * 60 * 1000;
-/// …and at most this many a day, however many addresses and clients ask for it.
-pub const CONFIRMS_PER_DAY: i64 = 3;
-/// A reader search this long or longer finds any part of an address or a name (each engine's
-/// trigram index needs three characters); a shorter one is an address prefix.
-pub const SEARCH_MIN_CHARS: usize = 3;
-const DAY_MS: i64 = 24 * 3600 * 1000;
-/// Held (on PostgreSQL; SQLite's single writer needs none) by whatever changes which readers
-/// choose which sections, and by a digest while it fixes its audience: a reader's choice cannot
-/// change between the digest's check of the choices it rendered and the audience it writes.
-const CHOICES_LOCK: &str = "reader-choices";
-
-/// A test send's address for its ledger row `-k`: the k-th of the digest's `test_to` list.
-fn test_address(list: Option<&str>, subscriber_id: i64) -> Option<String> {
-    list?
-        .split(',')
-        .nth(subscriber_id.unsigned_abs() as usize)
-        .map(str::to_owned)
-}
-
-/// Milliseconds since the Unix epoch: the one time unit in the store.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 #[derive(Clone)]
 pub enum Store {
@@ -146,6 +125,7 @@ facade! {
     /// Readers whose every chosen schedule (or section) left the configuration get everything.
     pub async fn forget_lost_choices(&self, schedules: &[&str], sections: &[&str]) -> anyhow::Result<u64>;
     /// The benchmark's readers spread over sections, one each.
+    #[cfg(feature = "bench")]
     pub async fn spread_sections(&self, slugs: &[String]) -> anyhow::Result<()>;
     /// Saves a reader's choice; false when they are not subscribed.
     pub async fn set_reader_choice(&self, id: i64, choice: &Choice) -> anyhow::Result<bool>;
@@ -271,27 +251,4 @@ facade! {
     pub async fn revoke_api_token(&self, id: i64, now: i64) -> anyhow::Result<Option<String>>;
     pub async fn audit(&self, r: &AuditRecord, now: i64) -> anyhow::Result<()>;
     pub async fn audit_log(&self, before: Option<i64>, action: Option<&str>, limit: i64) -> anyhow::Result<Vec<AuditEntry>>;
-}
-
-/// Per-digest counter changes gathered from `RETURNING digest_id` rows.
-#[derive(Default)]
-pub(crate) struct CounterDelta(std::collections::BTreeMap<i64, i64>);
-
-impl CounterDelta {
-    pub(crate) fn add(&mut self, digest: i64, n: i64) {
-        *self.0.entry(digest).or_default() += n;
-    }
-
-    pub(crate) fn extend(&mut self, digests: impl IntoIterator<Item = i64>, n: i64) {
-        for d in digests {
-            self.add(d, n);
-        }
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
-        self.0
-            .iter()
-            .map(|(d, n)| (*d, *n))
-            .filter(|(_, n)| *n != 0)
-    }
 }

@@ -13,7 +13,8 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use super::{SubscriberEmail, SubscriberName, now_ms};
+use super::clock::now_ms;
+use crate::domain::{SubscriberEmail, SubscriberName};
 
 pub type DB = sqlx::Postgres;
 pub type Conn = sqlx::PgConnection;

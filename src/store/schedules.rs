@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{ScheduleState, now_ms};
+use super::{ScheduleState, clock::now_ms};
 
 for_each_engine! {
     impl Db {

@@ -16,7 +16,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{SubscriberEmail, SubscriberName, now_ms};
+use super::clock::now_ms;
+use crate::domain::{SubscriberEmail, SubscriberName};
 
 pub type DB = sqlx::Sqlite;
 pub type Conn = sqlx::SqliteConnection;

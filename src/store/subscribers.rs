@@ -5,10 +5,13 @@ use anyhow::Context;
 use sqlx::Row;
 
 use super::{
-    CHOICES_LOCK, CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, Choice, ConfirmOutcome, ConsentEvent,
-    ConsentRow, CounterDelta, DAY_MS, ReaderFilter, SEARCH_MIN_CHARS, SubscriberEmail,
-    SubscriberName, SubscriberRow, SubscriberStatus,
+    Choice, ConfirmOutcome, ConsentEvent, ConsentRow, ReaderFilter, SubscriberRow,
+    SubscriberStatus,
+    clock::DAY_MS,
+    limits::{CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, SEARCH_MIN_CHARS},
+    shared::{CHOICES_LOCK, CounterDelta},
 };
+use crate::domain::{SubscriberEmail, SubscriberName};
 
 for_each_engine! {
     impl Db {
@@ -186,6 +189,7 @@ for_each_engine! {
         }
 
         /// The benchmark's readers, spread over `slugs` by id, one section each.
+        #[cfg(feature = "bench")]
         pub(crate) async fn spread_sections(&self, slugs: &[String]) -> anyhow::Result<()> {
             let mut tx = self.begin_write().await?;
             for (i, slug) in slugs.iter().enumerate() {

@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 
-use super::{SubscriberEmail, now_ms};
+use super::clock::now_ms;
+use crate::domain::SubscriberEmail;
 
 for_each_engine! {
     impl Db {

@@ -1,0 +1,213 @@
+//! The `Renderer`: Tera with the embedded templates, rendering the digest (the email with its
+//! slots, and the public web copy), the confirmation email, the public pages and the embed.
+//!
+//! Templates are files under `templates/` that a designer can open; the binary embeds them.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tera::{Context, Tera};
+
+use super::{
+    bidi::{escape_html, rtl_plain_text, wrap_latin},
+    calendar, inline,
+    slots::SlotMarkers,
+    text::{keep_site_name, preheader},
+    views::{ArticleView, LinkItem, MostReadView, Page, article_view},
+};
+use crate::{
+    config::{Schedule, Settings},
+    store::{Article, RenderedDigest},
+};
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("digest.html", include_str!("../../templates/digest.html")),
+    ("digest.txt", include_str!("../../templates/digest.txt")),
+    ("confirm.html", include_str!("../../templates/confirm.html")),
+    ("confirm.txt", include_str!("../../templates/confirm.txt")),
+    ("page.html", include_str!("../../templates/page.html")),
+];
+
+#[derive(Clone)]
+pub struct Renderer {
+    tera: Arc<Tera>,
+}
+
+impl Renderer {
+    pub fn new() -> anyhow::Result<Renderer> {
+        let mut tera = Tera::default();
+        let embed = inline::important_inline_styles(inline::EMBED);
+        tera.add_raw_templates(
+            TEMPLATES
+                .iter()
+                .copied()
+                .chain([("embed.html", embed.as_str())]),
+        )
+        .context("bad template")?;
+        // Tera's default also escapes '/', which turns every URL into `https:&#x2F;&#x2F;…`.
+        tera.set_escape_fn(escape_for_tera);
+        Ok(Renderer {
+            tera: Arc::new(tera),
+        })
+    }
+
+    /// Renders a digest of `articles` for `schedule`, as of `now`: the email, with its
+    /// personal parts and its own archive link left as `slots`, and the public web copy.
+    /// With `count_clicks`, the email's article links go through `/r/…`; otherwise (and in
+    /// the web copy) straight to the articles.
+    #[allow(clippy::too_many_arguments)]
+    pub fn digest(
+        &self,
+        settings: &Settings,
+        schedule: &Schedule,
+        articles: &[Article],
+        most_read: &[LinkItem],
+        now: DateTime<Utc>,
+        slots: &SlotMarkers,
+        count_clicks: bool,
+    ) -> anyhow::Result<RenderedDigest> {
+        let tz: Tz = schedule.cron.timezone();
+        let n = &settings.newsletter;
+        let today = now.with_timezone(&tz).date_naive();
+        let date_line = calendar::date_line(today, n.calendar, n.digits);
+        let subject = schedule.subject.render(
+            &date_line,
+            &calendar::date_short(today, n.calendar, n.digits),
+        )?;
+        // A click link carries the message's key (a slot) and the article's id; the web copy
+        // links to the articles themselves.
+        let click_base = settings.public_url(&format!("/r/{}-", slots.click));
+        let mut views: Vec<ArticleView> = articles
+            .iter()
+            .map(|a| {
+                let mut v = article_view(a, &tz, settings);
+                if count_clicks {
+                    v.link = format!("{click_base}{}", a.id);
+                }
+                v
+            })
+            .collect();
+        let most_read: Vec<MostReadView> = most_read
+            .iter()
+            .take(5)
+            .map(|m| MostReadView {
+                title: m.title.clone(),
+                title_html: wrap_latin(&m.title),
+                url: m.url.clone(),
+            })
+            .collect();
+        let preheader = preheader(articles);
+        let mut ctx = Context::new();
+        ctx.insert("lang", &n.lang);
+        ctx.insert("name", &keep_site_name(&n.name, n));
+        ctx.insert("site_name", &keep_site_name(&n.site_name, n));
+        ctx.insert("site_url", &n.site_url);
+        ctx.insert("subject", &subject);
+        ctx.insert("date_line", &date_line);
+        ctx.insert("preheader", &preheader);
+        ctx.insert("articles", &views);
+        ctx.insert("most_read", &most_read);
+        ctx.insert("why", &keep_site_name(&n.why, n));
+        ctx.insert("postal_address", &n.postal_address);
+        ctx.insert("postal_address_html", &wrap_latin(&n.postal_address));
+        ctx.insert("unsubscribe_url", &slots.unsubscribe);
+        ctx.insert("preferences_url", &slots.preferences);
+        ctx.insert("name_slot", &slots.name);
+        ctx.insert("web_url", &slots.web);
+        ctx.insert("subscribe_url", &settings.public_url("/subscribe"));
+        ctx.insert("archive_url", &settings.public_url("/archive"));
+        ctx.insert("web", &false);
+        let html = self
+            .tera
+            .render("digest.html", &ctx)
+            .context("failed to render digest.html")?;
+        let text = self
+            .tera
+            .render("digest.txt", &ctx)
+            .context("failed to render digest.txt")?;
+        ctx.insert("web", &true);
+        for v in &mut views {
+            v.link.clone_from(&v.url);
+        }
+        ctx.insert("articles", &views);
+        let web_html = self
+            .tera
+            .render("digest.html", &ctx)
+            .context("failed to render the web copy")?;
+        Ok(RenderedDigest {
+            article_ids: articles.iter().map(|a| a.id).collect(),
+            subject,
+            html,
+            text: rtl_plain_text(&text),
+            web_html,
+            preheader,
+            slot_key: slots.key.clone(),
+        })
+    }
+
+    /// The double opt-in message: (subject, html, text).
+    pub fn confirmation(
+        &self,
+        settings: &Settings,
+        confirm_url: &str,
+    ) -> anyhow::Result<(String, String, String)> {
+        let mut ctx = Context::new();
+        ctx.insert(
+            "name",
+            &keep_site_name(&settings.newsletter.name, &settings.newsletter),
+        );
+        ctx.insert("confirm_url", confirm_url);
+        ctx.insert("postal_address", &settings.newsletter.postal_address);
+        ctx.insert(
+            "postal_address_html",
+            &wrap_latin(&settings.newsletter.postal_address),
+        );
+        let html = self.tera.render("confirm.html", &ctx)?;
+        let text = self.tera.render("confirm.txt", &ctx)?;
+        Ok((
+            format!("أكّد اشتراكك في {}", settings.newsletter.name),
+            html,
+            rtl_plain_text(&text),
+        ))
+    }
+
+    pub fn page(&self, settings: &Settings, page: &Page) -> String {
+        let mut ctx = Context::from_serialize(page).unwrap_or_default();
+        let n = &settings.newsletter;
+        ctx.insert("name", &keep_site_name(&n.name, n));
+        ctx.insert("site_name", &keep_site_name(&n.site_name, n));
+        let lines: Vec<String> = page.lines.iter().map(|l| keep_site_name(l, n)).collect();
+        ctx.insert("lines", &lines);
+        self.tera.render("page.html", &ctx).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "page template failed");
+            "<!DOCTYPE html><html lang=\"ar\" dir=\"rtl\"><body>خطأ</body></html>".into()
+        })
+    }
+
+    /// The sign-up fragment a site embeds; `stamp` is its signed time stamp.
+    pub fn embed(
+        &self,
+        settings: &Settings,
+        action: &str,
+        stamp: &str,
+        (section, schedule): (&str, &str),
+        article: &str,
+    ) -> anyhow::Result<String> {
+        let mut ctx = Context::new();
+        ctx.insert("article", article);
+        let n = &settings.newsletter;
+        ctx.insert("prompt", &keep_site_name(&n.prompt, n));
+        ctx.insert("site_name", &keep_site_name(&n.site_name, n));
+        ctx.insert("action", action);
+        ctx.insert("stamp", stamp);
+        ctx.insert("section", section);
+        ctx.insert("schedule", schedule);
+        Ok(self.tera.render("embed.html", &ctx)?)
+    }
+}
+
+fn escape_for_tera(s: &str) -> String {
+    escape_html(s).into_owned()
+}

@@ -1,0 +1,20 @@
+//! Rows and requests that cross the store's boundary, and the states stored as text: the
+//! store's vocabulary, one file per aggregate beside the SQL files of the same name.
+
+mod accounts;
+mod articles;
+mod clicks;
+mod deliveries;
+mod digests;
+mod feedback;
+mod state;
+mod subscribers;
+
+pub use accounts::*;
+pub use articles::*;
+pub use clicks::*;
+pub use deliveries::*;
+pub use digests::*;
+pub use feedback::*;
+pub use state::UnknownState;
+pub use subscribers::*;
