@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
+use secrecy::ExposeSecret;
 
 use crate::{
     config::{Schedule, Settings},
@@ -98,11 +99,13 @@ impl App {
         let renderer = Renderer::new()?;
         let mail_queue = MailQueue::new(store.clone(), mailer.clone(), renderer.clone());
         Ok(Arc::new(App {
-            tokens: Tokens::new(&settings.security.secret),
-            metrics_token: (!settings.server.metrics_token.0.is_empty())
-                .then(|| crate::auth::AdminToken::new(&settings.server.metrics_token.0)),
-            admin_token: (!settings.security.admin_token.is_empty())
-                .then(|| crate::auth::AdminToken::new(&settings.security.admin_token)),
+            tokens: Tokens::new(settings.security.secret.expose_secret()),
+            metrics_token: (!settings.server.metrics_token.expose_secret().is_empty()).then(|| {
+                crate::auth::AdminToken::new(settings.server.metrics_token.expose_secret())
+            }),
+            admin_token: (!settings.security.admin_token.expose_secret().is_empty()).then(|| {
+                crate::auth::AdminToken::new(settings.security.admin_token.expose_secret())
+            }),
             renderer,
             mail_queue,
             http: feeds::http_client(),

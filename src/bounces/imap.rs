@@ -11,6 +11,7 @@ use std::{sync::Arc, time::Duration};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use percent_encoding::percent_decode_str;
+use secrecy::ExposeSecret;
 use tokio::{net::TcpStream, sync::watch};
 use tokio_rustls::TlsConnector;
 
@@ -102,7 +103,7 @@ async fn step<T, E: Into<anyhow::Error>>(
 /// One pass over the mailbox.
 pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
     let b = &app.settings.bounces;
-    let t = target(&b.imap_url)?;
+    let t = target(b.imap_url.expose_secret())?;
     let connector = tls(&b.ca_file)?;
     let tcp = step("connect", TcpStream::connect((t.host.as_str(), t.port))).await?;
     let name = rustls_pki_types::ServerName::try_from(t.host.clone())

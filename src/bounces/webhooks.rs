@@ -32,6 +32,7 @@ use axum::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use ring::signature::{self, UnparsedPublicKey};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -201,12 +202,13 @@ fn parse_json(body: &[u8]) -> Result<Value, Refuse> {
 
 fn postmark(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Events, Refuse> {
     let w = &app.settings.webhooks;
-    if w.postmark_user.is_empty() || w.postmark_password.is_empty() {
+    let password = w.postmark_password.expose_secret();
+    if w.postmark_user.is_empty() || password.is_empty() {
         return Err(Refuse::NotFound);
     }
     let expected = format!(
         "Basic {}",
-        STANDARD.encode(format!("{}:{}", w.postmark_user, w.postmark_password))
+        STANDARD.encode(format!("{}:{password}", w.postmark_user))
     );
     let given = headers
         .get("authorization")
@@ -252,7 +254,7 @@ fn postmark(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Events, Refus
 // ------------------------------------------------------------------ Mailgun
 
 fn mailgun(app: &App, body: &[u8]) -> Result<Events, Refuse> {
-    let key = &app.settings.webhooks.mailgun_signing_key;
+    let key = app.settings.webhooks.mailgun_signing_key.expose_secret();
     if key.is_empty() {
         return Err(Refuse::NotFound);
     }

@@ -13,6 +13,7 @@ use std::{
 
 use anyhow::Context;
 use chrono::Utc;
+use secrecy::ExposeSecret;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 mod leases;
@@ -67,7 +68,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(store: Store, mailer: Mailer, metrics: Arc<Metrics>) -> Arc<Dispatcher> {
-        let tokens = Tokens::new(&mailer.settings.security.secret);
+        let tokens = Tokens::new(mailer.settings.security.secret.expose_secret());
         Arc::new(Dispatcher {
             store,
             mailer,

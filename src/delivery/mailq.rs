@@ -10,6 +10,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
+use secrecy::ExposeSecret;
 use tokio::sync::{Notify, watch};
 
 use super::{
@@ -48,7 +49,7 @@ pub struct MailQueue {
 
 impl MailQueue {
     pub fn new(store: Store, mailer: Mailer, renderer: Renderer) -> Arc<MailQueue> {
-        let tokens = Tokens::new(&mailer.settings.security.secret);
+        let tokens = Tokens::new(mailer.settings.security.secret.expose_secret());
         Arc::new(MailQueue {
             store,
             mailer,
