@@ -78,7 +78,7 @@ pub async fn run(
         app.mailer.warn_about_alignment();
         parts.spawn(app.dispatcher.clone().run(shutdown.clone()));
         parts.spawn(app.mail_queue.clone().run(shutdown.clone()));
-        if !app.settings.bounces.imap_url.is_empty() {
+        if app.settings.bounces.has_mailbox() {
             parts.spawn(crate::bounces::imap::run(app.clone(), shutdown.clone()));
         }
     }

@@ -2,6 +2,7 @@
 //! of a process shares, built once at start (`startup` decides which parts then run). The
 //! operations are `impl App` blocks in the sibling files, one concern each.
 
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -63,17 +64,19 @@ impl App {
             );
         }
         let metrics = Arc::new(Metrics::default());
-        let tokens = Arc::new(Tokens::new(&settings.security.secret));
+        let tokens = Arc::new(Tokens::new(settings.security.secret.expose_secret()));
         let mailer = Mailer::new(settings.clone(), tokens.clone())?;
         let dispatcher = Dispatcher::new(store.clone(), mailer.clone(), metrics.clone());
         let renderer = Renderer::new()?;
         let mail_queue = MailQueue::new(store.clone(), mailer.clone(), renderer.clone());
         Ok(Arc::new(App {
             tokens,
-            metrics_token: (!settings.server.metrics_token.0.is_empty())
-                .then(|| crate::auth::AdminToken::new(&settings.server.metrics_token.0)),
-            admin_token: (!settings.security.admin_token.is_empty())
-                .then(|| crate::auth::AdminToken::new(&settings.security.admin_token)),
+            metrics_token: (!settings.server.metrics_token.expose_secret().is_empty()).then(|| {
+                crate::auth::AdminToken::new(settings.server.metrics_token.expose_secret())
+            }),
+            admin_token: (!settings.security.admin_token.expose_secret().is_empty()).then(|| {
+                crate::auth::AdminToken::new(settings.security.admin_token.expose_secret())
+            }),
             renderer,
             mail_queue,
             http: feeds::http_client(),

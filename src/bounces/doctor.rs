@@ -4,6 +4,7 @@
 //! address, Feedback-ID, TLS to the relay, and somewhere for bounces to come back to.
 
 use anyhow::bail;
+use secrecy::ExposeSecret;
 
 use crate::{
     config::{Settings, Tls},
@@ -180,10 +181,10 @@ pub fn examine(s: &Settings) -> anyhow::Result<(Vec<String>, Vec<Check>)> {
     );
     let w = &s.webhooks;
     let ways: Vec<&str> = [
-        (!s.bounces.imap_url.is_empty(), "IMAP mailbox"),
+        (s.bounces.has_mailbox(), "IMAP mailbox"),
         (!w.ses_topic_arns.is_empty(), "SES"),
-        (!w.postmark_password.is_empty(), "Postmark"),
-        (!w.mailgun_signing_key.is_empty(), "Mailgun"),
+        (!w.postmark_password.expose_secret().is_empty(), "Postmark"),
+        (!w.mailgun_signing_key.expose_secret().is_empty(), "Mailgun"),
         (!w.sendgrid_public_key.is_empty(), "SendGrid"),
     ]
     .into_iter()

@@ -6,6 +6,7 @@
 //! read again changes nothing. One process reads per turn (the feed-turn row), so several
 //! processes on one PostgreSQL do not fetch the same mail at once.
 
+use secrecy::ExposeSecret;
 use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
@@ -125,7 +126,7 @@ pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
 
 async fn read_mailbox(app: &App, pass: &mut Pass) -> anyhow::Result<()> {
     let b = &app.settings.bounces;
-    let t = target(&b.imap_url)?;
+    let t = target(b.imap_url.expose_secret())?;
     let connector = tls(&b.ca_file)?;
     let tcp = step("connect", TcpStream::connect((t.host.as_str(), t.port))).await?;
     let name = rustls_pki_types::ServerName::try_from(t.host.clone())

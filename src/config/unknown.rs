@@ -14,7 +14,7 @@ use figment::{
     value::{Dict, Value},
 };
 
-use super::Settings;
+use super::settings::Settings;
 
 /// Keys the contract plans but this version does not have (CONTRACT.md, "planned"). They
 /// are refused like any unknown key, but said to be not built yet rather than misspelt. A

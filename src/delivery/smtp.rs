@@ -30,6 +30,7 @@ use lettre::{
         extension::{ClientId, Extension, MailParameter},
     },
 };
+use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 
 use super::send_error::SendError;
@@ -94,8 +95,9 @@ impl SmtpPool {
             host: s.host.clone(),
             port: s.port,
             tls: s.tls,
-            credentials: (!s.username.is_empty())
-                .then(|| Credentials::new(s.username.clone(), s.password.clone())),
+            credentials: (!s.username.is_empty()).then(|| {
+                Credentials::new(s.username.clone(), s.password.expose_secret().to_owned())
+            }),
             hello: ClientId::Domain(s.helo_name.clone()),
             timeout: s.timeout,
             max_idle: settings.delivery.concurrency.max(1),

@@ -6,11 +6,11 @@
 //! than a trait object: the set of engines is closed, async methods in a `dyn` trait would
 //! need boxed futures on the hot path, and a generic store would spread sqlx's per-database
 //! trait bounds through every caller. The SQL itself is written once: each aggregate's file
-//! (`subscribers`, `articles`, `schedules`, `digests`, `ledger`, `mailq`, `upgrades`) puts its
-//! methods inside [`for_each_engine!`], which compiles the same code once against
-//! `sqlite::Db` and once against `postgres::Db`. The SQL is the dialect both accept (`$N`
-//! parameters, `CAST(… AS BIGINT)`, `ON CONFLICT`, `RETURNING`, CTEs); what differs stays
-//! in the engine's file: connecting and migrating, transactions and locks (SQLite's
+//! (`subscribers`, `choices`, `articles`, `schedules`, `digests`, `ledger`, `mailq`,
+//! `upgrades`) puts its methods inside [`for_each_engine!`], which compiles the same code
+//! once against `sqlite::Db` and once against `postgres::Db`. The SQL is the dialect both
+//! accept (`$N` parameters, `CAST(… AS BIGINT)`, `ON CONFLICT`, `RETURNING`, CTEs); what
+//! differs stays in the engine's file: connecting and migrating, transactions and locks (SQLite's
 //! `BEGIN IMMEDIATE` serialises writers; PostgreSQL takes advisory transaction locks where a
 //! read decides a write), claims (`FOR UPDATE SKIP LOCKED`), bulk import (`COPY`), and a few
 //! fragments ([`engine_sql!`]).
@@ -57,6 +57,7 @@ mod sqlite;
 
 mod accounts;
 mod articles;
+mod choices;
 mod clicks;
 mod dashboard;
 mod digests;

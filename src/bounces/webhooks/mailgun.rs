@@ -1,6 +1,7 @@
 //! Mailgun: HMAC-SHA256 over timestamp and token with the webhook signing key; each token is
 //! taken once, so a captured request cannot be sent again.
 
+use secrecy::ExposeSecret;
 use std::{
     collections::HashMap,
     sync::Mutex,
@@ -26,7 +27,7 @@ const MAILGUN_WINDOW: Duration = Duration::from_secs(24 * 3600);
 pub struct Replays(Mutex<HashMap<String, Instant>>);
 
 pub fn events(w: &Webhooks, replays: &Replays, body: &[u8]) -> Result<Events, Refuse> {
-    let key = &w.mailgun_signing_key;
+    let key = w.mailgun_signing_key.expose_secret();
     if key.is_empty() {
         return Err(Refuse::NotFound);
     }

@@ -2,6 +2,7 @@
 
 use axum::http::HeaderMap;
 use base64::{Engine, engine::general_purpose::STANDARD};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
@@ -12,12 +13,13 @@ use super::{
 use crate::{config::Webhooks, store::FeedbackKind};
 
 pub fn events(w: &Webhooks, headers: &HeaderMap, body: &[u8]) -> Result<Events, Refuse> {
-    if w.postmark_user.is_empty() || w.postmark_password.is_empty() {
+    let password = w.postmark_password.expose_secret();
+    if w.postmark_user.is_empty() || password.is_empty() {
         return Err(Refuse::NotFound);
     }
     let expected = format!(
         "Basic {}",
-        STANDARD.encode(format!("{}:{}", w.postmark_user, w.postmark_password))
+        STANDARD.encode(format!("{}:{password}", w.postmark_user))
     );
     let given = headers
         .get("authorization")
