@@ -69,8 +69,9 @@ impl App {
     /// Creates a digest of what is new for `schedule` and queues it for delivery.
     ///
     /// The digest is rendered first, with no lock held; the store then checks, under its
-    /// write lock, that no article arrived meanwhile (else this renders again).
-    pub async fn create_digest(
+    /// write lock, that no article arrived meanwhile (else this renders again). Unchecked:
+    /// an editor's door is [`App::start_send`], the scheduler's [`App::fire_schedule`].
+    pub(crate) async fn create_digest(
         &self,
         schedule: &Schedule,
         kind: DigestKind,
@@ -229,6 +230,9 @@ impl App {
         .context("the renderer panicked")?
     }
 
+    /// Makes `name`'s digest for the slot `slot` (ms): the scheduler's door, public for it and
+    /// for tests of slots (catch-up, one digest per slot). No role is checked because no
+    /// person calls it; an editor sends through [`App::start_send`].
     pub async fn fire_schedule(&self, name: &str, slot: i64) -> anyhow::Result<DigestOutcome> {
         let schedule = self.settings.schedule(Some(name))?;
         self.create_digest(schedule, DigestKind::Scheduled, Some(slot), None)
@@ -308,10 +312,10 @@ impl App {
 
     // ------------------------------------------------------------------ sends
 
-    /// Pauses, resumes, cancels or retries a send: the one door for the API, the console and
-    /// the command line. Every process sees the change within a second (workers re-read a
-    /// send's status at most every 200 ms).
-    pub async fn control_send(
+    /// Pauses, resumes, cancels or retries a send. Every process sees the change within a
+    /// second (workers re-read a send's status at most every 200 ms). Unchecked: the door
+    /// for the API, the console and the command line is [`App::control`].
+    pub(crate) async fn control_send(
         &self,
         id: i64,
         control: SendControl,

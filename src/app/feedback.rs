@@ -6,8 +6,12 @@ use crate::store::{FeedbackEvent, FeedbackResult, FeedbackTarget, now_ms};
 
 impl App {
     /// Records one event and applies it; a reader who leaves gets nothing more from a send
-    /// under way (the same wait as a one-click unsubscribe).
-    pub async fn record_feedback(&self, ev: FeedbackEvent) -> anyhow::Result<FeedbackResult> {
+    /// under way (the same wait as a one-click unsubscribe). For `bounces` only: the mail or
+    /// the provider's signature is the proof, checked there.
+    pub(crate) async fn record_feedback(
+        &self,
+        ev: FeedbackEvent,
+    ) -> anyhow::Result<FeedbackResult> {
         let ev = without_controls(ev);
         if ev.targets.is_empty() {
             return Ok(FeedbackResult::Unknown);

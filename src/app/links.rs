@@ -8,15 +8,20 @@ use crate::store::{ConfirmOutcome, now_ms};
 
 impl App {
     /// Confirms the sign-up a confirmation link names: `issued` is when the link was made, so
-    /// a link older than the reader's last sign-up is stale.
-    pub async fn confirm(&self, subscriber: i64, issued: i64) -> anyhow::Result<ConfirmOutcome> {
+    /// a link older than the reader's last sign-up is stale. For the web handler that has
+    /// checked the link's signature: the id alone proves nothing.
+    pub(crate) async fn confirm(
+        &self,
+        subscriber: i64,
+        issued: i64,
+    ) -> anyhow::Result<ConfirmOutcome> {
         self.store.confirm(subscriber, issued, now_ms()).await
     }
 
     /// Counts a click on `article` of `digest` from the message `delivery` carried: once per
     /// message and article, for the article and never for the reader. Returns whether it
-    /// counted.
-    pub async fn count_click(
+    /// counted. For the redirect handler that has checked the link's signature.
+    pub(crate) async fn count_click(
         &self,
         digest: i64,
         delivery: i64,

@@ -1,6 +1,13 @@
 //! The application: shared state and the operations the CLI, the web server and the
 //! scheduler all call — one door for each (a send is paused the same way from the console,
 //! the API and the command line). `startup` wires and runs the parts of a process.
+//!
+//! Two layers, and the visibility says which is which. The doors a caller outside the crate
+//! sees take an [`Actor`], check its role and write the audit log (`ops.rs`, `accounts.rs`),
+//! or need no proof (a sign-up, a login, a preview), or are a machine's own (the
+//! scheduler's [`App::fire_schedule`], the feed poller's [`App::ingest_feed`]). Below them,
+//! `pub(crate)`, the unchecked operations they and the web handlers share: a handler that
+//! calls one has checked the reader's signed link or the editor's role itself.
 
 mod accounts;
 mod articles;

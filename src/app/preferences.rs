@@ -93,7 +93,9 @@ impl App {
             .is_none_or(|l| l.split(',').any(|x| x == name))
     }
 
-    pub async fn reader_choice(
+    /// A reader's status and choice, for the preferences page (whose signed link is checked
+    /// by its handler) and the console's reader page (whose role is checked by its own).
+    pub(crate) async fn reader_choice(
         &self,
         reader: i64,
     ) -> anyhow::Result<Option<(SubscriberStatus, Choice)>> {
@@ -101,8 +103,9 @@ impl App {
     }
 
     /// Saves a reader's choice: the next digest made follows it (one already made keeps
-    /// the audience it was made with). False when the reader is not subscribed.
-    pub async fn save_choice(&self, reader: i64, choice: &Choice) -> anyhow::Result<bool> {
+    /// the audience it was made with). False when the reader is not subscribed. For the
+    /// preferences handler that has checked the reader's signed link.
+    pub(crate) async fn save_choice(&self, reader: i64, choice: &Choice) -> anyhow::Result<bool> {
         let saved = self.store.set_reader_choice(reader, choice).await?;
         if saved {
             tracing::info!(subscriber = reader, "preferences saved");

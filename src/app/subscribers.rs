@@ -23,6 +23,7 @@ impl App {
 
     /// Records a sign-up; its confirmation goes through the durable mail queue, so the answer
     /// (and its timing) is the same whether the address was new, pending or confirmed.
+    /// Public: anyone may ask, and nothing is sent to the address but the confirmation.
     pub async fn subscribe(
         &self,
         email: &SubscriberEmail,
@@ -50,8 +51,9 @@ impl App {
 
     /// Unsubscribes a reader (`how` goes to their consent history: the link, one-click, an
     /// editor): when this returns, nothing more goes to them, not even a message of a send
-    /// under way. Returns whether anything changed.
-    pub async fn unsubscribe(&self, subscriber: i64, how: &str) -> anyhow::Result<bool> {
+    /// under way. Returns whether anything changed. For the web handler that has checked
+    /// the reader's signed link; an editor's door is [`App::unsubscribe_reader`].
+    pub(crate) async fn unsubscribe(&self, subscriber: i64, how: &str) -> anyhow::Result<bool> {
         let changed = self.store.unsubscribe(subscriber, how, now_ms()).await?;
         self.dispatcher.revoke(subscriber).await?;
         if changed {

@@ -9,7 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nashra::{app::App, config::Settings, domain::SubscriberEmail, store::DigestKind};
+use nashra::{
+    app::{Actor, App},
+    config::Settings,
+    domain::SubscriberEmail,
+};
 
 use crate::helpers::{TestPlace, smtp::TestSmtp, test_toml};
 
@@ -81,7 +85,8 @@ both_engines!(
         .into_iter()
         .enumerate()
         {
-            app.add_article(
+            app.push_article(
+                &Actor::cli(),
                 nashra::feeds::normalize(nashra::store::NewArticle {
                     url: format!("https://example.org/{n}/"),
                     title: title.into(),
@@ -113,11 +118,8 @@ both_engines!(
                 .sections;
             assert_eq!(stored.as_deref(), sections, "k{i}");
         }
-        let sched = app.settings.schedule(None).unwrap().clone();
-        let nashra::store::DigestOutcome::Created { id, .. } = app
-            .create_digest(&sched, DigestKind::Manual, None, None)
-            .await
-            .unwrap()
+        let nashra::store::DigestOutcome::Created { id, .. } =
+            app.start_send(&Actor::cli(), None, &[]).await.unwrap()
         else {
             panic!("no digest")
         };

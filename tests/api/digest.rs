@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{TimeZone, Utc};
 use nashra::{
     render::LinkItem,
-    store::{Article, DigestKind, DigestOutcome},
+    store::{Article, DigestOutcome},
 };
 use serde_json::{Value, json};
 
@@ -201,19 +201,11 @@ both_engines!(
         t.add_article("https://example.org/old/", "خبر قديم", "نص")
             .await;
         // Pretend the old article arrived a month ago.
-        let sched = t.app.settings.schedule(None).unwrap().clone();
         let month_ago = Utc::now().timestamp_millis() - 30 * 24 * 3600 * 1000;
         sqlx_set_arrival(&t, month_ago).await;
         t.add_article("https://example.org/new/", "خبر جديد", "نص")
             .await;
-        let out = t
-            .app
-            .create_digest(&sched, DigestKind::Manual, None, None)
-            .await
-            .unwrap();
-        let DigestOutcome::Created { id, .. } = out else {
-            panic!("{out:?}")
-        };
+        let id = t.send_now().await;
         let d = t.app.store.digest(id).await.unwrap().unwrap();
         assert!(d.html.contains("خبر جديد") && !d.html.contains("خبر قديم"));
     }

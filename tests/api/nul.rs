@@ -132,6 +132,9 @@ both_engines!(
         };
         let a = nashra::feeds::normalize(article).unwrap();
         assert!(!a.title.contains('\0') && !a.summary.contains('\0'));
-        t.app.add_article(a).await.unwrap();
+        t.app
+            .push_article(&nashra::app::Actor::cli(), a)
+            .await
+            .unwrap();
     }
 );

@@ -10,10 +10,10 @@ use std::{
 };
 
 use nashra::{
-    app::{App, SendControl},
+    app::{Actor, App, SendControl},
     config::Settings,
     domain::{SubscriberEmail, SubscriberName},
-    store::{DigestKind, DigestOutcome, DigestStatus, NewArticle},
+    store::{DigestOutcome, DigestStatus, NewArticle},
 };
 
 use crate::helpers::{Engine, TestPlace, rss, smtp::TestSmtp, test_toml};
@@ -103,7 +103,8 @@ async fn readers(app: &App, n: usize) -> Vec<String> {
 }
 
 async fn article(app: &App, slug: &str) {
-    app.add_article(
+    app.push_article(
+        &Actor::cli(),
         nashra::feeds::normalize(NewArticle {
             url: format!("https://example.org/{slug}/"),
             title: format!("خبر {slug}"),
@@ -117,12 +118,7 @@ async fn article(app: &App, slug: &str) {
 }
 
 async fn queue_digest(app: &App) -> i64 {
-    let sched = app.settings.schedule(None).unwrap();
-    match app
-        .create_digest(sched, DigestKind::Manual, None, None)
-        .await
-        .unwrap()
-    {
+    match app.start_send(&Actor::cli(), None, &[]).await.unwrap() {
         DigestOutcome::Created { id, .. } => id,
         other => panic!("{other:?}"),
     }
@@ -173,7 +169,9 @@ async fn three_workers_and_a_web_process_reach_every_reader_once_and_obey_a_paus
     smtp.set_delay(Duration::from_millis(3));
     let id = queue_digest(&app).await;
     smtp.wait_for(300, Duration::from_secs(60)).await;
-    app.control_send(id, SendControl::Pause).await.unwrap();
+    app.control(&Actor::cli(), id, SendControl::Pause)
+        .await
+        .unwrap();
     // Within a second every worker stops starting messages (the ones on the wire end).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let at_pause = smtp.count();
@@ -181,7 +179,9 @@ async fn three_workers_and_a_web_process_reach_every_reader_once_and_obey_a_paus
     assert_eq!(smtp.count(), at_pause, "nothing more goes out while paused");
     assert!(at_pause < readers.len(), "paused mid-send ({at_pause})");
     smtp.set_delay(Duration::ZERO);
-    app.control_send(id, SendControl::Resume).await.unwrap();
+    app.control(&Actor::cli(), id, SendControl::Resume)
+        .await
+        .unwrap();
     wait_done(&app, id, Duration::from_secs(120)).await;
     let (missing, extra) = copies(&smtp, &readers);
     assert!(missing.is_empty(), "skipped: {missing:?}");
@@ -354,7 +354,7 @@ async fn a_reader_who_leaves_gets_nothing_more_from_any_worker() {
     let mut returned = Vec::new();
     for round in 0..8 {
         let k = smtp.count() + 10 + round;
-        app.unsubscribe(ids[k], "test").await.unwrap();
+        app.unsubscribe_reader(&Actor::cli(), ids[k]).await.unwrap();
         returned.push((k, Instant::now()));
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
