@@ -38,6 +38,7 @@ fn pages() -> Vec<(PathBuf, String)> {
 
 /// The code a page shows: the lines of fenced blocks and each `inline span`.
 fn code_of(text: &str) -> Vec<String> {
+    let spans = Regex::new(r"`([^`]+)`").unwrap();
     let mut out = Vec::new();
     let mut fenced = false;
     for line in text.lines() {
@@ -48,7 +49,6 @@ fn code_of(text: &str) -> Vec<String> {
         if fenced {
             out.push(line.to_string());
         } else {
-            let spans = Regex::new(r"`([^`]+)`").unwrap();
             out.extend(spans.captures_iter(line).map(|c| c[1].to_string()));
         }
     }
