@@ -16,11 +16,12 @@ mod feedback;
 mod links;
 mod ops;
 mod preferences;
+mod sign_in;
 mod state;
 mod subscribers;
 
-pub use accounts::{LoginOutcome, SessionLookup};
 pub use digests::{Audience, SendControl};
 pub use ops::{Actor, ImportReport, OpError, Refusal};
+pub use sign_in::{LoginOutcome, SessionLookup};
 pub use state::App;
 pub use subscribers::SignupError;
