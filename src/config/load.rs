@@ -65,7 +65,11 @@ impl Settings {
 
 fn describe_figment_error(e: figment::Error) -> String {
     let path = e.path.join(".");
-    let kind = e.kind.to_string();
+    let mut kind = e.kind.to_string();
+    if kind.ends_with("expected a duration") {
+        // humantime-serde names no example; an operator wants one.
+        kind.push_str(" such as \"30s\", \"15m\" or \"2h\"");
+    }
     if path.is_empty() {
         kind
     } else {
@@ -79,6 +83,18 @@ mod tests {
 
     use super::*;
     use crate::config::Transport;
+
+    #[test]
+    fn a_bad_duration_is_named_with_an_example() {
+        let err = Settings::from_toml_over_defaults("[delivery]\nretry_after = \"soon\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delivery.retry_after"), "{err}");
+        assert!(
+            err.contains(r#""soon""#) && err.contains(r#"such as "30s""#),
+            "{err}"
+        );
+    }
 
     #[test]
     fn defaults_load_and_validate() {
