@@ -58,6 +58,7 @@ impl Settings {
             &settings.delivery.window_timezone,
         )
         .context("delivery.window / delivery.window_timezone")?;
+        settings.alerts.check()?;
         settings.validate()?;
         Ok(settings)
     }

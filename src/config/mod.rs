@@ -14,6 +14,7 @@
 //! optional keys' defaults in code, documented in the TOML beside them. Secrets are
 //! `secrecy::SecretString`: printing the settings never shows them.
 
+mod alerts;
 mod bounces;
 mod database;
 mod delivery;
@@ -30,6 +31,7 @@ mod smtp;
 mod unknown;
 mod webhooks;
 
+pub use alerts::{Alerts, Approval, MAX_PER_DAY as MAX_ALERTS_PER_DAY};
 pub use bounces::Bounces;
 pub use database::{Database, redact_url};
 pub use delivery::{Delivery, Transport};
@@ -37,7 +39,7 @@ pub use dkim::DkimKeyConfig;
 pub use feeds::Feed;
 pub use load::DEFAULT_TOML;
 pub use newsletter::{Calendar, Digits, Newsletter};
-pub use schedules::Schedule;
+pub use schedules::{Deliver, Schedule};
 pub use sections::Section;
 pub use security::Security;
 pub use server::Server;

@@ -21,6 +21,20 @@ pub struct Schedule {
     /// `default`: whether a reader who never chose schedules gets this one (a weekly
     /// round-up beside a daily digest repeats its articles: it is opt-in).
     pub for_new_readers: bool,
+    /// `deliver`: everyone at the slot, or each reader at the slot's hour in their own zone.
+    pub deliver: Deliver,
+}
+
+/// `deliver = "at_once" | "local"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deliver {
+    /// Every reader at the slot, in the schedule's time zone.
+    #[default]
+    AtOnce,
+    /// Each reader when the slot's hour comes in their own time zone: the digest is made at
+    /// the earliest of them and each ledger row waits for its reader's.
+    Local,
 }
 
 /// A schedule as written. An array's entries cannot take defaults from
@@ -39,6 +53,8 @@ struct RawSchedule {
     max_articles: u32,
     #[serde(default = "default_true")]
     default: bool,
+    #[serde(default)]
+    deliver: Deliver,
 }
 
 fn default_max_articles() -> u32 {
@@ -61,9 +77,9 @@ impl TryFrom<RawSchedule> for Schedule {
         if r.max_articles == 0 {
             return Err(format!("({name}) max_articles: must be at least 1"));
         }
-        if name.is_empty() || name.len() > 60 || name.contains(',') {
+        if name.is_empty() || name.len() > 60 || name.contains(',') || name.starts_with('!') {
             return Err(format!(
-                "({name}) name: must be 1 to 60 characters without a comma"
+                "({name}) name: must be 1 to 60 characters without a comma, not starting with `!`"
             ));
         }
         Ok(Schedule {
@@ -77,6 +93,7 @@ impl TryFrom<RawSchedule> for Schedule {
             subject,
             max_articles: r.max_articles,
             for_new_readers: r.default,
+            deliver: r.deliver,
         })
     }
 }

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::{
+    alerts::Alerts,
     bounces::Bounces,
     database::Database,
     delivery::{Delivery, Transport},
@@ -40,6 +41,7 @@ pub struct Settings {
     pub dkim: Vec<DkimKeyConfig>,
     pub bounces: Bounces,
     pub webhooks: Webhooks,
+    pub alerts: Alerts,
 }
 
 impl Settings {

@@ -21,13 +21,11 @@ use super::settings::Settings;
 /// key a struct gains is known before it is looked up here, so an entry can outlive its
 /// feature harmlessly. `[]` stands for any element of an array of tables.
 const PLANNED: &[&str] = &[
-    "alerts",
     "relays",
     "delivery.warmup",
     "delivery.guard",
     "newsletter.welcome",
     "bounces.dmarc_folder",
-    "schedules[].deliver",
 ];
 
 /// At most this many unknown keys are gathered (each costs one more reading).
