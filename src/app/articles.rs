@@ -56,10 +56,16 @@ impl App {
         let (mut new, mut updated) = (0, 0);
         // Oldest first, so arrival order follows publication order within one poll.
         for a in items.iter().rev() {
-            if self.store.upsert_article(a).await?.1 {
+            let (id, is_new) = self.store.upsert_article(a).await?;
+            if is_new {
                 new += 1;
             } else {
                 updated += 1;
+            }
+            // An urgent category makes an alert; a fresh article's next poll tries again if
+            // this fails.
+            if let Err(e) = self.consider_alert(id, false, &a.categories).await {
+                tracing::error!(article = id, error = %format!("{e:#}"), "cannot make the article's alert");
             }
         }
         tracing::info!(feed = source, new, updated, "feed ingested");

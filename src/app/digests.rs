@@ -5,14 +5,15 @@
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 
+use super::alert_plan::reader_zone;
 use crate::{
-    config::Schedule,
+    config::{Deliver, Schedule},
     domain::SubscriberEmail,
     feeds::{self},
     render::{LinkItem, SlotMarkers},
     store::{
-        DigestKind, DigestOutcome, DigestRequest, DigestStatus, Progress, RenderedDigest,
-        RenderedEdition, now_ms,
+        Alerted, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Progress, RenderedDigest,
+        RenderedEdition, Waves, now_ms,
     },
 };
 
@@ -104,6 +105,17 @@ impl App {
             .and_then(|s| Utc.timestamp_millis_opt(s).single())
             .unwrap_or_else(Utc::now);
         let mut most_read = None;
+        // A local-hour digest: each reader's slot in their own zone, at or after this one
+        // (the earliest zone's); passed already, it is due at once.
+        let newsroom = self.settings.newsroom_tz();
+        let wave_at = |zone: &str| {
+            schedule
+                .cron
+                .in_zone(reader_zone(Some(zone), newsroom))
+                .slot_at_or_after(at)
+                .unwrap_or(at)
+                .timestamp_millis()
+        };
         for _ in 0..RENDER_ATTEMPTS {
             // A test send goes to one address, as the digest itself.
             let choices = if test_list.is_some() {
@@ -129,12 +141,31 @@ impl App {
                 choices: &choices,
                 test_to: test_list.as_deref(),
                 created_by,
+                alerted: &[],
+                without: &[],
+                waves: (kind == DigestKind::Scheduled && schedule.deliver == Deliver::Local)
+                    .then_some(Waves {
+                        newsroom: newsroom.name(),
+                        at: &wave_at,
+                    }),
             };
             let articles = self
                 .store
                 .new_articles(req.schedule, req.first_since, req.max_articles)
                 .await?;
             let ids: Vec<i64> = articles.iter().map(|a| a.id).collect();
+            // Readers who had some of these articles as alerts get an edition without them.
+            let alerted = if test_list.is_some() || ids.is_empty() {
+                vec![]
+            } else {
+                self.store.alerted(&schedule.name, &ids).await?
+            };
+            let (alert_choices, without) = without_alerted(&alerted);
+            let req = DigestRequest {
+                alerted: &alerted,
+                without: &without,
+                ..req
+            };
             let (rendered, editions) = if articles.is_empty() {
                 (None, vec![])
             } else {
@@ -143,8 +174,17 @@ impl App {
                 }
                 let links = most_read.clone().unwrap_or_default();
                 let clicks = self.settings.newsletter.click_counts;
+                let all_choices = choices
+                    .iter()
+                    .map(|c| EditionChoice {
+                        key: c.clone(),
+                        sections: Some(c.clone()),
+                        without: vec![],
+                    })
+                    .chain(alert_choices)
+                    .collect();
                 let (mut full, editions) = self
-                    .render_editions(schedule, articles, links, choices.clone(), clicks)
+                    .render_editions(schedule, articles, links, all_choices, clicks)
                     .await?;
                 if test_list.is_some() {
                     // Told apart from the real one at a glance in an inbox.
@@ -181,7 +221,7 @@ impl App {
         schedule: &Schedule,
         articles: Vec<crate::store::Article>,
         most_read: Vec<LinkItem>,
-        choices: Vec<String>,
+        choices: Vec<EditionChoice>,
         count_clicks: bool,
     ) -> anyhow::Result<(RenderedDigest, Vec<RenderedEdition>)> {
         let (renderer, settings, schedule) = (
@@ -205,21 +245,25 @@ impl App {
             let mut editions = Vec::new();
             for choice in choices {
                 let chosen: Vec<&str> = choice
+                    .sections
+                    .as_deref()
+                    .unwrap_or_default()
                     .split(',')
                     .filter(|c| settings.sections.iter().any(|s| s.slug == *c))
                     .collect();
                 let list: Vec<crate::store::Article> = articles
                     .iter()
                     .zip(&of_article)
-                    .filter(|(_, slugs)| {
-                        chosen.is_empty() || slugs.iter().any(|s| chosen.contains(s))
+                    .filter(|(a, slugs)| {
+                        (chosen.is_empty() || slugs.iter().any(|s| chosen.contains(s)))
+                            && !choice.without.contains(&a.id)
                     })
                     .map(|(a, _)| a.clone())
                     .take(max)
                     .collect();
                 if !list.is_empty() {
                     editions.push(RenderedEdition {
-                        sections: choice,
+                        sections: choice.key,
                         rendered: render(&list)?,
                     });
                 }
@@ -367,6 +411,53 @@ pub enum SendControl {
     Cancel,
     /// Put its failed deliveries back in the queue.
     Retry,
+}
+
+/// An edition to render: for the readers of some sections (`None`: every section), without
+/// the articles they had as alerts; `key` names it in `digest_editions.sections`.
+struct EditionChoice {
+    key: String,
+    sections: Option<String>,
+    without: Vec<i64>,
+}
+
+/// The editions readers who had some of a digest's articles as alerts need, and which
+/// readers get each (by key). `alerted` is sorted by reader.
+fn without_alerted(alerted: &[Alerted]) -> (Vec<EditionChoice>, Vec<(String, Vec<i64>)>) {
+    // key → (sections, articles left out, readers)
+    type Group = (Option<String>, Vec<i64>, Vec<i64>);
+    let mut by_key: std::collections::BTreeMap<String, Group> = Default::default();
+    for chunk in alerted.chunk_by(|a, b| a.0 == b.0) {
+        let (reader, sections) = (chunk[0].0, chunk[0].2.clone());
+        let without: Vec<i64> = chunk.iter().map(|a| a.1).collect();
+        let key = format!(
+            "{}|-{}",
+            sections.as_deref().unwrap_or_default(),
+            without
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        by_key
+            .entry(key)
+            .or_insert_with(|| (sections, without, vec![]))
+            .2
+            .push(reader);
+    }
+    by_key
+        .into_iter()
+        .map(|(key, (sections, without, readers))| {
+            (
+                EditionChoice {
+                    key: key.clone(),
+                    sections,
+                    without,
+                },
+                (key, readers),
+            )
+        })
+        .unzip()
 }
 
 /// Who a send would reach (see [`App::send_audience`]).

@@ -10,6 +10,8 @@
 //! calls one has checked the reader's signed link or the editor's role itself.
 
 mod accounts;
+mod alert_plan;
+mod alerts;
 mod articles;
 mod digests;
 mod feedback;
@@ -19,9 +21,13 @@ mod preferences;
 mod sign_in;
 mod state;
 mod subscribers;
+mod waves;
 
+pub use alert_plan::AlertPlan;
+pub use alerts::AlertView;
 pub use digests::{Audience, SendControl};
 pub use ops::{Actor, ImportReport, OpError, Refusal};
 pub use sign_in::{LoginOutcome, SessionLookup};
 pub use state::App;
 pub use subscribers::SignupError;
+pub use waves::WaveView;

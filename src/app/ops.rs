@@ -93,6 +93,8 @@ pub enum Refusal {
     TestAddresses,
     #[error("this would send the digest to every confirmed reader: confirm it first")]
     NotConfirmed,
+    #[error("the alert is {0}: it can no longer be {1}")]
+    AlertState(crate::store::AlertStatus, &'static str),
 }
 
 impl Refusal {
@@ -126,6 +128,13 @@ impl Refusal {
             Refusal::NotConfirmed => {
                 "لم يُرسَل شيء: أكّد أولاً أنك تريد الإرسال إلى كل القرّاء المؤكَّدين.".into()
             }
+            Refusal::AlertState(crate::store::AlertStatus::Sent, _) => {
+                "انطلق هذا التنبيه: أوقفه من صفحة إرساله إن لزم.".into()
+            }
+            Refusal::AlertState(crate::store::AlertStatus::Cancelled, _) => {
+                "أُلغي هذا التنبيه من قبل.".into()
+            }
+            Refusal::AlertState(..) => "لا يمكن ذلك في حال التنبيه الآن.".into(),
         }
     }
 }
@@ -424,7 +433,14 @@ impl App {
         article: crate::store::NewArticle,
     ) -> Result<(i64, bool), OpError> {
         actor.require(Role::Editor)?;
-        let (id, new) = self.add_article(article).await?;
+        let (id, new) = self.add_article(article.clone()).await?;
+        if let Err(e) = self
+            .consider_alert(id, article.urgent, &article.categories)
+            .await
+        {
+            // The article is stored; its alert is tried again when it arrives again.
+            tracing::error!(article = id, error = %format!("{e:#}"), "cannot make the article's alert");
+        }
         let detail = if new {
             "جديد"
         } else {

@@ -31,7 +31,7 @@ mod smtp;
 mod unknown;
 mod webhooks;
 
-pub use alerts::{Alerts, Approval, MAX_PER_DAY as MAX_ALERTS_PER_DAY};
+pub use alerts::{Alerts, Approval, MAX_PER_DAY as MAX_ALERTS_PER_DAY, parse_quiet};
 pub use bounces::Bounces;
 pub use database::{Database, redact_url};
 pub use delivery::{Delivery, Transport};

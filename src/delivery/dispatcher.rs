@@ -212,7 +212,10 @@ impl Dispatcher {
                 }
                 continue;
             }
-            if let Some(wait) = window.and_then(|w| w.wait(Utc::now())) {
+            // Outside the window only alerts go, when they may (`alerts.ignore_window`).
+            let closed = window.and_then(|w| w.wait(Utc::now()));
+            let only_alerts = closed.is_some() && self.settings().alerts.ignore_window;
+            if let Some(wait) = closed.filter(|_| !only_alerts) {
                 tracing::info!(
                     opens_in_s = wait.as_secs(),
                     "outside the sending window; waiting"
@@ -237,6 +240,7 @@ impl Dispatcher {
                     claim_batch(self.settings()),
                     self.settings().delivery.lease,
                     now_ms(),
+                    only_alerts,
                 )
                 .await
             {
@@ -248,7 +252,7 @@ impl Dispatcher {
                 }
             };
             if claimed.is_empty() {
-                let due = self.store.next_due().await;
+                let due = self.store.next_due(only_alerts).await;
                 wait::idle(due, IDLE_POLL, &self.wake, &mut shutdown).await;
                 continue;
             }

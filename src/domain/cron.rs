@@ -68,6 +68,23 @@ impl CronSchedule {
             .map(|d| d.with_timezone(&Utc))
     }
 
+    /// The same expression read in another time zone (a local-hour schedule's readers').
+    pub fn in_zone(&self, tz: Tz) -> CronSchedule {
+        CronSchedule {
+            cron: self.cron.clone(),
+            tz,
+            expr: self.expr.clone(),
+        }
+    }
+
+    /// The first slot at or after `t`.
+    pub fn slot_at_or_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .find_next_occurrence(&whole_second(t).with_timezone(&self.tz), true)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    }
+
     /// The first slot strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron

@@ -28,7 +28,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("confirm.html", include_str!("../../templates/confirm.html")),
     ("confirm.txt", include_str!("../../templates/confirm.txt")),
     ("page.html", include_str!("../../templates/page.html")),
+    ("alert.html", include_str!("../../templates/alert.html")),
+    ("alert.txt", include_str!("../../templates/alert.txt")),
 ];
+
+/// What tells a digest's email from an alert's: the template, the time zone its dates are
+/// in, the subject, the date line and the footer's reason.
+struct Mail {
+    template: &'static str,
+    tz: Tz,
+    subject: String,
+    date_line: String,
+    why: String,
+}
 
 #[derive(Clone)]
 pub struct Renderer {
@@ -76,6 +88,72 @@ impl Renderer {
             &date_line,
             &calendar::date_short(today, n.calendar, n.digits),
         )?;
+        let mail = Mail {
+            template: "digest",
+            tz,
+            subject,
+            date_line,
+            why: keep_site_name(&n.why, n),
+        };
+        self.compose(settings, mail, articles, most_read, slots, count_clicks)
+    }
+
+    /// Renders a breaking-news alert of one `article` as of `now`: its own template (the
+    /// «عاجل» mark, the one article, no «الأكثر قراءة»), with the same slots, headers and
+    /// footer as a digest. The subject is «عاجل: » and the title.
+    pub fn alert(
+        &self,
+        settings: &Settings,
+        article: &Article,
+        now: DateTime<Utc>,
+        slots: &SlotMarkers,
+        count_clicks: bool,
+    ) -> anyhow::Result<RenderedDigest> {
+        let tz = settings.newsroom_tz();
+        let n = &settings.newsletter;
+        let today = now.with_timezone(&tz).date_naive();
+        let title: String = article.title.chars().take(150).collect();
+        let mail = Mail {
+            template: "alert",
+            tz,
+            subject: format!("عاجل: {title}"),
+            date_line: calendar::date_line(today, n.calendar, n.digits),
+            why: keep_site_name(
+                &format!(
+                    "تصلك هذه الرسالة لأنك طلبت الأخبار العاجلة من {}؛ أوقفها أو حدّد عددها في اليوم من «اختر ما يصلك».",
+                    n.name
+                ),
+                n,
+            ),
+        };
+        self.compose(
+            settings,
+            mail,
+            std::slice::from_ref(article),
+            &[],
+            slots,
+            count_clicks,
+        )
+    }
+
+    /// A digest or an alert: the email with its slots, and the web copy.
+    fn compose(
+        &self,
+        settings: &Settings,
+        mail: Mail,
+        articles: &[Article],
+        most_read: &[LinkItem],
+        slots: &SlotMarkers,
+        count_clicks: bool,
+    ) -> anyhow::Result<RenderedDigest> {
+        let n = &settings.newsletter;
+        let Mail {
+            template,
+            tz,
+            subject,
+            date_line,
+            why,
+        } = mail;
         // A click link carries the message's key (a slot) and the article's id; the web copy
         // links to the articles themselves.
         let click_base = settings.public_url(&format!("/r/{}-", slots.click));
@@ -109,7 +187,7 @@ impl Renderer {
         ctx.insert("preheader", &preheader);
         ctx.insert("articles", &views);
         ctx.insert("most_read", &most_read);
-        ctx.insert("why", &keep_site_name(&n.why, n));
+        ctx.insert("why", &why);
         ctx.insert("postal_address", &n.postal_address);
         ctx.insert("postal_address_html", &wrap_latin(&n.postal_address));
         ctx.insert("unsubscribe_url", &slots.unsubscribe);
@@ -121,12 +199,12 @@ impl Renderer {
         ctx.insert("web", &false);
         let html = self
             .tera
-            .render("digest.html", &ctx)
-            .context("failed to render digest.html")?;
+            .render(&format!("{template}.html"), &ctx)
+            .with_context(|| format!("failed to render {template}.html"))?;
         let text = self
             .tera
-            .render("digest.txt", &ctx)
-            .context("failed to render digest.txt")?;
+            .render(&format!("{template}.txt"), &ctx)
+            .with_context(|| format!("failed to render {template}.txt"))?;
         ctx.insert("web", &true);
         for v in &mut views {
             v.link.clone_from(&v.url);
@@ -134,7 +212,7 @@ impl Renderer {
         ctx.insert("articles", &views);
         let web_html = self
             .tera
-            .render("digest.html", &ctx)
+            .render(&format!("{template}.html"), &ctx)
             .context("failed to render the web copy")?;
         Ok(RenderedDigest {
             article_ids: articles.iter().map(|a| a.id).collect(),

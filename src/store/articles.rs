@@ -139,6 +139,23 @@ for_each_engine! {
                 .await?)
         }
 
+        /// One article by id.
+        pub(crate) async fn article(&self, id: i64) -> anyhow::Result<Option<Article>> {
+            Ok(sqlx::query_as::<_, Article>("SELECT * FROM articles WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        /// Marks an article urgent (pushed so, or in `alerts.categories`).
+        pub(crate) async fn mark_urgent(&self, id: i64) -> anyhow::Result<()> {
+            sqlx::query("UPDATE articles SET urgent = 1 WHERE id = $1 AND urgent = 0")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+
         /// The new articles of `schedule` (see `new_articles`), inside a transaction.
         pub(crate) async fn select_new_articles(
             conn: &mut Conn,

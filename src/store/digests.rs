@@ -8,8 +8,8 @@
 use anyhow::Context;
 
 use super::{
-    ArchiveEntry, Digest, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Edition, Failure,
-    Progress, RenderedDigest, RenderedEdition,
+    ALERT_SCHEDULE, ArchiveEntry, Digest, DigestKind, DigestOutcome, DigestRequest, DigestStatus,
+    Edition, Failure, Progress, RenderedDigest, RenderedEdition,
     clock::now_ms,
     shared::{CHOICES_LOCK, CounterDelta, test_address},
 };
@@ -99,8 +99,9 @@ for_each_engine! {
                     .collect();
             if ids != rendered_ids
                 || (req.test_to.is_none()
-                    && Db::select_section_choices(conn, req.schedule, req.for_new_readers).await?
-                        != req.choices)
+                    && (Db::select_section_choices(conn, req.schedule, req.for_new_readers).await?
+                        != req.choices
+                        || Db::select_alerted(conn, req.schedule, &ids).await? != req.alerted))
             {
                 return Ok(DigestOutcome::Stale);
             }
@@ -190,8 +191,9 @@ for_each_engine! {
                     .await?;
                 }
                 let n = sqlx::query(concat!(
-                    "INSERT INTO deliveries (digest_id, subscriber_id, state, edition)
-                     SELECT $1, s.id, 'pending', COALESCE(e.edition, 0)
+                    "INSERT INTO deliveries (digest_id, subscriber_id, state, edition, wave)
+                     SELECT $1, s.id, 'pending', COALESCE(e.edition, 0),
+                            CASE WHEN $5 IS NULL THEN NULL ELSE COALESCE(s.timezone, $5) END
                      FROM subscribers s
                      LEFT JOIN schedule_sections o ON o.subscriber_id = s.id AND o.schedule = $3
                      LEFT JOIN digest_editions e ON e.digest_id = $1
@@ -205,9 +207,15 @@ for_each_engine! {
                 .bind(schedule_pattern(req.schedule))
                 .bind(req.schedule)
                 .bind(req.for_new_readers as i64)
+                .bind(req.waves.map(|w| w.newsroom))
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
+                let left_out = Db::leave_out_alerted(conn, id, req.without, editions).await?;
+                if let Some(waves) = req.waves {
+                    Db::time_waves(conn, id, waves).await?;
+                }
+                let n = n - left_out;
                 let max_id: i64 =
                     sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM articles")
                         .fetch_one(&mut *conn)
@@ -328,10 +336,12 @@ for_each_engine! {
         pub(crate) async fn archive(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<ArchiveEntry>> {
             Ok(sqlx::query_as::<_, ArchiveEntry>(
                 "SELECT id, schedule, subject, created_at FROM digests
-                 WHERE kind <> 'test' AND status <> 'cancelled' ORDER BY id DESC LIMIT $1 OFFSET $2",
+                 WHERE kind <> 'test' AND status <> 'cancelled' AND schedule <> $3
+                 ORDER BY id DESC LIMIT $1 OFFSET $2",
             )
             .bind(limit)
             .bind(offset)
+            .bind(ALERT_SCHEDULE)
             .fetch_all(&self.pool)
             .await?)
         }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use sqlx::Row;
 
 use super::{
-    Claimed, ConsentEvent, Outcome,
+    ALERT_SCHEDULE, Claimed, ConsentEvent, Outcome,
     clock::now_ms,
     shared::{CounterDelta, test_address},
 };
@@ -20,18 +20,27 @@ for_each_engine! {
     impl Db {
         /// Claims up to `limit` deliveries that are due (pending and past their retry time, or
         /// leased by a worker whose lease ran out) from digests that are sending.
+        ///
+        /// Alerts' rows come first (breaking news goes ahead of digests waiting for the same
+        /// relay); with `only_alerts` (outside `delivery.window`, `alerts.ignore_window`), only
+        /// theirs.
         pub(crate) async fn claim(
             &self,
             limit: i64,
             lease: Duration,
             now: i64,
+            only_alerts: bool,
         ) -> anyhow::Result<Vec<Claimed>> {
             let mut tx = self.begin_write().await?;
             let lease_until = now + lease.as_millis() as i64;
-            let digests: Vec<i64> =
-                sqlx::query_scalar("SELECT id FROM digests WHERE status = 'sending' ORDER BY id")
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let digests: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM digests WHERE status = 'sending' AND ($1 = 0 OR schedule = $2)
+                 ORDER BY CASE WHEN schedule = $2 THEN 0 ELSE 1 END, id",
+            )
+            .bind(only_alerts as i64)
+            .bind(ALERT_SCHEDULE)
+            .fetch_all(&mut *tx)
+            .await?;
             let mut ids: Vec<i64> = Vec::new();
             let mut claimed = CounterDelta::default();
             for digest in digests {
@@ -328,19 +337,22 @@ for_each_engine! {
             Ok(done)
         }
 
-        /// When the next pending delivery becomes due (for sleeping until then), if any.
-        pub(crate) async fn next_due(&self) -> anyhow::Result<Option<i64>> {
+        /// When the next pending delivery becomes due (for sleeping until then), if any; with
+        /// `only_alerts`, of alerts only (see [`Db::claim`]).
+        pub(crate) async fn next_due(&self, only_alerts: bool) -> anyhow::Result<Option<i64>> {
             Ok(sqlx::query_scalar(
                 "SELECT MIN(t) FROM (
                      SELECT (SELECT MIN(d.next_attempt_at) FROM deliveries d
                              WHERE d.digest_id = g.id AND d.state = 'pending') AS t
-                     FROM digests g WHERE g.status = 'sending'
+                     FROM digests g WHERE g.status = 'sending' AND ($1 = 0 OR g.schedule = $2)
                      UNION ALL
                      SELECT (SELECT MIN(d.lease_until) FROM deliveries d
                              WHERE d.digest_id = g.id AND d.state = 'sending') AS t
-                     FROM digests g WHERE g.status = 'sending'
+                     FROM digests g WHERE g.status = 'sending' AND ($1 = 0 OR g.schedule = $2)
                  ) AS due",
             )
+            .bind(only_alerts as i64)
+            .bind(ALERT_SCHEDULE)
             .fetch_one(&self.pool)
             .await?)
         }

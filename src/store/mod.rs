@@ -56,6 +56,7 @@ mod postgres;
 mod sqlite;
 
 mod accounts;
+mod alerts;
 mod articles;
 mod choices;
 mod clicks;
@@ -67,6 +68,7 @@ mod mailq;
 mod schedules;
 mod subscribers;
 mod upgrades;
+mod waves;
 
 #[derive(Clone)]
 pub enum Store {
@@ -112,6 +114,43 @@ macro_rules! facade {
 }
 
 facade! {
+    // ------------------------------------------------------------ alerts
+    /// The alert of an urgent article that arrived since `fresh_since`, once per article.
+    pub async fn create_alert(&self, article: i64, approved: bool, fresh_since: i64) -> anyhow::Result<Option<i64>>;
+    /// The latest alerts, newest first.
+    pub async fn alerts(&self, limit: i64) -> anyhow::Result<Vec<Alert>>;
+    pub async fn alert(&self, id: i64) -> anyhow::Result<Option<Alert>>;
+    /// A waiting alert approved, to start at `send_at`.
+    pub async fn approve_alert(&self, id: i64, by: &str, send_at: i64) -> anyhow::Result<bool>;
+    /// A waiting or approved alert cancelled; false once it started.
+    pub async fn cancel_alert(&self, id: i64, by: &str) -> anyhow::Result<bool>;
+    /// Approved alerts whose undo window has ended.
+    pub async fn due_alerts(&self, now: i64) -> anyhow::Result<Vec<i64>>;
+    /// When the next approved alert starts.
+    pub async fn next_alert_at(&self) -> anyhow::Result<Option<i64>>;
+    /// Confirmed readers who take alerts.
+    pub async fn alert_readers(&self) -> anyhow::Result<Vec<AlertReader>>;
+    /// (reader, when) of every alert message since `since`.
+    pub async fn recent_alerts(&self, since: i64) -> anyhow::Result<Vec<(i64, i64)>>;
+    /// One article by id.
+    pub async fn article(&self, id: i64) -> anyhow::Result<Option<Article>>;
+    /// Marks an article urgent.
+    pub async fn mark_urgent(&self, id: i64) -> anyhow::Result<()>;
+    /// Starts an approved alert with the rows `plan` picks (see the store's `alerts`).
+    pub async fn start_alert(&self, id: i64, rendered: &RenderedDigest, recent_since: i64, plan: AlertPlanner<'_>) -> anyhow::Result<Option<(i64, i64)>>;
+    /// (reader, article, sections) for each of `articles` a reader of `schedule` had as an alert.
+    pub async fn alerted(&self, schedule: &str, articles: &[i64]) -> anyhow::Result<Vec<Alerted>>;
+
+    // ------------------------------------------------------------ local-hour waves
+    /// The distinct time zones confirmed readers chose.
+    pub async fn reader_zones(&self) -> anyhow::Result<Vec<String>>;
+    /// A local-hour send's waves, earliest first.
+    pub async fn waves(&self, digest: i64) -> anyhow::Result<Vec<Wave>>;
+    /// A reader's rows waiting for their wave: (row, schedule, slot).
+    pub async fn waiting_waves(&self, reader: i64) -> anyhow::Result<Vec<(i64, String, i64)>>;
+    /// Moves a waiting row to `zone`'s wave at `at`.
+    pub async fn move_to_wave(&self, row: i64, zone: &str, at: i64) -> anyhow::Result<bool>;
+
     // ------------------------------------------------------------ health, upgrades
     /// Whether the store takes writes that last (see each engine's `health`).
     pub async fn health(&self) -> anyhow::Result<()>;
@@ -197,13 +236,13 @@ facade! {
 
     // ------------------------------------------------------------ the ledger
     /// Claims due deliveries with a lease.
-    pub async fn claim(&self, limit: i64, lease: Duration, now: i64) -> anyhow::Result<Vec<Claimed>>;
+    pub async fn claim(&self, limit: i64, lease: Duration, now: i64, only_alerts: bool) -> anyhow::Result<Vec<Claimed>>;
     /// Extends the claims still held under the lease they were claimed with; the ids extended.
     pub async fn renew_leases(&self, held: &[(i64, i64)], lease_until: i64) -> anyhow::Result<Vec<i64>>;
     /// Writes a batch of outcomes in one transaction.
     pub async fn record(&self, outcomes: &[Outcome]) -> anyhow::Result<()>;
     pub async fn finish_digests(&self, bounce_after: u32) -> anyhow::Result<Vec<i64>>;
-    pub async fn next_due(&self) -> anyhow::Result<Option<i64>>;
+    pub async fn next_due(&self, only_alerts: bool) -> anyhow::Result<Option<i64>>;
     pub async fn queue_depth(&self) -> anyhow::Result<i64>;
 
     // ------------------------------------------------------------ bounces, complaints

@@ -35,6 +35,9 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/sends/{id}", get(send_status))
         .route("/sends/{id}/{action}", post(control))
         .route("/sends/{id}/failures", get(failures))
+        .route("/alerts", get(list_alerts))
+        .route("/alerts/{id}/send", post(send_alert))
+        .route("/alerts/{id}/cancel", post(cancel_alert))
         .route("/subscribers", get(list_subscribers))
         .route(
             "/subscribers/{email}",
@@ -80,6 +83,11 @@ impl From<OpError> for ApiError {
                 status: StatusCode::CONFLICT,
                 code: "invalid_state",
                 message: format!("the send is {status}"),
+            },
+            OpError::Refused(r @ crate::app::Refusal::AlertState(..)) => ApiError::Invalid {
+                status: StatusCode::CONFLICT,
+                code: "invalid_state",
+                message: r.to_string(),
             },
             OpError::Refused(r @ crate::app::Refusal::UnknownSchedule(_)) => ApiError::Invalid {
                 status: StatusCode::NOT_FOUND,
@@ -128,6 +136,9 @@ struct ArticleIn {
     image: String,
     published_at: Option<chrono::DateTime<chrono::Utc>>,
     guid: Option<String>,
+    /// Breaking news: a candidate for an alert.
+    #[serde(default)]
+    urgent: bool,
 }
 
 async fn add_article(
@@ -150,6 +161,7 @@ async fn add_article(
         categories: a.section.into_iter().collect(),
         published_at: a.published_at.map(|d| d.timestamp_millis()),
         source: "api".into(),
+        urgent: a.urgent,
         ..Default::default()
     };
     let article = App::normalize_article(raw)
@@ -221,6 +233,11 @@ async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Val
     // Clicks per article of this send (`newsletter.click_counts`); never per reader.
     let clicks = app.store.digest_clicks(p.id).await?;
     v["clicks"] = serde_json::to_value(&clicks).map_err(anyhow::Error::from)?;
+    // A local-hour send's waves: zone, the slot's hour there, readers, sent.
+    let waves = app.send_waves(p.id).await?;
+    if !waves.is_empty() {
+        v["waves"] = serde_json::to_value(&waves).map_err(anyhow::Error::from)?;
+    }
     // Rate and estimated finish, from the send so far.
     if let Some(started) = p.started_at {
         let end = p.finished_at.unwrap_or_else(now_ms);
@@ -234,6 +251,39 @@ async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Val
         }
     }
     Ok(Json(v))
+}
+
+/// The latest alerts; those still open say whom they would reach now.
+async fn list_alerts(
+    State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
+) -> Result<Json<Value>, ApiError> {
+    let alerts = app.list_alerts(&actor).await?;
+    Ok(Json(json!({ "alerts": alerts })))
+}
+
+/// «أرسل»: the alert starts when its undo window ends.
+async fn send_alert(
+    State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
+    Id(id): Id,
+) -> Result<Json<Value>, ApiError> {
+    let alert = app.send_alert(&actor, id).await?;
+    Ok(Json(
+        serde_json::to_value(alert).map_err(anyhow::Error::from)?,
+    ))
+}
+
+/// «تراجع»: cancelled with nothing sent, while it has not started.
+async fn cancel_alert(
+    State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
+    Id(id): Id,
+) -> Result<Json<Value>, ApiError> {
+    let alert = app.cancel_alert(&actor, id).await?;
+    Ok(Json(
+        serde_json::to_value(alert).map_err(anyhow::Error::from)?,
+    ))
 }
 
 /// Pause, resume, cancel or retry a send, through the one door every caller uses.

@@ -45,6 +45,7 @@ mod articles;
 mod browser;
 mod choice;
 mod cli;
+mod clock;
 mod console;
 mod console_browser;
 mod crash;

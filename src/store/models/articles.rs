@@ -23,6 +23,9 @@ pub struct NewArticle {
     pub categories: Vec<String>,
     pub published_at: Option<i64>,
     pub source: String,
+    /// Pushed with `"urgent": true`: a candidate for an alert (an article in
+    /// `alerts.categories` is one too).
+    pub urgent: bool,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -53,6 +53,34 @@ pub struct DigestRequest<'a> {
     pub test_to: Option<&'a str>,
     /// Who asked for a manual or test send (an account, a token, the command line).
     pub created_by: Option<&'a str>,
+    /// (reader, article, their sections) for each new article a reader of this schedule had
+    /// as an alert, as read when rendering (see [`Db::alerted`]): their editions leave it
+    /// out; one that changed meanwhile makes the digest stale.
+    pub alerted: &'a [Alerted],
+    /// For each edition key made for alerted readers ([`RenderedEdition::sections`]), its
+    /// readers; a key with no rendered edition (nothing left for them) sends them nothing.
+    pub without: &'a [(String, Vec<i64>)],
+    /// A local-hour digest: the newsroom's zone (a reader's who has none) and the instant
+    /// the slot falls in a zone; each reader's row waits for theirs.
+    pub waves: Option<Waves<'a>>,
+}
+
+/// (reader, article, the reader's sections for the schedule, `None`: every section).
+pub type Alerted = (i64, i64, Option<String>);
+
+/// See [`DigestRequest::waves`].
+#[derive(Clone, Copy)]
+pub struct Waves<'a> {
+    pub newsroom: &'a str,
+    pub at: &'a (dyn Fn(&str) -> i64 + Sync),
+}
+
+impl std::fmt::Debug for Waves<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waves")
+            .field("newsroom", &self.newsroom)
+            .finish()
+    }
 }
 
 /// What the renderer hands back: the email with its personal parts (and its own archive
@@ -69,7 +97,9 @@ pub struct RenderedDigest {
     pub slot_key: String,
 }
 
-/// A rendering of a digest for the readers who chose `sections` (comma-separated slugs).
+/// A rendering of a digest for the readers who chose `sections` (comma-separated slugs); for
+/// readers who had some of its articles as alerts, the key also names those left out
+/// (`politics|-12,15`, or `|-12` for readers of every section).
 #[derive(Debug, Clone)]
 pub struct RenderedEdition {
     pub sections: String,
@@ -177,4 +207,14 @@ pub struct SendSummary {
     pub created_at: i64,
     pub finished_at: Option<i64>,
     pub created_by: Option<String>,
+}
+
+/// A local-hour send's wave: its readers in one zone, due when the slot falls there.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Wave {
+    pub zone: String,
+    /// When the slot falls in `zone` (ms).
+    pub at: i64,
+    pub readers: i64,
+    pub sent: i64,
 }

@@ -2,6 +2,7 @@
 //! store's vocabulary, one file per aggregate beside the SQL files of the same name.
 
 mod accounts;
+mod alerts;
 mod articles;
 mod clicks;
 mod deliveries;
@@ -11,6 +12,7 @@ mod state;
 mod subscribers;
 
 pub use accounts::*;
+pub use alerts::*;
 pub use articles::*;
 pub use clicks::*;
 pub use deliveries::*;
