@@ -266,3 +266,50 @@ both_engines!(
         );
     }
 );
+
+both_engines!(
+    an_alert_goes_ahead_of_a_digest_already_sending,
+    |engine| async move {
+        const READERS: usize = 200;
+        let t = spawn_app_with(
+            engine,
+            "[delivery]\nconcurrency = 2\n[alerts]\napproval = \"auto\"\nquiet_hours = \"\"\n",
+        )
+        .await;
+        let emails: Vec<String> = (0..READERS).map(|i| format!("r{i}@example.com")).collect();
+        let rows: Vec<_> = emails
+            .iter()
+            .map(|e| {
+                (
+                    nashra::domain::SubscriberEmail::parse(e).unwrap(),
+                    nashra::domain::SubscriberName::default(),
+                )
+            })
+            .collect();
+        t.app.store.import(&rows, true, "test").await.unwrap();
+        t.dir.exec("UPDATE subscribers SET alerts = 1").await;
+        t.add_article("https://example.org/slow/", "خبر هادئ", "نص")
+            .await;
+        t.smtp.set_delay(Duration::from_millis(10));
+        let digest = t.send_now().await;
+        t.smtp.wait_for(20, Duration::from_secs(30)).await;
+        t.push_urgent(1, "خبر يسبق النشرة").await;
+        assert_eq!(t.wait_send(digest).await.status, "done");
+        let msgs = t.smtp.wait_for(2 * READERS, Duration::from_secs(60)).await;
+        let last = |alert: bool| {
+            msgs.iter()
+                .filter(|m| subject(m).starts_with("عاجل") == alert)
+                .map(|m| m.at)
+                .max()
+                .unwrap()
+        };
+        assert!(
+            last(true) < last(false),
+            "the alert waited for the digest to finish"
+        );
+        let per = t.smtp.per_recipient();
+        for e in &emails {
+            assert_eq!(per.get(e), Some(&2), "{e}: one digest, one alert");
+        }
+    }
+);

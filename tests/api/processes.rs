@@ -372,3 +372,68 @@ async fn a_reader_who_leaves_gets_nothing_more_from_any_worker() {
     }
     drop(workers);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "NASHRA_TEST_POSTGRES_URL is not set: no PostgreSQL server to run on"
+)]
+async fn two_schedulers_start_an_alert_once_and_a_killed_one_leaves_its_rows_to_the_other() {
+    const CONCURRENCY: usize = 4;
+    let smtp = TestSmtp::start().await;
+    let (place, config, app) = setup(
+        &smtp,
+        &format!(
+            "[delivery]\nconcurrency = {CONCURRENCY}\nlease = \"3s\"\n[alerts]\nundo = \"2s\"\nquiet_hours = \"\"\nmax_per_day = 5\n"
+        ),
+    )
+    .await;
+    let readers = readers(&app, 2000).await;
+    place.exec("UPDATE subscribers SET alerts = 1").await;
+    smtp.set_delay(Duration::from_millis(2));
+    let victim = Proc::start(&config, &["serve", "--no-feeds"], &[]);
+    let other = Proc::start(&config, &["serve", "--no-feeds"], &[]);
+    let (id, _) = app
+        .push_article(
+            &Actor::cli(),
+            nashra::feeds::normalize(NewArticle {
+                url: "https://example.org/breaking/".into(),
+                title: "خبر عاجل".into(),
+                source: "test".into(),
+                urgent: true,
+                ..Default::default()
+            })
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let alert = app.store.alerts(1).await.unwrap().remove(0);
+    assert_eq!(alert.article_id, id);
+    app.send_alert(&Actor::cli(), alert.id).await.unwrap();
+    // Both processes' schedulers see it due when the undo window ends; one starts it.
+    smtp.wait_for(400, Duration::from_secs(60)).await;
+    drop(victim); // SIGKILL, mid-send
+    let digest = app
+        .store
+        .alert(alert.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .digest_id
+        .unwrap();
+    wait_done(&app, digest, Duration::from_secs(120)).await;
+    assert_eq!(
+        place
+            .scalar("SELECT COUNT(*) FROM digests WHERE schedule = '!alert'")
+            .await,
+        1,
+        "one send for the alert"
+    );
+    let (missing, extra) = copies(&smtp, &readers);
+    assert!(missing.is_empty(), "skipped: {missing:?}");
+    assert!(
+        extra <= 2 * CONCURRENCY,
+        "{extra} duplicates; the window is 2 × concurrency"
+    );
+    drop(other);
+}
