@@ -313,3 +313,52 @@ both_engines!(
         }
     }
 );
+
+both_engines!(
+    a_reader_of_some_sections_gets_their_edition_without_what_they_had_as_an_alert,
+    |engine| async move {
+        let t = spawn_app_with(
+            engine,
+            "[alerts]\nundo = \"0s\"\nquiet_hours = \"\"\n[[sections]]\nslug = \"politics\"\nname = \"سياسة\"\n[[sections]]\nslug = \"culture\"\nname = \"ثقافة\"\n",
+        )
+        .await;
+        let (alerted, plain) = ("politics-alerts@example.com", "politics@example.com");
+        t.alert_reader(alerted, "Asia/Baghdad", None).await;
+        t.subscribe_and_confirm(plain).await;
+        t.dir
+            .exec("UPDATE subscribers SET sections = 'politics'")
+            .await;
+        let push = |n: u32, title: &'static str, section: &'static str, urgent: bool| {
+            let t = &t;
+            async move {
+                let r = t
+                    .admin_post(
+                        "/api/articles",
+                        json!({"url": format!("https://example.org/s/{n}/"), "title": title,
+                               "section": section, "urgent": urgent}),
+                    )
+                    .await;
+                assert!(r.status().is_success());
+            }
+        };
+        push(1, "قرار الحكومة", "politics", true).await;
+        let alert: Value = t.admin_get("/api/alerts").await;
+        t.send_alert_and_wait(&alert["alerts"][0]).await;
+        assert_eq!(t.alerts_to(alerted).len(), 1);
+        push(2, "جلسة البرلمان", "politics", false).await;
+        push(3, "معرض الكتاب", "culture", false).await;
+        let d = t.send_now().await;
+        assert_eq!(t.wait_send(d).await.status, "done");
+        let of = |r: &str| text(&t.digests_to(r)[0]);
+        let (a, p) = (of(alerted), of(plain));
+        assert!(
+            !a.contains("قرار الحكومة") && a.contains("جلسة البرلمان"),
+            "{a}"
+        );
+        assert!(
+            p.contains("قرار الحكومة") && p.contains("جلسة البرلمان"),
+            "{p}"
+        );
+        assert!(!a.contains("معرض الكتاب") && !p.contains("معرض الكتاب"));
+    }
+);
