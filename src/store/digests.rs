@@ -190,31 +190,46 @@ for_each_engine! {
                     .execute(&mut *conn)
                     .await?;
                 }
-                let n = sqlx::query(concat!(
-                    "INSERT INTO deliveries (digest_id, subscriber_id, state, edition, wave)
-                     SELECT $1, s.id, 'pending', COALESCE(e.edition, 0),
-                            CASE WHEN $5 IS NULL THEN NULL ELSE COALESCE(s.timezone, $5) END
+                // A local-hour digest's rows carry their wave and wait for it: the instant
+                // of each zone readers chose, joined in as a small table (one pass).
+                let waves = match req.waves {
+                    Some(w) => Some(Db::wave_table(conn, w).await?),
+                    None => None,
+                };
+                let (with, columns, values, join) = match &waves {
+                    Some((table, default)) => (
+                        format!("WITH w (zone, at) AS (VALUES {table}) "),
+                        ", wave, not_before, next_attempt_at",
+                        format!(
+                            ", COALESCE(s.timezone, $5), COALESCE(w.at, {default}), COALESCE(w.at, {default})"
+                        ),
+                        "LEFT JOIN w ON w.zone = COALESCE(s.timezone, $5)",
+                    ),
+                    None => (String::new(), "", String::new(), ""),
+                };
+                let sql = format!(
+                    "{with}INSERT INTO deliveries (digest_id, subscriber_id, state, edition{columns})
+                     SELECT $1, s.id, 'pending', COALESCE(e.edition, 0){values}
                      FROM subscribers s
                      LEFT JOIN schedule_sections o ON o.subscriber_id = s.id AND o.schedule = $3
                      LEFT JOIN digest_editions e ON e.digest_id = $1
                                                 AND e.sections = COALESCE(o.sections, s.sections)
-                     WHERE s.status = 'confirmed' AND ",
-                    takes_schedule!(2, 4),
-                    " AND (COALESCE(o.sections, s.sections) IS NULL OR e.edition IS NOT NULL)
+                     {join}
+                     WHERE s.status = 'confirmed' AND {takes}
+                       AND (COALESCE(o.sections, s.sections) IS NULL OR e.edition IS NOT NULL)
                      ORDER BY s.id",
-                ))
-                .bind(id)
-                .bind(schedule_pattern(req.schedule))
-                .bind(req.schedule)
-                .bind(req.for_new_readers as i64)
-                .bind(req.waves.map(|w| w.newsroom))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                let left_out = Db::leave_out_alerted(conn, id, req.without, editions).await?;
-                if let Some(waves) = req.waves {
-                    Db::time_waves(conn, id, waves).await?;
+                    takes = takes_schedule!(2, 4),
+                );
+                let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .bind(schedule_pattern(req.schedule))
+                    .bind(req.schedule)
+                    .bind(req.for_new_readers as i64);
+                if let Some(w) = req.waves {
+                    insert = insert.bind(w.newsroom);
                 }
+                let n = insert.execute(&mut *conn).await?.rows_affected();
+                let left_out = Db::leave_out_alerted(conn, id, req.without, editions).await?;
                 let n = n - left_out;
                 let max_id: i64 =
                     sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM articles")

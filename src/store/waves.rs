@@ -63,28 +63,32 @@ for_each_engine! {
                 == 1)
         }
 
-        /// A local-hour digest's rows wait for their wave: the instant the slot falls in
-        /// their reader's zone (at once when it has passed).
-        pub(crate) async fn time_waves(conn: &mut Conn, digest: i64, waves: Waves<'_>) -> anyhow::Result<()> {
-            let zones: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT wave FROM deliveries WHERE digest_id = $1 AND wave IS NOT NULL",
+        /// A local-hour digest's waves as SQL `VALUES` rows (`('Asia/Dubai', CAST(… AS
+        /// BIGINT)), …`), one for each zone readers chose and the newsroom's, and the
+        /// newsroom's instant for a reader whose zone is not among them. Zone names are
+        /// written into the SQL only when they are made of the characters IANA names use; any
+        /// other value falls to the newsroom's instant.
+        pub(crate) async fn wave_table(conn: &mut Conn, waves: Waves<'_>) -> anyhow::Result<(String, i64)> {
+            let mut zones: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT timezone FROM subscribers WHERE timezone IS NOT NULL",
             )
-            .bind(digest)
             .fetch_all(&mut *conn)
             .await?;
-            for zone in zones {
-                let at = (waves.at)(&zone);
-                sqlx::query(
-                    "UPDATE deliveries SET not_before = $1, next_attempt_at = $1
-                     WHERE digest_id = $2 AND wave = $3",
-                )
-                .bind(at)
-                .bind(digest)
-                .bind(&zone)
-                .execute(&mut *conn)
-                .await?;
-            }
-            Ok(())
+            zones.push(waves.newsroom.to_owned());
+            // One row a zone: a reader joins exactly one.
+            zones.sort();
+            zones.dedup();
+            let safe = |z: &str| {
+                !z.is_empty()
+                    && z.len() <= 64
+                    && z.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b))
+            };
+            let rows: Vec<String> = zones
+                .iter()
+                .filter(|z| safe(z))
+                .map(|z| format!("('{z}', CAST({} AS BIGINT))", (waves.at)(z)))
+                .collect();
+            Ok((rows.join(", "), (waves.at)(waves.newsroom)))
         }
     }
 }
