@@ -20,6 +20,8 @@ const LISTED: i64 = 50;
 /// How far back a reader's alerts count toward their day (a day is at most 26 hours long
 /// somewhere, and the plan counts only the reader's own day).
 const BUDGET_LOOKBACK_MS: i64 = 50 * 3600 * 1000;
+/// How long a planned reach is shown before it is planned again.
+const REACH_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An alert as the console and the API show it: with, while it waits, whom it would reach
 /// now.
@@ -104,6 +106,8 @@ impl App {
             return Ok(false);
         };
         tracing::info!(alert = id, digest, readers, "alert started");
+        // Budgets changed: the next look at the «عاجل» page plans again.
+        self.alert_reach.lock().expect("not poisoned").take();
         self.dispatcher.wake.notify_one();
         Ok(true)
     }
@@ -126,6 +130,19 @@ impl App {
         ))
     }
 
+    /// [`App::alert_reach`], planned at most every [`REACH_TTL`].
+    async fn cached_reach(&self) -> anyhow::Result<AlertPlan> {
+        if let Some((at, plan)) = &*self.alert_reach.lock().expect("not poisoned")
+            && at.elapsed() < REACH_TTL
+        {
+            return Ok(plan.clone());
+        }
+        let plan = self.alert_reach().await?;
+        *self.alert_reach.lock().expect("not poisoned") =
+            Some((std::time::Instant::now(), plan.clone()));
+        Ok(plan)
+    }
+
     /// The latest alerts (`GET /api/alerts`, the «عاجل» page): viewers and up.
     pub async fn list_alerts(&self, actor: &Actor) -> Result<Vec<AlertView>, OpError> {
         actor.require(Role::Viewer)?;
@@ -134,7 +151,7 @@ impl App {
             .iter()
             .any(|a| matches!(a.status, AlertStatus::Waiting | AlertStatus::Approved));
         let reach = if open {
-            Some(self.alert_reach().await?)
+            Some(self.cached_reach().await?)
         } else {
             None
         };

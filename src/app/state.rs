@@ -41,6 +41,9 @@ pub struct App {
     pub admin_token: Option<crate::auth::AdminToken>,
     /// Most-read links to use instead of fetching `newsletter.most_read_feed` (the demo).
     pub most_read_override: std::sync::Mutex<Option<Vec<LinkItem>>>,
+    /// Whom an alert sent now would reach, as last planned: the «عاجل» page refreshes
+    /// while an alert waits, and planning reads every reader who takes alerts.
+    pub alert_reach: std::sync::Mutex<Option<(std::time::Instant, crate::app::AlertPlan)>>,
 }
 
 impl App {
@@ -86,6 +89,7 @@ impl App {
             metrics,
             dispatcher,
             most_read_override: Default::default(),
+            alert_reach: Default::default(),
             health: Default::default(),
             metrics_gauges: Default::default(),
         }))
