@@ -120,11 +120,11 @@ fn an_unknown_key_stops_the_process_naming_the_nearest_known_one() {
         (
             file(
                 "planned.toml",
-                "[alerts]\napproval = \"auto\"\n[[relays]]\nname = \"backup\"\nhost = \"relay2.example.org\"\n",
+                "[delivery.warmup]\nstart = 50\n[[relays]]\nname = \"backup\"\nhost = \"relay2.example.org\"\n",
             ),
             vec![],
             vec![
-                "`alerts` in",
+                "`delivery.warmup` in",
                 "`relays` in",
                 "not supported by this version of Nashra yet",
             ],
