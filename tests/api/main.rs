@@ -54,6 +54,7 @@ mod digest;
 mod http;
 mod nul;
 mod processes;
+mod reader_zone;
 mod reading;
 mod resilience;
 mod schema;
