@@ -1,5 +1,5 @@
-//! Subscribers as CSV: the import reader (header required, `email` and an optional `name`
-//! column, any order) and the export writer.
+//! Subscribers as CSV: the import reader (header required, `email` and optional `name` and
+//! `timezone` columns, any order) and the export writer.
 //!
 //! The `csv` crate does the format (quoted fields, commas and newlines inside quotes, a
 //! byte-order mark); this module does what is ours. Export neutralises spreadsheet formulas
@@ -11,16 +11,25 @@ use std::io::{Read, Write};
 use anyhow::Context;
 
 use crate::{
-    domain::{EmailError, NameError, SubscriberEmail, SubscriberName},
+    domain::{EmailError, NameError, ReaderZone, SubscriberEmail, SubscriberName},
     store::SubscriberRow,
 };
 
-/// An address to import and the name that came with it.
-pub type ImportRow = (SubscriberEmail, SubscriberName);
+/// An address to import, the name that came with it and the reader's time zone (`None`:
+/// the newsroom's).
+pub type ImportRow = (SubscriberEmail, SubscriberName, Option<ReaderZone>);
 
-/// A row read: the reader to import and, when the row's name failed the name check, that
-/// name (the reader is imported without it); or why the row cannot be imported at all.
-pub type ReadRow = Result<(ImportRow, Option<NameLeftEmpty>), RowError>;
+/// A row read: the reader to import and what the row gave that they are imported without;
+/// or why the row cannot be imported at all.
+pub type ReadRow = Result<(ImportRow, LeftOut), RowError>;
+
+/// What a row gave that failed its check: the reader is imported without it, and the report
+/// says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    pub name: Option<NameLeftEmpty>,
+    pub zone: Option<ZoneLeftOut>,
+}
 
 /// Longest piece of an offending value a report repeats.
 const SHOWN_CHARS: usize = 60;
@@ -109,11 +118,42 @@ impl NameLeftEmpty {
     }
 }
 
+/// A time zone that is not one of the IANA database's: the reader is imported in the
+/// newsroom's zone (as a sign-up with a forged zone is), and the report says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneLeftOut {
+    pub value: String,
+}
+
+impl std::fmt::Display for ZoneLeftOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "timezone «{}» is not an IANA time zone (such as Africa/Casablanca); the reader is imported in the newsroom's",
+            shown(&self.value)
+        )
+    }
+}
+
+impl ZoneLeftOut {
+    /// For the console's report, in Arabic, to the editor.
+    pub fn arabic(&self) -> String {
+        "أُضيف القارئ بتوقيت النشرة: المنطقة الزمنية ليست من أسماء IANA (مثل Africa/Casablanca)."
+            .into()
+    }
+
+    /// The offending value, as a report shows it.
+    pub fn value(&self) -> String {
+        shown(&self.value)
+    }
+}
+
 pub struct CsvImport<R> {
     reader: csv::Reader<R>,
     record: csv::ByteRecord,
     email: usize,
     name: Option<usize>,
+    timezone: Option<usize>,
 }
 
 impl<R: Read> CsvImport<R> {
@@ -143,6 +183,7 @@ impl<R: Read> CsvImport<R> {
             record: csv::ByteRecord::new(),
             email,
             name: cols.iter().position(|c| c == "name"),
+            timezone: cols.iter().position(|c| c == "timezone"),
         })
     }
 
@@ -176,10 +217,33 @@ impl<R: Read> CsvImport<R> {
                 why,
             },
         })?;
-        let Some(i) = self.name else {
-            return Ok(((email, SubscriberName::default()), None));
+        let (name, name_left) = match self.name {
+            Some(i) => self.name_at(i),
+            None => (SubscriberName::default(), None),
         };
-        let (name, left_empty) = match std::str::from_utf8(raw(i)) {
+        let (zone, zone_left) = match self.timezone.map(raw).filter(|z| !z.is_empty()) {
+            None => (None, None),
+            Some(z) => match std::str::from_utf8(z).ok().and_then(ReaderZone::parse) {
+                Some(zone) => (Some(zone), None),
+                None => (
+                    None,
+                    Some(ZoneLeftOut {
+                        value: String::from_utf8_lossy(z).into_owned(),
+                    }),
+                ),
+            },
+        };
+        let left = LeftOut {
+            name: name_left,
+            zone: zone_left,
+        };
+        Ok(((email, name, zone), left))
+    }
+
+    /// The name in column `i`, or none and why.
+    fn name_at(&self, i: usize) -> (SubscriberName, Option<NameLeftEmpty>) {
+        let raw = self.record.get(i).unwrap_or_default();
+        match std::str::from_utf8(raw) {
             Ok(text) => match SubscriberName::parse(unescape(text)) {
                 Ok(name) => (name, None),
                 Err(why) => (
@@ -193,23 +257,26 @@ impl<R: Read> CsvImport<R> {
             Err(_) => (
                 SubscriberName::default(),
                 Some(NameLeftEmpty {
-                    value: String::from_utf8_lossy(raw(i)).into_owned(),
+                    value: String::from_utf8_lossy(raw).into_owned(),
                     why: None,
                 }),
             ),
-        };
-        Ok(((email, name), left_empty))
+        }
     }
 }
 
-/// The header of an export.
-pub const EXPORT_HEADER: [&str; 6] = [
+/// The header of an export. An export reads back as an import (`email`, `name`,
+/// `timezone`); `timezone` is empty for the newsroom's zone, `alerts` is 1 for a reader who
+/// asked for breaking news.
+pub const EXPORT_HEADER: [&str; 8] = [
     "email",
     "name",
     "status",
     "source",
     "created_at",
     "confirmed_at",
+    "timezone",
+    "alerts",
 ];
 
 pub fn export_writer<W: Write>(out: W) -> anyhow::Result<csv::Writer<W>> {
@@ -226,6 +293,8 @@ pub fn export_row<W: Write>(w: &mut csv::Writer<W>, s: &SubscriberRow) -> anyhow
         escape(&s.source).as_ref(),
         &s.created_at.to_string(),
         &s.confirmed_at.map(|t| t.to_string()).unwrap_or_default(),
+        s.timezone.as_deref().unwrap_or_default(),
+        if s.alerts != 0 { "1" } else { "0" },
     ])?;
     Ok(())
 }
@@ -256,15 +325,38 @@ mod tests {
         let (mut good, mut notes) = (vec![], vec![]);
         while let Some((line, row)) = r.next_row().unwrap() {
             match row {
-                Ok((x, None)) => good.push(x),
-                Ok((x, Some(name))) => {
+                Ok((x, left)) => {
                     good.push(x);
-                    notes.push((line, name.to_string()));
+                    if let Some(name) = left.name {
+                        notes.push((line, name.to_string()));
+                    }
+                    if let Some(zone) = left.zone {
+                        notes.push((line, zone.to_string()));
+                    }
                 }
                 Err(why) => notes.push((line, why.to_string())),
             }
         }
         (good, notes)
+    }
+
+    #[test]
+    fn a_timezone_column_is_read_and_a_bad_zone_costs_only_the_zone() {
+        let (rows, notes) = read_all(
+            "email,TimeZone,name\na@example.com,Africa/Casablanca,Sara\nb@example.com,,\nc@example.com,Mars/Olympus,Omar\nd@example.com, Asia/Dubai ,\n",
+        );
+        let zones: Vec<Option<&str>> = rows.iter().map(|r| r.2.map(|z| z.name())).collect();
+        assert_eq!(
+            zones,
+            [Some("Africa/Casablanca"), None, None, Some("Asia/Dubai")]
+        );
+        assert_eq!(rows[2].1.as_str(), "Omar", "the rest of the row is kept");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0].0, 4);
+        assert!(
+            notes[0].1.starts_with("timezone «Mars/Olympus»"),
+            "{notes:?}"
+        );
     }
 
     #[test]
@@ -320,6 +412,9 @@ mod tests {
                 confirmed_at: Some(1),
                 unsubscribed_at: None,
                 bounces: 0,
+                timezone: (i == 1).then(|| "Asia/Dubai".into()),
+                alerts: 1,
+                alerts_per_day: None,
             })
             .collect();
         let mut w = export_writer(Vec::new()).unwrap();
@@ -334,10 +429,12 @@ mod tests {
         assert!(out.contains("'=HYPERLINK"), "{out}");
         let (back, bad) = read_all(&out);
         assert!(bad.is_empty(), "{bad:?}");
-        let emails: Vec<&str> = back.iter().map(|(e, _)| e.as_str()).collect();
+        let emails: Vec<&str> = back.iter().map(|(e, _, _)| e.as_str()).collect();
         assert_eq!(
             emails,
             ["=1+1@example.com", "-x@example.com", "'q@example.com"]
         );
+        let zones: Vec<Option<&str>> = back.iter().map(|r| r.2.map(|z| z.name())).collect();
+        assert_eq!(zones, [None, Some("Asia/Dubai"), None]);
     }
 }

@@ -151,6 +151,10 @@ pub struct ImportReport {
     pub unnamed: u64,
     /// (line, the name left out), the first [`ImportReport::MAX_ERRORS`] of them.
     pub names: Vec<(u64, crate::csv_io::NameLeftEmpty)>,
+    /// Rows imported in the newsroom's time zone, because theirs is not an IANA zone.
+    pub unzoned: u64,
+    /// (line, the zone left out), the first [`ImportReport::MAX_ERRORS`] of them.
+    pub zones: Vec<(u64, crate::csv_io::ZoneLeftOut)>,
     /// Where the file stopped being CSV, if it did: the rows before it are in.
     pub stopped: Option<String>,
 }
@@ -285,7 +289,7 @@ impl App {
         self.erase_reader(actor, id).await
     }
 
-    /// Imports readers from CSV (header `email,name`), committing the good rows in chunks
+    /// Imports readers from CSV (header `email,name`, optionally `timezone`), committing the good rows in chunks
     /// (a million rows need no more memory than fifty thousand; re-running an interrupted
     /// import is safe: known addresses are left alone). Parsing runs on a blocking thread.
     pub async fn import_csv<R: Read + Send + 'static>(
@@ -308,15 +312,18 @@ impl App {
         };
         let mut report = ImportReport::default();
         loop {
-            let (back, chunk, bad, names, end) = tokio::task::spawn_blocking(move || {
+            let (back, chunk, bad, (names, zones), end) = tokio::task::spawn_blocking(move || {
                 let mut chunk: Vec<ImportRow> = Vec::with_capacity(CHUNK);
-                let (mut bad, mut names) = (Vec::new(), Vec::new());
+                let (mut bad, mut names, mut zones) = (Vec::new(), Vec::new(), Vec::new());
                 let end = loop {
                     match csv.next_row() {
-                        Ok(Some((line, Ok((r, name))))) => {
+                        Ok(Some((line, Ok((r, left))))) => {
                             chunk.push(r);
-                            if let Some(name) = name {
+                            if let Some(name) = left.name {
                                 names.push((line, name));
+                            }
+                            if let Some(zone) = left.zone {
+                                zones.push((line, zone));
                             }
                         }
                         Ok(Some((line, Err(why)))) => bad.push((line, why)),
@@ -327,7 +334,7 @@ impl App {
                         break Ok(false);
                     }
                 };
-                (csv, chunk, bad, names, end)
+                (csv, chunk, bad, (names, zones), end)
             })
             .await
             .map_err(anyhow::Error::from)?;
@@ -338,6 +345,9 @@ impl App {
             report.unnamed += names.len() as u64;
             let room = ImportReport::MAX_ERRORS.saturating_sub(report.names.len());
             report.names.extend(names.into_iter().take(room));
+            report.unzoned += zones.len() as u64;
+            let room = ImportReport::MAX_ERRORS.saturating_sub(report.zones.len());
+            report.zones.extend(zones.into_iter().take(room));
             if !chunk.is_empty() {
                 let (a, k) = self.store.import(&chunk, confirmed, &source).await?;
                 report.added += a;

@@ -1,9 +1,14 @@
 //! What a reader chooses to receive: which schedules («يومية», «أسبوعية») and which
 //! sections. Stored as sorted names; "every one" is stored as nothing, so a schedule or a
-//! section added later reaches the readers who never narrowed their choice.
+//! section added later reaches the readers who never narrowed their choice. And the
+//! reader's clock: their time zone and breaking-news alerts, where "the newsroom's" and
+//! "the configured default" are stored as nothing for the same reason.
 
 use super::App;
-use crate::store::{Choice, SubscriberStatus};
+use crate::{
+    domain::ReaderZone,
+    store::{Choice, ReaderClock, SubscriberStatus},
+};
 
 impl App {
     /// The choice a form made: names not in the configuration are dropped; none left, or
@@ -102,15 +107,79 @@ impl App {
         self.store.reader_choice(reader).await
     }
 
-    /// Saves a reader's choice: the next digest made follows it (one already made keeps
-    /// the audience it was made with). False when the reader is not subscribed. For the
-    /// preferences handler that has checked the reader's signed link.
-    pub(crate) async fn save_choice(&self, reader: i64, choice: &Choice) -> anyhow::Result<bool> {
-        let saved = self.store.set_reader_choice(reader, choice).await?;
-        if saved {
-            tracing::info!(subscriber = reader, "preferences saved");
+    /// A reader's time zone and alerts, for the preferences page.
+    pub(crate) async fn reader_clock(&self, reader: i64) -> anyhow::Result<Option<ReaderClock>> {
+        self.store.reader_clock(reader).await
+    }
+
+    /// The zone a reader's clock keeps: theirs, else the newsroom's.
+    pub fn zone_of(&self, clock: &ReaderClock) -> chrono_tz::Tz {
+        clock
+            .zone
+            .map_or_else(|| self.settings.newsroom_tz(), |z| z.tz())
+    }
+
+    /// The most alerts a day a reader's clock allows: theirs, else the configuration's.
+    pub fn alerts_per_day_of(&self, clock: &ReaderClock) -> u32 {
+        clock
+            .alerts_per_day
+            .unwrap_or(self.settings.alerts.max_per_day)
+    }
+
+    /// The clock the preferences page asked for (`zone` `None`: the newsroom's), over the
+    /// reader's `current` one. A value that comes to what the reader has now is kept as
+    /// stored: a reader who saves their sections without touching the zone or the count
+    /// keeps following the newsroom's zone and the configured default when these change.
+    pub fn clock_from(
+        &self,
+        current: &ReaderClock,
+        zone: Option<ReaderZone>,
+        alerts: bool,
+        per_day: u32,
+    ) -> ReaderClock {
+        let asked = ReaderClock {
+            zone,
+            ..ReaderClock::default()
+        };
+        ReaderClock {
+            zone: if self.zone_of(&asked) == self.zone_of(current) {
+                current.zone
+            } else {
+                zone
+            },
+            alerts,
+            alerts_per_day: if per_day == self.alerts_per_day_of(current) {
+                current.alerts_per_day
+            } else {
+                Some(per_day)
+            },
         }
-        Ok(saved)
+    }
+
+    /// Saves a reader's choice and clock together: the next digest made follows the choice
+    /// (one already made keeps the audience it was made with); a new zone moves the
+    /// reader's waiting local-hour deliveries with it. False when the reader is not
+    /// subscribed. For the preferences handler that has checked the reader's signed link.
+    pub(crate) async fn save_preferences(
+        &self,
+        reader: i64,
+        choice: &Choice,
+        clock: &ReaderClock,
+    ) -> anyhow::Result<bool> {
+        let Some(before) = self.store.set_preferences(reader, choice, clock).await? else {
+            return Ok(false);
+        };
+        tracing::info!(subscriber = reader, "preferences saved");
+        if self.zone_of(&before) != self.zone_of(clock) {
+            self.reader_zone_changed(reader).await?;
+        }
+        Ok(true)
+    }
+
+    /// Moves the reader's waiting local-hour rows to the new zone's hour (filled in by the
+    /// local-hour work).
+    pub(crate) async fn reader_zone_changed(&self, _subscriber: i64) -> anyhow::Result<()> {
+        Ok(())
     }
 }
 

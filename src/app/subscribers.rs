@@ -3,7 +3,7 @@
 
 use crate::{
     domain::{SubscriberEmail, SubscriberName},
-    store::{Choice, now_ms},
+    store::{Choice, ReaderClock, now_ms},
 };
 
 use super::App;
@@ -24,12 +24,16 @@ impl App {
     /// Records a sign-up; its confirmation goes through the durable mail queue, so the answer
     /// (and its timing) is the same whether the address was new, pending or confirmed.
     /// Public: anyone may ask, and nothing is sent to the address but the confirmation.
+    /// `clock` is the zone the reader's browser gave (`None`: the newsroom's) and whether
+    /// they asked for alerts; its `alerts_per_day` is not read (the default until they
+    /// choose).
     pub async fn subscribe(
         &self,
         email: &SubscriberEmail,
         name: &SubscriberName,
         source: &str,
         choice: &Choice,
+        clock: &ReaderClock,
     ) -> Result<(), SignupError> {
         // Refused only when the relay is known not to take it; while unknown (the relay not
         // heard from yet) the sign-up is taken and its confirmation waits in the queue.
@@ -38,7 +42,7 @@ impl App {
         }
         if self
             .store
-            .subscribe(email, name, source, choice, now_ms())
+            .subscribe(email, name, source, choice, clock, now_ms())
             .await?
         {
             self.metrics

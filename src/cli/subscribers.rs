@@ -32,8 +32,13 @@ pub(super) async fn subscribers(
                 1 => "; 1 imported without a name".into(),
                 n => format!("; {n} imported without a name"),
             };
+            let unzoned = match r.unzoned {
+                0 => String::new(),
+                1 => "; 1 imported in the newsroom's time zone".into(),
+                n => format!("; {n} imported in the newsroom's time zone"),
+            };
             println!(
-                "{} added, {} already known, {} rejected{unnamed}",
+                "{} added, {} already known, {} rejected{unnamed}{unzoned}",
                 r.added, r.known, r.rejected
             );
             // Both kinds of note in the file's order, so the editor can work down it.
@@ -42,13 +47,14 @@ pub(super) async fn subscribers(
                 .iter()
                 .map(|(line, why)| (*line, why.to_string()))
                 .chain(r.names.iter().map(|(line, n)| (*line, n.to_string())))
+                .chain(r.zones.iter().map(|(line, z)| (*line, z.to_string())))
                 .collect();
             notes.sort_by_key(|(line, _)| *line);
             const SHOWN: usize = 50;
             for (line, note) in notes.iter().take(SHOWN) {
                 eprintln!("line {line}: {note}");
             }
-            let more = (r.rejected + r.unnamed).saturating_sub(SHOWN as u64);
+            let more = (r.rejected + r.unnamed + r.unzoned).saturating_sub(SHOWN as u64);
             if more > 0 {
                 eprintln!("… and {more} more");
             }

@@ -1,7 +1,7 @@
 //! Types that cannot hold an invalid value: an address that passed every check, a reader's
 //! name, a signed token, a crontab schedule in its time zone, a sending window, a subject
-//! template, a URL from outside. Nothing downstream re-checks them; configuration parses
-//! into them once.
+//! template, a URL from outside, a reader's time zone. Nothing downstream re-checks them;
+//! configuration parses into them once.
 
 mod cidr;
 pub mod cron;
@@ -11,6 +11,7 @@ mod subject;
 pub mod token;
 mod url;
 pub mod window;
+pub mod zone;
 
 pub use cidr::{Cidr, CidrError};
 pub use cron::CronSchedule;
@@ -20,3 +21,4 @@ pub use subject::SubjectTemplate;
 pub use token::{Token, TokenError, TokenKind, Tokens, VerpTarget};
 pub use url::{canonical_url, safe_url};
 pub use window::SendWindow;
+pub use zone::{CITIES, City, ReaderZone};

@@ -23,5 +23,5 @@ pub use plural::{HOUR, LINE, MINUTE, Noun, READER, RESULT, count_ar, count_ar_as
 pub use renderer::Renderer;
 pub use slots::SlotMarkers;
 pub use text::{excerpt, html_to_text, strip_bidi_controls, truncate_words};
-pub use views::{ChoiceGroup, ChoiceOption, LinkItem, Page, PageEntry};
+pub use views::{ChoiceGroup, ChoiceOption, ChoiceSelect, LinkItem, Page, PageEntry};
 pub use when::{cron_in_words_of, schedule_in_words};

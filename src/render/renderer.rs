@@ -279,6 +279,7 @@ impl Renderer {
         ctx.insert("prompt", &keep_site_name(&n.prompt, n));
         ctx.insert("site_name", &keep_site_name(&n.site_name, n));
         ctx.insert("action", action);
+        ctx.insert("zone_script", &settings.public_url("/subscribe/zone.js"));
         ctx.insert("stamp", stamp);
         ctx.insert("section", section);
         ctx.insert("schedule", schedule);

@@ -83,13 +83,28 @@ pub struct Page {
     pub status: Option<String>,
     /// The preferences link's text when it is not the confirmation page's.
     pub preferences_label: Option<String>,
+    /// The sign-up form's «أرسلوا لي الأخبار العاجلة» box, ticked (when the form comes back
+    /// with an error after the reader ticked it).
+    pub alerts_checked: bool,
 }
 
-/// A group of checkboxes on the preferences page.
-#[derive(Debug, Serialize)]
+/// A group of checkboxes on the preferences page, and the lists that go with them.
+#[derive(Debug, Default, Serialize)]
 pub struct ChoiceGroup {
     pub legend: String,
     pub options: Vec<ChoiceOption>,
+    /// Drop-down lists under the checkboxes (the reader's city, alerts a day).
+    pub selects: Vec<ChoiceSelect>,
+}
+
+/// A drop-down list: one value of several (`<select>`).
+#[derive(Debug, Serialize)]
+pub struct ChoiceSelect {
+    /// The form field, also the element's id.
+    pub name: String,
+    pub label: String,
+    /// (value, label, selected).
+    pub options: Vec<(String, String, bool)>,
 }
 
 #[derive(Debug, Serialize)]

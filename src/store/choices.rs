@@ -1,8 +1,10 @@
 //! Readers' choices: which schedules and sections each reader takes, saved from a sign-up or
 //! the preferences page under the choices lock, and forgotten when the configuration drops
-//! everything a reader chose.
+//! everything a reader chose; and their clock (time zone, alerts and how many a day), saved
+//! with them from the preferences page.
 
-use super::{Choice, SubscriberStatus, shared::CHOICES_LOCK};
+use super::{Choice, ReaderClock, SubscriberStatus, shared::CHOICES_LOCK};
+use crate::domain::ReaderZone;
 
 for_each_engine! {
     impl Db {
@@ -149,6 +151,68 @@ for_each_engine! {
             let n = Db::set_choice(&mut tx, id, choice).await?;
             self.commit(tx).await?;
             Ok(n > 0)
+        }
+
+        /// A reader's time zone and alerts; `None` for nobody. A stored zone this build's
+        /// database no longer knows reads as the newsroom's.
+        pub(crate) async fn reader_clock(&self, id: i64) -> anyhow::Result<Option<ReaderClock>> {
+            let mut conn = self.pool.acquire().await?;
+            Db::clock(&mut conn, id).await
+        }
+
+        /// Saves what the preferences page chose, in one transaction: the choice (as
+        /// [`Db::set_reader_choice`]) and the clock. Returns the clock as it was before, or
+        /// `None` (nothing saved) for a reader who is not, or no longer, subscribed.
+        pub(crate) async fn set_preferences(
+            &self,
+            id: i64,
+            choice: &Choice,
+            clock: &ReaderClock,
+        ) -> anyhow::Result<Option<ReaderClock>> {
+            let mut tx = self.begin_write().await?;
+            // Read under the choices lock `set_choice` takes, so two saves at once each see
+            // what the other left.
+            if Db::set_choice(&mut tx, id, choice).await? == 0 {
+                return Ok(None);
+            }
+            let Some(before) = Db::clock(&mut tx, id).await? else {
+                return Ok(None);
+            };
+            Db::set_clock(&mut tx, id, clock).await?;
+            self.commit(tx).await?;
+            Ok(Some(before))
+        }
+    }
+
+    impl Db {
+        /// A reader's clock, on the caller's connection.
+        async fn clock(conn: &mut Conn, id: i64) -> anyhow::Result<Option<ReaderClock>> {
+            let row: Option<(Option<String>, i64, Option<i64>)> = sqlx::query_as(
+                "SELECT timezone, alerts, alerts_per_day FROM subscribers WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(row.map(|(zone, alerts, per_day)| ReaderClock {
+                zone: zone.as_deref().and_then(ReaderZone::parse),
+                alerts: alerts != 0,
+                alerts_per_day: per_day.and_then(|n| u32::try_from(n).ok()),
+            }))
+        }
+
+        /// Writes a reader's clock in the caller's transaction.
+        async fn set_clock(conn: &mut Conn, id: i64, clock: &ReaderClock) -> anyhow::Result<()> {
+            sqlx::query(
+                "UPDATE subscribers SET timezone = $1, alerts = $2, alerts_per_day = $3
+                 WHERE id = $4 AND status IN ('pending', 'confirmed')",
+            )
+            .bind(clock.zone.map(|z| z.name()))
+            .bind(i64::from(clock.alerts))
+            .bind(clock.alerts_per_day.map(i64::from))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
         }
     }
 }

@@ -8,9 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::{
     ConsentEvent, FeedbackCounts, FeedbackEvent, FeedbackKind, FeedbackResult, FeedbackTarget,
-    SubscriberStatus,
+    NewReader, SubscriberStatus,
 };
-use crate::domain::{SubscriberEmail, SubscriberName};
 
 /// The suppression list's key for a normalised address.
 pub(crate) fn suppression_key(email_norm: &str) -> String {
@@ -222,10 +221,10 @@ for_each_engine! {
 
         /// `rows` without the addresses on the suppression list: those come back only through
         /// their own confirmation, never an import.
-        pub(crate) async fn unsuppressed<'r>(
+        pub(crate) async fn unsuppressed<'r, R: NewReader>(
             &self,
-            rows: &'r [(SubscriberEmail, SubscriberName)],
-        ) -> anyhow::Result<Vec<&'r (SubscriberEmail, SubscriberName)>> {
+            rows: &'r [R],
+        ) -> anyhow::Result<Vec<&'r R>> {
             let suppressed: HashSet<String> =
                 sqlx::query_scalar("SELECT email_hash FROM suppressions")
                     .fetch_all(&self.pool)
@@ -234,8 +233,9 @@ for_each_engine! {
                     .collect();
             Ok(rows
                 .iter()
-                .filter(|(e, _)| {
-                    suppressed.is_empty() || !suppressed.contains(&suppression_key(&e.normalized()))
+                .filter(|r| {
+                    suppressed.is_empty()
+                        || !suppressed.contains(&suppression_key(&r.email().normalized()))
                 })
                 .collect())
         }

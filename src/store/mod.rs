@@ -159,7 +159,7 @@ facade! {
 
     // ------------------------------------------------------------ subscribers
     /// Records a sign-up and queues its confirmation unless that inbox had one recently.
-    pub async fn subscribe(&self, email: &SubscriberEmail, name: &SubscriberName, source: &str, choice: &Choice, now: i64) -> anyhow::Result<bool>;
+    pub async fn subscribe(&self, email: &SubscriberEmail, name: &SubscriberName, source: &str, choice: &Choice, clock: &ReaderClock, now: i64) -> anyhow::Result<bool>;
     /// A reader's status and what they chose to receive.
     pub async fn reader_choice(&self, id: i64) -> anyhow::Result<Option<(SubscriberStatus, Choice)>>;
     /// Readers whose every chosen schedule (or section) left the configuration get everything.
@@ -169,12 +169,19 @@ facade! {
     pub async fn spread_sections(&self, slugs: &[String]) -> anyhow::Result<()>;
     /// Saves a reader's choice; false when they are not subscribed.
     pub async fn set_reader_choice(&self, id: i64, choice: &Choice) -> anyhow::Result<bool>;
+    /// A reader's time zone and alerts; `None` for nobody.
+    pub async fn reader_clock(&self, id: i64) -> anyhow::Result<Option<ReaderClock>>;
+    /// Saves a reader's choice and clock together: the clock as it was, `None` when they are
+    /// not subscribed (nothing saved).
+    pub async fn set_preferences(&self, id: i64, choice: &Choice, clock: &ReaderClock) -> anyhow::Result<Option<ReaderClock>>;
     pub async fn confirm(&self, id: i64, issued: i64, now: i64) -> anyhow::Result<ConfirmOutcome>;
     pub async fn confirm_state(&self, id: i64, issued: i64) -> anyhow::Result<ConfirmOutcome>;
     /// Unsubscribes and takes the reader out of every send's queue; `how` goes to the
     /// reader's consent history.
     pub async fn unsubscribe(&self, id: i64, how: &str, now: i64) -> anyhow::Result<bool>;
-    pub async fn import(&self, rows: &[(SubscriberEmail, SubscriberName)], confirmed: bool, source: &str) -> anyhow::Result<(u64, u64)>;
+    /// Adds readers (`(email, name)` or `(email, name, zone)`), leaving known addresses alone:
+    /// (added, already known).
+    pub async fn import(&self, rows: &[impl NewReader], confirmed: bool, source: &str) -> anyhow::Result<(u64, u64)>;
     pub async fn subscribers_after(&self, after_id: i64, limit: i64) -> anyhow::Result<Vec<SubscriberRow>>;
     pub async fn list_subscribers(&self, filter: &ReaderFilter, page: i64, per_page: i64) -> anyhow::Result<(Vec<SubscriberRow>, i64)>;
     pub async fn subscriber(&self, id: i64) -> anyhow::Result<Option<SubscriberRow>>;

@@ -13,8 +13,8 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
+use super::NewReader;
 use super::clock::now_ms;
-use crate::domain::{SubscriberEmail, SubscriberName};
 
 pub type DB = sqlx::Postgres;
 pub type Conn = sqlx::PgConnection;
@@ -134,7 +134,7 @@ impl Db {
     /// then one `INSERT … SELECT … ON CONFLICT DO NOTHING`. Returns (added, already present).
     pub(crate) async fn import(
         &self,
-        rows: &[(SubscriberEmail, SubscriberName)],
+        rows: &[impl NewReader],
         confirmed: bool,
         source: &str,
     ) -> anyhow::Result<(u64, u64)> {
@@ -144,19 +144,22 @@ impl Db {
         let mut csv = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(Vec::with_capacity(rows.len() * 64));
-        for (email, name) in &kept {
-            csv.write_record([email.as_str(), &email.normalized(), name.as_str()])?;
+        for r in &kept {
+            let zone = r.zone().map(|z| z.name()).unwrap_or_default();
+            let e = r.email();
+            csv.write_record([e.as_str(), &e.normalized(), r.name().as_str(), zone])?;
         }
         let data = csv.into_inner().context("cannot build the COPY data")?;
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "CREATE TEMPORARY TABLE import_rows (email TEXT, email_norm TEXT, name TEXT) ON COMMIT DROP",
+            "CREATE TEMPORARY TABLE import_rows (email TEXT, email_norm TEXT, name TEXT, timezone TEXT) ON COMMIT DROP",
         )
         .execute(&mut *tx)
         .await?;
         let mut copy = tx
             .copy_in_raw(
-                "COPY import_rows (email, email_norm, name) FROM STDIN (FORMAT csv, FORCE_NOT_NULL (email, email_norm, name))",
+                // An empty timezone is NULL: the newsroom's zone.
+                "COPY import_rows (email, email_norm, name, timezone) FROM STDIN (FORMAT csv, FORCE_NOT_NULL (email, email_norm, name))",
             )
             .await
             .context("cannot start COPY")?;
@@ -165,8 +168,8 @@ impl Db {
         // Each added reader's consent history starts with the import.
         let added = sqlx::query(
             "WITH added AS (
-                 INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirmed_at)
-                 SELECT email, email_norm, name, $1, $2, $3, $3, $4 FROM import_rows
+                 INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirmed_at, timezone)
+                 SELECT email, email_norm, name, $1, $2, $3, $3, $4, timezone FROM import_rows
                  ON CONFLICT (email_norm) DO NOTHING RETURNING id)
              INSERT INTO consent_events (subscriber_id, at, event, source)
              SELECT id, $3, 'import', $2 FROM added",

@@ -16,8 +16,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+use super::NewReader;
 use super::clock::now_ms;
-use crate::domain::{SubscriberEmail, SubscriberName};
 
 pub type DB = sqlx::Sqlite;
 pub type Conn = sqlx::SqliteConnection;
@@ -191,7 +191,7 @@ impl Db {
     /// allows 32,766 parameters per statement). Returns (added, already present).
     pub(crate) async fn import(
         &self,
-        rows: &[(SubscriberEmail, SubscriberName)],
+        rows: &[impl NewReader],
         confirmed: bool,
         source: &str,
     ) -> anyhow::Result<(u64, u64)> {
@@ -207,17 +207,18 @@ impl Db {
                 .await?;
         for chunk in kept.chunks(2000) {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
-                "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirmed_at) ",
+                "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, confirmed_at, timezone) ",
             );
-            qb.push_values(chunk, |mut b, (email, name)| {
-                b.push_bind(email.as_str())
-                    .push_bind(email.normalized())
-                    .push_bind(name.as_str())
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.email().as_str())
+                    .push_bind(r.email().normalized())
+                    .push_bind(r.name().as_str())
                     .push_bind(status)
                     .push_bind(source)
                     .push_bind(now)
                     .push_bind(now)
-                    .push_bind(confirmed.then_some(now));
+                    .push_bind(confirmed.then_some(now))
+                    .push_bind(r.zone().map(|z| z.name()));
             });
             qb.push(" ON CONFLICT (email_norm) DO NOTHING");
             added += qb

@@ -8,7 +8,7 @@ use anyhow::Context;
 use sqlx::Row;
 
 use super::{
-    Choice, ConfirmOutcome, ConsentEvent, ConsentRow, ReaderFilter, SubscriberRow,
+    Choice, ConfirmOutcome, ConsentEvent, ConsentRow, ReaderClock, ReaderFilter, SubscriberRow,
     SubscriberStatus,
     clock::DAY_MS,
     limits::{CONFIRM_RESEND_MS, CONFIRMS_PER_DAY, SEARCH_MIN_CHARS},
@@ -25,13 +25,15 @@ for_each_engine! {
         /// A sign-up for a known address changes nothing a stranger could abuse: the name is
         /// taken only with a fresh consent (after the reader left), and confirmations are
         /// limited per inbox (plus-address, case and Gmail-dot variants count as one), not only
-        /// per address.
+        /// per address. The reader's zone and alerts opt-in follow the same rule: taken with a
+        /// fresh consent (a missing zone keeps the one stored), else left as they are.
         pub(crate) async fn subscribe(
             &self,
             email: &SubscriberEmail,
             name: &SubscriberName,
             source: &str,
             choice: &Choice,
+            clock: &ReaderClock,
             now: i64,
         ) -> anyhow::Result<bool> {
             let mailbox = email.mailbox_key();
@@ -39,11 +41,13 @@ for_each_engine! {
             // Two sign-ups for one inbox at once must not both pass the limit.
             Db::lock(&mut tx, &format!("mailbox:{mailbox}")).await?;
             let row = sqlx::query(
-                "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at)
-                 VALUES ($1, $2, $3, 'pending', $4, $5, $5)
+                "INSERT INTO subscribers (email, email_norm, name, status, source, created_at, consented_at, timezone, alerts)
+                 VALUES ($1, $2, $3, 'pending', $4, $5, $5, $6, $7)
                  ON CONFLICT (email_norm) DO UPDATE SET
                      name = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN $3 ELSE subscribers.name END,
                      source = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN $4 ELSE subscribers.source END,
+                     timezone = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN COALESCE($6, subscribers.timezone) ELSE subscribers.timezone END,
+                     alerts = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN $7 ELSE subscribers.alerts END,
                      consented_at = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN $5 ELSE subscribers.consented_at END,
                      status = CASE WHEN subscribers.status IN ('unsubscribed', 'bounced') THEN 'pending' ELSE subscribers.status END
                  RETURNING id, status, consented_at",
@@ -53,6 +57,8 @@ for_each_engine! {
             .bind(name.as_str())
             .bind(source)
             .bind(now)
+            .bind(clock.zone.map(|z| z.name()))
+            .bind(i64::from(clock.alerts))
             .fetch_one(&mut *tx)
             .await
             .context("failed to store the subscription")?;
@@ -190,7 +196,7 @@ for_each_engine! {
             limit: i64,
         ) -> anyhow::Result<Vec<SubscriberRow>> {
             Ok(sqlx::query_as::<_, SubscriberRow>(
-                "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces
+                "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces, timezone, alerts, alerts_per_day
                  FROM subscribers WHERE id > $1 ORDER BY id LIMIT $2",
             )
             .bind(after_id)
@@ -251,7 +257,7 @@ for_each_engine! {
                     qb.push(order);
                 }
             };
-            const COLUMNS: &str = "SELECT subscribers.id, email, subscribers.name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces";
+            const COLUMNS: &str = "SELECT subscribers.id, email, subscribers.name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces, subscribers.timezone, subscribers.alerts, subscribers.alerts_per_day";
             // The newest readers first, in the primary key's order: exact whenever the page
             // fills there, since every older match comes after it.
             let mut rows = Vec::new();
@@ -281,7 +287,7 @@ for_each_engine! {
 
         pub(crate) async fn subscriber(&self, id: i64) -> anyhow::Result<Option<SubscriberRow>> {
             Ok(sqlx::query_as::<_, SubscriberRow>(
-                "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces
+                "SELECT id, email, name, status, source, created_at, consented_at, confirmed_at, unsubscribed_at, bounces, timezone, alerts, alerts_per_day
                  FROM subscribers WHERE id = $1",
             )
             .bind(id)

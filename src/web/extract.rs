@@ -145,6 +145,15 @@ where
     }
 }
 
+/// A body read by [`JsonOrForm`]: what it deserialises into, and which of its fields a NUL
+/// empties instead of refusing the whole body.
+pub trait BodyFields: DeserializeOwned {
+    /// Fields the reader's browser fills by itself rather than the reader (the sign-up's
+    /// `tz`): a forged value there costs that field only (it is read as absent), never the
+    /// reader's sign-up. A NUL in any other field still refuses the body.
+    const DROPPED_WITH_NUL: &'static [&'static str] = &[];
+}
+
 /// A body that is JSON when the request says so (`Content-Type: application/json`), a form
 /// otherwise; `json` says which, so the answer comes back in the same kind. A field that
 /// may repeat in the form is a [`Repeated`]; any other field given twice keeps its last
@@ -156,7 +165,7 @@ pub struct JsonOrForm<T> {
 
 impl<T, S> FromRequest<S> for JsonOrForm<T>
 where
-    T: DeserializeOwned,
+    T: BodyFields,
     S: Send + Sync,
 {
     type Rejection = BodyError;
@@ -169,9 +178,9 @@ where
             .is_some_and(|v| v.starts_with("application/json"));
         let body = Bytes::from_request(req, state).await?;
         let value = if json {
-            decode_json(&body).map_err(BodyError::Json)?
+            decode_json_dropping(&body, T::DROPPED_WITH_NUL).map_err(BodyError::Json)?
         } else {
-            decode_form_fields(&body)?
+            decode_form_fields(&body, T::DROPPED_WITH_NUL)?
         };
         Ok(JsonOrForm { value, json })
     }
@@ -204,6 +213,16 @@ pub(crate) fn decode_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyErr
 }
 
 fn check_form(body: &[u8]) -> Result<(), BodyError> {
+    let decoded = check_escapes(body)?;
+    // No text of ours holds a NUL, and PostgreSQL refuses one.
+    if decoded.contains(&0) {
+        return Err(BodyError::Form);
+    }
+    Ok(())
+}
+
+/// Every `%` starts an escape and the decoded body is UTF-8; the decoded bytes.
+fn check_escapes(body: &[u8]) -> Result<Vec<u8>, BodyError> {
     let mut i = 0;
     while i < body.len() {
         match body[i] {
@@ -219,18 +238,22 @@ fn check_form(body: &[u8]) -> Result<(), BodyError> {
     }
     let decoded: Vec<u8> = percent_encoding::percent_decode(body).collect();
     std::str::from_utf8(&decoded).map_err(|_| BodyError::Form)?;
-    // No text of ours holds a NUL, and PostgreSQL refuses one.
-    if decoded.contains(&0) {
-        return Err(BodyError::Form);
-    }
-    Ok(())
+    Ok(decoded)
 }
 
-/// A form read field by field, each with every value it was given (see [`JsonOrForm`]).
-fn decode_form_fields<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
-    check_form(body)?;
+/// A form read field by field, each with every value it was given (see [`JsonOrForm`]); a
+/// value of a field in `dropped` that holds a NUL is left out, any other NUL refuses it.
+fn decode_form_fields<T: DeserializeOwned>(body: &[u8], dropped: &[&str]) -> Result<T, BodyError> {
+    check_escapes(body)?;
     let mut fields: Vec<(String, Values)> = Vec::new();
     for (k, v) in url::form_urlencoded::parse(body) {
+        if v.contains('\0') && dropped.contains(&k.as_ref()) {
+            continue;
+        }
+        // No text of ours holds a NUL, and PostgreSQL refuses one.
+        if k.contains('\0') || v.contains('\0') {
+            return Err(BodyError::Form);
+        }
         match fields.iter_mut().find(|(name, _)| *name == k) {
             Some((_, values)) => values.0.push(v.into_owned()),
             None => fields.push((k.into_owned(), Values(vec![v.into_owned()]))),
@@ -243,6 +266,12 @@ fn decode_form_fields<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> 
 /// A JSON body, refused (with serde's reason) when it is not JSON for `T` or when any of its
 /// strings holds a NUL: no text of ours has one, and PostgreSQL refuses it.
 pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    decode_json_dropping(body, &[])
+}
+
+/// [`decode_json`], but a top-level field in `dropped` whose value holds a NUL is left out
+/// (see [`BodyFields`]).
+fn decode_json_dropping<T: DeserializeOwned>(body: &[u8], dropped: &[&str]) -> Result<T, String> {
     fn has_nul(v: &serde_json::Value) -> bool {
         match v {
             serde_json::Value::String(s) => s.contains('\0'),
@@ -251,7 +280,10 @@ pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String>
             _ => false,
         }
     }
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let mut v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if let serde_json::Value::Object(o) = &mut v {
+        o.retain(|k, v| !(dropped.contains(&k.as_str()) && has_nul(v)));
+    }
     if has_nul(&v) {
         return Err("a string holds a NUL character (\\u0000)".into());
     }
@@ -389,17 +421,36 @@ mod tests {
     fn a_repeated_field_keeps_every_value_and_a_plain_one_its_last() {
         let s: S = decode_form_fields(
             b"schedule=daily&email=a%40b.org&schedule=weekly&email=c%40d.org&t=1",
+            &[],
         )
         .unwrap();
         assert_eq!(s.email, "c@d.org");
         assert_eq!(s.t.as_deref(), Some("1"));
         assert_eq!(s.schedule, Repeated(vec!["daily".into(), "weekly".into()]));
-        let s: S = decode_form_fields(b"email=a%40b.org").unwrap();
+        let s: S = decode_form_fields(b"email=a%40b.org", &[]).unwrap();
         assert_eq!(s.schedule, Repeated(vec![]));
         assert!(matches!(
-            decode_form_fields::<S>(b"email=%FF"),
+            decode_form_fields::<S>(b"email=%FF", &[]),
             Err(BodyError::Form)
         ));
+    }
+
+    #[test]
+    fn a_nul_empties_a_dropped_field_and_refuses_any_other() {
+        let s: S = decode_form_fields(b"email=a%40b.org&t=x%00y", &["t"]).unwrap();
+        assert_eq!((s.email.as_str(), s.t), ("a@b.org", None));
+        let s: S = decode_form_fields(b"t=1&email=a%40b.org&t=x%00y", &["t"]).unwrap();
+        assert_eq!(s.t.as_deref(), Some("1"), "the value without a NUL stays");
+        for bad in [&b"email=a%00b&t=x%00"[..], b"t%00=1", b"email=%FF&t=1"] {
+            assert!(
+                matches!(decode_form_fields::<S>(bad, &["t"]), Err(BodyError::Form)),
+                "{bad:?}"
+            );
+        }
+        let s: S = decode_json_dropping(br#"{"email":"a@b.org","t":"x\u0000"}"#, &["t"]).unwrap();
+        assert_eq!((s.email.as_str(), s.t), ("a@b.org", None));
+        assert!(decode_json_dropping::<S>(br#"{"email":"a\u0000","t":"1"}"#, &["t"]).is_err());
+        assert!(decode_json::<S>(br#"{"t":"x\u0000"}"#).is_err());
     }
 
     #[test]

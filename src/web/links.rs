@@ -211,6 +211,8 @@ async fn resubscribe(
             &name,
             "resubscribe",
             &crate::store::Choice::default(),
+            // A fresh consent: their zone is kept, alerts wait until they ask again.
+            &crate::store::ReaderClock::default(),
         )
         .await
     {

@@ -8,6 +8,7 @@
 mod admin;
 mod archive;
 mod client;
+mod clock_form;
 mod console;
 mod error;
 mod extract;

@@ -1,6 +1,7 @@
-//! A reader's preferences page: which schedules and which sections reach them, by the signed
-//! link in every digest's footer and on the confirmation page. No login: the link is the key,
-//! as the unsubscribe link is.
+//! A reader's preferences page: which schedules and which sections reach them, breaking news
+//! or not, and the city whose clock they live by (`clock_form`), by the signed link in every
+//! digest's footer and on the confirmation page. No login: the link is the key, as the
+//! unsubscribe link is.
 //!
 //! A GET only shows the page (link scanners follow GETs). Saving answers on the same page in
 //! Arabic; the next digest follows the new choice. Unticking everything does not save an
@@ -18,6 +19,7 @@ use axum::{
 };
 
 use super::{
+    clock_form,
     error::PageFailure,
     extract::{BodyError, StrictForm},
     page::{message_page, page},
@@ -26,7 +28,7 @@ use crate::{
     app::App,
     domain::TokenKind,
     render::{ChoiceGroup, ChoiceOption, Page, cron_in_words_of},
-    store::{Choice, SubscriberStatus},
+    store::{Choice, ReaderClock, SubscriberStatus},
 };
 
 /// More fields than any real form has (a few schedules, at most 12 sections), in more bytes.
@@ -46,8 +48,15 @@ fn bad_link(app: &App) -> Response {
     )
 }
 
+/// A subscribed reader, as the page shows them.
+struct Reader {
+    id: i64,
+    choice: Choice,
+    clock: ReaderClock,
+}
+
 /// The reader the token names, if it is ours and they are subscribed; else the page to show.
-async fn reader(app: &App, token: &str) -> Result<Result<(i64, Choice), Response>, PageFailure> {
+async fn reader(app: &App, token: &str) -> Result<Result<Reader, Response>, PageFailure> {
     let Ok(t) = app.tokens.verify(token, TokenKind::Preferences) else {
         return Ok(Err(bad_link(app)));
     };
@@ -59,9 +68,13 @@ async fn reader(app: &App, token: &str) -> Result<Result<(i64, Choice), Response
             "هذا الرابط من رسالة تجريبية. في النشرة التي تصل القرّاء يفتح صفحة يختار فيها كل قارئ الأقسام ومواعيد النشرة.",
         )));
     }
-    Ok(match app.reader_choice(t.subscriber_id).await? {
+    let id = t.subscriber_id;
+    Ok(match app.reader_choice(id).await? {
         Some((SubscriberStatus::Pending | SubscriberStatus::Confirmed, choice)) => {
-            Ok((t.subscriber_id, choice))
+            match app.reader_clock(id).await? {
+                Some(clock) => Ok(Reader { id, choice, clock }),
+                None => Err(bad_link(app)),
+            }
         }
         Some(_) => Err(message_page(
             app,
@@ -73,7 +86,9 @@ async fn reader(app: &App, token: &str) -> Result<Result<(i64, Choice), Response
     })
 }
 
-fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Response {
+/// The page, as `r` has things now; `saved` reports a save, `error` a refusal.
+fn form(app: &App, token: &str, r: &Reader, saved: bool, error: Option<&str>) -> Response {
+    let (reader, choice) = (r.id, &r.choice);
     let s = &app.settings;
     let schedule = |x: &crate::config::Schedule, label: String| ChoiceOption {
         field: "schedule".into(),
@@ -84,7 +99,7 @@ fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Re
     };
     // When each arrives: «يومية — كل يوم ٧:٠٠ صباحاً بتوقيت بغداد».
     let when = |x: &crate::config::Schedule| cron_in_words_of(&x.cron, s.newsletter.digits);
-    let groups = if s.sections.is_empty() {
+    let mut groups = if s.sections.is_empty() {
         vec![ChoiceGroup {
             legend: "متى تصلك النشرة".into(),
             options: s
@@ -92,6 +107,7 @@ fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Re
                 .iter()
                 .map(|x| schedule(x, format!("{} — {}", x.label, when(x))))
                 .collect(),
+            selects: vec![],
         }]
     } else {
         // One group per schedule: whether it comes, and with which sections.
@@ -113,13 +129,16 @@ fn form(app: &App, token: &str, reader: i64, choice: &Choice, saved: bool) -> Re
                 ChoiceGroup {
                     legend: format!("النشرة: {}", x.label),
                     options,
+                    selects: vec![],
                 }
             })
             .collect()
     };
+    groups.extend(clock_form::groups(app, &r.clock));
     let p = Page {
         title: "اختر ما يصلك".into(),
         status: saved.then(|| "حُفظت اختياراتك، وتسري من النشرة القادمة.".to_owned()),
+        error: error.map(str::to_owned),
         lines: vec![format!(
             "اختر ما تريد أن يصلك من {}. لا تحتاج إلى كلمة مرور: هذا الرابط خاص بك، فلا تشاركه.",
             s.newsletter.name
@@ -144,7 +163,7 @@ async fn show(
     Path(token): Path<String>,
 ) -> Result<Response, PageFailure> {
     Ok(match reader(&app, &token).await? {
-        Ok((id, choice)) => form(&app, &token, id, &choice, false),
+        Ok(r) => form(&app, &token, &r, false, None),
         Err(r) => r,
     })
 }
@@ -159,16 +178,21 @@ async fn save(
     if let Err(BodyError::Unread(u)) = body {
         return Ok(u.into_response());
     }
-    let (id, current) = match reader(&app, &token).await? {
+    let r = match reader(&app, &token).await? {
         Ok(r) => r,
         Err(r) => return Ok(r),
     };
+    let (id, current) = (r.id, &r.choice);
     let Ok(StrictForm(fields)) = body else {
-        return Ok(bad_form(&app, &token, id, &current));
+        return Ok(bad_form(&app, &token, &r, UNREADABLE));
     };
     if fields.len() > MAX_FIELDS {
-        return Ok(bad_form(&app, &token, id, &current));
+        return Ok(bad_form(&app, &token, &r, UNREADABLE));
     }
+    let clock = match clock_form::read(&app, &r.clock, &fields) {
+        Ok(c) => c,
+        Err(why) => return Ok(bad_form(&app, &token, &r, why)),
+    };
     let picked = |field: &str| -> Vec<String> {
         fields
             .iter()
@@ -192,7 +216,7 @@ async fn save(
             };
             // A schedule ticked now showed its sections unticked (it was not taken): with
             // none ticked under it (and some ticked elsewhere), it comes with every section.
-            if per_schedule && secs.is_empty() && !app.takes_schedule(&current, &x.name) {
+            if per_schedule && secs.is_empty() && !app.takes_schedule(current, &x.name) {
                 secs = s.sections.iter().map(|c| c.slug.clone()).collect();
             }
             (x.name.clone(), secs)
@@ -217,7 +241,7 @@ async fn save(
         return Ok(page(StatusCode::OK, app.renderer.page(s, &p)));
     }
     let choice = app.choice_per_schedule(&chosen);
-    if !app.save_choice(id, &choice).await? {
+    if !app.save_preferences(id, &choice, &clock).await? {
         return Ok(message_page(
             &app,
             StatusCode::OK,
@@ -225,11 +249,15 @@ async fn save(
             "اشتراكك في النشرة غير فعّال، فلم نحفظ شيئاً.",
         ));
     }
-    Ok(form(&app, &token, id, &choice, true))
+    let saved = Reader { id, choice, clock };
+    Ok(form(&app, &token, &saved, true, None))
 }
 
-fn bad_form(app: &App, token: &str, reader: i64, current: &Choice) -> Response {
-    let mut r = form(app, token, reader, current, false);
-    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    r
+const UNREADABLE: &str = "تعذّرت قراءة النموذج، فلم نحفظ شيئاً. أعد اختيارك ثم احفظه.";
+
+/// The page as it was, with why nothing was saved.
+fn bad_form(app: &App, token: &str, r: &Reader, why: &str) -> Response {
+    let mut page = form(app, token, r, false, Some(why));
+    *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    page
 }

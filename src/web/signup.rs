@@ -1,5 +1,6 @@
 //! The sign-up prompt: the page, the fragment a site embeds under its articles, and the form
-//! both post to.
+//! both post to. Both forms carry the reader's time zone, which a small script of ours
+//! (`/subscribe/zone.js`) fills from the browser, and the alerts opt-in box.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -16,15 +17,15 @@ use serde_json::json;
 use super::{
     client::client_ip,
     error::PageFailure,
-    extract::{BodyError, JsonOrForm, Repeated},
+    extract::{BodyError, BodyFields, JsonOrForm, Repeated},
     page::page,
     ratelimit::Limits,
 };
 use crate::{
     app::{App, SignupError},
-    domain::{SubscriberEmail, SubscriberName},
+    domain::{ReaderZone, SubscriberEmail, SubscriberName},
     render::{ChoiceGroup, ChoiceOption, MINUTE, Page, count_ar, cron_in_words_of},
-    store::now_ms,
+    store::{ReaderClock, now_ms},
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -35,12 +36,31 @@ pub fn router() -> Router<Arc<App>> {
         )
         .route("/subscribe", get(subscribe_page).post(subscribe))
         .route("/subscribe/embed", get(embed))
+        .route("/subscribe/zone.js", get(zone_script))
+}
+
+/// Fills the sign-up forms' hidden `tz` field from the browser: a file of ours, as the
+/// pages' policy allows only our own scripts (`web/headers.rs`), and one a site's page that
+/// embeds the form can load from us.
+const ZONE_JS: &str = include_str!("../../static/zone.js");
+
+async fn zone_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            // Loaded by the news site's pages, from another origin.
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        ZONE_JS,
+    )
+        .into_response()
 }
 
 const CHECK_INBOX: &str =
     "شكراً لك! أرسلنا رسالة إلى بريدك الإلكتروني، افتحها واضغط رابط التأكيد لإتمام اشتراكك.";
 
-fn form_page(app: &App, error: Option<String>, email: String, name: String) -> Page {
+fn form_page(app: &App, error: Option<String>, email: String, name: String, alerts: bool) -> Page {
     Page {
         title: app.settings.newsletter.name.clone(),
         lines: vec![app.settings.newsletter.prompt.clone()],
@@ -52,6 +72,7 @@ fn form_page(app: &App, error: Option<String>, email: String, name: String) -> P
         back_url: Some(app.settings.newsletter.site_url.clone()),
         stamp: app.tokens.form_stamp(now_ms()),
         groups: schedule_choice(app),
+        alerts_checked: alerts,
         ..Default::default()
     }
 }
@@ -80,12 +101,13 @@ fn schedule_choice(app: &App) -> Vec<ChoiceGroup> {
                 checked: x.for_new_readers,
             })
             .collect(),
+        selects: vec![],
     }]
 }
 
 async fn subscribe_page(State(app): State<Arc<App>>, Query(offer): Query<Offer>) -> Response {
     let offer = offer.known(&app);
-    let mut p = form_page(&app, None, String::new(), String::new());
+    let mut p = form_page(&app, None, String::new(), String::new(), false);
     if !offer.schedule.is_empty() {
         p.groups.clear();
     }
@@ -115,7 +137,7 @@ async fn embed(
             ("Cache-Control", "public, max-age=300"),
             (
                 "Content-Security-Policy",
-                "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors *",
+                "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action *; frame-ancestors *",
             ),
         ],
         Html(html),
@@ -140,6 +162,42 @@ struct SubscribeForm {
     schedule: Repeated,
     /// The article the form is under, as the site's template fills it in.
     article: String,
+    /// The reader's time zone as their browser gave it (`zone.js`), a string in a form or
+    /// JSON; anything that is not an IANA zone is no zone (the newsroom's).
+    tz: Option<serde_json::Value>,
+    /// The alerts opt-in: `1` (or JSON `true`) asks for breaking news; anything else not.
+    alerts: Option<serde_json::Value>,
+}
+
+/// A forged `tz` (a NUL in it) costs the zone only: the reader is signed up in the
+/// newsroom's zone and sees the same answer as anyone.
+impl BodyFields for SubscribeForm {
+    const DROPPED_WITH_NUL: &'static [&'static str] = &["tz"];
+}
+
+impl SubscribeForm {
+    fn clock(&self) -> ReaderClock {
+        use serde_json::Value;
+        ReaderClock {
+            zone: self
+                .tz
+                .as_ref()
+                .and_then(Value::as_str)
+                .and_then(ReaderZone::parse),
+            alerts: self.wants_alerts(),
+            alerts_per_day: None,
+        }
+    }
+
+    fn wants_alerts(&self) -> bool {
+        use serde_json::Value;
+        match &self.alerts {
+            Some(Value::String(s)) => s == "1",
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Number(n)) => n.as_u64() == Some(1),
+            _ => false,
+        }
+    }
 }
 
 /// `?section=…&schedule=…` of the sign-up page or the embed, carried into its form as hidden
@@ -192,6 +250,7 @@ struct Reply<'a> {
     json: bool,
     email: String,
     name: String,
+    alerts: bool,
 }
 
 impl Reply<'_> {
@@ -204,6 +263,7 @@ impl Reply<'_> {
             Some(message.to_owned()),
             self.email.clone(),
             self.name.clone(),
+            self.alerts,
         );
         page(status, self.app.renderer.page(&self.app.settings, &p))
     }
@@ -233,6 +293,7 @@ async fn subscribe(
         json: is_json,
         email: String::new(),
         name: String::new(),
+        alerts: false,
     };
     if let Some(limit) = &limits.signup
         && let Err(wait) = limit.check(client_ip(&app.settings.server, peer, &headers))
@@ -257,6 +318,7 @@ async fn subscribe(
     };
     reply.email = echo(&form.email, 254);
     reply.name = echo(&form.name, 60);
+    reply.alerts = form.wants_alerts();
     let email = match SubscriberEmail::parse(&form.email) {
         Ok(e) => e,
         Err(e) => {
@@ -280,13 +342,14 @@ async fn subscribe(
         tracing::info!("sign-up form filled by a program; answered, not stored");
         return check_inbox(&app, article, is_json);
     }
+    let clock = form.clock();
     let one = |v: &str| (!v.is_empty()).then(|| vec![v.to_owned()]);
     let schedules: Vec<String> = form.schedule.0.into_iter().take(16).collect();
     let choice = app.choice_from(
         (!schedules.is_empty()).then_some(schedules.as_slice()),
         one(&form.section).as_deref(),
     );
-    match app.subscribe(&email, &name, &source, &choice).await {
+    match app.subscribe(&email, &name, &source, &choice, &clock).await {
         Ok(()) => {}
         Err(SignupError::NoSmtpUtf8) => {
             return reply.error(

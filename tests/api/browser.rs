@@ -19,6 +19,12 @@ fn chromium() -> &'static str {
 
 /// Loads `url` in headless Chromium at `width` px and returns the DOM after its scripts ran.
 pub async fn dump_dom(url: &str, width: u32) -> String {
+    dump_dom_in(url, width, None).await
+}
+
+/// [`dump_dom`] in a browser whose clock is in `zone` (an IANA name, through `TZ`), or in
+/// the machine's.
+pub async fn dump_dom_in(url: &str, width: u32, zone: Option<&str>) -> String {
     let profile = tempfile::tempdir().unwrap();
     let args = vec![
         "--headless=new".to_owned(),
@@ -35,9 +41,14 @@ pub async fn dump_dom(url: &str, width: u32) -> String {
         url.to_owned(),
     ];
     let bin = chromium();
+    let mut command = Command::new(bin);
+    command.args(&args);
+    if let Some(zone) = zone {
+        command.env("TZ", zone);
+    }
     let out = tokio::time::timeout(
         Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || Command::new(bin).args(&args).output()),
+        tokio::task::spawn_blocking(move || command.output()),
     )
     .await
     .expect("chromium finishes")

@@ -56,6 +56,7 @@ mod http;
 mod local_hour;
 mod nul;
 mod processes;
+mod reader_zone;
 mod reading;
 mod resilience;
 mod schema;

@@ -1,9 +1,10 @@
 //! The readers' vocabulary: where a reader stands, what they chose, their consent history and
 //! the console's filter over them.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::state::text_enum;
+use crate::domain::{ReaderZone, SubscriberEmail, SubscriberName};
 
 text_enum! {
     /// Where a reader stands.
@@ -28,6 +29,59 @@ pub struct SubscriberRow {
     pub confirmed_at: Option<i64>,
     pub unsubscribed_at: Option<i64>,
     pub bounces: i64,
+    /// The reader's IANA time zone; `None`: the newsroom's.
+    pub timezone: Option<String>,
+    /// Whether they asked for breaking-news alerts (stored 0/1, shown true/false).
+    #[serde(serialize_with = "as_bool")]
+    pub alerts: i64,
+    /// The most alerts a day they chose; `None`: `alerts.max_per_day`.
+    pub alerts_per_day: Option<i64>,
+}
+
+fn as_bool<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(*v != 0)
+}
+
+/// A reader's clock and alerts: their time zone, whether they take breaking news and how
+/// much of it a day. Set at sign-up (zone and opt-in) and on the preferences page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReaderClock {
+    /// `None`: the newsroom's zone (stored `NULL`, so the newsroom moving moves them too).
+    pub zone: Option<ReaderZone>,
+    pub alerts: bool,
+    /// `None`: `alerts.max_per_day`, whatever it is when an alert goes out.
+    pub alerts_per_day: Option<u32>,
+}
+
+/// A reader an import adds: an address, a name and, when the file gave one, a time zone.
+/// `(SubscriberEmail, SubscriberName)` is one in the newsroom's zone.
+pub trait NewReader: Sync {
+    fn email(&self) -> &SubscriberEmail;
+    fn name(&self) -> &SubscriberName;
+    fn zone(&self) -> Option<ReaderZone> {
+        None
+    }
+}
+
+impl NewReader for (SubscriberEmail, SubscriberName) {
+    fn email(&self) -> &SubscriberEmail {
+        &self.0
+    }
+    fn name(&self) -> &SubscriberName {
+        &self.1
+    }
+}
+
+impl NewReader for (SubscriberEmail, SubscriberName, Option<ReaderZone>) {
+    fn email(&self) -> &SubscriberEmail {
+        &self.0
+    }
+    fn name(&self) -> &SubscriberName {
+        &self.1
+    }
+    fn zone(&self) -> Option<ReaderZone> {
+        self.2
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

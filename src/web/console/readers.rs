@@ -151,6 +151,8 @@ async fn reader(
             .collect();
         c.insert("chosen", &taken.join(" · "));
     }
+    let zone_city = r.timezone.as_deref().and_then(crate::domain::zone::city_of);
+    c.insert("zone_city", &zone_city);
     c.insert("r", &r);
     Ok(render("reader.html", &c))
 }
@@ -220,6 +222,8 @@ struct ReportView {
     rejected: u64,
     /// Readers added without the name their row gave.
     unnamed: u64,
+    /// Readers added in the newsroom's time zone, theirs not being one.
+    unzoned: u64,
     /// Rows turned away and names left out, in the file's order.
     errors: Vec<RowView>,
     /// Whether `errors` holds every such row.
@@ -274,6 +278,11 @@ async fn import(
                 value: name.value(),
                 reason: name.arabic(),
             }))
+            .chain(r.zones.iter().map(|(line, zone)| RowView {
+                line: *line,
+                value: zone.value(),
+                reason: zone.arabic(),
+            }))
             .collect();
         errors.sort_by_key(|e| e.line);
         c.insert(
@@ -283,7 +292,8 @@ async fn import(
                 known: r.known,
                 rejected: r.rejected,
                 unnamed: r.unnamed,
-                complete: errors.len() as u64 == r.rejected + r.unnamed,
+                unzoned: r.unzoned,
+                complete: errors.len() as u64 == r.rejected + r.unnamed + r.unzoned,
                 errors,
             },
         );
@@ -295,6 +305,7 @@ async fn import(
                 known: 0,
                 rejected: 0,
                 unnamed: 0,
+                unzoned: 0,
                 errors: vec![],
                 complete: true,
             },

@@ -319,6 +319,7 @@ both_engines!(
                 &nashra::domain::SubscriberName::parse("كاتي").unwrap(),
                 "page",
                 &Default::default(),
+                &Default::default(),
                 nashra::store::now_ms(),
             )
             .await
