@@ -176,9 +176,22 @@ impl App {
         Ok(true)
     }
 
-    /// Moves the reader's waiting local-hour rows to the new zone's hour (filled in by the
-    /// local-hour work).
-    pub(crate) async fn reader_zone_changed(&self, _subscriber: i64) -> anyhow::Result<()> {
+    /// Moves the reader's rows still waiting for a local-hour wave to the slot's hour in
+    /// their new zone ([`App::move_waves`]).
+    pub(crate) async fn reader_zone_changed(&self, subscriber: i64) -> anyhow::Result<()> {
+        let Some(clock) = self.store.reader_clock(subscriber).await? else {
+            return Ok(());
+        };
+        let moved = self
+            .move_waves(subscriber, clock.zone.as_ref().map(|z| z.name()))
+            .await?;
+        if moved > 0 {
+            tracing::info!(
+                reader = subscriber,
+                moved,
+                "waiting rows moved to the reader's new zone"
+            );
+        }
         Ok(())
     }
 }

@@ -28,7 +28,6 @@ impl App {
 
     /// After a reader changes zone (`None`: the newsroom's): their rows still waiting for a
     /// local-hour wave move to the slot's hour in the new zone (at once if it has passed).
-    #[allow(dead_code)] // Called by the preferences page once it lets a reader move.
     pub(crate) async fn move_waves(
         &self,
         subscriber: i64,

@@ -73,8 +73,21 @@ both_engines!(
         let schedule = format!(
             "[[schedules]]\nname = \"daily\"\ncron = \"{mm} {hh} * * *\"\ntimezone = \"Asia/Baghdad\"\nsubject = \"نشرة {{{{ date }}}}\"\ndeliver = \"local\"\n"
         );
+        // The processes serve HTTP on a port the test knows (the preferences page).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let config = dir.path().join("nashra.toml");
-        std::fs::write(&config, test_toml(&dir, smtp.addr) + &schedule).unwrap();
+        std::fs::write(
+            &config,
+            test_toml(&dir, smtp.addr).replace(
+                "bind = \"127.0.0.1:0\"",
+                &format!("bind = \"127.0.0.1:{port}\""),
+            ) + &schedule,
+        )
+        .unwrap();
         let settings =
             Settings::from_toml_layers(&[&test_toml(&dir, smtp.addr), &schedule]).unwrap();
         let app = App::new(settings).await.unwrap();
@@ -156,7 +169,19 @@ both_engines!(
             assert_eq!(got(&reader(z, 0)), 0, "{z} before its hour");
         }
 
-        // kill -9 between two waves, then start again.
+        // kill -9 between two waves (the first ones recorded in the ledger), then start again.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let w = app.send_waves(id).await.unwrap();
+            if w[..2].iter().all(|w| w.sent == w.readers) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the first waves never recorded: {w:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         child.kill().unwrap();
         child.wait().unwrap();
         let mut child = start(&config);
@@ -180,13 +205,50 @@ both_engines!(
             assert!(arrived >= at, "{r} got it at {arrived}, before {at}");
         }
 
-        // Pause holds the waiting waves; cancel leaves them unsent.
+        // Pause holds the waiting waves. A reader in Casablanca moves to Dubai on the
+        // preferences page: their row joins Dubai's wave, whose hour has passed — due at
+        // once, but held while the send is paused.
         let (p, _) = app
             .control(&Actor::cli(), id, SendControl::Pause)
             .await
             .unwrap();
         assert_eq!(p.status, DigestStatus::Paused);
+        let mover = reader("Africa/Casablanca", 1);
+        let mover_id = app
+            .store
+            .subscriber_id_by_email(&SubscriberEmail::parse(&mover).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let r = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{port}/preferences/{}",
+                app.tokens.preferences(mover_id)
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("schedule=daily&tz=Asia%2FDubai&alerts_per_day=2")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
         tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(got(&mover), 0, "paused: held");
+        app.control(&Actor::cli(), id, SendControl::Resume)
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got(&mover) == 0 {
+            assert!(Instant::now() < deadline, "the moved reader never got it");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while app.send_waves(id).await.unwrap()[1].sent < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "the moved reader's row never recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         child.kill().unwrap();
         child.wait().unwrap();
 
@@ -198,14 +260,21 @@ both_engines!(
             }
         }
         assert_eq!(per.get("newsroom-zone@example.com"), Some(&1));
-        for z in ["Africa/Cairo", "Africa/Casablanca"] {
-            for n in 0..2 {
-                assert_eq!(per.get(&reader(z, n)), None, "{z}");
-            }
+        assert_eq!(per.get(&mover), Some(&1));
+        for r in [
+            reader("Africa/Cairo", 0),
+            reader("Africa/Cairo", 1),
+            reader("Africa/Casablanca", 0),
+        ] {
+            assert_eq!(per.get(&r), None, "{r}");
         }
         let waves = app.send_waves(id).await.unwrap();
-        let sent: Vec<i64> = waves.iter().map(|w| w.sent).collect();
-        assert_eq!(sent, [2, 2, 3, 0, 0], "{waves:?}");
+        let counts: Vec<(i64, i64)> = waves.iter().map(|w| (w.readers, w.sent)).collect();
+        assert_eq!(
+            counts,
+            [(2, 2), (3, 3), (3, 3), (2, 0), (1, 0)],
+            "{waves:?}"
+        );
         for w in &waves[3..] {
             let zone = w.timezone.as_str();
             assert_eq!(
