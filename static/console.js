@@ -1,5 +1,6 @@
-// Nashra's console: the one script. A send's page updates itself without reloading, and a
-// form marked data-confirm asks first. No framework, no build step.
+// Nashra's console: the one script. A send's page updates itself without reloading, an
+// alert in its undo window counts down, and a form marked data-confirm asks first. No
+// framework, no build step.
 (function () {
   "use strict";
 
@@ -55,6 +56,45 @@
     tick();
   }
 
+  // «عاجل»: an alert in its undo window counts down to its start (data-countdown: seconds
+  // left when the page was made); at zero the page is loaded again and shows it sent. The
+  // words are the page's (data-second, data-minute: a noun's forms one|two|few|many|hundreds,
+  // from render/plural.rs); only Arabic's rule for picking one is written here.
+  function countdowns() {
+    var els = [].slice.call(document.querySelectorAll("[data-countdown]"));
+    if (!els.length) { return; }
+    var start = Date.now();
+    var arabic = document.body.classList.contains("digits-arabic");
+    function written(n) {
+      var s = String(n);
+      return arabic ? s.replace(/[0-9]/g, function (c) { return "٠١٢٣٤٥٦٧٨٩".charAt(+c); }) : s;
+    }
+    function count(n, forms) {
+      var f = forms.split("|"), h = n % 100;
+      if (n === 1) { return f[0]; }
+      if (n === 2) { return f[1]; }
+      return written(n) + " " + (h >= 3 && h <= 10 ? f[2] : h >= 11 && h <= 99 ? f[3] : f[4]);
+    }
+    function tick() {
+      var gone = (Date.now() - start) / 1000, due = false;
+      els.forEach(function (el) {
+        var left = Math.ceil(+el.getAttribute("data-countdown") - gone);
+        if (left <= 0) {
+          due = true;
+          if (el.hasAttribute("data-due")) { el.textContent = el.getAttribute("data-due"); }
+        } else if (left > 120) {
+          el.textContent = count(Math.ceil(left / 60), el.getAttribute("data-minute"));
+        } else {
+          el.textContent = count(left, el.getAttribute("data-second"));
+        }
+      });
+      // Without the query: the message after «أرسل» has said its piece.
+      if (due) { setTimeout(function () { window.location.replace(window.location.pathname); }, 1500); return; }
+      setTimeout(tick, 250);
+    }
+    tick();
+  }
+
   // Each cell carries its column's name, for the phone layout's cards (console.css).
   function labelCells() {
     document.querySelectorAll("table").forEach(function (t) {
@@ -70,6 +110,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     labelCells();
     document.querySelectorAll("[data-progress-url]").forEach(follow);
+    countdowns();
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
       f.addEventListener("submit", function (e) {
         if (!window.confirm(f.getAttribute("data-confirm"))) { e.preventDefault(); }

@@ -19,7 +19,9 @@ mod when;
 
 pub use bidi::{escape_html, ltr_runs, rtl_plain_text, wrap_latin};
 pub use calendar::{arabic_date, arabic_date_time};
-pub use plural::{HOUR, LINE, MINUTE, Noun, READER, RESULT, count_ar, count_ar_as};
+pub use plural::{
+    HOUR, LINE, MINUTE, Noun, READER, READER_AFTER, RESULT, SECOND, count_ar, count_ar_as,
+};
 pub use renderer::Renderer;
 pub use slots::SlotMarkers;
 pub use text::{excerpt, html_to_text, strip_bidi_controls, truncate_words};

@@ -40,6 +40,16 @@ pub const HOUR: Noun = Noun {
     singular: "ساعة",
 };
 
+/// After «بعد» («بعد ثانيتين»), as [`MINUTE`] and [`HOUR`].
+pub const SECOND: Noun = Noun {
+    zero: None,
+    one: "ثانية واحدة",
+    two: "ثانيتين",
+    few: "ثوانٍ",
+    many: "ثانية",
+    singular: "ثانية",
+};
+
 /// The console's count of search results, a line of its own.
 pub const RESULT: Noun = Noun {
     zero: Some("لا نتائج"),
@@ -55,6 +65,16 @@ pub const READER: Noun = Noun {
     zero: None,
     one: "قارئ واحد",
     two: "قارئان",
+    few: "قرّاء",
+    many: "قارئاً",
+    singular: "قارئ",
+};
+
+/// Readers after a preposition («يصل إلى قارئين»): the dual's genitive form.
+pub const READER_AFTER: Noun = Noun {
+    zero: None,
+    one: "قارئ واحد",
+    two: "قارئين",
     few: "قرّاء",
     many: "قارئاً",
     singular: "قارئ",
@@ -117,5 +137,9 @@ mod tests {
         assert_eq!(count_ar(23, &READER), "23 قارئاً");
         assert_eq!(count_ar(300, &READER), "300 قارئ");
         assert_eq!(count_ar(12, &LINE), "12 سطراً");
+        assert_eq!(count_ar(2, &READER_AFTER), "قارئين");
+        assert_eq!(count_ar(2, &SECOND), "ثانيتين");
+        assert_eq!(count_ar(42, &SECOND), "42 ثانية");
+        assert_eq!(count_ar(5, &SECOND), "5 ثوانٍ");
     }
 }

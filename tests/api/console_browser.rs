@@ -1,7 +1,8 @@
 //! The console and the embedded sign-up form in a real browser: Debian's Chromium driven
 //! through Debian's chromedriver (WebDriver, with fantoccini). Nothing is downloaded; the
 //! test setup (`scripts/test`, `.ci/run`) installs both. Screenshots are kept in
-//! `target/screenshots/` (the README's come from there).
+//! `target/screenshots/` (the README's come from there). «عاجل» and a local-hour send's
+//! waves are in `news_clock`.
 
 use std::{
     path::{Path, PathBuf},
@@ -17,6 +18,8 @@ use nashra::{
 use serde_json::{Value, json};
 
 use crate::helpers::{smtp::Fault, *};
+
+mod news_clock;
 
 /// One browser at a time: the machine has two cores.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -17,7 +17,10 @@ use super::{
     session::Me,
     view::{self, render},
 };
-use crate::{app::App, store::now_ms};
+use crate::{
+    app::App,
+    store::{AlertStatus, now_ms},
+};
 
 pub fn router() -> Router<Arc<App>> {
     Router::new().route("/", get(dashboard))
@@ -30,6 +33,8 @@ pub struct Done {
 }
 
 const DAYS: i64 = 30;
+/// The latest alerts, among which the dashboard counts those waiting for a decision.
+const ALERTS_LOOKED_AT: i64 = 50;
 /// Consent events are counted per quarter hour, then folded into the newsroom's days (every
 /// time zone's offset is a whole number of quarter hours).
 const BUCKET_MS: i64 = 15 * 60 * 1000;
@@ -118,6 +123,15 @@ async fn dashboard(
     c.insert("first_day", &since);
     c.insert("last_day", &now_ms());
     c.insert("sends", &app.store.sends(None, 8).await?);
+    // Breaking news waiting for «أرسل» is the first thing an editor should see.
+    let waiting = app
+        .store
+        .alerts(ALERTS_LOOKED_AT)
+        .await?
+        .iter()
+        .filter(|a| a.status == AlertStatus::Waiting)
+        .count();
+    c.insert("alerts_waiting", &waiting);
     c.insert("schedules", &schedule_views(&app).await?);
     Ok(render("dashboard.html", &c))
 }

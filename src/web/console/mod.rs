@@ -7,6 +7,7 @@
 //! `respond` (error pages, redirects), `extract` (forms and path ids), `view` (templates).
 
 mod accounts;
+mod alerts;
 mod dashboard;
 mod extract;
 mod newsroom;
@@ -39,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .merge(readers::router())
         .merge(newsroom::router())
         .merge(sends::router())
+        .merge(alerts::router())
         .merge(accounts::router())
         .layer(RequestBodyLimitLayer::new(MAX_FORM))
         .merge(readers::import_router().layer(RequestBodyLimitLayer::new(MAX_IMPORT)))

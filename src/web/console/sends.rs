@@ -1,6 +1,6 @@
 //! Sends: the list, one send's live progress (its page polls `progress` once a second),
 //! pause / resume / cancel, the failed recipients with the server's reply, «retry failed»,
-//! and starting a send from the preview.
+//! a local-hour send's waves, an alert's article, and starting a send from the preview.
 
 use std::sync::Arc;
 
@@ -13,16 +13,17 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
+    alerts,
     extract::{Form, Id},
     respond::{PageError, done},
     session::Me,
     view::{self, render},
 };
 use crate::{
-    app::{App, OpError, Refusal, SendControl},
+    app::{App, OpError, Refusal, SendControl, WaveView},
     config::Digits,
     render::{HOUR, MINUTE, count_ar},
-    store::{DigestKind, DigestOutcome, DigestStatus, Progress, now_ms},
+    store::{ALERT_SCHEDULE, DigestKind, DigestOutcome, DigestStatus, Progress, now_ms},
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -182,10 +183,89 @@ async fn send(
         },
     );
     c.insert("p", &progress_view(&app, &p));
+    let now = now_ms();
+    let waves: Vec<WaveRow> = app
+        .send_waves(id)
+        .await?
+        .into_iter()
+        .map(|w| wave_row(w, now))
+        .collect();
+    // While a wave waits for its hour, the send ends with the last one, whatever the rate.
+    let last_wave = waves
+        .iter()
+        .any(|w| w.waiting)
+        .then(|| waves.iter().filter_map(|w| w.at).max())
+        .flatten();
+    c.insert("waves", &waves);
+    c.insert("last_wave", &last_wave);
+    let alert = if s.schedule == ALERT_SCHEDULE {
+        alerts::of_send(&app, id).await?
+    } else {
+        None
+    };
+    c.insert("alert", &alert);
     c.insert("failures", &app.store.failures(id, 500).await?);
     c.insert("click_counts", &app.settings.newsletter.click_counts);
     c.insert("clicks", &app.store.digest_clicks(id).await?);
     Ok(render("send.html", &c))
+}
+
+/// A wave of a local-hour send as its page shows it.
+#[derive(Serialize)]
+struct WaveRow {
+    /// The IANA name; `city` is how the newsroom says it, when we know it.
+    zone: String,
+    city: Option<&'static str>,
+    /// The slot's hour there («07:00»).
+    local_time: String,
+    /// When that is in the newsroom's time (ms).
+    at: Option<i64>,
+    readers: i64,
+    sent: i64,
+    /// Its hour has not come yet.
+    waiting: bool,
+}
+
+fn wave_row(w: WaveView, now: i64) -> WaveRow {
+    let at = chrono::DateTime::parse_from_rfc3339(&w.at)
+        .ok()
+        .map(|t| t.timestamp_millis());
+    WaveRow {
+        city: city_of(&w.timezone),
+        waiting: at.is_some_and(|at| at > now) && w.sent < w.readers,
+        zone: w.timezone,
+        local_time: w.local_time,
+        at,
+        readers: w.readers,
+        sent: w.sent,
+    }
+}
+
+/// The Arabic name of the city a zone is kept by, for the zones an Arabic newsroom's readers
+/// mostly live in; any other zone is shown by its IANA name.
+// The readers' time zones (issue 17) bring a fuller list for the preferences page
+// (`domain::zone::city_of`); this should read it once both are in.
+fn city_of(zone: &str) -> Option<&'static str> {
+    Some(match zone {
+        "Asia/Baghdad" => "بغداد",
+        "Africa/Cairo" => "القاهرة",
+        "Africa/Casablanca" => "الدار البيضاء",
+        "Asia/Dubai" => "دبي",
+        "Asia/Riyadh" => "الرياض",
+        "Asia/Beirut" => "بيروت",
+        "Asia/Damascus" => "دمشق",
+        "Asia/Amman" => "عمّان",
+        "Asia/Kuwait" => "الكويت",
+        "Asia/Qatar" => "الدوحة",
+        "Africa/Tunis" => "تونس",
+        "Africa/Algiers" => "الجزائر",
+        "Europe/Istanbul" => "إسطنبول",
+        "Europe/Berlin" => "برلين",
+        "Europe/London" => "لندن",
+        "America/Detroit" => "ديترويت",
+        "Asia/Kolkata" => "كلكتا",
+        _ => return None,
+    })
 }
 
 async fn progress(State(app): State<Arc<App>>, _me: Me, Id(id): Id) -> Result<Response, PageError> {

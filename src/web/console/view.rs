@@ -19,7 +19,7 @@ use crate::{
     app::{Actor, App},
     config::Digits,
     render::{arabic_date, arabic_date_time},
-    store::{ConsentEvent, DigestKind, DigestStatus, Role, SubscriberStatus},
+    store::{ALERT_SCHEDULE, ConsentEvent, DigestKind, DigestStatus, Role, SubscriberStatus},
     web::page::page,
 };
 
@@ -79,6 +79,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "send.html",
         include_str!("../../../templates/console/send.html"),
+    ),
+    (
+        "alerts.html",
+        include_str!("../../../templates/console/alerts.html"),
     ),
     (
         "audit.html",
@@ -301,6 +305,7 @@ fn target_label(s: &str, d: Digits) -> String {
         "account" => "الحساب",
         "article" => "المقال",
         "token" => "المفتاح",
+        "alert" => "التنبيه",
         "schedule" => return format!("الجدول {id}"),
         _ => return s.to_owned(),
     };
@@ -370,6 +375,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("send_resume", "استئناف إرسال"),
     ("send_cancel", "إلغاء إرسال"),
     ("send_retry", "إعادة محاولة الفاشلة"),
+    ("alert_send", "إرسال تنبيه عاجل"),
+    ("alert_cancel", "إلغاء تنبيه عاجل"),
     ("reader_unsubscribe", "إلغاء اشتراك قارئ"),
     ("reader_erase", "محو بيانات قارئ"),
     ("import", "استيراد قرّاء"),
@@ -423,6 +430,8 @@ fn flash(key: &str) -> Option<&'static str> {
         "nothing_to_retry" => "لا توجد رسائل فاشلة لإعادة المحاولة.",
         "tested" => "أُرسلت النسخة التجريبية.",
         "nothing_new" => "لا جديد لهذا الجدول: لم يُرسل شيء.",
+        "alert_sent" => "سيُرسل التنبيه حين تنتهي مهلة التراجع.",
+        "alert_cancelled" => "أُلغي التنبيه: لن يصل إلى أحد.",
         "unsubscribed" => "أُلغي اشتراك القارئ.",
         "erased" => "مُحيت بيانات القارئ.",
         "excluded" => "استُبعد المقال من النشرة القادمة.",
@@ -478,13 +487,16 @@ pub fn base_context(app: &App, title: &str) -> Context {
     c.insert("tz", app.settings.newsroom_tz().name());
     c.insert("signed_in", &false);
     // Schedules by the names readers see («يومية», not `daily`): `labels[s.schedule]`.
+    // An alert's send has no schedule: it is named as one, never `!alert`.
     let labels: std::collections::BTreeMap<&str, &str> = app
         .settings
         .schedules
         .iter()
         .map(|s| (s.name.as_str(), s.label.as_str()))
+        .chain([(ALERT_SCHEDULE, "تنبيه عاجل")])
         .collect();
     c.insert("labels", &labels);
+    c.insert("alert_schedule", ALERT_SCHEDULE);
     c
 }
 
