@@ -21,4 +21,4 @@ pub use subject::SubjectTemplate;
 pub use token::{Token, TokenError, TokenKind, Tokens, VerpTarget};
 pub use url::{canonical_url, safe_url};
 pub use window::SendWindow;
-pub use zone::{CITIES, City, ReaderZone};
+pub use zone::{CITIES, City, ReaderZone, city_of};

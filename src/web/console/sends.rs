@@ -231,7 +231,7 @@ fn wave_row(w: WaveView, now: i64) -> WaveRow {
         .ok()
         .map(|t| t.timestamp_millis());
     WaveRow {
-        city: city_of(&w.timezone),
+        city: crate::domain::city_of(&w.timezone),
         waiting: at.is_some_and(|at| at > now) && w.sent < w.readers,
         zone: w.timezone,
         local_time: w.local_time,
@@ -239,33 +239,6 @@ fn wave_row(w: WaveView, now: i64) -> WaveRow {
         readers: w.readers,
         sent: w.sent,
     }
-}
-
-/// The Arabic name of the city a zone is kept by, for the zones an Arabic newsroom's readers
-/// mostly live in; any other zone is shown by its IANA name.
-// The readers' time zones (issue 17) bring a fuller list for the preferences page
-// (`domain::zone::city_of`); this should read it once both are in.
-fn city_of(zone: &str) -> Option<&'static str> {
-    Some(match zone {
-        "Asia/Baghdad" => "بغداد",
-        "Africa/Cairo" => "القاهرة",
-        "Africa/Casablanca" => "الدار البيضاء",
-        "Asia/Dubai" => "دبي",
-        "Asia/Riyadh" => "الرياض",
-        "Asia/Beirut" => "بيروت",
-        "Asia/Damascus" => "دمشق",
-        "Asia/Amman" => "عمّان",
-        "Asia/Kuwait" => "الكويت",
-        "Asia/Qatar" => "الدوحة",
-        "Africa/Tunis" => "تونس",
-        "Africa/Algiers" => "الجزائر",
-        "Europe/Istanbul" => "إسطنبول",
-        "Europe/Berlin" => "برلين",
-        "Europe/London" => "لندن",
-        "America/Detroit" => "ديترويت",
-        "Asia/Kolkata" => "كلكتا",
-        _ => return None,
-    })
 }
 
 async fn progress(State(app): State<Arc<App>>, _me: Me, Id(id): Id) -> Result<Response, PageError> {
