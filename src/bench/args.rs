@@ -1,5 +1,6 @@
 //! `nashra bench`'s arguments: how big a send, how many sessions, which database, and which
-//! measurement (the wire rate, scale-out, sections, DKIM).
+//! measurement (the wire rate, scale-out, sections, DKIM, a breaking-news alert, local-hour
+//! delivery).
 
 use std::time::Duration;
 
@@ -43,4 +44,14 @@ pub struct BenchArgs {
     /// one, ten new articles in each: CPU per message against the first (one edition).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=12))]
     pub sections: Option<u32>,
+    /// Breaking news: N readers who take alerts (quiet hours off, approval auto) and one
+    /// urgent article pushed; the time from the push to the first message the relay (the
+    /// bench's own sink) accepts, to the last, and the rate.
+    #[arg(long, conflicts_with_all = ["workers", "reads_only", "sections", "local"])]
+    pub alert: bool,
+    /// Local-hour delivery: the same readers, spread over seven time zones, sent one digest at
+    /// once and one with `deliver = "local"` whose zones' hour has passed (every row due at
+    /// once), each twice; the sender's CPU per message of each and their ratio.
+    #[arg(long, conflicts_with_all = ["workers", "reads_only", "sections"])]
+    pub local: bool,
 }

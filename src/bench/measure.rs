@@ -17,7 +17,11 @@ use crate::{
 
 /// (user, system) CPU time of this process so far.
 pub(super) fn cpu_times() -> (Duration, Duration) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat_cpu(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+}
+
+/// (user, system) CPU time in a `/proc/PID/stat` line.
+fn stat_cpu(stat: &str) -> (Duration, Duration) {
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -28,6 +32,32 @@ pub(super) fn cpu_times() -> (Duration, Duration) {
         Duration::from_millis(ticks(11) * 1000 / hz),
         Duration::from_millis(ticks(12) * 1000 / hz),
     )
+}
+
+/// CPU time (user + system) so far of the PostgreSQL backends serving database `name`, found
+/// by their process titles (`postgres: USER DB HOST(PORT) STATE`): the database's share of
+/// a send, which the sender's own CPU leaves out. `None` when there is none on this machine
+/// (another server, or SQLite). A backend that exits in between takes its time with it; the
+/// pool keeps its connections through a send.
+pub(super) fn db_backends_cpu(name: &str) -> Option<Duration> {
+    let needle = format!(" {name} ");
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let path = entry.path();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let title = String::from_utf8_lossy(&cmdline);
+        if !(title.starts_with("postgres: ") && title.contains(&needle)) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        let (user, sys) = stat_cpu(&stat);
+        *total.get_or_insert(Duration::ZERO) += user + sys;
+    }
+    total
 }
 
 pub(super) fn status_kb(field: &str) -> u64 {

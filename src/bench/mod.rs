@@ -7,16 +7,21 @@
 //! `--database postgres://…` runs it on a fresh PostgreSQL database on that server (dropped
 //! afterwards unless `--keep`). `--workers K --relay-delay 20ms` measures scale-out instead:
 //! against a sink that answers each message after the delay (`sink`), the rate of one
-//! `nashra worker` process, then of K, on the same database.
+//! `nashra worker` process, then of K, on the same database. `--alert` times a breaking-news
+//! alert from the push to the first and the last message; `--local` compares the sender's CPU
+//! per message of a local-hour digest with an at-once one's.
 //!
 //! Everything runs on this machine in one command, so the figures that matter are the ratios:
 //! our rate against `smtp-source`'s (or K workers' against one), CPU per message, and peak
 //! RSS of the sending phase.
 //!
 //! Built only with `--features bench`. `args` is the command's grammar, `setup` what a run
-//! stands on, `measure` and `reads` the timings, `wire` and `scale` the two measurements.
+//! stands on, `measure` and `reads` the timings, `wire`, `scale`, `alert` and `local` the
+//! measurements.
 
+mod alert;
 mod args;
+mod local;
 mod measure;
 mod reads;
 mod scale;
@@ -33,6 +38,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut db = BenchDb::new(args.database.as_deref(), args.keep).await?;
     let out = match args.workers {
         Some(k) => scale::scale_out(&args, &db, k).await,
+        None if args.alert => alert::alert(&args, &db).await,
+        None if args.local => local::local(&args, &db).await,
         None => wire::wire(&args, &db).await,
     };
     db.drop_database().await;

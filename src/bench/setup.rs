@@ -116,6 +116,52 @@ pub(super) async fn import_readers(app: &App, n: usize) -> anyhow::Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// Time zones readers of an Arabic newsroom live in, from Detroit to Kolkata.
+pub(super) const ZONES: [&str; 7] = [
+    "America/Detroit",
+    "Africa/Casablanca",
+    "Europe/Berlin",
+    "Africa/Cairo",
+    "Asia/Baghdad",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+];
+
+/// Puts the readers in [`ZONES`] by turn (`id % 7`), and with `alerts` has every one take
+/// alerts: seconds taken. What a reader chooses on the preferences page, all at once; the
+/// store has no door for that, so the bench writes it over a connection of its own (as
+/// the tests do), then lets PostgreSQL vacuum the rows the update left and count the new.
+pub(super) async fn spread_zones(db: &BenchDb, alerts: bool) -> anyhow::Result<f64> {
+    use sqlx::Connection;
+    let t = Instant::now();
+    let sql = "UPDATE subscribers SET timezone = $1, alerts = $2 WHERE id % $3 = $4";
+    macro_rules! spread {
+        ($conn:expr) => {{
+            let mut c = $conn;
+            for (i, zone) in ZONES.iter().enumerate() {
+                sqlx::query(sql)
+                    .bind(*zone)
+                    .bind(alerts as i64)
+                    .bind(ZONES.len() as i64)
+                    .bind(i as i64)
+                    .execute(&mut c)
+                    .await
+                    .context("cannot spread the readers over time zones")?;
+            }
+            c
+        }};
+    }
+    if db.pg.is_some() {
+        let mut c = spread!(sqlx::PgConnection::connect(&db.url).await?);
+        sqlx::query("VACUUM ANALYZE subscribers")
+            .execute(&mut c)
+            .await?;
+    } else {
+        spread!(sqlx::SqliteConnection::connect(&db.url).await?);
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
 /// Readers' names, in turn.
 pub(super) const NAMES: [&str; 8] = ["سارة", "عمر", "ليلى", "أحمد", "مريم", "علي", "نور", "يوسف"];
 

@@ -1,10 +1,7 @@
 //! The wire-speed comparison: one digest to N readers through `smtp-sink`, then `smtp-source`
 //! pushing messages of the same size through the same sink, and the sectioned and DKIM runs.
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::Instant,
-};
+use std::{process::Command, time::Instant};
 
 use anyhow::Context;
 use chrono::Utc;
@@ -17,31 +14,15 @@ use super::{
         BenchDb, bench_articles, bench_toml, dkim_config, find_tool, free_port, import_readers,
         sections_config,
     },
+    sink::PostfixSink,
 };
 use crate::{app::App, config::Settings, delivery::message::Personal};
 
-struct Sink(Child);
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub(super) async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
     let n = args.subscribers;
-    let sink_bin = find_tool("smtp-sink")?;
     let source_bin = find_tool("smtp-source")?;
     let port = free_port()?;
-    let sink = Sink(
-        Command::new(&sink_bin)
-            .args(["-u", "nobody", &format!("127.0.0.1:{port}"), "1024"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start smtp-sink")?,
-    );
+    let sink = PostfixSink::start(port)?;
     let toml = bench_toml(&db.url, port, args.sessions);
     let dkim_toml = if args.dkim {
         dkim_config(db.dir.path(), args.dkim_ed25519)?
