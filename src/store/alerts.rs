@@ -14,8 +14,11 @@ use super::{
 /// The alerts' lock: one start or decision at a time.
 const ALERTS_LOCK: &str = "alerts";
 
-/// Rows an alert's audience is written in, per statement.
-const ROWS_PER_INSERT: usize = 500;
+/// Rows an alert's audience is written in, per statement: two parameters a row, under
+/// SQLite's 32,766 and PostgreSQL's 65,535. Few large statements: over TLS each one can
+/// stall ~40 ms on a partial record (Nagle and the server's delayed ACK), which at 500 rows
+/// a statement made 100,000 readers wait 10 s for their alert (docs/benchmark.md).
+const ROWS_PER_INSERT: usize = 10_000;
 
 for_each_engine! {
     impl Db {
@@ -203,15 +206,15 @@ for_each_engine! {
             .await?;
             for chunk in rows.chunks(ROWS_PER_INSERT) {
                 let mut qb = sqlx::QueryBuilder::<DB>::new(
-                    "INSERT INTO deliveries (digest_id, subscriber_id, state, next_attempt_at, not_before) ",
+                    "INSERT INTO deliveries (digest_id, subscriber_id, state, next_attempt_at, not_before)
+                     SELECT ",
                 );
+                qb.push_bind(digest);
+                qb.push(", column1, 'pending', COALESCE(column2, 0), column2 FROM (");
                 qb.push_values(chunk, |mut b, (reader, at)| {
-                    b.push_bind(digest)
-                        .push_bind(*reader)
-                        .push_bind("pending")
-                        .push_bind(at.unwrap_or(0))
-                        .push_bind(*at);
+                    b.push_bind(*reader).push_bind(*at);
                 });
+                qb.push(") AS v");
                 qb.build().execute(&mut *tx).await?;
             }
             sqlx::query("UPDATE alerts SET digest_id = $1 WHERE id = $2")

@@ -362,3 +362,48 @@ both_engines!(
         assert!(!a.contains("معرض الكتاب") && !p.contains("معرض الكتاب"));
     }
 );
+
+both_engines!(
+    an_alert_held_by_quiet_hours_goes_out_when_they_end,
+    |engine| async move {
+        // Quiet hours in the reader's zone (UTC) that end at the next whole minute at least
+        // 20 s away.
+        let now = Utc::now();
+        let end = (now + chrono::Duration::seconds(80))
+            .with_second(0)
+            .unwrap()
+            .with_nanosecond(0)
+            .unwrap();
+        let start = now - chrono::Duration::hours(1);
+        let quiet = format!(
+            "{:02}:{:02}-{:02}:{:02}",
+            start.hour(),
+            start.minute(),
+            end.hour(),
+            end.minute()
+        );
+        let t = spawn_app_with(
+            engine,
+            &format!(
+                "[alerts]\napproval = \"auto\"\nquiet_hours = \"{quiet}\"\nmax_delay = \"3h\"\n"
+            ),
+        )
+        .await;
+        let (asleep, awake) = ("asleep@example.com", "awake@example.com");
+        t.alert_reader(asleep, "Etc/UTC", None).await;
+        t.alert_reader(awake, &zone_at_hour((now.hour() as i64 + 6) % 24), None)
+            .await;
+        t.push_urgent(1, "خبر في ساعات الهدوء").await;
+        t.wait_for_mail_to(awake, 2).await;
+        while Utc::now() < end - chrono::Duration::milliseconds(500) {
+            assert!(t.alerts_to(asleep).is_empty(), "during their quiet hours");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let m = t
+            .wait_for_mail_to_within(asleep, 2, Duration::from_secs(30))
+            .await;
+        let arrived = Utc::now() - chrono::Duration::from_std(m.at.elapsed()).unwrap();
+        assert!(arrived >= end, "at {arrived}, before {end}");
+        assert_eq!(subject(&m), "عاجل: خبر في ساعات الهدوء");
+    }
+);
