@@ -91,12 +91,7 @@ fn quiet_end(settings: &Alerts, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<U
     let (start, end) = settings.quiet?;
     let local = now.with_timezone(&tz);
     let t = local.time();
-    let quiet = if start < end {
-        t >= start && t < end
-    } else {
-        t >= start || t < end
-    };
-    if !quiet {
+    if !crate::domain::window::within(t, start, end) {
         return None;
     }
     let day = if t < end {

@@ -81,19 +81,7 @@ impl Alerts {
 /// `"23:00-07:00"`: start and end of the quiet hours (an end before the start wraps past
 /// midnight); `""` = none.
 pub fn parse_quiet(spec: &str) -> anyhow::Result<Option<(NaiveTime, NaiveTime)>> {
-    let spec = spec.trim();
-    if spec.is_empty() {
-        return Ok(None);
-    }
-    let (a, b) = spec
-        .split_once('-')
-        .context("write the hours as HH:MM-HH:MM, e.g. 23:00-07:00")?;
-    let t = |s: &str| {
-        NaiveTime::parse_from_str(s.trim(), "%H:%M").with_context(|| format!("`{s}` is not HH:MM"))
-    };
-    let (start, end) = (t(a)?, t(b)?);
-    anyhow::ensure!(start != end, "the quiet hours' start and end are the same");
-    Ok(Some((start, end)))
+    crate::domain::window::parse_hours(spec, "the quiet hours", "23:00-07:00")
 }
 
 #[cfg(test)]

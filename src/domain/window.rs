@@ -17,19 +17,9 @@ pub struct SendWindow {
 impl SendWindow {
     /// `"07:00-22:00"` in `tz`; an end before the start wraps past midnight. Empty = always.
     pub fn parse(spec: &str, tz: &str) -> anyhow::Result<Option<SendWindow>> {
-        let spec = spec.trim();
-        if spec.is_empty() {
+        let Some((start, end)) = parse_hours(spec, "the window", "07:00-22:00")? else {
             return Ok(None);
-        }
-        let (a, b) = spec
-            .split_once('-')
-            .context("write the window as HH:MM-HH:MM, e.g. 07:00-22:00")?;
-        let t = |s: &str| {
-            NaiveTime::parse_from_str(s.trim(), "%H:%M")
-                .with_context(|| format!("`{s}` is not HH:MM"))
         };
-        let (start, end) = (t(a)?, t(b)?);
-        anyhow::ensure!(start != end, "the window's start and end are the same");
         let tz: Tz = tz
             .parse()
             .map_err(|_| anyhow::anyhow!("`{tz}` is not an IANA time zone"))?;
@@ -39,16 +29,44 @@ impl SendWindow {
     /// `None` when sending is allowed at `now`, else how long until the window opens.
     pub fn wait(&self, now: DateTime<Utc>) -> Option<Duration> {
         let local = now.with_timezone(&self.tz).time();
-        let inside = if self.start < self.end {
-            local >= self.start && local < self.end
-        } else {
-            local >= self.start || local < self.end
-        };
+        let inside = within(local, self.start, self.end);
         if inside {
             return None;
         }
         let secs = (self.start - local).num_seconds().rem_euclid(24 * 3600);
         Some(Duration::from_secs(secs.max(1) as u64))
+    }
+}
+
+/// Hours of the day written `"HH:MM-HH:MM"` (an end before the start wraps past midnight);
+/// `""` = none. `what` and `example` name them in the error («the window», `07:00-22:00`).
+/// The sending window and readers' quiet hours are read alike.
+pub fn parse_hours(
+    spec: &str,
+    what: &str,
+    example: &str,
+) -> anyhow::Result<Option<(NaiveTime, NaiveTime)>> {
+    let spec = spec.trim();
+    if spec.is_empty() {
+        return Ok(None);
+    }
+    let (a, b) = spec
+        .split_once('-')
+        .with_context(|| format!("write {what} as HH:MM-HH:MM, e.g. {example}"))?;
+    let t = |s: &str| {
+        NaiveTime::parse_from_str(s.trim(), "%H:%M").with_context(|| format!("`{s}` is not HH:MM"))
+    };
+    let (start, end) = (t(a)?, t(b)?);
+    anyhow::ensure!(start != end, "the start and end of {what} are the same");
+    Ok(Some((start, end)))
+}
+
+/// Whether `t` falls in the hours from `start` to `end` (wrapping past midnight).
+pub fn within(t: NaiveTime, start: NaiveTime, end: NaiveTime) -> bool {
+    if start < end {
+        t >= start && t < end
+    } else {
+        t >= start || t < end
     }
 }
 
