@@ -5,15 +5,18 @@
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 
-use super::alert_plan::reader_zone;
+use super::{
+    alert_plan::reader_zone,
+    desk::{arrange, shaping},
+};
 use crate::{
     config::{Deliver, Schedule},
     domain::SubscriberEmail,
     feeds::{self},
     render::{LinkItem, SlotMarkers},
     store::{
-        Alerted, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Progress, RenderedDigest,
-        RenderedEdition, Waves, now_ms,
+        Alerted, Desk, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Progress,
+        RenderedDigest, RenderedEdition, SubjectTest, Waves, now_ms,
     },
 };
 
@@ -80,11 +83,12 @@ impl App {
         test_to: Option<&SubscriberEmail>,
     ) -> anyhow::Result<DigestOutcome> {
         let test_to = test_to.map(std::slice::from_ref).unwrap_or_default();
-        self.create_digest_by(schedule, kind, slot, test_to, None)
+        self.create_digest_by(schedule, kind, slot, test_to, None, None)
             .await
     }
 
-    /// [`App::create_digest`], recording who asked for it.
+    /// [`App::create_digest`], recording who asked for it, with a subject test (else the
+    /// one the editor's desk holds, if any). What the desk holds shapes the digest.
     pub(crate) async fn create_digest_by(
         &self,
         schedule: &Schedule,
@@ -92,6 +96,7 @@ impl App {
         slot: Option<i64>,
         test_to: &[SubscriberEmail],
         created_by: Option<&str>,
+        subject_test: Option<&SubjectTest>,
     ) -> anyhow::Result<DigestOutcome> {
         // A test send's addresses, one list (addresses hold no comma).
         let test_list = (!test_to.is_empty()).then(|| {
@@ -117,6 +122,14 @@ impl App {
                 .timestamp_millis()
         };
         for _ in 0..RENDER_ATTEMPTS {
+            let stored = self.store.next_digest(&schedule.name).await?;
+            let desk = stored.as_ref().map(|s| s.desk.clone()).unwrap_or_default();
+            // A test send tries the subject the desk holds, not a subject test.
+            let subject_test = match (kind, subject_test) {
+                (DigestKind::Test, _) => None,
+                (_, Some(t)) => Some(t),
+                (_, None) => desk.subject_test.as_ref(),
+            };
             // A test send goes to one address, as the digest itself.
             let choices = if test_list.is_some() {
                 vec![]
@@ -143,6 +156,8 @@ impl App {
                 created_by,
                 alerted: &[],
                 without: &[],
+                desk: stored.as_ref().map(|s| s.version),
+                subject_test,
                 waves: (kind == DigestKind::Scheduled && schedule.deliver == Deliver::Local)
                     .then_some(Waves {
                         newsroom: newsroom.name(),
@@ -183,8 +198,9 @@ impl App {
                     })
                     .chain(alert_choices)
                     .collect();
+                let articles = arrange(articles, &desk);
                 let (mut full, editions) = self
-                    .render_editions(schedule, articles, links, all_choices, clicks)
+                    .render_editions(schedule, articles, links, all_choices, clicks, &desk)
                     .await?;
                 if test_list.is_some() {
                     // Told apart from the real one at a glance in an inbox.
@@ -223,11 +239,13 @@ impl App {
         most_read: Vec<LinkItem>,
         choices: Vec<EditionChoice>,
         count_clicks: bool,
+        desk: &Desk,
     ) -> anyhow::Result<(RenderedDigest, Vec<RenderedEdition>)> {
-        let (renderer, settings, schedule) = (
+        let (renderer, settings, schedule, shaping) = (
             self.renderer.clone(),
             self.settings.clone(),
             schedule.clone(),
+            shaping(desk),
         );
         tokio::task::spawn_blocking(move || {
             let max = schedule.max_articles as usize;
@@ -235,7 +253,7 @@ impl App {
             let now = Utc::now();
             let render = |list: &[crate::store::Article]| {
                 let (s, m) = (&settings, &most_read);
-                renderer.digest(s, &schedule, list, m, now, &slots, count_clicks)
+                renderer.digest(s, &schedule, list, m, now, &slots, count_clicks, &shaping)
             };
             let full = render(&articles[..articles.len().min(max)])?;
             let of_article: Vec<Vec<&str>> = articles
@@ -339,11 +357,19 @@ impl App {
         if articles.is_empty() {
             return Ok(None);
         }
+        // The preview shows what the editor set, at once.
+        let desk = self
+            .store
+            .next_digest(&schedule.name)
+            .await?
+            .map(|s| s.desk)
+            .unwrap_or_default();
+        let articles = arrange(articles, &desk);
         let most_read = self.most_read().await;
         // A preview is read by an editor: its links lead straight to the articles (nothing is
         // counted), and personal slots are filled generically.
         let (mut d, _) = self
-            .render_editions(schedule, articles, most_read, vec![], false)
+            .render_editions(schedule, articles, most_read, vec![], false, &desk)
             .await?;
         let unsub = self.settings.public_url("/unsubscribe/preview");
         let prefs = self.settings.public_url("/preferences/preview");

@@ -31,6 +31,11 @@ impl App {
         let mark = self.tokens.click_mark(delivery, article);
         let counted = self.store.record_click(digest, article, &mark, at).await?;
         if counted {
+            // A subject test counts readers who clicked, once per message.
+            let message = self.tokens.click_mark(delivery, 0);
+            self.store
+                .record_subject_click(delivery, &message, at)
+                .await?;
             self.metrics
                 .clicks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

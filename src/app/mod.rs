@@ -13,6 +13,7 @@ mod accounts;
 mod alert_plan;
 mod alerts;
 mod articles;
+mod desk;
 mod digests;
 mod feedback;
 mod links;
@@ -25,6 +26,7 @@ mod waves;
 
 pub use alert_plan::AlertPlan;
 pub use alerts::AlertView;
+pub use desk::{DeskChange, DeskView, SubjectTestIn};
 pub use digests::{Audience, SendControl};
 pub use ops::{Actor, ImportReport, OpError, Refusal};
 pub use sign_in::{LoginOutcome, SessionLookup};

@@ -95,6 +95,10 @@ pub enum Refusal {
     NotConfirmed,
     #[error("the alert is {0}: it can no longer be {1}")]
     AlertState(crate::store::AlertStatus, &'static str),
+    /// A value the editor's desk or a subject test cannot take: said in English for the API
+    /// and in Arabic for the console.
+    #[error("{en}")]
+    Desk { en: String, ar: String },
 }
 
 impl Refusal {
@@ -135,6 +139,7 @@ impl Refusal {
                 "أُلغي هذا التنبيه من قبل.".into()
             }
             Refusal::AlertState(..) => "لا يمكن ذلك في حال التنبيه الآن.".into(),
+            Refusal::Desk { ar, .. } => ar.clone(),
         }
     }
 }
@@ -185,7 +190,10 @@ impl App {
         }
     }
 
-    fn schedule_named(&self, name: Option<&str>) -> Result<&crate::config::Schedule, OpError> {
+    pub(super) fn schedule_named(
+        &self,
+        name: Option<&str>,
+    ) -> Result<&crate::config::Schedule, OpError> {
         self.settings
             .schedule(name)
             .map_err(|_| Refusal::UnknownSchedule(name.unwrap_or_default().to_owned()).into())
@@ -207,7 +215,7 @@ impl App {
             DigestKind::Test
         };
         let out = self
-            .create_digest_by(schedule, kind, None, test_to, Some(&actor.name))
+            .create_digest_by(schedule, kind, None, test_to, Some(&actor.name), None)
             .await?;
         if let DigestOutcome::Created { id, recipients } = out {
             let (action, detail) = if test_to.is_empty() {

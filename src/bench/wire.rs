@@ -62,7 +62,7 @@ pub(super) async fn wire(args: &BenchArgs, db: &BenchDb) -> anyhow::Result<()> {
     let digest = app.store.digest(id).await?.context("digest")?;
     // One message exactly as the dispatcher will build it, for smtp-source's size.
     let sample = {
-        let prepared = app.dispatcher.prepared(id, 0).await?;
+        let prepared = app.dispatcher.prepared(id, 0, None).await?;
         let url = app
             .settings
             .public_url(&format!("/unsubscribe/{}", app.tokens.unsubscribe(1)));

@@ -159,8 +159,9 @@ impl Dispatcher {
         &self,
         digest_id: i64,
         edition: i64,
+        variant: Option<i64>,
     ) -> anyhow::Result<Arc<Prepared>> {
-        self.templates.prepared(digest_id, edition).await
+        self.templates.prepared(digest_id, edition, variant).await
     }
 
     /// Drains the queue until `shutdown` turns true; then stops claiming, lets in-flight
@@ -381,7 +382,7 @@ impl Dispatcher {
             self.revocations.unhold(row.id);
             return Some((Outcome::Skipped { id: row.id }, false));
         };
-        let prepared = match self.prepared(row.digest_id, row.edition).await {
+        let prepared = match self.prepared(row.digest_id, row.edition, row.variant).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "cannot prepare digest");

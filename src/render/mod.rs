@@ -10,6 +10,7 @@
 mod bidi;
 pub mod calendar;
 mod inline;
+mod note;
 mod plural;
 mod renderer;
 mod slots;
@@ -19,10 +20,11 @@ mod when;
 
 pub use bidi::{escape_html, ltr_runs, rtl_plain_text, wrap_latin};
 pub use calendar::{arabic_date, arabic_date_time};
+pub use note::{MAX_NOTE, sanitize_note};
 pub use plural::{
     HOUR, LINE, MINUTE, Noun, READER, READER_AFTER, RESULT, SECOND, count_ar, count_ar_as,
 };
-pub use renderer::Renderer;
+pub use renderer::{Renderer, Shaping};
 pub use slots::SlotMarkers;
 pub use text::{excerpt, html_to_text, strip_bidi_controls, truncate_words};
 pub use views::{ChoiceGroup, ChoiceOption, ChoiceSelect, LinkItem, Page, PageEntry};

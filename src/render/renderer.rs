@@ -13,12 +13,14 @@ use tera::{Context, Tera};
 use super::{
     bidi::{escape_html, rtl_plain_text, wrap_latin},
     calendar, inline,
+    note::{note_email_html, note_text},
     slots::SlotMarkers,
     text::{keep_site_name, preheader},
     views::{ArticleView, LinkItem, MostReadView, Page, article_view},
 };
 use crate::{
     config::{Schedule, Settings},
+    domain::SubjectTemplate,
     store::{Article, RenderedDigest},
 };
 
@@ -33,13 +35,24 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// What tells a digest's email from an alert's: the template, the time zone its dates are
-/// in, the subject, the date line and the footer's reason.
-struct Mail {
+/// in, the subject, the date line and the footer's reason; and what an editor set.
+struct Mail<'a> {
     template: &'static str,
     tz: Tz,
     subject: String,
     date_line: String,
     why: String,
+    shaping: &'a Shaping,
+}
+
+/// What an editor set for one digest (see the store's `Desk`): a subject template in place
+/// of the schedule's, «كلمة التحرير» (sanitised HTML) and the lead story. The articles come
+/// in the editor's order already.
+#[derive(Debug, Clone, Default)]
+pub struct Shaping {
+    pub subject: Option<String>,
+    pub note_html: Option<String>,
+    pub lead: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -79,21 +92,24 @@ impl Renderer {
         now: DateTime<Utc>,
         slots: &SlotMarkers,
         count_clicks: bool,
+        shaping: &Shaping,
     ) -> anyhow::Result<RenderedDigest> {
         let tz: Tz = schedule.cron.timezone();
         let n = &settings.newsletter;
         let today = now.with_timezone(&tz).date_naive();
         let date_line = calendar::date_line(today, n.calendar, n.digits);
-        let subject = schedule.subject.render(
-            &date_line,
-            &calendar::date_short(today, n.calendar, n.digits),
-        )?;
+        let short = calendar::date_short(today, n.calendar, n.digits);
+        let subject = match &shaping.subject {
+            Some(s) => SubjectTemplate::parse(s)?.render(&date_line, &short)?,
+            None => schedule.subject.render(&date_line, &short)?,
+        };
         let mail = Mail {
             template: "digest",
             tz,
             subject,
             date_line,
             why: keep_site_name(&n.why, n),
+            shaping,
         };
         self.compose(settings, mail, articles, most_read, slots, count_clicks)
     }
@@ -125,6 +141,7 @@ impl Renderer {
                 ),
                 n,
             ),
+            shaping: &Shaping::default(),
         };
         self.compose(
             settings,
@@ -153,6 +170,7 @@ impl Renderer {
             subject,
             date_line,
             why,
+            shaping,
         } = mail;
         // A click link carries the message's key (a slot) and the article's id; the web copy
         // links to the articles themselves.
@@ -161,6 +179,7 @@ impl Renderer {
             .iter()
             .map(|a| {
                 let mut v = article_view(a, &tz, settings);
+                v.lead = shaping.lead == Some(a.id);
                 if count_clicks {
                     v.link = format!("{click_base}{}", a.id);
                 }
@@ -188,6 +207,9 @@ impl Renderer {
         ctx.insert("articles", &views);
         ctx.insert("most_read", &most_read);
         ctx.insert("why", &why);
+        let note = shaping.note_html.as_deref().unwrap_or_default();
+        ctx.insert("note_html", &note_email_html(note));
+        ctx.insert("note_text", &note_text(note));
         ctx.insert("postal_address", &n.postal_address);
         ctx.insert("postal_address_html", &wrap_latin(&n.postal_address));
         ctx.insert("unsubscribe_url", &slots.unsubscribe);

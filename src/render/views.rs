@@ -20,6 +20,8 @@ pub(super) struct ArticleView {
     pub(super) url: String,
     /// Where the digest's links point: the article, or `/r/…` when clicks are counted.
     pub(super) link: String,
+    /// The lead story an editor chose: shown first and larger.
+    pub(super) lead: bool,
     title_plain: String,
     title_html: String,
     author: String,
@@ -137,6 +139,7 @@ pub(super) fn article_view(a: &Article, tz: &Tz, settings: &Settings) -> Article
     ArticleView {
         url: a.url.clone(),
         link: a.url.clone(),
+        lead: false,
         title_plain: a.title.clone(),
         title_html: wrap_latin(&a.title),
         author: a.author.clone(),

@@ -66,6 +66,10 @@ pub async fn run(app: Arc<App>, mut shutdown: Shutdown) -> anyhow::Result<()> {
         if let Err(e) = app.start_due_alerts().await {
             tracing::error!(error = %format!("{e:#}"), "cannot start alerts");
         }
+        // Subject tests whose wait is over get their winner (within the loop's sleep).
+        if let Err(e) = app.decide_subject_tests().await {
+            tracing::error!(error = %format!("{e:#}"), "cannot decide subject tests");
+        }
         // Sleep until the next slot of any schedule or the next alert, re-checking at least
         // every ALERTS_EVERY.
         let next_alert = app

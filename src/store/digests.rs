@@ -105,6 +105,9 @@ for_each_engine! {
             {
                 return Ok(DigestOutcome::Stale);
             }
+            if !Db::desk_is(conn, req.schedule, req.desk).await? {
+                return Ok(DigestOutcome::Stale);
+            }
             let advance = |slot: Option<i64>, watermark: Option<i64>| {
                 sqlx::query(
                     "INSERT INTO schedule_state (name, last_slot, watermark) VALUES ($1, COALESCE($2, $4), $3)
@@ -157,6 +160,10 @@ for_each_engine! {
             .bind(req.created_by)
             .fetch_one(&mut *conn)
             .await?;
+            if req.test_to.is_none() {
+                // What the editor set was for this digest only.
+                Db::drop_desk(conn, req.schedule).await?;
+            }
             let total = if let Some(list) = req.test_to {
                 // A test send's k-th address is "reader" -k (0, -1, …): no reader has that id,
                 // and the ledger's one row per (digest, reader) holds for each address.
@@ -231,6 +238,9 @@ for_each_engine! {
                 let n = insert.execute(&mut *conn).await?.rows_affected();
                 let left_out = Db::leave_out_alerted(conn, id, req.without, editions).await?;
                 let n = n - left_out;
+                if let Some(test) = req.subject_test {
+                    Db::start_subject_test(conn, id, test, n as i64, now).await?;
+                }
                 let max_id: i64 =
                     sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM articles")
                         .fetch_one(&mut *conn)
@@ -338,7 +348,7 @@ for_each_engine! {
         pub(crate) async fn digest(&self, id: i64) -> anyhow::Result<Option<Digest>> {
             Ok(sqlx::query_as::<_, Digest>(
                 "SELECT id, schedule, kind, slot, subject, html, text, web_html, slot_key, preheader,
-                        article_ids, test_to, status, total, error, created_at, started_at, finished_at
+                        article_ids, test_to, status, total, error, created_at, started_at, finished_at, test_subjects
                  FROM digests WHERE id = $1",
             )
             .bind(id)

@@ -89,7 +89,7 @@ for_each_engine! {
             }
             Db::count_all(&mut tx, "in_flight", &claimed).await?;
             let mut qb = sqlx::QueryBuilder::<DB>::new(
-                "SELECT d.id, d.digest_id, d.edition, d.subscriber_id, d.attempts, d.lease_until,
+                "SELECT d.id, d.digest_id, d.edition, d.variant, d.subscriber_id, d.attempts, d.lease_until,
                         COALESCE(s.email, g.test_to) AS email, COALESCE(s.name, '') AS name,
                         CAST(CASE WHEN d.subscriber_id <= 0 OR s.status = 'confirmed' THEN 1 ELSE 0 END AS BIGINT) AS confirmed
                  FROM deliveries d JOIN digests g ON g.id = d.digest_id

@@ -30,6 +30,7 @@ mod shared;
 
 pub use clock::now_ms;
 pub use models::*;
+pub use subject_tests::{HELD, sample_size};
 
 /// Compiles the items given once for each engine, in a module of its own where `Db`, `DB`
 /// (the sqlx database), `Conn`, `Tx` and `engine_sql!` are that engine's.
@@ -61,11 +62,13 @@ mod articles;
 mod choices;
 mod clicks;
 mod dashboard;
+mod desk;
 mod digests;
 mod feedback;
 mod ledger;
 mod mailq;
 mod schedules;
+mod subject_tests;
 mod subscribers;
 mod upgrades;
 mod waves;
@@ -264,6 +267,20 @@ facade! {
     pub async fn record_click(&self, digest: i64, article: i64, mark: &str, now: i64) -> anyhow::Result<bool>;
     pub async fn most_clicked(&self, since: i64, limit: i64) -> anyhow::Result<Vec<LinkRow>>;
     pub async fn digest_clicks(&self, digest: i64) -> anyhow::Result<Vec<ArticleClicks>>;
+
+    // ------------------------------------------------------------ the editor's desk
+    /// What an editor set for `schedule`'s next digest.
+    pub async fn next_digest(&self, schedule: &str) -> anyhow::Result<Option<StoredDesk>>;
+    /// Replaces it (an empty desk deletes it).
+    pub async fn set_next_digest(&self, schedule: &str, desk: &Desk, by: &str, now: i64) -> anyhow::Result<()>;
+    /// Sends whose subject test is due to be decided.
+    pub async fn due_subject_tests(&self, now: i64) -> anyhow::Result<Vec<i64>>;
+    /// A send's subject test: each subject's sample, sent and clickers; the winner.
+    pub async fn subject_test(&self, digest: i64) -> anyhow::Result<Option<SubjectTestRow>>;
+    /// Records the winner and releases the rest of the audience, once.
+    pub async fn decide_subject_test(&self, digest: i64, winner: i64, subject: &str, note: &str, now: i64) -> anyhow::Result<bool>;
+    /// Counts a click for the subject a message carried, once per message.
+    pub async fn record_subject_click(&self, delivery: i64, mark: &str, now: i64) -> anyhow::Result<()>;
 
     // ------------------------------------------------------------ dashboard
     pub async fn status_counts(&self) -> anyhow::Result<Vec<(SubscriberStatus, i64)>>;

@@ -22,7 +22,7 @@ use super::{
     extract::{BodyError, PathId, StrictJson},
 };
 use crate::{
-    app::{Actor, App, OpError, SendControl},
+    app::{Actor, App, OpError, SendControl, SubjectTestIn},
     domain::SubscriberEmail,
     store::{DigestOutcome, DigestStatus, NewArticle, ReaderFilter, Role, now_ms},
 };
@@ -43,6 +43,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
             "/subscribers/{email}",
             axum::routing::delete(erase_subscriber),
         )
+        .merge(super::admin_desk::router())
         .layer(middleware::from_fn_with_state(app, require_token))
 }
 
@@ -188,6 +189,8 @@ async fn ingest(
 struct SendIn {
     schedule: Option<String>,
     test_to: Option<String>,
+    /// Two to four subjects tried on samples; readers' clicks choose the one the rest get.
+    subject_test: Option<SubjectTestIn>,
 }
 
 async fn create_send(
@@ -204,10 +207,23 @@ async fn create_send(
         ),
         None => None,
     };
-    match app
-        .start_send(&actor, req.schedule.as_deref(), test_to.as_slice())
-        .await?
-    {
+    let out = match req.subject_test {
+        Some(_) if test_to.is_some() => {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                "subject_test: a test send tries no subjects".to_owned(),
+            ));
+        }
+        Some(test) => {
+            app.start_send_tested(&actor, req.schedule.as_deref(), test)
+                .await?
+        }
+        None => {
+            app.start_send(&actor, req.schedule.as_deref(), test_to.as_slice())
+                .await?
+        }
+    };
+    match out {
         DigestOutcome::Created { id, recipients } => Ok((
             StatusCode::ACCEPTED,
             Json(json!({"id": id, "recipients": recipients})),
@@ -233,6 +249,10 @@ async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Val
     // Clicks per article of this send (`newsletter.click_counts`); never per reader.
     let clicks = app.store.digest_clicks(p.id).await?;
     v["clicks"] = serde_json::to_value(&clicks).map_err(anyhow::Error::from)?;
+    // A subject test: each subject's sample, sent and clickers; the winner and why.
+    if let Some(test) = app.subject_test_results(p.id).await? {
+        v["subject_test"] = serde_json::to_value(&test).map_err(anyhow::Error::from)?;
+    }
     // A local-hour send's waves: zone, the slot's hour there, readers, sent.
     let waves = app.send_waves(p.id).await?;
     if !waves.is_empty() {

@@ -73,6 +73,7 @@ both_engines!(rendered_digest_snapshot, |engine| async move {
             now,
             &nashra::render::SlotMarkers::from_key("snapshot"),
             false,
+            &nashra::render::Shaping::default(),
         )
         .unwrap();
     assert_eq!(d.subject, "نشرة الحل نت — 12 يونيو/ حزيران 2020");

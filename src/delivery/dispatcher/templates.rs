@@ -33,8 +33,8 @@ pub(crate) struct Prepared {
 pub(super) struct Templates {
     store: Store,
     mailer: Mailer,
-    /// By (digest, edition).
-    prepared: Mutex<HashMap<(i64, i64), Arc<Prepared>>>,
+    /// By (digest, edition, subject-test variant or -1).
+    prepared: Mutex<HashMap<(i64, i64, i64), Arc<Prepared>>>,
     /// Recently read digest statuses: (still sending, when read).
     status: Mutex<HashMap<i64, (bool, Instant)>>,
 }
@@ -56,12 +56,13 @@ impl Templates {
         &self,
         digest_id: i64,
         edition: i64,
+        variant: Option<i64>,
     ) -> anyhow::Result<Arc<Prepared>> {
-        let key = (digest_id, edition);
+        let key = (digest_id, edition, variant.unwrap_or(-1));
         if let Some(p) = self.prepared.lock().expect("not poisoned").get(&key) {
             return Ok(p.clone());
         }
-        let p = Arc::new(self.build(digest_id, edition).await?);
+        let p = Arc::new(self.build(digest_id, edition, variant).await?);
         self.prepared
             .lock()
             .expect("not poisoned")
@@ -71,7 +72,12 @@ impl Templates {
 
     /// Builds an edition's template from the stored digest.
     #[tracing::instrument(name = "digest_template", skip(self))]
-    async fn build(&self, digest_id: i64, edition: i64) -> anyhow::Result<Prepared> {
+    async fn build(
+        &self,
+        digest_id: i64,
+        edition: i64,
+        variant: Option<i64>,
+    ) -> anyhow::Result<Prepared> {
         let mut d: Digest = self
             .store
             .digest(digest_id)
@@ -84,6 +90,16 @@ impl Templates {
                 .await?
                 .context("digest edition vanished")?;
             (d.subject, d.html, d.text) = (e.subject, e.html, e.text);
+        }
+        // A subject test's sample row carries its own subject; the rest get the winner's,
+        // which deciding wrote into the digest and its editions.
+        if let Some(v) = variant {
+            let subjects: Vec<String> =
+                serde_json::from_str(d.test_subjects.as_deref().unwrap_or("[]"))?;
+            d.subject = subjects
+                .get(v as usize)
+                .cloned()
+                .context("a row's subject is not among the test's")?;
         }
         let s = &self.mailer.settings;
         let feedback = format!(
@@ -134,7 +150,7 @@ impl Templates {
             self.prepared
                 .lock()
                 .expect("not poisoned")
-                .retain(|(d, _), _| *d != digest);
+                .retain(|(d, _, _), _| *d != digest);
         }
     }
 

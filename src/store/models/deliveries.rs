@@ -17,6 +17,8 @@ pub struct Claimed {
     /// This claim's lease: an outcome other than "sent" is written only while it still holds,
     /// so a worker that overran its lease cannot undo the row's next claim.
     pub lease_until: i64,
+    /// The subject a subject test gave this row (an index into the digest's subjects).
+    pub variant: Option<i64>,
     /// When this process claimed it (before its claim committed): a reader who left after
     /// this is not sent to, whatever `confirmed` said.
     #[sqlx(skip)]

@@ -63,6 +63,11 @@ pub struct DigestRequest<'a> {
     /// A local-hour digest: the newsroom's zone (a reader's who has none) and the instant
     /// the slot falls in a zone; each reader's row waits for theirs.
     pub waves: Option<Waves<'a>>,
+    /// The version of the editor's desk the digest was rendered from (`None`: nothing was
+    /// set); a change meanwhile makes it stale, and a real digest takes the desk.
+    pub desk: Option<i64>,
+    /// A subject test: samples get each subject, the rest wait for the winner.
+    pub subject_test: Option<&'a super::SubjectTest>,
 }
 
 /// (reader, article, the reader's sections for the schedule, `None`: every section).
@@ -143,6 +148,8 @@ pub struct Digest {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// A subject test's subjects (JSON array); a row's `variant` picks one.
+    pub test_subjects: Option<String>,
 }
 
 /// A stored edition: what differs from the digest it belongs to.
