@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{smtp::Fault, *};
 
+mod desk;
 mod news_clock;
 
 /// One browser at a time: the machine has two cores.

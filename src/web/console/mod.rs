@@ -9,6 +9,7 @@
 mod accounts;
 mod alerts;
 mod dashboard;
+mod desk;
 mod extract;
 mod newsroom;
 mod readers;
@@ -39,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .merge(dashboard::router())
         .merge(readers::router())
         .merge(newsroom::router())
+        .merge(desk::router())
         .merge(sends::router())
         .merge(alerts::router())
         .merge(accounts::router())

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     dashboard::Done,
-    extract::{Form, Id},
+    extract::Form,
     respond::{PageError, done},
     session::Me,
     view::{self, render},
@@ -22,13 +22,11 @@ use super::{
 use crate::{
     app::{App, OpError, Refusal},
     domain::SubscriberEmail,
-    store::{DigestOutcome, ExcludedArticle, Role, SubscriberStatus},
+    store::{DigestOutcome, Role, SubscriberStatus},
 };
 
 pub fn router() -> Router<Arc<App>> {
     Router::new()
-        .route("/articles", get(articles))
-        .route("/articles/{id}/{action}", post(exclude))
         .route("/schedules", get(schedules))
         .route("/schedules/{name}/{action}", post(pause))
         .route("/preview", get(preview))
@@ -39,81 +37,6 @@ pub fn router() -> Router<Arc<App>> {
 /// unsubscribe link with it) behind «View entire message».
 const GMAIL_CLIP: usize = 102 * 1024;
 const NEAR_CLIP: usize = 90 * 1024;
-
-#[derive(Serialize)]
-struct ArticleView {
-    id: i64,
-    title: String,
-    url: String,
-    at: i64,
-}
-
-#[derive(Serialize)]
-struct ScheduleArticles {
-    name: String,
-    next: Option<i64>,
-    articles: Vec<ArticleView>,
-    excluded: Vec<ExcludedArticle>,
-}
-
-async fn articles(
-    State(app): State<Arc<App>>,
-    me: Me,
-    Query(q): Query<Done>,
-) -> Result<Response, PageError> {
-    let mut c = view::context(&app, &me, "المقالات", "articles", q.done.as_deref());
-    let mut list = Vec::new();
-    for s in &app.settings.schedules {
-        let articles = app
-            .preview_articles(s)
-            .await?
-            .into_iter()
-            .map(|a| ArticleView {
-                id: a.id,
-                title: a.title,
-                url: a.url,
-                at: a.published_at.unwrap_or(a.arrived_at),
-            })
-            .collect();
-        list.push(ScheduleArticles {
-            name: s.name.clone(),
-            next: s.cron.next_after(Utc::now()).map(|t| t.timestamp_millis()),
-            articles,
-            excluded: app.store.excluded_articles(&s.name).await?,
-        });
-    }
-    c.insert("schedules", &list);
-    Ok(render("articles.html", &c))
-}
-
-#[derive(Deserialize)]
-struct Action {
-    action: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ScheduleForm {
-    schedule: String,
-}
-
-async fn exclude(
-    State(app): State<Arc<App>>,
-    me: Me,
-    Id(id): Id,
-    Path(Action { action }): Path<Action>,
-    Form(form): Form<ScheduleForm>,
-) -> Result<Response, PageError> {
-    let exclude = match action.as_str() {
-        "exclude" => true,
-        "include" => false,
-        _ => return Err(OpError::NotFound("action").into()),
-    };
-    app.exclude_article(&me, &form.schedule, id, exclude)
-        .await?;
-    let key = if exclude { "excluded" } else { "included" };
-    Ok(done("/admin/articles", key))
-}
 
 #[derive(Serialize)]
 struct ScheduleView {

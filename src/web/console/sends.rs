@@ -207,6 +207,7 @@ async fn send(
     c.insert("failures", &app.store.failures(id, 500).await?);
     c.insert("click_counts", &app.settings.newsletter.click_counts);
     c.insert("clicks", &app.store.digest_clicks(id).await?);
+    c.insert("test", &subject_test_view(&app, id).await?);
     Ok(render("send.html", &c))
 }
 
@@ -309,4 +310,42 @@ async fn start(
             Ok(done("/admin/sends", "nothing_new"))
         }
     }
+}
+
+/// A send's subject test for its page: each subject's sample, sent, clickers and rate, and
+/// the winner with why, in Arabic.
+async fn subject_test_view(app: &App, id: i64) -> anyhow::Result<Option<serde_json::Value>> {
+    let Some(t) = app.subject_test_results(id).await? else {
+        return Ok(None);
+    };
+    let rows: Vec<serde_json::Value> = t
+        .subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let rate = if s.sent > 0 {
+                format!("{:.1}٪", s.clicked as f64 * 100.0 / s.sent as f64)
+            } else {
+                "—".into()
+            };
+            serde_json::json!({"subject": s.subject, "readers": s.readers.to_string(), "sent": s.sent.to_string(),
+                               "clicked": s.clicked.to_string(), "rate": rate, "won": t.winner == Some(i as i64)})
+        })
+        .collect();
+    let why = match t.note.as_deref() {
+        None => "لم يُختر الفائز بعد: باقي القرّاء ينتظرون نهاية الاختبار.",
+        Some("significant") => {
+            "فاز بأكثر القرّاء نقراً، والفرق ذو دلالة إحصائية (اختبار النسبتين، ٩٥٪)."
+        }
+        Some("not_significant") => {
+            "فاز بأكثر القرّاء نقراً، لكن الفرق ليس ذا دلالة إحصائية (اختبار النسبتين، ٩٥٪): قد تكون الصدفة."
+        }
+        Some("tie") => "تعادل العنوانان الأولان في عدد من نقروا، ففاز الأسبق في القائمة.",
+        Some("no_clicks") => "لم ينقر أحد من العيّنات، ففاز العنوان الأول.",
+        Some(_) => "الجمهور أصغر من أن يُختبر عليه: وصل الجميعَ العنوانُ الأول.",
+    };
+    Ok(Some(
+        serde_json::json!({"rows": rows, "decide_at": t.decide_at,
+                               "decided": t.winner.is_some(), "why": why}),
+    ))
 }
