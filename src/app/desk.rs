@@ -34,6 +34,8 @@ pub struct DeskView {
     /// The editor's subject template, if set.
     pub subject: Option<String>,
     pub note_html: Option<String>,
+    /// The note as the console's form shows it for editing.
+    pub note_edit: Option<String>,
     pub lead: Option<i64>,
     /// The next digest's articles, in the order they will go (the lead first).
     pub order: Vec<i64>,

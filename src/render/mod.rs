@@ -20,7 +20,7 @@ mod when;
 
 pub use bidi::{escape_html, ltr_runs, rtl_plain_text, wrap_latin};
 pub use calendar::{arabic_date, arabic_date_time};
-pub use note::{MAX_NOTE, sanitize_note};
+pub use note::{MAX_NOTE, note_for_editing, sanitize_note};
 pub use plural::{
     HOUR, LINE, MINUTE, Noun, READER, READER_AFTER, RESULT, SECOND, count_ar, count_ar_as,
 };

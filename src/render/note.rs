@@ -114,6 +114,19 @@ pub fn note_email_html(clean: &str) -> String {
     out
 }
 
+/// A sanitised note as an editor edits it again: plain text when it is only paragraphs and
+/// line breaks (which typing makes again), else its HTML.
+pub fn note_for_editing(clean: &str) -> String {
+    let only_text = TAG
+        .captures_iter(clean)
+        .all(|c| matches!(&c[2], "p" | "br"));
+    if only_text {
+        note_text(clean)
+    } else {
+        clean.to_owned()
+    }
+}
+
 /// A sanitised note as plain text: a blank line between paragraphs, a link's address in
 /// parentheses after its text.
 pub fn note_text(clean: &str) -> String {
