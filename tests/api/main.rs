@@ -63,3 +63,4 @@ mod schema;
 mod story;
 mod subscribe;
 mod webhooks;
+mod welcome;
