@@ -1,5 +1,5 @@
-//! The writes a reader's links make: following a confirmation link, clicking an article in a
-//! digest. They come from the public pages rather than an editor, so no role is checked,
+//! The writes a reader's links make: following a confirmation link (and queuing the
+//! welcome), clicking an article in a digest. They come from the public pages rather than an editor, so no role is checked,
 //! but they go through `App` like every other write (the store call and what follows it, a
 //! counter here, stay in one place).
 
@@ -8,14 +8,23 @@ use crate::store::{ConfirmOutcome, now_ms};
 
 impl App {
     /// Confirms the sign-up a confirmation link names: `issued` is when the link was made, so
-    /// a link older than the reader's last sign-up is stale. For the web handler that has
-    /// checked the link's signature: the id alone proves nothing.
+    /// a link older than the reader's last sign-up is stale. With `newsletter.welcome`, the
+    /// reader's welcome is queued in the same transaction and the queue woken. For the web
+    /// handler that has checked the link's signature: the id alone proves nothing.
     pub(crate) async fn confirm(
         &self,
         subscriber: i64,
         issued: i64,
     ) -> anyhow::Result<ConfirmOutcome> {
-        self.store.confirm(subscriber, issued, now_ms()).await
+        let welcome = self.settings.newsletter.welcome;
+        let outcome = self
+            .store
+            .confirm(subscriber, issued, now_ms(), welcome)
+            .await?;
+        if welcome && outcome == ConfirmOutcome::Confirmed {
+            self.mail_queue.wake.notify_one();
+        }
+        Ok(outcome)
     }
 
     /// Counts a click on `article` of `digest` from the message `delivery` carried: once per

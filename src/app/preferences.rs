@@ -81,14 +81,12 @@ impl App {
     /// Whether a reader with `choice` gets the schedule `name`: the ones they chose, or,
     /// if they never chose, the ones new readers get.
     pub fn takes_schedule(&self, choice: &Choice, name: &str) -> bool {
-        match &choice.schedules {
-            Some(list) => list.split(',').any(|x| x == name),
-            None => self
-                .settings
-                .schedules
-                .iter()
-                .any(|x| x.name == name && x.for_new_readers),
-        }
+        let for_new_readers = self
+            .settings
+            .schedules
+            .iter()
+            .any(|x| x.name == name && x.for_new_readers);
+        choice.takes(name, for_new_readers)
     }
 
     /// Whether a stored list (a reader's `schedules` or `sections`) includes `name`; no list

@@ -140,7 +140,10 @@ mod tests {
                 "[smtp]\nhots = \"x\"",
                 "unknown key `smtp.hots`: did you mean `smtp.host`?",
             ),
-            ("[newsletter]\nwelcome = \"x\"", "planned but not supported"),
+            (
+                "[bounces]\ndmarc_folder = \"x\"",
+                "planned but not supported",
+            ),
             (
                 "[[dkim]]\ndomain = \"a.b\"\nselector = \"s\"\nalgoritm = \"x\"",
                 "`dkim[0].algorithm`?",

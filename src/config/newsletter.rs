@@ -57,6 +57,9 @@ pub struct Newsletter {
     pub calendar: Calendar,
     /// Links in digests go through `/r/…` and clicks are counted per article (no reader).
     pub click_counts: bool,
+    /// A reader who confirms gets one welcome message (what they chose, when it comes, the
+    /// latest digest): through the mail queue, once per reader, never to an imported one.
+    pub welcome: bool,
 }
 
 impl Newsletter {

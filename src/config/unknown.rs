@@ -24,7 +24,6 @@ const PLANNED: &[&str] = &[
     "relays",
     "delivery.warmup",
     "delivery.guard",
-    "newsletter.welcome",
     "bounces.dmarc_folder",
 ];
 

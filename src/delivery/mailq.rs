@@ -1,11 +1,13 @@
-//! One-off mail (the double opt-in confirmation) through a durable queue.
+//! One-off mail (the double opt-in confirmation, the welcome) through a durable queue.
 //!
 //! A sign-up stores its confirmation in `mail_queue` in the same transaction as the
 //! subscriber, so a reader who was answered "check your inbox" gets the mail even if the relay
-//! is down for a while or the process restarts. Rows are claimed with a lease like the
+//! is down for a while or the process restarts; a confirmation stores the reader's welcome
+//! the same way (`newsletter.welcome`, see `welcome`). Rows are claimed with a lease like the
 //! delivery ledger; a relay that cannot be reached costs no attempt, a 4xx is retried with
-//! growing delays, a 5xx or a day of trying ends it. The message is rendered when it is sent,
-//! so a reader who confirmed, left or signed up again meanwhile gets nothing stale.
+//! growing delays, a 5xx or too long a wait (`give_up_after`) ends it. The message is
+//! rendered when it is sent, so a reader who confirmed, left or signed up again meanwhile gets
+//! nothing stale.
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,13 +23,18 @@ use crate::{
     domain::VerpTarget,
     render::Renderer,
     shutdown::Shutdown,
-    store::{MailOutcome, QueuedMail, Store, now_ms},
+    store::{MailKind, MailOutcome, QueuedMail, Store, now_ms},
 };
+
+mod welcome;
 
 /// Emails claimed at once.
 const BATCH: i64 = 8;
 /// A confirmation not delivered within a day is given up: the reader has moved on.
-const GIVE_UP_AFTER_MS: i64 = 24 * 3600 * 1000;
+const CONFIRM_GIVE_UP_MS: i64 = 24 * 3600 * 1000;
+/// A welcome waits out a relay's outage of up to a week; later, digests have reached the
+/// reader and a welcome would be odd.
+const WELCOME_GIVE_UP_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Transient failures (4xx) tolerated before giving up.
 const MAX_ATTEMPTS: i64 = 10;
 /// Longest wait between tries.
@@ -41,7 +48,7 @@ pub struct MailQueue {
     store: Store,
     mailer: Mailer,
     renderer: Renderer,
-    /// Woken when this process queues a confirmation, so it goes out at once.
+    /// Woken when this process queues a confirmation or a welcome, so it goes out at once.
     pub wake: Arc<Notify>,
 }
 
@@ -107,7 +114,7 @@ impl MailQueue {
             Ok(()) => MailOutcome::Sent,
             Err(None) => MailOutcome::Skipped,
             Err(Some(SendError::Permanent(msg))) => MailOutcome::Failed { error: msg },
-            Err(Some(e)) if now - m.created_at > GIVE_UP_AFTER_MS => {
+            Err(Some(e)) if now - m.created_at > give_up_after(m.kind) => {
                 MailOutcome::Failed { error: e.message() }
             }
             Err(Some(SendError::Transient(msg))) if m.attempts >= MAX_ATTEMPTS => {
@@ -123,17 +130,18 @@ impl MailQueue {
                 }
             }
         };
+        let kind = m.kind.as_str();
         match (&record, error) {
             (MailOutcome::Sent | MailOutcome::Skipped, _) => {
-                tracing::debug!(outcome = label, "confirmation email")
+                tracing::debug!(outcome = label, kind, "one-off email")
             }
             (_, Some(error)) => {
-                tracing::warn!(subscriber = m.subscriber_id, reason = label, %error, "confirmation email not delivered yet")
+                tracing::warn!(subscriber = m.subscriber_id, kind, reason = label, %error, "one-off email not delivered yet")
             }
             _ => {}
         }
         if let Err(e) = self.store.record_mail(&m, record).await {
-            tracing::error!(error = %format!("{e:#}"), "cannot record a confirmation email; it comes back after its lease");
+            tracing::error!(error = %format!("{e:#}"), kind, "cannot record a one-off email; it comes back after its lease");
         }
     }
 
@@ -142,6 +150,14 @@ impl MailQueue {
         let Some(to) = m.email.as_deref() else {
             return Err(None);
         };
+        match m.kind {
+            MailKind::Confirm => self.confirmation(m, to).await,
+            MailKind::Welcome => self.welcome(m, to).await,
+        }
+    }
+
+    /// Sends `m`, a confirmation, to `to`.
+    async fn confirmation(&self, m: &QueuedMail, to: &str) -> Result<(), Option<SendError>> {
         let settings = &self.mailer.settings;
         let url = settings.public_url(&format!(
             "/confirm/{}",
@@ -171,5 +187,13 @@ impl MailQueue {
             .await
             .map(drop)
             .map_err(Some)
+    }
+}
+
+/// How long a one-off email may wait for the relay before it is given up.
+fn give_up_after(kind: MailKind) -> i64 {
+    match kind {
+        MailKind::Confirm => CONFIRM_GIVE_UP_MS,
+        MailKind::Welcome => WELCOME_GIVE_UP_MS,
     }
 }

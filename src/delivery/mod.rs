@@ -10,7 +10,7 @@
 //!   anything more;
 //! - `message` builds the bytes; `mailer` is the one path to the wire (build, sign, envelope,
 //!   send) that `transport` and `smtp` carry out, and `send_error` says what went wrong;
-//!   `mailq` is the queue of one-off mail (confirmations); `wait` is how the loops wait.
+//!   `mailq` is the queue of one-off mail (confirmations, welcomes); `wait` is how the loops wait.
 //!
 //! What a crash can duplicate is bounded: a row is marked sent at most one flush after its
 //! SMTP transaction ended, and the flush buffer holds at most `concurrency` outcomes, so at

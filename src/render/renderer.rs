@@ -1,5 +1,6 @@
 //! The `Renderer`: Tera with the embedded templates, rendering the digest (the email with its
-//! slots, and the public web copy), the confirmation email, the public pages and the embed.
+//! slots, and the public web copy), the confirmation and welcome emails, the public pages and
+//! the embed.
 //!
 //! Templates are files under `templates/` that a designer can open; the binary embeds them.
 
@@ -17,6 +18,7 @@ use super::{
     slots::SlotMarkers,
     text::{keep_site_name, preheader},
     views::{ArticleView, LinkItem, MostReadView, Page, article_view},
+    welcome::{WelcomeReader, chosen_schedules},
 };
 use crate::{
     config::{Schedule, Settings},
@@ -32,6 +34,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("page.html", include_str!("../../templates/page.html")),
     ("alert.html", include_str!("../../templates/alert.html")),
     ("alert.txt", include_str!("../../templates/alert.txt")),
+    ("welcome.html", include_str!("../../templates/welcome.html")),
+    ("welcome.txt", include_str!("../../templates/welcome.txt")),
 ];
 
 /// What tells a digest's email from an alert's: the template, the time zone its dates are
@@ -271,6 +275,53 @@ impl Renderer {
             html,
             rtl_plain_text(&text),
         ))
+    }
+
+    /// The welcome a confirmed reader gets once (`newsletter.welcome`): (subject, html,
+    /// text). List mail like a digest: its footer carries the reader's preferences and
+    /// unsubscribe links, filled in here (one reader, no slots).
+    pub fn welcome(
+        &self,
+        settings: &Settings,
+        r: &WelcomeReader<'_>,
+    ) -> anyhow::Result<(String, String, String)> {
+        let n = &settings.newsletter;
+        let name = keep_site_name(&n.name, n);
+        let mut ctx = Context::new();
+        ctx.insert("lang", &n.lang);
+        ctx.insert("name", &name);
+        ctx.insert("site_name", &keep_site_name(&n.site_name, n));
+        ctx.insert("site_url", &n.site_url);
+        let reader = r.name.trim();
+        ctx.insert("reader", reader);
+        ctx.insert("reader_html", &wrap_latin(reader));
+        ctx.insert("schedules", &chosen_schedules(settings, r.choice, r.zone));
+        if let Some((subject, url)) = &r.latest {
+            ctx.insert("latest_subject", subject);
+            ctx.insert("latest_subject_html", &wrap_latin(subject));
+            ctx.insert("latest_url", url);
+        }
+        ctx.insert("archive_url", &settings.public_url("/archive"));
+        ctx.insert("preferences_url", r.preferences_url);
+        ctx.insert("unsubscribe_url", r.unsubscribe_url);
+        ctx.insert(
+            "why",
+            &keep_site_name(
+                &format!("تصلك هذه الرسالة مرة واحدة لأنك أكّدت اشتراكك في {}.", n.name),
+                n,
+            ),
+        );
+        ctx.insert("postal_address", &n.postal_address);
+        ctx.insert("postal_address_html", &wrap_latin(&n.postal_address));
+        let html = self
+            .tera
+            .render("welcome.html", &ctx)
+            .context("failed to render welcome.html")?;
+        let text = self
+            .tera
+            .render("welcome.txt", &ctx)
+            .context("failed to render welcome.txt")?;
+        Ok((format!("أهلاً بك في {}", n.name), html, rtl_plain_text(&text)))
     }
 
     pub fn page(&self, settings: &Settings, page: &Page) -> String {

@@ -1,15 +1,19 @@
-//! The queue of one-off emails (confirmations): claimed with a lease like the ledger.
+//! The queue of one-off emails (confirmations, welcomes): claimed with a lease like the
+//! ledger.
 
 use std::time::Duration;
 
 use anyhow::Context;
 
 use super::{MailOutcome, QueuedMail, clock::now_ms};
+use crate::domain::SubscriberEmail;
 
 for_each_engine! {
     impl Db {
-        /// Claims due one-off emails with a lease, with the address each goes to while the
-        /// sign-up it was queued for still waits for it.
+        /// Claims due one-off emails with a lease, with the address each goes to while it is
+        /// still wanted: a confirmation while the sign-up it was queued for waits for it, a
+        /// welcome while its reader is confirmed (left and back again counts: it is still
+        /// their only one).
         pub(crate) async fn claim_mail(
             &self,
             limit: i64,
@@ -40,7 +44,9 @@ for_each_engine! {
                         "SELECT q.id, q.kind, q.subscriber_id, q.issued, q.attempts, q.lease_until, q.created_at,
                                 s.email AS email
                          FROM mail_queue q LEFT JOIN subscribers s
-                             ON s.id = q.subscriber_id AND s.status = 'pending' AND s.consented_at = q.issued
+                             ON s.id = q.subscriber_id
+                             AND ((q.kind = 'confirm' AND s.status = 'pending' AND s.consented_at = q.issued)
+                                  OR (q.kind = 'welcome' AND s.status = 'confirmed'))
                          WHERE q.id = $1",
                     )
                     .bind(id)
@@ -115,6 +121,48 @@ for_each_engine! {
             )
             .fetch_one(&self.pool)
             .await?)
+        }
+    }
+
+    impl Db {
+        /// Queues reader `id`'s welcome in the caller's transaction (the one that confirms
+        /// them), unless they had one (`welcomed_at`) or an import brought them (their consent
+        /// history holds an `import`): whether one was queued.
+        pub(crate) async fn queue_welcome(
+            conn: &mut Conn,
+            id: i64,
+            issued: i64,
+            now: i64,
+        ) -> anyhow::Result<bool> {
+            let email: Option<String> = sqlx::query_scalar(
+                "UPDATE subscribers SET welcomed_at = $2
+                 WHERE id = $1 AND welcomed_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM consent_events e WHERE e.subscriber_id = $1 AND e.event = 'import')
+                 RETURNING email",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("failed to mark the reader welcomed")?;
+            let Some(email) = email else {
+                return Ok(false);
+            };
+            // Every stored address passed `parse`; the lower-cased address is its inbox else.
+            let mailbox = SubscriberEmail::parse(&email)
+                .map_or_else(|_| email.to_lowercase(), |e| e.mailbox_key());
+            sqlx::query(
+                "INSERT INTO mail_queue (kind, subscriber_id, mailbox, issued, state, next_attempt_at, created_at)
+                 VALUES ('welcome', $1, $2, $3, 'pending', $4, $4)",
+            )
+            .bind(id)
+            .bind(&mailbox)
+            .bind(issued)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .context("failed to queue the welcome email")?;
+            Ok(true)
         }
     }
 }

@@ -177,7 +177,8 @@ facade! {
     /// Saves a reader's choice and clock together: the clock as it was, `None` when they are
     /// not subscribed (nothing saved).
     pub async fn set_preferences(&self, id: i64, choice: &Choice, clock: &ReaderClock) -> anyhow::Result<Option<ReaderClock>>;
-    pub async fn confirm(&self, id: i64, issued: i64, now: i64) -> anyhow::Result<ConfirmOutcome>;
+    /// Confirms a sign-up; with `welcome`, queues the reader's one welcome with it.
+    pub async fn confirm(&self, id: i64, issued: i64, now: i64, welcome: bool) -> anyhow::Result<ConfirmOutcome>;
     pub async fn confirm_state(&self, id: i64, issued: i64) -> anyhow::Result<ConfirmOutcome>;
     /// Unsubscribes and takes the reader out of every send's queue; `how` goes to the
     /// reader's consent history.

@@ -73,6 +73,7 @@ for_each_engine! {
             let queued = if status == SubscriberStatus::Pending.as_str() {
                 // Recent: confirmations of this inbox still unanswered (a reader who
                 // confirmed, left and comes back is not held up by the mail they answered).
+                // Only confirmations count: a welcome on its way holds up no sign-up.
                 let (recent, today, open): (i64, i64, i64) = sqlx::query_as(
                     "SELECT
                          CAST(COALESCE(SUM(CASE WHEN q.created_at > $2 AND q.state <> 'failed'
@@ -80,7 +81,7 @@ for_each_engine! {
                          CAST(COALESCE(SUM(CASE WHEN q.created_at > $3 THEN 1 ELSE 0 END), 0) AS BIGINT),
                          CAST(COALESCE(SUM(CASE WHEN q.subscriber_id = $4 AND q.state IN ('pending', 'sending') THEN 1 ELSE 0 END), 0) AS BIGINT)
                      FROM mail_queue q LEFT JOIN subscribers s ON s.id = q.subscriber_id
-                     WHERE q.mailbox = $1 AND q.created_at > $3",
+                     WHERE q.mailbox = $1 AND q.created_at > $3 AND q.kind = 'confirm'",
                 )
                 .bind(&mailbox)
                 .bind(now - CONFIRM_RESEND_MS)
@@ -109,12 +110,15 @@ for_each_engine! {
             Ok(queued)
         }
 
-        /// Confirms the sign-up a confirm token was issued for.
+        /// Confirms the sign-up a confirm token was issued for; with `welcome`, queues the
+        /// reader's one welcome in the same transaction (see `queue_welcome`), so a reader
+        /// who is confirmed is never left without it.
         pub(crate) async fn confirm(
             &self,
             id: i64,
             issued: i64,
             now: i64,
+            welcome: bool,
         ) -> anyhow::Result<ConfirmOutcome> {
             let mut tx = self.begin_write().await?;
             // A reader who confirms joins audiences with their choice (see `CHOICES_LOCK`).
@@ -141,6 +145,9 @@ for_each_engine! {
                     .bind(crate::store::feedback::suppression_key(&norm))
                     .execute(&mut *tx)
                     .await?;
+                if welcome {
+                    Db::queue_welcome(&mut tx, id, issued, now).await?;
+                }
             }
             self.commit(tx).await?;
             if updated > 0 {

@@ -65,3 +65,4 @@ mod story;
 mod subject_test;
 mod subscribe;
 mod webhooks;
+mod welcome;

@@ -1,5 +1,7 @@
 //! What the delivery workers hold and hand back: a digest's claimed ledger rows and their
-//! outcomes, and the mail queue's one-off emails (confirmations) and theirs.
+//! outcomes, and the mail queue's one-off emails (confirmations, welcomes) and theirs.
+
+use super::state::text_enum;
 
 /// A delivery a worker holds a lease on.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -75,19 +77,31 @@ pub enum Outcome {
     },
 }
 
-/// A one-off email (a confirmation) claimed from the mail queue.
+text_enum! {
+    /// What a one-off email is.
+    pub enum MailKind {
+        /// The double opt-in request, to a pending reader.
+        Confirm = "confirm",
+        /// The one welcome, to a reader who confirmed (`newsletter.welcome`).
+        Welcome = "welcome",
+    }
+}
+
+/// A one-off email (a confirmation, a welcome) claimed from the mail queue.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct QueuedMail {
     pub id: i64,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: MailKind,
     pub subscriber_id: i64,
-    /// The consent time the confirm link carries.
+    /// The consent time the confirm link carries (a welcome: the consent it confirmed).
     pub issued: i64,
     pub attempts: i64,
     pub lease_until: i64,
     pub created_at: i64,
-    /// `None` when there is nobody to send it to any more (confirmed meanwhile, left, erased,
-    /// or signed up again with a newer link).
+    /// `None` when there is nobody to send it to any more: a confirmation's reader confirmed
+    /// meanwhile, left, was erased or signed up again with a newer link; a welcome's reader
+    /// is no longer confirmed.
     pub email: Option<String>,
 }
 

@@ -105,6 +105,15 @@ pub struct Choice {
 }
 
 impl Choice {
+    /// Whether the reader takes the schedule `name`: the ones they chose, or, if they never
+    /// chose, those new readers get (`for_new_readers`, the schedule's `default`).
+    pub fn takes(&self, name: &str, for_new_readers: bool) -> bool {
+        match &self.schedules {
+            Some(list) => list.split(',').any(|x| x == name),
+            None => for_new_readers,
+        }
+    }
+
     /// The sections the reader takes in `schedule` (`None`: every one).
     pub fn sections_in(&self, schedule: &str) -> Option<&str> {
         self.by_schedule
