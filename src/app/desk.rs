@@ -12,7 +12,7 @@ use super::{Actor, App, OpError, Refusal};
 use crate::{
     config::Schedule,
     domain::SubjectTemplate,
-    render::{MAX_NOTE, Shaping, calendar, sanitize_note},
+    render::{MAX_NOTE, Shaping, calendar, note_for_editing, sanitize_note},
     store::{
         Article, Desk, DigestKind, DigestOutcome, Role, StoredDesk, SubjectTest, SubjectTestRow,
         now_ms, sample_size,
@@ -167,6 +167,7 @@ impl App {
             default_subject,
             subject: desk.subject.clone(),
             note_html: desk.note_html.clone(),
+            note_edit: desk.note_html.as_deref().map(note_for_editing),
             lead: desk
                 .lead
                 .filter(|l| articles.first().is_some_and(|a| a.id == *l)),
