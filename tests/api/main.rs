@@ -58,6 +58,7 @@ mod nul;
 mod processes;
 mod reader_zone;
 mod reading;
+mod report;
 mod resilience;
 mod schema;
 mod story;

@@ -12,6 +12,7 @@ mod dashboard;
 mod extract;
 mod newsroom;
 mod readers;
+mod report;
 mod respond;
 mod same_origin;
 mod sends;
@@ -40,6 +41,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .merge(readers::router())
         .merge(newsroom::router())
         .merge(sends::router())
+        .merge(report::router())
         .merge(alerts::router())
         .merge(accounts::router())
         .layer(RequestBodyLimitLayer::new(MAX_FORM))
