@@ -299,8 +299,8 @@ pub fn export_row<W: Write>(w: &mut csv::Writer<W>, s: &SubscriberRow) -> anyhow
     Ok(())
 }
 
-/// A field a spreadsheet would run as a formula gets a `'` in front.
-fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+/// A field a spreadsheet would run as a formula gets a `'` in front (every CSV we write).
+pub(crate) fn escape(s: &str) -> std::borrow::Cow<'_, str> {
     if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}").into()
     } else {

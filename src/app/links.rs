@@ -4,7 +4,10 @@
 //! counter here, stay in one place).
 
 use super::App;
-use crate::store::{ConfirmOutcome, now_ms};
+use crate::{
+    domain::Provider,
+    store::{Click, ClickCounted, ClickTarget, ConfirmOutcome, now_ms},
+};
 
 impl App {
     /// Confirms the sign-up a confirmation link names: `issued` is when the link was made, so
@@ -27,27 +30,42 @@ impl App {
         Ok(outcome)
     }
 
-    /// Counts a click on `article` of `digest` from the message `delivery` carried: once per
-    /// message and article, for the article and never for the reader. Returns whether it
-    /// counted. For the redirect handler that has checked the link's signature.
+    /// Counts a click on `article` from the message `delivery` carried (`target`, as the
+    /// store described it): once per message and article, for the article and never for
+    /// the reader; the message's first counted click also counts, for its edition and
+    /// mailbox provider, one more reader who clicked. For the redirect handler that has
+    /// checked the link's signature.
     pub(crate) async fn count_click(
         &self,
-        digest: i64,
+        target: &ClickTarget,
         delivery: i64,
         article: i64,
         at: i64,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<ClickCounted> {
         let mark = self.tokens.click_mark(delivery, article);
-        let counted = self.store.record_click(digest, article, &mark, at).await?;
-        if counted {
-            // A subject test counts readers who clicked, once per message.
-            let message = self.tokens.click_mark(delivery, 0);
-            self.store
-                .record_subject_click(delivery, &message, at)
-                .await?;
+        // Article ids start at 1: (message, 0) marks the message itself.
+        let message_mark = self.tokens.click_mark(delivery, 0);
+        let provider = target
+            .domain
+            .as_deref()
+            .map_or(Provider::Other, |d| self.settings.providers.of_domain(d));
+        let click = Click {
+            digest: target.digest_id,
+            article,
+            edition: target.edition,
+            provider,
+            mark: &mark,
+            message_mark: &message_mark,
+        };
+        let counted = self.store.record_click(&click, at).await?;
+        if counted.article {
             self.metrics
                 .clicks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if counted.first_of_message {
+            // A subject test counts readers who clicked: this message's first click.
+            self.store.record_subject_click(delivery).await?;
         }
         Ok(counted)
     }

@@ -59,6 +59,7 @@ impl Settings {
         )
         .context("delivery.window / delivery.window_timezone")?;
         settings.alerts.check()?;
+        settings.providers.check()?;
         settings.validate()?;
         Ok(settings)
     }

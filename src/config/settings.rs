@@ -12,6 +12,7 @@ use super::{
     dkim::DkimKeyConfig,
     feeds::{self, Feed},
     newsletter::Newsletter,
+    providers::Providers,
     schedules::{self, Schedule},
     sections::{self, Section},
     security::Security,
@@ -42,6 +43,8 @@ pub struct Settings {
     pub bounces: Bounces,
     pub webhooks: Webhooks,
     pub alerts: Alerts,
+    /// Address domains counted as a mailbox provider's, besides the built-in lists.
+    pub providers: Providers,
 }
 
 impl Settings {

@@ -67,6 +67,7 @@ mod digests;
 mod feedback;
 mod ledger;
 mod mailq;
+mod report;
 mod schedules;
 mod subject_tests;
 mod subscribers;
@@ -264,10 +265,18 @@ facade! {
 
     // ------------------------------------------------------------ clicks
     pub async fn click_target(&self, delivery: i64, article: i64) -> anyhow::Result<Option<ClickTarget>>;
-    /// Counts a click unless its mark was counted already.
-    pub async fn record_click(&self, digest: i64, article: i64, mark: &str, now: i64) -> anyhow::Result<bool>;
+    /// Counts a click unless its mark was counted already, and the message's first click.
+    pub async fn record_click(&self, click: &Click<'_>, now: i64) -> anyhow::Result<ClickCounted>;
     pub async fn most_clicked(&self, since: i64, limit: i64) -> anyhow::Result<Vec<LinkRow>>;
     pub async fn digest_clicks(&self, digest: i64) -> anyhow::Result<Vec<ArticleClicks>>;
+    /// A send's readers who clicked: (edition, provider, readers).
+    pub async fn send_clicks(&self, digest: i64) -> anyhow::Result<Vec<(i64, String, i64)>>;
+
+    // ------------------------------------------------------------ a send's report
+    /// What became of a send's messages per edition and address domain.
+    pub async fn send_report(&self, digest: i64) -> anyhow::Result<Vec<ReportRow>>;
+    /// A send's editions beyond the main one: (edition, its sections' slugs, comma-separated).
+    pub async fn edition_sections(&self, digest: i64) -> anyhow::Result<Vec<(i64, String)>>;
 
     // ------------------------------------------------------------ the editor's desk
     /// What an editor set for `schedule`'s next digest.
@@ -280,8 +289,8 @@ facade! {
     pub async fn subject_test(&self, digest: i64) -> anyhow::Result<Option<SubjectTestRow>>;
     /// Records the winner and releases the rest of the audience, once.
     pub async fn decide_subject_test(&self, digest: i64, winner: i64, subject: &str, note: &str, now: i64) -> anyhow::Result<bool>;
-    /// Counts a click for the subject a message carried, once per message.
-    pub async fn record_subject_click(&self, delivery: i64, mark: &str, now: i64) -> anyhow::Result<()>;
+    /// Counts one more reader who clicked for the subject a message carried.
+    pub async fn record_subject_click(&self, delivery: i64) -> anyhow::Result<()>;
 
     // ------------------------------------------------------------ dashboard
     pub async fn status_counts(&self) -> anyhow::Result<Vec<(SubscriberStatus, i64)>>;

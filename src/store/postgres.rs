@@ -40,6 +40,10 @@ macro_rules! engine_sql {
     (source_c) => {
         "(source COLLATE \"C\")"
     };
+    // Where a text first holds another, from 1 (0: nowhere); the arguments in the same order.
+    (strpos) => {
+        "strpos"
+    };
 }
 pub(crate) use engine_sql;
 

@@ -41,6 +41,10 @@ macro_rules! engine_sql {
     (email_order) => {
         "email_norm"
     };
+    // Where a text first holds another, from 1 (0: nowhere); the arguments in the same order.
+    (strpos) => {
+        "instr"
+    };
 }
 pub(crate) use engine_sql;
 

@@ -3,7 +3,7 @@
 //! each sample row names its subject (`variant`), held rows wait at [`HELD`], and choosing
 //! the winner releases them, once, whatever process does it.
 
-use super::{SubjectTest, SubjectTestRow, clock::DAY_MS};
+use super::{SubjectTest, SubjectTestRow};
 
 /// A digest's test columns: subjects (JSON), when decided, the winner, the note.
 type TestColumns = (Option<String>, Option<i64>, Option<i64>, Option<String>);
@@ -173,45 +173,18 @@ for_each_engine! {
             Ok(won)
         }
 
-        /// Counts a click for the subject `delivery` carried, once per message (`mark`, a
-        /// keyed hash of the message): distinct readers who clicked, never who.
-        pub(crate) async fn record_subject_click(
-            &self,
-            delivery: i64,
-            mark: &str,
-            now: i64,
-        ) -> anyhow::Result<()> {
-            let mut tx = self.begin_write().await?;
-            let row: Option<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
-                "SELECT d.digest_id, d.variant, g.test_winner FROM deliveries d
-                 JOIN digests g ON g.id = d.digest_id WHERE d.id = $1",
+        /// Counts one more reader who clicked for the subject `delivery` carried (called on a
+        /// message's first counted click): how many, never who.
+        pub(crate) async fn record_subject_click(&self, delivery: i64) -> anyhow::Result<()> {
+            sqlx::query(
+                "INSERT INTO subject_clicks (digest_id, variant, readers)
+                 SELECT digest_id, variant, 1 FROM deliveries WHERE id = $1 AND variant IS NOT NULL
+                 ON CONFLICT (digest_id, variant) DO UPDATE SET readers = subject_clicks.readers + 1",
             )
             .bind(delivery)
-            .fetch_optional(&mut *tx)
+            .execute(&self.pool)
             .await?;
-            let Some((digest, Some(variant), _)) = row else {
-                return Ok(());
-            };
-            let new = sqlx::query(
-                "INSERT INTO click_marks (mark, at) VALUES ($1, $2) ON CONFLICT (mark) DO NOTHING",
-            )
-            .bind(mark)
-            .bind(now.div_euclid(DAY_MS) * DAY_MS)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                > 0;
-            if new {
-                sqlx::query(
-                    "INSERT INTO subject_clicks (digest_id, variant, readers) VALUES ($1, $2, 1)
-                     ON CONFLICT (digest_id, variant) DO UPDATE SET readers = subject_clicks.readers + 1",
-                )
-                .bind(digest)
-                .bind(variant)
-                .execute(&mut *tx)
-                .await?;
-            }
-            self.commit(tx).await
+            Ok(())
         }
     }
 }

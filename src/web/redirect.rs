@@ -53,7 +53,7 @@ async fn follow(
     let in_digest = serde_json::from_str::<Vec<i64>>(&target.article_ids)
         .unwrap_or_default()
         .contains(&article);
-    let url = match target.url {
+    let url = match target.url.clone() {
         Some(u) if in_digest && crate::domain::safe_url(&u).is_some() => u,
         _ => return Ok(not_found()),
     };
@@ -65,8 +65,7 @@ async fn follow(
             .sent_at
             .is_some_and(|at| now - at >= SCANNER_WINDOW_MS);
     if counted {
-        app.count_click(target.digest_id, delivery, article, now)
-            .await?;
+        app.count_click(&target, delivery, article, now).await?;
     }
     Ok((
         StatusCode::FOUND,

@@ -59,6 +59,7 @@ mod nul;
 mod processes;
 mod reader_zone;
 mod reading;
+mod report;
 mod resilience;
 mod schema;
 mod story;

@@ -9,6 +9,7 @@ mod deliveries;
 mod desk;
 mod digests;
 mod feedback;
+mod report;
 mod state;
 mod subscribers;
 
@@ -20,5 +21,6 @@ pub use deliveries::*;
 pub use desk::*;
 pub use digests::*;
 pub use feedback::*;
+pub use report::*;
 pub use state::UnknownState;
 pub use subscribers::*;

@@ -13,6 +13,7 @@ mod desk;
 mod extract;
 mod newsroom;
 mod readers;
+mod report;
 mod respond;
 mod same_origin;
 mod sends;
@@ -42,6 +43,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .merge(newsroom::router())
         .merge(desk::router())
         .merge(sends::router())
+        .merge(report::router())
         .merge(alerts::router())
         .merge(accounts::router())
         .layer(RequestBodyLimitLayer::new(MAX_FORM))

@@ -208,6 +208,7 @@ async fn send(
     c.insert("click_counts", &app.settings.newsletter.click_counts);
     c.insert("clicks", &app.store.digest_clicks(id).await?);
     c.insert("test", &subject_test_view(&app, id).await?);
+    c.insert("report", &super::report::view(&app, id, p.status).await?);
     Ok(render("send.html", &c))
 }
 

@@ -81,6 +81,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/console/send.html"),
     ),
     (
+        "send_report.html",
+        include_str!("../../../templates/console/send_report.html"),
+    ),
+    (
         "alerts.html",
         include_str!("../../../templates/console/alerts.html"),
     ),
