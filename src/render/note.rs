@@ -13,6 +13,9 @@ pub const MAX_NOTE: usize = 4000;
 
 static TAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"<(/?)([a-z]+)([^>]*)>").expect("valid"));
+/// Markup the note keeps: text with none of it is typed text, even with a `<` in it.
+static MARKUP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)</?(p|br|b|strong|a)\b").expect("valid"));
 static HREF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"href="([^"]*)""#).expect("valid"));
 
 const P_STYLE: &str = "margin:0 0 10px 0;direction:rtl;text-align:right;color:#1a1a1a;font-size:16px;line-height:1.8;";
@@ -21,7 +24,7 @@ const P_STYLE: &str = "margin:0 0 10px 0;direction:rtl;text-align:right;color:#1
 /// https, mailto). Text typed without tags becomes paragraphs (a blank line between them)
 /// and line breaks. Empty when nothing is left.
 pub fn sanitize_note(input: &str) -> String {
-    let html = if input.contains('<') {
+    let html = if MARKUP.is_match(input) {
         input.to_owned()
     } else {
         input
