@@ -5,15 +5,15 @@
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 
-use super::alert_plan::reader_zone;
+use super::{alert_plan::reader_zone, planned};
 use crate::{
     config::{Deliver, Schedule},
     domain::SubscriberEmail,
     feeds::{self},
     render::{LinkItem, SlotMarkers},
     store::{
-        Alerted, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Progress, RenderedDigest,
-        RenderedEdition, Waves, now_ms,
+        Alerted, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Plan, PlanFill, Progress,
+        RenderedDigest, RenderedEdition, Waves, now_ms,
     },
 };
 
@@ -80,11 +80,12 @@ impl App {
         test_to: Option<&SubscriberEmail>,
     ) -> anyhow::Result<DigestOutcome> {
         let test_to = test_to.map(std::slice::from_ref).unwrap_or_default();
-        self.create_digest_by(schedule, kind, slot, test_to, None)
+        self.create_digest_by(schedule, kind, slot, test_to, None, None)
             .await
     }
 
-    /// [`App::create_digest`], recording who asked for it.
+    /// [`App::create_digest`], recording who asked for it; or starting a send planned for
+    /// later (`plan`: its own subject, its readers' local time, its row filled).
     pub(crate) async fn create_digest_by(
         &self,
         schedule: &Schedule,
@@ -92,7 +93,11 @@ impl App {
         slot: Option<i64>,
         test_to: &[SubscriberEmail],
         created_by: Option<&str>,
+        plan: Option<&Plan>,
     ) -> anyhow::Result<DigestOutcome> {
+        let with_subject = planned::with_plan_subject(schedule, plan)?;
+        let schedule: &Schedule = &with_subject;
+        let plan_clock = planned::plan_clock(plan)?;
         // A test send's addresses, one list (addresses hold no comma).
         let test_list = (!test_to.is_empty()).then(|| {
             test_to
@@ -109,6 +114,9 @@ impl App {
         // (the earliest zone's); passed already, it is due at once.
         let newsroom = self.settings.newsroom_tz();
         let wave_at = |zone: &str| {
+            if let Some(clock) = plan_clock {
+                return planned::instant_in(clock, reader_zone(Some(zone), newsroom));
+            }
             schedule
                 .cron
                 .in_zone(reader_zone(Some(zone), newsroom))
@@ -147,7 +155,12 @@ impl App {
                     .then_some(Waves {
                         newsroom: newsroom.name(),
                         at: &wave_at,
-                    }),
+                    })
+                    .or(plan_clock.map(|_| Waves {
+                        newsroom: newsroom.name(),
+                        at: &wave_at,
+                    })),
+                plan: plan.map(PlanFill::of),
             };
             let articles = self
                 .store

@@ -95,6 +95,8 @@ pub enum Refusal {
     NotConfirmed,
     #[error("the alert is {0}: it can no longer be {1}")]
     AlertState(crate::store::AlertStatus, &'static str),
+    #[error(transparent)]
+    Plan(#[from] super::planned::PlanRefusal),
 }
 
 impl Refusal {
@@ -135,6 +137,7 @@ impl Refusal {
                 "أُلغي هذا التنبيه من قبل.".into()
             }
             Refusal::AlertState(..) => "لا يمكن ذلك في حال التنبيه الآن.".into(),
+            Refusal::Plan(p) => p.arabic(),
         }
     }
 }
@@ -207,7 +210,7 @@ impl App {
             DigestKind::Test
         };
         let out = self
-            .create_digest_by(schedule, kind, None, test_to, Some(&actor.name))
+            .create_digest_by(schedule, kind, None, test_to, Some(&actor.name), None)
             .await?;
         if let DigestOutcome::Created { id, recipients } = out {
             let (action, detail) = if test_to.is_empty() {

@@ -17,12 +17,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
+    admin_later::{self as later, edit_send, list_sends},
     client::client_ip,
     error::ApiError,
     extract::{BodyError, PathId, StrictJson},
 };
 use crate::{
-    app::{Actor, App, OpError, SendControl},
+    app::{Actor, App, OpError, SendControl, send_status_name},
     domain::SubscriberEmail,
     store::{DigestOutcome, DigestStatus, NewArticle, ReaderFilter, Role, now_ms},
 };
@@ -31,8 +32,8 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
     Router::new()
         .route("/articles", post(add_article))
         .route("/ingest", post(ingest))
-        .route("/sends", post(create_send))
-        .route("/sends/{id}", get(send_status))
+        .route("/sends", post(create_send).get(list_sends))
+        .route("/sends/{id}", get(send_status).put(edit_send))
         .route("/sends/{id}/{action}", post(control))
         .route("/sends/{id}/failures", get(failures))
         .route("/alerts", get(list_alerts))
@@ -82,8 +83,11 @@ impl From<OpError> for ApiError {
             OpError::InvalidState(status) => ApiError::Invalid {
                 status: StatusCode::CONFLICT,
                 code: "invalid_state",
-                message: format!("the send is {status}"),
+                message: format!("the send is {}", send_status_name(status)),
             },
+            OpError::Refused(crate::app::Refusal::Plan(r)) => {
+                ApiError::invalid(r.code(), r.to_string())
+            }
             OpError::Refused(r @ crate::app::Refusal::AlertState(..)) => ApiError::Invalid {
                 status: StatusCode::CONFLICT,
                 code: "invalid_state",
@@ -101,7 +105,7 @@ impl From<OpError> for ApiError {
 }
 
 /// A send's id in the path; one that is not a number is this API's JSON 404.
-struct Id(i64);
+pub(super) struct Id(pub(super) i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
@@ -188,6 +192,13 @@ async fn ingest(
 struct SendIn {
     schedule: Option<String>,
     test_to: Option<String>,
+    /// A send for later: when (RFC 3339); see `later`.
+    at: Option<String>,
+    /// With `at`: each reader at `at`'s time of day in their own zone.
+    #[serde(default)]
+    local: bool,
+    /// With `at`: the send's own subject instead of the schedule's.
+    subject: Option<String>,
 }
 
 async fn create_send(
@@ -197,6 +208,18 @@ async fn create_send(
     body: Result<Option<StrictJson<SendIn>>, BodyError>,
 ) -> Result<Response, ApiError> {
     let req = body?.map(|StrictJson(r)| r).unwrap_or_default();
+    if req.at.is_some() || req.local || req.subject.is_some() {
+        return later::plan(
+            &app,
+            &actor,
+            req.schedule,
+            req.test_to,
+            req.at,
+            req.local,
+            req.subject,
+        )
+        .await;
+    }
     let test_to = match req.test_to.as_deref() {
         Some(t) => Some(
             SubscriberEmail::parse(t)
@@ -233,6 +256,9 @@ async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Val
     // Clicks per article of this send (`newsletter.click_counts`); never per reader.
     let clicks = app.store.digest_clicks(p.id).await?;
     v["clicks"] = serde_json::to_value(&clicks).map_err(anyhow::Error::from)?;
+    // A send planned for later: `scheduled` while it waits, when it starts, why it sent
+    // nothing.
+    later::describe(&app, p.id, &mut v).await?;
     // A local-hour send's waves: zone, the slot's hour there, readers, sent.
     let waves = app.send_waves(p.id).await?;
     if !waves.is_empty() {

@@ -6,6 +6,7 @@
 //! strictly), `error` (the API's and the reader pages' failures), `page` (the reader's pages).
 
 mod admin;
+mod admin_later;
 mod archive;
 mod client;
 mod clock_form;

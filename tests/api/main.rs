@@ -53,6 +53,7 @@ mod deliverability;
 mod delivery;
 mod digest;
 mod http;
+mod later;
 mod local_hour;
 mod nul;
 mod processes;

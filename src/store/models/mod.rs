@@ -8,6 +8,7 @@ mod clicks;
 mod deliveries;
 mod digests;
 mod feedback;
+mod planned;
 mod state;
 mod subscribers;
 
@@ -18,5 +19,6 @@ pub use clicks::*;
 pub use deliveries::*;
 pub use digests::*;
 pub use feedback::*;
+pub use planned::*;
 pub use state::UnknownState;
 pub use subscribers::*;

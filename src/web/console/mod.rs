@@ -11,6 +11,7 @@ mod alerts;
 mod dashboard;
 mod extract;
 mod newsroom;
+mod planned;
 mod readers;
 mod respond;
 mod same_origin;
@@ -40,6 +41,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .merge(readers::router())
         .merge(newsroom::router())
         .merge(sends::router())
+        .merge(planned::router())
         .merge(alerts::router())
         .merge(accounts::router())
         .layer(RequestBodyLimitLayer::new(MAX_FORM))
