@@ -276,13 +276,18 @@ impl App {
                     plan.created_by.as_deref(),
                     Some(&plan),
                 )
-                .await?;
+                .await;
             match out {
-                DigestOutcome::Created { .. } => started += 1,
-                DigestOutcome::NothingNew => {
+                // One that cannot start now (a render that fails) does not hold up the
+                // others; it is tried again at the next pass.
+                Err(e) => {
+                    tracing::error!(digest = plan.id, error = %format!("{e:#}"), "cannot start a planned send")
+                }
+                Ok(DigestOutcome::Created { .. }) => started += 1,
+                Ok(DigestOutcome::NothingNew) => {
                     tracing::info!(digest = plan.id, "a planned send found nothing new; done")
                 }
-                _ => {
+                Ok(out) => {
                     tracing::debug!(digest = plan.id, outcome = ?out, "a planned send was started, cancelled or edited elsewhere")
                 }
             }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    admin_later::{self as later, edit_send, list_sends},
+    admin_later::{self as later, EditIn, list_sends},
     client::client_ip,
     error::ApiError,
     extract::{BodyError, PathId, StrictJson},
@@ -105,7 +105,7 @@ impl From<OpError> for ApiError {
 }
 
 /// A send's id in the path; one that is not a number is this API's JSON 404.
-pub(super) struct Id(pub(super) i64);
+struct Id(i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
@@ -245,6 +245,16 @@ async fn create_send(
             Ok((StatusCode::OK, Json(json!({"id": id, "reason": "exists"}))).into_response())
         }
     }
+}
+
+/// A send for later moved or retitled while it waits (`later`).
+async fn edit_send(
+    State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
+    Id(id): Id,
+    body: Result<StrictJson<EditIn>, BodyError>,
+) -> Result<Json<Value>, ApiError> {
+    later::edit(&app, &actor, id, body).await
 }
 
 async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Value>, ApiError> {

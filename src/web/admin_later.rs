@@ -16,7 +16,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    admin::Id,
     error::ApiError,
     extract::{BodyError, StrictJson},
 };
@@ -74,10 +73,10 @@ pub(super) struct EditIn {
 }
 
 /// `PUT /api/sends/{id}` `{"at"?, "subject"?}`: while it waits (409 after it starts).
-pub(super) async fn edit_send(
-    State(app): State<Arc<App>>,
-    Extension(actor): Extension<Actor>,
-    Id(id): Id,
+pub(super) async fn edit(
+    app: &App,
+    actor: &Actor,
+    id: i64,
     body: Result<StrictJson<EditIn>, BodyError>,
 ) -> Result<Json<Value>, ApiError> {
     actor.require(Role::Editor)?;
@@ -89,7 +88,7 @@ pub(super) async fn edit_send(
         ));
     }
     let at = e.at.as_deref().map(parse_at).transpose()?;
-    let plan = app.edit_plan(&actor, id, at, e.subject.as_deref()).await?;
+    let plan = app.edit_plan(actor, id, at, e.subject.as_deref()).await?;
     Ok(Json(
         serde_json::to_value(app.plan_view(&plan)).map_err(anyhow::Error::from)?,
     ))
