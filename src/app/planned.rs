@@ -356,7 +356,7 @@ impl App {
         })
     }
 
-    /// «في 5 يناير 07:00» (the newsroom's time), for the audit log.
+    /// «في 2027-01-05 07:00» (the newsroom's time, or each reader's), for the audit log.
     fn plan_in_words(&self, w: &Worked) -> String {
         let when = match &w.local_time {
             Some(clock) => format!("{} بتوقيت كل قارئ", clock.replace('T', " ")),
