@@ -387,6 +387,7 @@ impl App {
                 &[],
                 Some(&actor.name),
                 Some(&test),
+                None,
             )
             .await?;
         if let DigestOutcome::Created { id, recipients } = out {

@@ -8,6 +8,7 @@ use chrono::{TimeZone, Utc};
 use super::{
     alert_plan::reader_zone,
     desk::{arrange, shaping},
+    planned,
 };
 use crate::{
     config::{Deliver, Schedule},
@@ -15,8 +16,8 @@ use crate::{
     feeds::{self},
     render::{LinkItem, SlotMarkers},
     store::{
-        Alerted, Desk, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Progress,
-        RenderedDigest, RenderedEdition, SubjectTest, Waves, now_ms,
+        Alerted, Desk, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Plan, PlanFill,
+        Progress, RenderedDigest, RenderedEdition, SubjectTest, Waves, now_ms,
     },
 };
 
@@ -83,12 +84,14 @@ impl App {
         test_to: Option<&SubscriberEmail>,
     ) -> anyhow::Result<DigestOutcome> {
         let test_to = test_to.map(std::slice::from_ref).unwrap_or_default();
-        self.create_digest_by(schedule, kind, slot, test_to, None, None)
+        self.create_digest_by(schedule, kind, slot, test_to, None, None, None)
             .await
     }
 
     /// [`App::create_digest`], recording who asked for it, with a subject test (else the
-    /// one the editor's desk holds, if any). What the desk holds shapes the digest.
+    /// one the editor's desk holds, if any); or starting a send planned for later (`plan`:
+    /// its own subject, its readers' local time, its row filled). What the desk holds
+    /// shapes the digest.
     pub(crate) async fn create_digest_by(
         &self,
         schedule: &Schedule,
@@ -97,7 +100,11 @@ impl App {
         test_to: &[SubscriberEmail],
         created_by: Option<&str>,
         subject_test: Option<&SubjectTest>,
+        plan: Option<&Plan>,
     ) -> anyhow::Result<DigestOutcome> {
+        let with_subject = planned::with_plan_subject(schedule, plan)?;
+        let schedule: &Schedule = &with_subject;
+        let plan_clock = planned::plan_clock(plan)?;
         // A test send's addresses, one list (addresses hold no comma).
         let test_list = (!test_to.is_empty()).then(|| {
             test_to
@@ -114,6 +121,9 @@ impl App {
         // (the earliest zone's); passed already, it is due at once.
         let newsroom = self.settings.newsroom_tz();
         let wave_at = |zone: &str| {
+            if let Some(clock) = plan_clock {
+                return planned::instant_in(clock, reader_zone(Some(zone), newsroom));
+            }
             schedule
                 .cron
                 .in_zone(reader_zone(Some(zone), newsroom))
@@ -123,7 +133,11 @@ impl App {
         };
         for _ in 0..RENDER_ATTEMPTS {
             let stored = self.store.next_digest(&schedule.name).await?;
-            let desk = stored.as_ref().map(|s| s.desk.clone()).unwrap_or_default();
+            let mut desk = stored.as_ref().map(|s| s.desk.clone()).unwrap_or_default();
+            if plan.is_some_and(|p| p.planned_subject.is_some()) {
+                // A send planned with its own subject keeps it over the desk's.
+                desk.subject = None;
+            }
             // A test send tries the subject the desk holds, not a subject test.
             let subject_test = match (kind, subject_test) {
                 (DigestKind::Test, _) => None,
@@ -162,7 +176,12 @@ impl App {
                     .then_some(Waves {
                         newsroom: newsroom.name(),
                         at: &wave_at,
-                    }),
+                    })
+                    .or(plan_clock.map(|_| Waves {
+                        newsroom: newsroom.name(),
+                        at: &wave_at,
+                    })),
+                plan: plan.map(PlanFill::of),
             };
             let articles = self
                 .store

@@ -99,6 +99,8 @@ pub enum Refusal {
     /// and in Arabic for the console.
     #[error("{en}")]
     Desk { en: String, ar: String },
+    #[error(transparent)]
+    Plan(#[from] super::planned::PlanRefusal),
 }
 
 impl Refusal {
@@ -140,6 +142,7 @@ impl Refusal {
             }
             Refusal::AlertState(..) => "لا يمكن ذلك في حال التنبيه الآن.".into(),
             Refusal::Desk { ar, .. } => ar.clone(),
+            Refusal::Plan(p) => p.arabic(),
         }
     }
 }
@@ -215,7 +218,7 @@ impl App {
             DigestKind::Test
         };
         let out = self
-            .create_digest_by(schedule, kind, None, test_to, Some(&actor.name), None)
+            .create_digest_by(schedule, kind, None, test_to, Some(&actor.name), None, None)
             .await?;
         if let DigestOutcome::Created { id, recipients } = out {
             let (action, detail) = if test_to.is_empty() {

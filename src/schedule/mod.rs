@@ -8,7 +8,8 @@
 //! A local-hour schedule (`deliver = "local"`) fires in the zone furthest ahead among its
 //! readers' ([`App::lead_zone`], read at most every [`ZONES_EVERY`]); each reader's row
 //! waits for the slot in their own. The loop also starts approved alerts when their undo
-//! window ends, polling at least every [`ALERTS_EVERY`] (another process may approve one).
+//! window ends, and sends planned for later when their time comes, polling at least every
+//! [`ALERTS_EVERY`] (another process may approve or plan one).
 
 use std::{
     sync::Arc,
@@ -70,10 +71,19 @@ pub async fn run(app: Arc<App>, mut shutdown: Shutdown) -> anyhow::Result<()> {
         if let Err(e) = app.decide_subject_tests().await {
             tracing::error!(error = %format!("{e:#}"), "cannot decide subject tests");
         }
-        // Sleep until the next slot of any schedule or the next alert, re-checking at least
-        // every ALERTS_EVERY.
+        if let Err(e) = app.start_due_plans().await {
+            tracing::error!(error = %format!("{e:#}"), "cannot start sends planned for later");
+        }
+        // Sleep until the next slot of any schedule, the next alert or the next planned send,
+        // re-checking at least every ALERTS_EVERY.
         let next_alert = app
             .next_alert_at()
+            .await
+            .ok()
+            .flatten()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+        let next_plan = app
+            .next_plan_at()
             .await
             .ok()
             .flatten()
@@ -82,6 +92,7 @@ pub async fn run(app: Arc<App>, mut shutdown: Shutdown) -> anyhow::Result<()> {
             .iter()
             .filter_map(|(_, s, _)| s.next_after(now))
             .chain(next_alert)
+            .chain(next_plan)
             .min();
         let wait = next
             .and_then(|n| (n - Utc::now()).to_std().ok())

@@ -137,10 +137,16 @@ for_each_engine! {
                 if req.test_to.is_none() {
                     advance(req.slot, None).execute(&mut *conn).await?;
                 }
+                // A send planned for later: done, having found nothing new (store::planned).
+                if let Some(p) = req.plan
+                    && !Db::plan_found_nothing(conn, p).await?
+                {
+                    return Ok(DigestOutcome::Exists(p.id));
+                }
                 return Ok(DigestOutcome::NothingNew);
             };
             let now = now_ms();
-            let id: i64 = sqlx::query_scalar(
+            let insert = sqlx::query_scalar(
                 "INSERT INTO digests (schedule, kind, slot, subject, html, text, web_html, slot_key, preheader,
                                       article_ids, test_to, status, created_at, started_at, created_by)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', $12, $12, $13) RETURNING id",
@@ -157,9 +163,15 @@ for_each_engine! {
             .bind(serde_json::to_string(&rendered.article_ids)?)
             .bind(req.test_to)
             .bind(now)
-            .bind(req.created_by)
-            .fetch_one(&mut *conn)
-            .await?;
+            .bind(req.created_by);
+            // A send planned for later fills its waiting row instead, once (store::planned).
+            let id: i64 = match req.plan {
+                None => insert.fetch_one(&mut *conn).await?,
+                Some(p) => match Db::fill_plan(conn, p, &req, rendered, now).await? {
+                    Some(id) => id,
+                    None => return Ok(DigestOutcome::Exists(p.id)),
+                },
+            };
             if req.test_to.is_none() {
                 // What the editor set was for this digest only.
                 Db::drop_desk(conn, req.schedule).await?;
@@ -357,11 +369,12 @@ for_each_engine! {
         }
 
         /// Sent digests for the public archive (test sends and cancelled ones are not
-        /// published).
+        /// published, nor sends planned for later that wait or found nothing new).
         pub(crate) async fn archive(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<ArchiveEntry>> {
             Ok(sqlx::query_as::<_, ArchiveEntry>(
                 "SELECT id, schedule, subject, created_at FROM digests
-                 WHERE kind <> 'test' AND status <> 'cancelled' AND schedule <> $3
+                 WHERE kind <> 'test' AND status NOT IN ('cancelled', 'queued') AND reason IS NULL
+                   AND schedule <> $3
                  ORDER BY id DESC LIMIT $1 OFFSET $2",
             )
             .bind(limit)
@@ -385,7 +398,8 @@ for_each_engine! {
         }
 
         /// Moves a digest between sending, paused and cancelled. Returns false when the
-        /// digest is not in a state that allows the change.
+        /// digest is not in a state that allows the change (a send planned for later, still
+        /// `queued`, is cancelled, never paused: it has nothing to pause yet).
         ///
         /// Resuming a send that was stopped (failed) puts its failed deliveries back in the
         /// queue: the failures that stopped it were the relay's, and say nothing about the
@@ -399,7 +413,7 @@ for_each_engine! {
             let mut tx = self.begin_write().await?;
             let changed = match to {
                 DigestStatus::Paused => sqlx::query(
-                    "UPDATE digests SET status = 'paused' WHERE id = $1 AND status IN ('queued', 'sending')",
+                    "UPDATE digests SET status = 'paused' WHERE id = $1 AND status = 'sending'",
                 )
                 .bind(id)
                 .execute(&mut *tx)

@@ -67,6 +67,7 @@ mod digests;
 mod feedback;
 mod ledger;
 mod mailq;
+mod planned;
 mod report;
 mod schedules;
 mod subject_tests;
@@ -245,6 +246,20 @@ facade! {
     pub async fn fail_digest(&self, id: i64, error: &str) -> anyhow::Result<()>;
     pub async fn retry_failed(&self, id: i64) -> anyhow::Result<u64>;
     pub async fn failures(&self, id: i64, limit: i64) -> anyhow::Result<Vec<Failure>>;
+
+    // ------------------------------------------------------------ sends for later
+    /// Stores a send planned for later (status `queued`); its id.
+    pub async fn plan_send(&self, p: NewPlan<'_>) -> anyhow::Result<i64>;
+    /// A planned send, waiting or started; `None` for any other send.
+    pub async fn plan(&self, id: i64) -> anyhow::Result<Option<Plan>>;
+    /// Planned sends still waiting, soonest first (only those due by `due_by`, if given).
+    pub async fn waiting_plans(&self, due_by: Option<i64>, limit: i64) -> anyhow::Result<Vec<Plan>>;
+    /// When the next planned send starts.
+    pub async fn next_plan_at(&self) -> anyhow::Result<Option<i64>>;
+    /// Moves a waiting send or changes its subject; false once it started or was cancelled.
+    pub async fn edit_plan(&self, id: i64, p: NewPlan<'_>) -> anyhow::Result<bool>;
+    /// Cancels a waiting send that can no longer start, saying why.
+    pub async fn drop_plan(&self, id: i64, reason: &str) -> anyhow::Result<bool>;
 
     // ------------------------------------------------------------ the ledger
     /// Claims due deliveries with a lease.

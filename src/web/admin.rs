@@ -17,12 +17,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
+    admin_later::{self as later, EditIn, list_sends},
     client::client_ip,
     error::ApiError,
     extract::{BodyError, PathId, StrictJson},
 };
 use crate::{
-    app::{Actor, App, OpError, SendControl, SubjectTestIn},
+    app::{Actor, App, OpError, SendControl, SubjectTestIn, send_status_name},
     domain::SubscriberEmail,
     store::{DigestOutcome, DigestStatus, NewArticle, ReaderFilter, Role, now_ms},
 };
@@ -31,8 +32,8 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
     Router::new()
         .route("/articles", post(add_article))
         .route("/ingest", post(ingest))
-        .route("/sends", post(create_send))
-        .route("/sends/{id}", get(send_status))
+        .route("/sends", post(create_send).get(list_sends))
+        .route("/sends/{id}", get(send_status).put(edit_send))
         .route("/sends/{id}/{action}", post(control))
         .route("/sends/{id}/failures", get(failures))
         .route("/sends/{id}/report.csv", get(report_csv))
@@ -84,8 +85,11 @@ impl From<OpError> for ApiError {
             OpError::InvalidState(status) => ApiError::Invalid {
                 status: StatusCode::CONFLICT,
                 code: "invalid_state",
-                message: format!("the send is {status}"),
+                message: format!("the send is {}", send_status_name(status)),
             },
+            OpError::Refused(crate::app::Refusal::Plan(r)) => {
+                ApiError::invalid(r.code(), r.to_string())
+            }
             OpError::Refused(r @ crate::app::Refusal::AlertState(..)) => ApiError::Invalid {
                 status: StatusCode::CONFLICT,
                 code: "invalid_state",
@@ -192,6 +196,13 @@ struct SendIn {
     test_to: Option<String>,
     /// Two to four subjects tried on samples; readers' clicks choose the one the rest get.
     subject_test: Option<SubjectTestIn>,
+    /// A send for later: when (RFC 3339); see `later`.
+    at: Option<String>,
+    /// With `at`: each reader at `at`'s time of day in their own zone.
+    #[serde(default)]
+    local: bool,
+    /// With `at`: the send's own subject instead of the schedule's.
+    subject: Option<String>,
 }
 
 async fn create_send(
@@ -201,6 +212,26 @@ async fn create_send(
     body: Result<Option<StrictJson<SendIn>>, BodyError>,
 ) -> Result<Response, ApiError> {
     let req = body?.map(|StrictJson(r)| r).unwrap_or_default();
+    if req.at.is_some() || req.local || req.subject.is_some() {
+        if req.subject_test.is_some() {
+            return Err(ApiError::invalid(
+                "invalid_request",
+                "subject_test: a send for later takes the subject test its schedule's desk holds \
+                 (PUT /api/schedules/{name}/next)"
+                    .to_owned(),
+            ));
+        }
+        return later::plan(
+            &app,
+            &actor,
+            req.schedule,
+            req.test_to,
+            req.at,
+            req.local,
+            req.subject,
+        )
+        .await;
+    }
     let test_to = match req.test_to.as_deref() {
         Some(t) => Some(
             SubscriberEmail::parse(t)
@@ -241,6 +272,16 @@ async fn create_send(
     }
 }
 
+/// A send for later moved or retitled while it waits (`later`).
+async fn edit_send(
+    State(app): State<Arc<App>>,
+    Extension(actor): Extension<Actor>,
+    Id(id): Id,
+    body: Result<StrictJson<EditIn>, BodyError>,
+) -> Result<Json<Value>, ApiError> {
+    later::edit(&app, &actor, id, body).await
+}
+
 async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Value>, ApiError> {
     let p = app.store.progress(id).await?.ok_or(ApiError::NotFound)?;
     let mut v = serde_json::to_value(&p).map_err(anyhow::Error::from)?;
@@ -262,6 +303,9 @@ async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Val
         let providers = app.send_report(p.id).await?;
         v["providers"] = serde_json::to_value(&providers).map_err(anyhow::Error::from)?;
     }
+    // A send planned for later: `scheduled` while it waits, when it starts, why it sent
+    // nothing.
+    later::describe(&app, p.id, &mut v).await?;
     // A local-hour send's waves: zone, the slot's hour there, readers, sent.
     let waves = app.send_waves(p.id).await?;
     if !waves.is_empty() {

@@ -164,8 +164,9 @@ async fn archive_entry(
     let Some(d) = app.store.digest(id).await? else {
         return Ok(not_found());
     };
-    // A cancelled send was never published.
-    if d.status == DigestStatus::Cancelled {
+    // A cancelled send was never published; a send planned for later has no digest while
+    // it waits, nor ever if nothing was new at its time.
+    if d.status == DigestStatus::Cancelled || d.html.is_empty() {
         return Ok(not_found());
     }
     // A test send is not published; its own "view in browser" link carries the key.

@@ -8,6 +8,7 @@
 
 mod admin;
 mod admin_desk;
+mod admin_later;
 mod archive;
 mod client;
 mod clock_form;

@@ -54,6 +54,7 @@ mod delivery;
 mod desk;
 mod digest;
 mod http;
+mod later;
 mod local_hour;
 mod nul;
 mod processes;

@@ -68,6 +68,9 @@ pub struct DigestRequest<'a> {
     pub desk: Option<i64>,
     /// A subject test: samples get each subject, the rest wait for the winner.
     pub subject_test: Option<&'a super::SubjectTest>,
+    /// A send planned for later, starting: its row is filled instead of a new one inserted,
+    /// only while it still waits as read ([`DigestOutcome::Exists`] otherwise).
+    pub plan: Option<super::PlanFill<'a>>,
 }
 
 /// (reader, article, the reader's sections for the schedule, `None`: every section).
@@ -117,7 +120,8 @@ pub enum DigestOutcome {
         id: i64,
         recipients: i64,
     },
-    /// This schedule slot already has its digest.
+    /// This schedule slot already has its digest; or this planned send was started,
+    /// cancelled or edited elsewhere since it was read.
     Exists(i64),
     NothingNew,
     /// The schedule is paused: its slot passed without a digest.
@@ -214,6 +218,10 @@ pub struct SendSummary {
     pub created_at: i64,
     pub finished_at: Option<i64>,
     pub created_by: Option<String>,
+    /// A send planned for later: when it starts (or started).
+    pub starts_at: Option<i64>,
+    /// Why a planned send sent nothing (`nothing_new`).
+    pub reason: Option<String>,
 }
 
 /// A local-hour send's wave: its readers in one zone, due when the slot falls there.

@@ -12,6 +12,7 @@ mod dashboard;
 mod desk;
 mod extract;
 mod newsroom;
+mod planned;
 mod readers;
 mod report;
 mod respond;
@@ -44,6 +45,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .merge(desk::router())
         .merge(sends::router())
         .merge(report::router())
+        .merge(planned::router())
         .merge(alerts::router())
         .merge(accounts::router())
         .layer(RequestBodyLimitLayer::new(MAX_FORM))

@@ -56,6 +56,7 @@ async fn list(
         .flatten();
     c.insert("sends", &sends);
     c.insert("older", &older);
+    super::planned::insert_plans(&app, &me, &mut c).await?;
     Ok(render("sends.html", &c))
 }
 
@@ -162,6 +163,7 @@ async fn send(
     };
     c.insert("archive_url", &archive_url);
     c.insert("created_by", &s.created_by);
+    c.insert("plan", &app.store.plan(id).await?);
     #[derive(Serialize)]
     struct SendView<'a> {
         id: i64,

@@ -262,7 +262,7 @@ pub fn role_label(r: Role) -> &'static str {
 
 pub fn send_status_label(s: DigestStatus) -> &'static str {
     match s {
-        DigestStatus::Queued => "في الانتظار",
+        DigestStatus::Queued => "بانتظار موعده",
         DigestStatus::Sending => "جارٍ الإرسال",
         DigestStatus::Paused => "متوقّف مؤقتاً",
         DigestStatus::Done => "اكتمل",
@@ -379,6 +379,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("send_resume", "استئناف إرسال"),
     ("send_cancel", "إلغاء إرسال"),
     ("send_retry", "إعادة محاولة الفاشلة"),
+    ("send_plan", "جدولة إرسال لوقت لاحق"),
+    ("send_plan_edit", "تعديل إرسال مجدول"),
     ("alert_send", "إرسال تنبيه عاجل"),
     ("alert_cancel", "إلغاء تنبيه عاجل"),
     ("reader_unsubscribe", "إلغاء اشتراك قارئ"),
@@ -434,6 +436,8 @@ fn flash(key: &str) -> Option<&'static str> {
         "retried" => "أُعيدت الرسائل الفاشلة إلى قائمة الإرسال.",
         "nothing_to_retry" => "لا توجد رسائل فاشلة لإعادة المحاولة.",
         "tested" => "أُرسلت النسخة التجريبية.",
+        "planned" => "جُدول الإرسال: يبدأ في موعده، ويمكنك تعديله أو إلغاؤه حتى ذلك الحين.",
+        "plan_changed" => "عُدّل الإرسال المجدول.",
         "nothing_new" => "لا جديد لهذا الجدول: لم يُرسل شيء.",
         "alert_sent" => "سيُرسل التنبيه حين تنتهي مهلة التراجع.",
         "alert_cancelled" => "أُلغي التنبيه: لن يصل إلى أحد.",

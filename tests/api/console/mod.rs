@@ -6,6 +6,7 @@
 //! helpers they share live in `helpers::console`.
 
 mod alerts;
+mod later;
 mod readers;
 mod roles;
 mod second_factor;
