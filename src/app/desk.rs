@@ -385,9 +385,11 @@ impl App {
                 DigestKind::Manual,
                 None,
                 &[],
-                Some(&actor.name),
-                Some(&test),
-                None,
+                super::asked::Asked {
+                    by: Some(&actor.name),
+                    subject_test: Some(&test),
+                    plan: None,
+                },
             )
             .await?;
         if let DigestOutcome::Created { id, recipients } = out {

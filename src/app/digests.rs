@@ -7,6 +7,7 @@ use chrono::{TimeZone, Utc};
 
 use super::{
     alert_plan::reader_zone,
+    asked::Asked,
     desk::{arrange, shaping},
     planned,
 };
@@ -16,8 +17,8 @@ use crate::{
     feeds::{self},
     render::{LinkItem, SlotMarkers},
     store::{
-        Alerted, Desk, DigestKind, DigestOutcome, DigestRequest, DigestStatus, Plan, PlanFill,
-        Progress, RenderedDigest, RenderedEdition, SubjectTest, Waves, now_ms,
+        Alerted, Desk, DigestKind, DigestOutcome, DigestRequest, DigestStatus, PlanFill, Progress,
+        RenderedDigest, RenderedEdition, Waves, now_ms,
     },
 };
 
@@ -84,7 +85,7 @@ impl App {
         test_to: Option<&SubscriberEmail>,
     ) -> anyhow::Result<DigestOutcome> {
         let test_to = test_to.map(std::slice::from_ref).unwrap_or_default();
-        self.create_digest_by(schedule, kind, slot, test_to, None, None, None)
+        self.create_digest_by(schedule, kind, slot, test_to, Asked::default())
             .await
     }
 
@@ -98,10 +99,13 @@ impl App {
         kind: DigestKind,
         slot: Option<i64>,
         test_to: &[SubscriberEmail],
-        created_by: Option<&str>,
-        subject_test: Option<&SubjectTest>,
-        plan: Option<&Plan>,
+        asked: Asked<'_>,
     ) -> anyhow::Result<DigestOutcome> {
+        let Asked {
+            by: created_by,
+            subject_test,
+            plan,
+        } = asked;
         let with_subject = planned::with_plan_subject(schedule, plan)?;
         let schedule: &Schedule = &with_subject;
         let plan_clock = planned::plan_clock(plan)?;

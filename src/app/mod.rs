@@ -13,6 +13,7 @@ mod accounts;
 mod alert_plan;
 mod alerts;
 mod articles;
+mod asked;
 mod desk;
 mod digests;
 mod feedback;

@@ -218,7 +218,16 @@ impl App {
             DigestKind::Test
         };
         let out = self
-            .create_digest_by(schedule, kind, None, test_to, Some(&actor.name), None, None)
+            .create_digest_by(
+                schedule,
+                kind,
+                None,
+                test_to,
+                super::asked::Asked {
+                    by: Some(&actor.name),
+                    ..Default::default()
+                },
+            )
             .await?;
         if let DigestOutcome::Created { id, recipients } = out {
             let (action, detail) = if test_to.is_empty() {

@@ -273,9 +273,11 @@ impl App {
                     DigestKind::Manual,
                     None,
                     &[],
-                    plan.created_by.as_deref(),
-                    None,
-                    Some(&plan),
+                    super::asked::Asked {
+                        by: plan.created_by.as_deref(),
+                        subject_test: None,
+                        plan: Some(&plan),
+                    },
                 )
                 .await;
             match out {
