@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, App, OpError, Refusal};
 use crate::{
-    config::Schedule,
+    config::{Deliver, Schedule},
     domain::SubjectTemplate,
     render::{MAX_NOTE, Shaping, calendar, note_for_editing, sanitize_note},
     store::{
@@ -259,6 +259,12 @@ impl App {
             what.push("الترتيب");
         }
         if let Some(test) = change.subject_test {
+            if test.is_some() && schedule.deliver == Deliver::Local {
+                return Err(refused(
+                    "subject_test: a deliver = \"local\" schedule reaches each reader at their own hour; its rest cannot wait for a winner",
+                    "هذا الجدول يصل كل قارئ في ساعته المحلية، فلا يمكن أن ينتظر باقي القرّاء نتيجة اختبار العنوان.",
+                ));
+            }
             desk.subject_test = test.map(|t| self.subject_test_of(t)).transpose()?;
             what.push("اختبار العنوان");
         }

@@ -143,8 +143,14 @@ impl App {
                 desk.subject = None;
             }
             // A test send tries the subject the desk holds, not a subject test.
+            // Each reader at their own hour and the rest waiting for a winner cannot both
+            // hold: a send in waves runs no subject test (the desk refuses one for a
+            // local-hour schedule; a send for later at each reader's time keeps it unused).
+            let in_waves = (kind == DigestKind::Scheduled && schedule.deliver == Deliver::Local)
+                || plan_clock.is_some();
             let subject_test = match (kind, subject_test) {
                 (DigestKind::Test, _) => None,
+                _ if in_waves => None,
                 (_, Some(t)) => Some(t),
                 (_, None) => desk.subject_test.as_ref(),
             };

@@ -5,7 +5,7 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -15,7 +15,7 @@ use nashra::{
     domain::SubscriberEmail,
 };
 
-use crate::helpers::{TestPlace, smtp::TestSmtp, test_toml};
+use crate::helpers::{TestPlace, serve::serve, smtp::TestSmtp, test_toml};
 
 const READERS: usize = 3000;
 const SECTIONS: &str = "[[sections]]\nslug = \"politics\"\nname = \"سياسة\"\n[[sections]]\nslug = \"culture\"\nname = \"ثقافة\"\n[[sections]]\nslug = \"sport\"\nname = \"رياضة\"\n";
@@ -32,21 +32,16 @@ fn choice_of(i: usize) -> (Option<&'static str>, &'static [&'static str]) {
 const CONCURRENCY: usize = 4;
 
 fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_nashra"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "warn")
-        // The same settings as `extra` below, the way an operator overrides a file.
-        .env("NASHRA__DELIVERY__CONCURRENCY", CONCURRENCY.to_string())
-        .env("NASHRA__DELIVERY__LEASE", "3s")
-        .env("NASHRA__DELIVERY__MAX_PER_SECOND", "600")
-        .stdout(Stdio::null())
-        .stderr(if std::env::var("TEST_LOG").is_ok() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .expect("nashra starts")
+    // The same settings as `extra` below, the way an operator overrides a file.
+    let concurrency = CONCURRENCY.to_string();
+    serve(
+        config,
+        &[
+            ("NASHRA__DELIVERY__CONCURRENCY", concurrency.as_str()),
+            ("NASHRA__DELIVERY__LEASE", "3s"),
+            ("NASHRA__DELIVERY__MAX_PER_SECOND", "600"),
+        ],
+    )
 }
 
 both_engines!(

@@ -269,3 +269,22 @@ both_engines!(
         assert!(r.text().await.unwrap().contains("click_counts"));
     }
 );
+
+both_engines!(
+    a_local_hour_schedule_takes_no_subject_test,
+    |engine| async move {
+        let t = spawn_app_with(
+            engine,
+            "[newsletter]\nclick_counts = true\n[[schedules]]\nname = \"daily\"\ncron = \"0 7 * * *\"\n\
+             timezone = \"Asia/Baghdad\"\nsubject = \"نشرة\"\ndeliver = \"local\"\n",
+        )
+        .await;
+        let r = t
+            .put_next(json!({"subject_test": {"subjects": ["أ", "ب"]}}))
+            .await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("local"));
+        let v: Value = t.admin_get("/api/schedules/daily/next").await;
+        assert_eq!(v["subject_test"], Value::Null, "nothing changed");
+    }
+);

@@ -6,7 +6,7 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -18,7 +18,7 @@ use nashra::{
     store::DigestStatus,
 };
 
-use crate::helpers::{TestPlace, smtp::TestSmtp, test_toml};
+use crate::helpers::{TestPlace, serve::serve, smtp::TestSmtp, test_toml};
 
 const ZONES: [&str; 5] = [
     "Asia/Kolkata",
@@ -29,17 +29,7 @@ const ZONES: [&str; 5] = [
 ];
 
 fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_nashra"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(if std::env::var("TEST_LOG").is_ok() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .expect("nashra starts")
+    serve(config, &[])
 }
 
 /// The slot `hh:mm` falls at in `zone` on the day of `near` there.

@@ -6,7 +6,7 @@
 use std::{
     collections::HashMap,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -17,7 +17,9 @@ use nashra::{
     store::{DigestOutcome, DigestStatus},
 };
 
-use crate::helpers::{PUBLIC, TestPlace, check_eml, parse, smtp::TestSmtp, test_toml};
+use crate::helpers::{
+    PUBLIC, TestPlace, check_eml, parse, serve::serve, smtp::TestSmtp, test_toml,
+};
 
 const READERS: usize = 3000;
 const SUBJECTS: [&str; 3] = [
@@ -27,17 +29,7 @@ const SUBJECTS: [&str; 3] = [
 ];
 
 fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_nashra"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(if std::env::var("TEST_LOG").is_ok() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .expect("nashra starts")
+    serve(config, &[])
 }
 
 /// The first click link (`/r/…`) of a message's plain part.

@@ -17,6 +17,7 @@ pub mod feed;
 pub mod mail;
 pub mod place;
 pub mod readers;
+pub mod serve;
 pub mod smtp;
 
 pub use app::*;
