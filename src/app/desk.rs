@@ -19,9 +19,6 @@ use crate::{
     },
 };
 
-/// The longest subject an editor may write (characters).
-const MAX_SUBJECT: usize = 200;
-
 /// The desk as the console and `GET /api/schedules/{name}/next` show it.
 #[derive(Debug, Serialize)]
 pub struct DeskView {
@@ -438,19 +435,16 @@ impl App {
     }
 }
 
-/// An editor's subject: one line of at most [`MAX_SUBJECT`] characters that renders.
+/// An editor's subject, whitespace folded to one line (see [`SubjectTemplate::editors`]).
 fn check_subject(s: &str) -> Result<String, OpError> {
     let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > MAX_SUBJECT {
-        return Err(refused(
-            format!("subject: at most {MAX_SUBJECT} characters"),
-            format!("العنوان طويل: {MAX_SUBJECT} حرف على الأكثر."),
-        ));
-    }
-    SubjectTemplate::parse(&one_line).map_err(|e| {
+    SubjectTemplate::editors(&one_line).map_err(|why| {
         refused(
-            format!("subject: {e:#}"),
-            "العنوان غير صالح: استعمل {{ date }} أو {{ date_short }} فقط بين الأقواس.",
+            format!("subject: {why}"),
+            format!(
+                "العنوان غير مقبول: سطر واحد حتى {} حرف، ولا رموز فيه إلا {{{{ date }}}} و{{{{ date_short }}}}.",
+                SubjectTemplate::MAX_EDITORS
+            ),
         )
     })?;
     Ok(one_line)

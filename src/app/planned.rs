@@ -26,7 +26,6 @@ const HORIZON_DAYS: i64 = 90;
 /// differ a little): it starts at once.
 const SKEW_MS: i64 = 10_000;
 /// An editor's subject, at most (a subject line longer than this is cut by every inbox).
-const MAX_SUBJECT_CHARS: usize = 200;
 /// Waiting sends the console and `GET /api/sends?status=scheduled` list, and the scheduler
 /// starts in one pass.
 const LISTED: i64 = 100;
@@ -60,7 +59,8 @@ impl PlanRefusal {
                 "هذا الوقت لا يوجد بتوقيت النشرة (تُقدَّم فيه الساعة): اختر وقتاً آخر.".into()
             }
             PlanRefusal::Subject(_) => format!(
-                "العنوان غير مقبول: نص من سطر واحد حتى {MAX_SUBJECT_CHARS} حرف، ولا رموز فيه إلا {{{{ date }}}} و{{{{ date_short }}}}."
+                "العنوان غير مقبول: نص من سطر واحد حتى {} حرف، ولا رموز فيه إلا {{{{ date }}}} و{{{{ date_short }}}}.",
+                SubjectTemplate::MAX_EDITORS
             ),
             PlanRefusal::TestLater => "الإرسال التجريبي يذهب الآن، لا في موعد لاحق.".into(),
         }
@@ -425,33 +425,9 @@ fn ms_to_utc(ms: i64) -> Result<DateTime<Utc>, OpError> {
         .ok_or_else(|| OpError::Store(anyhow::anyhow!("a time out of range: {ms}")))
 }
 
-/// An editor's subject: one line of text with at most the schedule's two placeholders
-/// (anything else of the template language is refused: an editor's text is not a program).
+/// An editor's subject (see [`SubjectTemplate::editors`]).
 fn subject_template(s: &str) -> Result<SubjectTemplate, PlanRefusal> {
-    if s.chars().count() > MAX_SUBJECT_CHARS {
-        return Err(PlanRefusal::Subject("at most 200 characters"));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(PlanRefusal::Subject("one line, without control characters"));
-    }
-    let mut rest = s.to_owned();
-    for p in [
-        "{{ date }}",
-        "{{date}}",
-        "{{ date_short }}",
-        "{{date_short}}",
-    ] {
-        rest = rest.replace(p, "");
-    }
-    if ["{{", "}}", "{%", "%}", "{#", "#}"]
-        .iter()
-        .any(|m| rest.contains(m))
-    {
-        return Err(PlanRefusal::Subject(
-            "only {{ date }} and {{ date_short }} may be used",
-        ));
-    }
-    SubjectTemplate::parse(s).map_err(|_| PlanRefusal::Subject("it renders to nothing"))
+    SubjectTemplate::editors(s).map_err(PlanRefusal::Subject)
 }
 
 #[cfg(test)]

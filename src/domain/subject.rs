@@ -17,6 +17,37 @@ impl SubjectTemplate {
         Ok(t)
     }
 
+    /// The longest subject an editor may write (characters).
+    pub const MAX_EDITORS: usize = 200;
+
+    /// An editor's subject (the desk's, a send for later's, a subject test's): one line of
+    /// text with at most the schedule's two placeholders. Anything else of the template
+    /// language is refused: an editor's text is not a program, as the configuration's is.
+    pub fn editors(s: &str) -> Result<SubjectTemplate, &'static str> {
+        if s.chars().count() > Self::MAX_EDITORS {
+            return Err("at most 200 characters");
+        }
+        if s.chars().any(char::is_control) {
+            return Err("one line, without control characters");
+        }
+        let mut rest = s.to_owned();
+        for p in [
+            "{{ date }}",
+            "{{date}}",
+            "{{ date_short }}",
+            "{{date_short}}",
+        ] {
+            rest = rest.replace(p, "");
+        }
+        if ["{{", "}}", "{%", "%}", "{#", "#}"]
+            .iter()
+            .any(|m| rest.contains(m))
+        {
+            return Err("only {{ date }} and {{ date_short }} may be used");
+        }
+        SubjectTemplate::parse(s).map_err(|_| "it renders to nothing")
+    }
+
     /// The subject for `date`, on one line: nothing a template or an article brings may add a
     /// header.
     pub fn render(&self, date: &str, date_short: &str) -> anyhow::Result<String> {
