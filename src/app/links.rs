@@ -51,6 +51,7 @@ impl App {
             .map_or(Provider::Other, |d| self.settings.providers.of_domain(d));
         let click = Click {
             digest: target.digest_id,
+            delivery,
             article,
             edition: target.edition,
             provider,
@@ -62,10 +63,6 @@ impl App {
             self.metrics
                 .clicks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        if counted.first_of_message {
-            // A subject test counts readers who clicked: this message's first click.
-            self.store.record_subject_click(delivery).await?;
         }
         Ok(counted)
     }

@@ -38,7 +38,7 @@ for_each_engine! {
 
         /// Counts a click unless its message clicked that article already; the message's
         /// first counted click also counts a reader who clicked, for its edition and
-        /// provider. One transaction, so a count never goes up without its mark.
+        /// provider, and for its subject when it is a subject test's sample. One transaction, so a count never goes up without its mark.
         pub(crate) async fn record_click(
             &self,
             click: &Click<'_>,
@@ -74,6 +74,15 @@ for_each_engine! {
                 .bind(click.digest)
                 .bind(click.edition)
                 .bind(click.provider.as_str())
+                .execute(&mut *tx)
+                .await?;
+                // A subject test's sample message: one more reader who clicked its subject.
+                sqlx::query(
+                    "INSERT INTO subject_clicks (digest_id, variant, readers)
+                     SELECT digest_id, variant, 1 FROM deliveries WHERE id = $1 AND variant IS NOT NULL
+                     ON CONFLICT (digest_id, variant) DO UPDATE SET readers = subject_clicks.readers + 1",
+                )
+                .bind(click.delivery)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -304,8 +304,6 @@ facade! {
     pub async fn subject_test(&self, digest: i64) -> anyhow::Result<Option<SubjectTestRow>>;
     /// Records the winner and releases the rest of the audience, once.
     pub async fn decide_subject_test(&self, digest: i64, winner: i64, subject: &str, note: &str, now: i64) -> anyhow::Result<bool>;
-    /// Counts one more reader who clicked for the subject a message carried.
-    pub async fn record_subject_click(&self, delivery: i64) -> anyhow::Result<()>;
 
     // ------------------------------------------------------------ dashboard
     pub async fn status_counts(&self) -> anyhow::Result<Vec<(SubscriberStatus, i64)>>;

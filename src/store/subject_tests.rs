@@ -172,20 +172,6 @@ for_each_engine! {
             self.commit(tx).await?;
             Ok(won)
         }
-
-        /// Counts one more reader who clicked for the subject `delivery` carried (called on a
-        /// message's first counted click): how many, never who.
-        pub(crate) async fn record_subject_click(&self, delivery: i64) -> anyhow::Result<()> {
-            sqlx::query(
-                "INSERT INTO subject_clicks (digest_id, variant, readers)
-                 SELECT digest_id, variant, 1 FROM deliveries WHERE id = $1 AND variant IS NOT NULL
-                 ON CONFLICT (digest_id, variant) DO UPDATE SET readers = subject_clicks.readers + 1",
-            )
-            .bind(delivery)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        }
     }
 }
 

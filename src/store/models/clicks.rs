@@ -26,6 +26,8 @@ pub struct ClickTarget {
 #[derive(Debug, Clone, Copy)]
 pub struct Click<'a> {
     pub digest: i64,
+    /// The ledger row of the message (a subject test's sample row names its subject).
+    pub delivery: i64,
     pub article: i64,
     pub edition: i64,
     pub provider: Provider,
