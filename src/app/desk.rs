@@ -14,8 +14,8 @@ use crate::{
     domain::SubjectTemplate,
     render::{MAX_NOTE, Shaping, calendar, note_for_editing, sanitize_note},
     store::{
-        Article, Desk, DigestKind, DigestOutcome, Role, StoredDesk, SubjectTest, SubjectTestRow,
-        now_ms, sample_size,
+        Article, Desk, DigestKind, DigestOutcome, ExcludedArticle, Role, StoredDesk, SubjectTest,
+        SubjectTestRow, now_ms, sample_size,
     },
 };
 
@@ -38,6 +38,8 @@ pub struct DeskView {
     pub order: Vec<i64>,
     pub articles: Vec<DeskArticle>,
     pub excluded: Vec<i64>,
+    /// The same, with their titles and who took each out.
+    pub excluded_articles: Vec<ExcludedArticle>,
     pub subject_test: Option<SubjectTest>,
     pub updated_by: Option<String>,
     pub updated_at: Option<i64>,
@@ -153,6 +155,7 @@ impl App {
         let today = Utc::now()
             .with_timezone(&schedule.cron.timezone())
             .date_naive();
+        let excluded = self.store.excluded_articles(&schedule.name).await?;
         let default_subject = schedule.subject.render(
             &calendar::date_line(today, n.calendar, n.digits),
             &calendar::date_short(today, n.calendar, n.digits),
@@ -179,13 +182,8 @@ impl App {
                     lead: desk.lead == Some(a.id),
                 })
                 .collect(),
-            excluded: self
-                .store
-                .excluded_articles(&schedule.name)
-                .await?
-                .iter()
-                .map(|e| e.id)
-                .collect(),
+            excluded: excluded.iter().map(|e| e.id).collect(),
+            excluded_articles: excluded,
             subject_test: desk.subject_test.clone(),
             updated_by: stored.as_ref().map(|s| s.updated_by.clone()),
             updated_at: stored.as_ref().map(|s| s.updated_at),

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     app::{App, DeskChange, OpError, SubjectTestIn},
-    store::{ExcludedArticle, Role},
+    store::Role,
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -30,12 +30,6 @@ pub fn router() -> Router<Arc<App>> {
         .route("/articles", get(articles))
         .route("/articles/desk", post(save))
         .route("/articles/{id}/{action}", post(article_action))
-}
-
-#[derive(serde::Serialize)]
-struct ScheduleDesk {
-    desk: crate::app::DeskView,
-    excluded: Vec<ExcludedArticle>,
 }
 
 async fn articles(
@@ -46,10 +40,7 @@ async fn articles(
     let mut c = view::context(&app, &me, "المقالات", "articles", q.done.as_deref());
     let mut list = Vec::new();
     for s in &app.settings.schedules {
-        list.push(ScheduleDesk {
-            desk: app.next_digest_view(&me, &s.name).await?,
-            excluded: app.store.excluded_articles(&s.name).await?,
-        });
+        list.push(app.next_digest_view(&me, &s.name).await?);
     }
     c.insert("schedules", &list);
     Ok(render("articles.html", &c))
