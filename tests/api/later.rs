@@ -6,7 +6,7 @@
 use std::{
     collections::HashMap,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -15,12 +15,17 @@ use nashra::{
     app::{Actor, App},
     config::Settings,
     domain::{SubscriberEmail, SubscriberName},
-    store::{DigestStatus, NewArticle},
+    store::DigestStatus,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestPlace, parse, smtp::TestSmtp, spawn_app_with, test_toml};
+use crate::helpers::{
+    TestPlace, parse,
+    serve::{article, serve_with},
+    smtp::TestSmtp,
+    spawn_app_with, test_toml,
+};
 
 /// Two schedules (each its own articles' watermark) that never fire during a test.
 const SCHEDULES: &str = r#"
@@ -41,18 +46,7 @@ struct Serve(Child);
 
 impl Serve {
     fn start(config: &Path) -> Serve {
-        let child = Command::new(env!("CARGO_BIN_EXE_nashra"))
-            .args(["--config", config.to_str().unwrap(), "serve", "--no-feeds"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(if std::env::var("TEST_LOG").is_ok() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("nashra starts");
-        Serve(child)
+        Serve(serve_with(config, &["--no-feeds"], &[]))
     }
 }
 
@@ -61,21 +55,6 @@ impl Drop for Serve {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-async fn article(app: &App, slug: &str) {
-    app.push_article(
-        &Actor::cli(),
-        nashra::feeds::normalize(NewArticle {
-            url: format!("https://example.org/{slug}/"),
-            title: format!("خبر {slug}"),
-            source: "test".into(),
-            ..Default::default()
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
 }
 
 fn in_secs(s: i64) -> DateTime<Utc> {

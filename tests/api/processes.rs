@@ -16,7 +16,7 @@ use nashra::{
     store::{DigestOutcome, DigestStatus, NewArticle},
 };
 
-use crate::helpers::{Engine, TestPlace, rss, smtp::TestSmtp, test_toml};
+use crate::helpers::{Engine, TestPlace, rss, serve::article, smtp::TestSmtp, test_toml};
 
 /// A running `nashra` process, killed (SIGKILL) when dropped if still running.
 struct Proc(Child);
@@ -100,21 +100,6 @@ async fn readers(app: &App, n: usize) -> Vec<String> {
         .collect();
     app.store.import(&rows, true, "test").await.unwrap();
     emails
-}
-
-async fn article(app: &App, slug: &str) {
-    app.push_article(
-        &Actor::cli(),
-        nashra::feeds::normalize(NewArticle {
-            url: format!("https://example.org/{slug}/"),
-            title: format!("خبر {slug}"),
-            source: "test".into(),
-            ..Default::default()
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
 }
 
 async fn queue_digest(app: &App) -> i64 {
