@@ -60,6 +60,7 @@ impl Settings {
         .context("delivery.window / delivery.window_timezone")?;
         settings.alerts.check()?;
         settings.providers.check()?;
+        super::relays::check(&mut settings.relays)?;
         settings.validate()?;
         Ok(settings)
     }

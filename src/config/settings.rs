@@ -13,6 +13,7 @@ use super::{
     feeds::{self, Feed},
     newsletter::Newsletter,
     providers::Providers,
+    relays::Relay,
     schedules::{self, Schedule},
     sections::{self, Section},
     security::Security,
@@ -29,6 +30,9 @@ pub struct Settings {
     pub database: Database,
     pub delivery: Delivery,
     pub smtp: Smtp,
+    /// Several relays with weights and failover; none = `[smtp]` is the one relay.
+    #[serde(default)]
+    pub relays: Vec<Relay>,
     pub newsletter: Newsletter,
     pub security: Security,
     #[serde(default)]
@@ -73,7 +77,8 @@ impl Settings {
             self.security.check_not_development(why)?;
         }
         if smtp {
-            self.smtp.check(&self.delivery, &self.server)?;
+            self.smtp
+                .check(&self.delivery, &self.server, !self.relays.is_empty())?;
         }
         feeds::check(&self.feeds)?;
         schedules::check(&self.schedules)?;
@@ -100,6 +105,15 @@ impl Settings {
         }
         let from = Mailbox::parse(&self.newsletter.from).ok()?;
         Some((default_local.to_owned(), from.email.domain().to_owned()))
+    }
+
+    /// The relays messages go to: `[[relays]]`, or `[smtp]` as the one relay.
+    pub fn relays(&self) -> Vec<Relay> {
+        if self.relays.is_empty() {
+            vec![Relay::from_smtp(&self.smtp)]
+        } else {
+            self.relays.clone()
+        }
     }
 
     pub fn schedule(&self, name: Option<&str>) -> anyhow::Result<&Schedule> {

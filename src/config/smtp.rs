@@ -1,5 +1,6 @@
-//! `[smtp]`: the relay messages go to when `delivery.transport = "smtp"`, and what it must
-//! satisfy beside the delivery and server timings.
+//! `[smtp]`: the relay messages go to when `delivery.transport = "smtp"` (or, with
+//! `[[relays]]`, what every relay shares: `helo_name`, `timeout`), and what it must satisfy
+//! beside the delivery and server timings.
 
 use std::time::Duration;
 
@@ -32,8 +33,14 @@ pub struct Smtp {
 
 impl Smtp {
     /// What sending over SMTP needs: a relay, and timings that fit around its timeout.
-    pub(super) fn check(&self, delivery: &Delivery, server: &Server) -> anyhow::Result<()> {
-        if self.host.trim().is_empty() {
+    /// `relays`: `[[relays]]` are given, so `[smtp]`'s host and credentials are not used.
+    pub(super) fn check(
+        &self,
+        delivery: &Delivery,
+        server: &Server,
+        relays: bool,
+    ) -> anyhow::Result<()> {
+        if !relays && self.host.trim().is_empty() {
             bail!("smtp.host: must be set for the smtp transport");
         }
         // A claim must outlive the slowest transaction (connect + 2 × timeout), or a slow
@@ -54,7 +61,7 @@ impl Smtp {
                 humantime::format_duration(self.timeout)
             );
         }
-        if self.username.is_empty() != self.password.expose_secret().is_empty() {
+        if !relays && self.username.is_empty() != self.password.expose_secret().is_empty() {
             bail!("smtp.password: username and password must be set together");
         }
         Ok(())

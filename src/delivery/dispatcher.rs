@@ -26,6 +26,7 @@ use super::{
     mailer::Mailer,
     message::Personal,
     pacing::{Pacer, claim_batch},
+    relays::Route,
     revocation::{REFRESH_EVERY, Revocations, Start},
     wait::{self, SHUTDOWN_GRACE},
     writer::{self, Done},
@@ -441,14 +442,21 @@ impl Dispatcher {
             Start::Resolved => return None,
         };
         let started = Instant::now();
-        let sent = self.mailer.post(sealed, &file).await;
+        let (sent, relay) = self.mailer.post(sealed, &file, Route::Any).await;
         self.metrics.observe_smtp(started.elapsed());
         let d = &settings.delivery;
         let retries = Retries {
             max_attempts: d.max_attempts,
             retry_after: d.retry_after,
         };
-        Some(outcome(&row, sent, message_id, retries, &self.metrics))
+        Some(outcome(
+            &row,
+            sent,
+            message_id,
+            relay,
+            retries,
+            &self.metrics,
+        ))
     }
 }
 

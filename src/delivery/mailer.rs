@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::{
     message::{MessageTemplate, Personal},
+    relays::Route,
     send_error::SendError,
     transport::Transport,
 };
@@ -148,10 +149,22 @@ impl Mailer {
         })
     }
 
-    /// Puts a sealed message on the wire; `file` names it in an outbox (no path separators).
-    pub async fn post(&self, message: Sealed<'_>, file: &str) -> Result<(), SendError> {
+    /// Puts a sealed message on the wire through `route`'s relays; `file` names it in an
+    /// outbox (no path separators). With it, the relay that answered.
+    pub async fn post(
+        &self,
+        message: Sealed<'_>,
+        file: &str,
+        route: Route,
+    ) -> (Result<(), SendError>, Option<Arc<str>>) {
         self.transport
-            .send(&message.envelope_from, message.to, message.bytes, file)
+            .send(
+                &message.envelope_from,
+                message.to,
+                message.bytes,
+                file,
+                route,
+            )
             .await
     }
 
@@ -170,7 +183,7 @@ impl Mailer {
             .await
             .map_err(|e| SendError::Transient(format!("signing failed: {e:#}")))?;
         let message_id = sealed.message_id.clone();
-        self.post(sealed, file).await?;
+        self.post(sealed, file, Route::Any).await.0?;
         Ok(message_id)
     }
 

@@ -9,7 +9,8 @@
 //!   relay rejects everything; `revocation` keeps readers who leave mid-send from getting
 //!   anything more;
 //! - `message` builds the bytes; `mailer` is the one path to the wire (build, sign, envelope,
-//!   send) that `transport` and `smtp` carry out, and `send_error` says what went wrong;
+//!   send) that `transport`, `relays` (weights, health, failover) and `smtp` carry out, and
+//!   `send_error` says what went wrong;
 //!   `mailq` is the queue of one-off mail (confirmations, welcomes); `wait` is how the loops wait.
 //!
 //! What a crash can duplicate is bounded: a row is marked sent at most one flush after its
@@ -26,6 +27,7 @@ mod mailer;
 mod mailq;
 pub mod message;
 mod pacing;
+pub mod relays;
 mod revocation;
 mod send_error;
 mod smtp;

@@ -34,7 +34,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 
 use super::send_error::SendError;
-use crate::config::{self, Settings};
+use crate::config;
 
 /// An idle connection older than this is checked with NOOP before reuse.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(2);
@@ -89,18 +89,22 @@ impl From<SmtpError> for Failure {
 }
 
 impl SmtpPool {
-    pub fn new(settings: &Settings) -> SmtpPool {
-        let s = &settings.smtp;
+    /// A pool for `relay`, with `[smtp]`'s `helo_name` and `timeout`, keeping at most
+    /// `max_idle` idle connections.
+    pub fn new(relay: &config::Relay, smtp: &config::Smtp, max_idle: usize) -> SmtpPool {
         SmtpPool {
-            host: s.host.clone(),
-            port: s.port,
-            tls: s.tls,
-            credentials: (!s.username.is_empty()).then(|| {
-                Credentials::new(s.username.clone(), s.password.expose_secret().to_owned())
+            host: relay.host.clone(),
+            port: relay.port,
+            tls: relay.tls,
+            credentials: (!relay.username.is_empty()).then(|| {
+                Credentials::new(
+                    relay.username.clone(),
+                    relay.password.expose_secret().to_owned(),
+                )
             }),
-            hello: ClientId::Domain(s.helo_name.clone()),
-            timeout: s.timeout,
-            max_idle: settings.delivery.concurrency.max(1),
+            hello: ClientId::Domain(smtp.helo_name.clone()),
+            timeout: smtp.timeout,
+            max_idle: max_idle.max(1),
             idle: Mutex::new(Vec::new()),
             smtputf8: AtomicU8::new(0),
         }
@@ -203,15 +207,15 @@ impl SmtpPool {
     }
 
     /// Sends one message built by `message::MessageTemplate` (CRLF, no line starting with
-    /// '.'). On success the connection goes back to the pool; after an error it is closed.
-    /// The whole of it takes at most twice `smtp.timeout` (a third of the lease at most).
-    pub async fn send(&self, envelope: &Envelope, mut bytes: Vec<u8>) -> Result<(), SendError> {
-        // The end-of-data line goes in the same buffer, so the body is one write.
-        if !bytes.ends_with(b"\r\n") {
-            bytes.extend_from_slice(b"\r\n");
-        }
-        bytes.extend_from_slice(b".\r\n");
-        let deadline = tokio::time::Instant::now() + self.timeout * 2;
+    /// '.'), already ending with its "." line (see [`terminate`]). On success the connection
+    /// goes back to the pool; after an error it is closed. The whole of it ends by
+    /// `deadline` (the caller's: at most twice `smtp.timeout`, a third of the lease).
+    pub async fn send(
+        &self,
+        envelope: &Envelope,
+        bytes: &[u8],
+        deadline: tokio::time::Instant,
+    ) -> Result<(), SendError> {
         let mut conn = tokio::time::timeout_at(deadline, self.checkout())
             .await
             .map_err(|_| classify(timed_out("connecting to the relay")))?
@@ -232,7 +236,7 @@ impl SmtpPool {
             transaction(
                 &mut conn,
                 envelope,
-                &bytes,
+                bytes,
                 utf8,
                 self.timeout,
                 &mut data_sent,
@@ -269,6 +273,14 @@ impl SmtpPool {
             Ok(Err(f)) => Err(after_data(classify(f))),
         }
     }
+}
+
+/// Adds the end-of-data line to a message, so that the body goes out in one write.
+pub fn terminate(bytes: &mut Vec<u8>) {
+    if !bytes.ends_with(b"\r\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b".\r\n");
 }
 
 /// MAIL, RCPT, DATA, then the message and its final "." in one write.

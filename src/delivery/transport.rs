@@ -8,13 +8,16 @@ use std::{path::PathBuf, sync::Arc};
 use anyhow::Context;
 use lettre::address::Envelope;
 
-use super::{send_error::SendError, smtp::SmtpPool};
+use super::{
+    relays::{Relays, Route},
+    send_error::SendError,
+};
 use crate::config::{self, Settings};
 
 #[derive(Clone)]
 pub enum Transport {
     Outbox(PathBuf),
-    Smtp(Arc<SmtpPool>),
+    Smtp(Arc<Relays>),
 }
 
 impl Transport {
@@ -26,18 +29,30 @@ impl Transport {
                     .with_context(|| format!("cannot create outbox {}", dir.display()))?;
                 Ok(Transport::Outbox(dir))
             }
-            config::Transport::Smtp => Ok(Transport::Smtp(Arc::new(SmtpPool::new(settings)))),
+            config::Transport::Smtp => Ok(Transport::Smtp(Arc::new(Relays::new(settings)))),
         }
     }
 
-    /// Sends one message. `name` names the outbox file (no path separators).
+    /// Sends one message through `route`'s relays (the outbox takes every route). `name`
+    /// names the outbox file (no path separators). With it, the relay that answered.
     pub async fn send(
         &self,
         from: &str,
         to: &str,
         bytes: Vec<u8>,
         name: &str,
-    ) -> Result<(), SendError> {
+        route: Route,
+    ) -> (Result<(), SendError>, Option<Arc<str>>) {
+        match self {
+            Transport::Outbox(_) => (self.write_outbox(bytes, name).await, None),
+            Transport::Smtp(relays) => match envelope(from, to) {
+                Ok(env) => relays.send(&env, bytes, route).await,
+                Err(e) => (Err(e), None),
+            },
+        }
+    }
+
+    async fn write_outbox(&self, bytes: Vec<u8>, name: &str) -> Result<(), SendError> {
         match self {
             Transport::Outbox(dir) => {
                 let path = dir.join(format!("{name}.eml"));
@@ -50,20 +65,15 @@ impl Transport {
                     .await
                     .map_err(|e| SendError::Transient(format!("outbox write failed: {e}")))
             }
-            Transport::Smtp(t) => {
-                let env = Envelope::new(
-                    Some(
-                        from.parse()
-                            .map_err(|e| SendError::Permanent(format!("bad sender: {e}")))?,
-                    ),
-                    vec![
-                        to.parse()
-                            .map_err(|e| SendError::Permanent(format!("bad recipient: {e}")))?,
-                    ],
-                )
-                .map_err(|e| SendError::Permanent(format!("bad envelope: {e}")))?;
-                t.send(&env, bytes).await
-            }
+            Transport::Smtp(_) => Err(SendError::Permanent("not an outbox".into())),
+        }
+    }
+
+    /// The relays, when sending over SMTP.
+    pub fn relays(&self) -> Option<&Relays> {
+        match self {
+            Transport::Outbox(_) => None,
+            Transport::Smtp(r) => Some(r),
         }
     }
 
@@ -86,10 +96,21 @@ impl Transport {
     pub async fn probe(&self) -> bool {
         match self {
             Transport::Outbox(_) => true,
-            Transport::Smtp(p) => {
-                p.probe().await;
-                p.smtputf8().is_some()
-            }
+            Transport::Smtp(p) => p.probe().await,
         }
     }
+}
+
+fn envelope(from: &str, to: &str) -> Result<Envelope, SendError> {
+    Envelope::new(
+        Some(
+            from.parse()
+                .map_err(|e| SendError::Permanent(format!("bad sender: {e}")))?,
+        ),
+        vec![
+            to.parse()
+                .map_err(|e| SendError::Permanent(format!("bad recipient: {e}")))?,
+        ],
+    )
+    .map_err(|e| SendError::Permanent(format!("bad envelope: {e}")))
 }

@@ -161,30 +161,38 @@ for_each_engine! {
             );
             let mut tx = self.begin_write().await?;
             // "Sent" is nearly every outcome: one statement a few hundred rows.
-            let marks: Vec<(&i64, &String, &i64)> = outcomes
+            let marks: Vec<(&i64, &String, &i64, Option<&str>)> = outcomes
                 .iter()
                 .filter_map(|o| match o {
-                    Outcome::Sent { id, message_id, at } => Some((id, message_id, at)),
+                    Outcome::Sent {
+                        id,
+                        message_id,
+                        at,
+                        relay,
+                    } => Some((id, message_id, at, relay.as_deref())),
                     _ => None,
                 })
                 .collect();
             for chunk in marks.chunks(300) {
                 for from in ["sending", "skipped"] {
                     let mut qb = sqlx::QueryBuilder::<DB>::new(
-                        "WITH v (id, message_id, sent_at) AS (VALUES ",
+                        "WITH v (id, message_id, sent_at, relay) AS (VALUES ",
                     );
                     let mut sep = qb.separated(", ");
-                    for (id, mid, at) in chunk {
+                    for (id, mid, at, relay) in chunk {
+                        // The relay's name is one of the configuration's (checked there).
                         sep.push("(")
                             .push_bind_unseparated(**id)
                             .push_unseparated(", ")
                             .push_bind_unseparated(mid.as_str())
                             .push_unseparated(", ")
                             .push_bind_unseparated(**at)
-                            .push_unseparated(")");
+                            .push_unseparated(", CAST(")
+                            .push_bind_unseparated(*relay)
+                            .push_unseparated(" AS TEXT))");
                     }
                     qb.push(
-                        ") UPDATE deliveries SET state = 'sent', message_id = v.message_id, sent_at = v.sent_at,
+                        ") UPDATE deliveries SET state = 'sent', message_id = v.message_id, sent_at = v.sent_at, relay = v.relay,
                              lease_until = NULL, last_error = NULL
                          FROM v WHERE deliveries.id = v.id AND deliveries.state = ",
                     );

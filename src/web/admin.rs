@@ -40,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/alerts", get(list_alerts))
         .route("/alerts/{id}/send", post(send_alert))
         .route("/alerts/{id}/cancel", post(cancel_alert))
+        .route("/relays", get(relays))
         .route("/subscribers", get(list_subscribers))
         .route(
             "/subscribers/{email}",
@@ -47,6 +48,17 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         )
         .merge(super::admin_desk::router())
         .layer(middleware::from_fn_with_state(app, require_token))
+}
+
+/// Each relay's health and counters as this process sees them; `[]` for the outbox.
+async fn relays(State(app): State<Arc<App>>) -> Json<Value> {
+    let list = app
+        .mailer
+        .transport
+        .relays()
+        .map(|r| r.statuses())
+        .unwrap_or_default();
+    Json(json!({ "relays": list }))
 }
 
 async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {

@@ -72,7 +72,7 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         }
     }
     let [depth, confirmed] = store_gauges(&app).await;
-    let body = app.metrics.render(&[
+    let mut body = app.metrics.render(&[
         (
             "nashra_queue_depth",
             "Deliveries waiting or in flight.",
@@ -84,6 +84,9 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             confirmed,
         ),
     ]);
+    if let Some(relays) = app.mailer.transport.relays() {
+        relays.prometheus(&mut body);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -60,6 +60,7 @@ mod nul;
 mod processes;
 mod reader_zone;
 mod reading;
+mod relays;
 mod report;
 mod resilience;
 mod schema;

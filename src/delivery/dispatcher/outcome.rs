@@ -17,12 +17,13 @@ pub(super) struct Retries {
     pub(super) retry_after: Duration,
 }
 
-/// The outcome of sending `row` (as `message_id`), and whether the relay could not be
+/// The outcome of sending `row` (as `message_id`, through `relay`), and whether the relay could not be
 /// reached at all.
 pub(super) fn outcome(
     row: &Claimed,
     sent: Result<(), SendError>,
     message_id: String,
+    relay: Option<std::sync::Arc<str>>,
     d: Retries,
     metrics: &Metrics,
 ) -> (Outcome, bool) {
@@ -34,6 +35,7 @@ pub(super) fn outcome(
                     id: row.id,
                     message_id,
                     at: now_ms(),
+                    relay,
                 },
                 false,
             )

@@ -53,6 +53,8 @@ pub enum Outcome {
         id: i64,
         message_id: String,
         at: i64,
+        /// The relay that took it (none for the outbox).
+        relay: Option<std::sync::Arc<str>>,
     },
     Retry {
         id: i64,

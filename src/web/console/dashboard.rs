@@ -133,6 +133,9 @@ async fn dashboard(
         .count();
     c.insert("alerts_waiting", &waiting);
     c.insert("schedules", &schedule_views(&app).await?);
+    if let Some(relays) = app.mailer.transport.relays() {
+        c.insert("relays", &relays.statuses());
+    }
     Ok(render("dashboard.html", &c))
 }
 

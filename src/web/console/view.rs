@@ -478,6 +478,9 @@ pub fn context(app: &App, me: &Actor, title: &str, nav: &str, done: Option<&str>
     if let Some(f) = done.and_then(flash) {
         c.insert("flash", f);
     }
+    if let Some(w) = app.mailer.transport.relays().and_then(|r| r.warning()) {
+        c.insert("relay_warning", &w);
+    }
     c
 }
 
