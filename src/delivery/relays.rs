@@ -3,10 +3,12 @@
 //! 3:1 over any few messages, not only on average); the fallbacks take messages only while
 //! no primary is healthy, or when asked for (a warm-up's overflow).
 //!
-//! Health, per relay and per process: a run of [`FAILS_TO_MARK`] messages that could not be
-//! handed over (no connection, a stall, a 4xx such as 421) marks it unhealthy for a cool-off
-//! that starts at [`COOL_OFF`] and doubles up to [`MAX_COOL_OFF`]; after it, one message
-//! at a time tries it again (the probe), and a message it takes brings it back.
+//! Health, per relay and per process: [`UNREACHABLE_TO_MARK`] messages in a row that could
+//! not reach it, or [`DEFERRED_TO_MARK`] of its last [`WINDOW`] answered with a 4xx (421,
+//! say) or a stall, mark it unhealthy for a cool-off that starts at [`COOL_OFF`] and doubles
+//! up to [`MAX_COOL_OFF`]; after it, one message at a time tries it again (the probe), and a
+//! message it takes brings it back. A share of 4xx for some recipients (one mailbox provider
+//! deferring) does not mark a relay: that is the provider's, and waits on its own.
 //!
 //! A message that could not reach a relay at all (no connection, no greeting) is handed to
 //! the next relay at once: nothing was sent, so nothing can arrive twice. A message that
@@ -30,9 +32,13 @@ use super::{
 };
 use crate::config::{self, Role, Settings};
 
-/// Consecutive failures (no connection, a stall or a 4xx, with no message taken in between)
-/// that mark a relay unhealthy.
-pub const FAILS_TO_MARK: u32 = 3;
+/// Messages in a row that could not reach a relay (no connection, no greeting) that mark it
+/// unhealthy.
+pub const UNREACHABLE_TO_MARK: u32 = 3;
+/// Of a relay's last [`WINDOW`] messages, this many deferred (4xx, a stall) or unreachable
+/// mark it unhealthy.
+pub const DEFERRED_TO_MARK: u32 = 16;
+pub const WINDOW: u32 = 20;
 /// The first cool-off of an unhealthy relay; it doubles each time a probe fails.
 pub const COOL_OFF: Duration = Duration::from_secs(2);
 pub const MAX_COOL_OFF: Duration = Duration::from_secs(60);
@@ -58,8 +64,10 @@ pub struct Relay {
 
 #[derive(Default)]
 struct Health {
-    /// Failures in a row.
-    fails: u32,
+    /// Messages in a row that could not reach it.
+    unreachable: u32,
+    /// Its last [`WINDOW`] messages, newest in bit 0: 1 = deferred or unreachable.
+    window: u32,
     /// Unhealthy until then.
     down_until: Option<Instant>,
     /// The cool-off the next failure while down (a failed probe) starts.
@@ -211,16 +219,22 @@ impl Relay {
         }
         let mut h = self.health.lock().expect("not poisoned");
         let was_probe = std::mem::take(&mut h.probing);
+        h.window = ((h.window << 1) | failure as u32) & ((1 << WINDOW) - 1);
+        if matches!(res, Err(SendError::Connection(_))) {
+            h.unreachable += 1;
+        } else {
+            h.unreachable = 0;
+        }
         if !failure {
             if h.down_until.take().is_some() {
                 tracing::info!(relay = %self.name, "relay is healthy again");
+                h.window = 0;
             }
-            h.fails = 0;
             h.cool_off = Duration::ZERO;
             return;
         }
-        h.fails += 1;
-        if was_probe || (h.down_until.is_none() && h.fails >= FAILS_TO_MARK) {
+        let run = h.unreachable >= UNREACHABLE_TO_MARK || h.window.count_ones() >= DEFERRED_TO_MARK;
+        if was_probe || (h.down_until.is_none() && run) {
             h.cool_off = if was_probe {
                 (h.cool_off * 2).clamp(COOL_OFF, MAX_COOL_OFF)
             } else {
@@ -229,7 +243,8 @@ impl Relay {
             h.down_until = Some(Instant::now() + h.cool_off);
             tracing::warn!(
                 relay = %self.name,
-                failures = h.fails,
+                unreachable_in_a_row = h.unreachable,
+                failed_of_last_20 = h.window.count_ones(),
                 cool_off_s = h.cool_off.as_secs(),
                 "relay marked unhealthy; its share goes to the others"
             );
