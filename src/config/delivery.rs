@@ -49,6 +49,60 @@ pub struct Delivery {
     /// `window` in `window_timezone`, parsed as the settings are loaded.
     #[serde(skip)]
     pub send_window: Option<SendWindow>,
+    /// A new sending domain's daily caps per mailbox provider.
+    pub warmup: Warmup,
+}
+
+/// `[delivery.warmup]`: on day 1 each mailbox provider gets at most `start` messages; each
+/// day the cap grows `growth` times, until it reaches `until`, when the warm-up is over for
+/// good. Day 1 is the first day anything was sent under it. `start = 0`: no warm-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warmup {
+    pub start: u64,
+    pub growth: f64,
+    pub until: u64,
+    /// A message held back longer than this since its send began is skipped (`warmup`).
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
+}
+
+impl Warmup {
+    pub fn enabled(&self) -> bool {
+        self.start > 0
+    }
+
+    /// Day `day`'s cap per provider (day 1 is the first); `None` once the warm-up is over.
+    pub fn cap(&self, day: i64) -> Option<u64> {
+        if !self.enabled() {
+            return None;
+        }
+        let cap = self.start as f64 * self.growth.powi((day.max(1) - 1).min(400) as i32);
+        (cap < self.until as f64).then_some(cap.floor() as u64)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        if !(self.growth > 1.0 && self.growth <= 10.0) {
+            bail!(
+                "delivery.warmup.growth: {} must be more than 1 and at most 10 (1.5 = half as much again each day)",
+                self.growth
+            );
+        }
+        if self.until <= self.start {
+            bail!(
+                "delivery.warmup.until: {} must be more than start ({})",
+                self.until,
+                self.start
+            );
+        }
+        if self.max_wait < Duration::from_secs(3600) {
+            bail!("delivery.warmup.max_wait: must be at least 1h");
+        }
+        Ok(())
+    }
 }
 
 impl Delivery {
@@ -71,6 +125,6 @@ impl Delivery {
         if self.bounce_after == 0 {
             bail!("delivery.bounce_after: must be at least 1");
         }
-        Ok(())
+        self.warmup.check()
     }
 }

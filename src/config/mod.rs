@@ -36,7 +36,7 @@ mod webhooks;
 pub use alerts::{Alerts, Approval, MAX_PER_DAY as MAX_ALERTS_PER_DAY, parse_quiet};
 pub use bounces::Bounces;
 pub use database::{Database, redact_url};
-pub use delivery::{Delivery, Transport};
+pub use delivery::{Delivery, Transport, Warmup};
 pub use dkim::DkimKeyConfig;
 pub use feeds::Feed;
 pub use load::DEFAULT_TOML;

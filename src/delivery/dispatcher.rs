@@ -28,12 +28,14 @@ use super::{
     pacing::{Pacer, claim_batch},
     relays::Route,
     revocation::{REFRESH_EVERY, Revocations, Start},
+    send_error::SendError,
     wait::{self, SHUTDOWN_GRACE},
+    warmup::{self, Admit, Warmup},
     writer::{self, Done},
 };
 use crate::{
     config::Settings,
-    domain::{SubscriberName, VerpTarget},
+    domain::{Provider, SubscriberName, VerpTarget},
     metrics::Metrics,
     shutdown::Shutdown,
     store::{Claimed, Outcome, Store, now_ms},
@@ -58,12 +60,16 @@ pub struct Dispatcher {
     revocations: Revocations,
     /// The writer's channel while `run` runs, for rows resolved outside the send loop.
     outcomes: Mutex<Option<mpsc::Sender<Done>>>,
+    /// A new domain's daily caps per mailbox provider, if configured.
+    warmup: Option<Warmup>,
 }
 
 impl Dispatcher {
     pub fn new(store: Store, mailer: Mailer, metrics: Arc<Metrics>) -> Arc<Dispatcher> {
+        let fallback = mailer.transport.relays().is_some_and(|r| r.has_fallback());
         Arc::new(Dispatcher {
             templates: Templates::new(store.clone(), mailer.clone()),
+            warmup: Warmup::new(&mailer.settings, store.clone(), fallback),
             store,
             mailer,
             metrics,
@@ -391,6 +397,13 @@ impl Dispatcher {
                 return Some((row.release(), false));
             }
         };
+        let (route, provider) = match self.route(&row, email, &prepared).await {
+            Ok(r) => r,
+            Err(held) => {
+                self.revocations.unhold(row.id);
+                return Some((held, false));
+            }
+        };
         // A test send's rows (0, -1, …) name no reader: their links are a test's own.
         let reader = row.subscriber_id.max(0);
         let tokens = &self.mailer.tokens;
@@ -442,8 +455,21 @@ impl Dispatcher {
             Start::Resolved => return None,
         };
         let started = Instant::now();
-        let (sent, relay) = self.mailer.post(sealed, &file, Route::Any).await;
+        let (sent, relay) = self.mailer.post(sealed, &file, route).await;
         self.metrics.observe_smtp(started.elapsed());
+        // A warm-up's overflow that the fallback could not take waits a while: the primaries
+        // are fine, so this is no reason to pause the whole send.
+        if route == Route::Fallback && matches!(sent, Err(SendError::Connection(_))) {
+            let until = now_ms() + warmup::RETRY_FALLBACK_MS;
+            let why = warmup::reason(provider);
+            let held = Outcome::Held {
+                id: row.id,
+                lease: row.lease_until,
+                until: Some(until),
+                why,
+            };
+            return Some((held, false));
+        }
         let d = &settings.delivery;
         let retries = Retries {
             max_attempts: d.max_attempts,
@@ -457,6 +483,39 @@ impl Dispatcher {
             retries,
             &self.metrics,
         ))
+    }
+}
+
+impl Dispatcher {
+    /// The relays a row may go to now and its reader's mailbox provider, or what becomes of
+    /// the row when a warm-up holds it back.
+    async fn route(
+        &self,
+        row: &Claimed,
+        email: &str,
+        prepared: &Prepared,
+    ) -> Result<(Route, Provider), Outcome> {
+        let Some(w) = self.warmup.as_ref().filter(|_| !prepared.test) else {
+            return Ok((Route::Any, Provider::Other));
+        };
+        let domain = email
+            .rsplit_once('@')
+            .map_or(String::new(), |(_, d)| d.to_ascii_lowercase());
+        let provider = self.settings().providers.of_domain(&domain);
+        match w.admit(provider, prepared.began).await {
+            Ok(Admit::Go) => Ok((Route::Any, provider)),
+            Ok(Admit::Fallback) => Ok((Route::Fallback, provider)),
+            Ok(Admit::Wait { until, why }) => Err(Outcome::Held {
+                id: row.id,
+                lease: row.lease_until,
+                until,
+                why,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot read the warm-up's allowance");
+                Err(row.release())
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //!   at most `delivery.concurrency` at a time;
 //! - `writer` writes outcomes back in batches, stops sends the breaker says to stop, and
 //!   marks sends finished;
+//! - `warmup` holds a new domain's daily caps per mailbox provider;
 //! - `pacing` holds the deployment-wide rate and sizes claims; `breaker` stops a send whose
 //!   relay rejects everything; `revocation` keeps readers who leave mid-send from getting
 //!   anything more;
@@ -33,6 +34,7 @@ mod send_error;
 mod smtp;
 pub mod transport;
 mod wait;
+mod warmup;
 mod writer;
 
 pub use dispatcher::Dispatcher;

@@ -250,6 +250,36 @@ for_each_engine! {
                          RETURNING digest_id, state",
                     )
                     .bind(id),
+                    Outcome::Held {
+                        id,
+                        lease,
+                        until: Some(until),
+                        why,
+                    } => sqlx::query(
+                        "UPDATE deliveries SET lease_until = NULL, next_attempt_at = $3, last_error = $4,
+                             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                             state = CASE WHEN (SELECT status FROM digests g WHERE g.id = deliveries.digest_id) = 'cancelled'
+                                          THEN 'cancelled' ELSE 'pending' END
+                         WHERE id = $1 AND state = 'sending' AND lease_until = $2
+                         RETURNING digest_id, state",
+                    )
+                    .bind(id)
+                    .bind(lease)
+                    .bind(until)
+                    .bind(why),
+                    Outcome::Held {
+                        id,
+                        lease,
+                        until: None,
+                        why,
+                    } => sqlx::query(
+                        "UPDATE deliveries SET state = 'skipped', lease_until = NULL, last_error = $3
+                         WHERE id = $1 AND state = 'sending' AND lease_until = $2
+                         RETURNING digest_id, state",
+                    )
+                    .bind(id)
+                    .bind(lease)
+                    .bind(why),
                     // Back to the queue without spending the attempt, or to 'cancelled' if its
                     // send was cancelled meanwhile.
                     Outcome::Released { id, lease } => sqlx::query(

@@ -73,6 +73,7 @@ mod schedules;
 mod subject_tests;
 mod subscribers;
 mod upgrades;
+mod warmup;
 mod waves;
 
 #[derive(Clone)]
@@ -292,6 +293,16 @@ facade! {
     pub async fn send_report(&self, digest: i64) -> anyhow::Result<Vec<ReportRow>>;
     /// A send's editions beyond the main one: (edition, its sections' slugs, comma-separated).
     pub async fn edition_sections(&self, digest: i64) -> anyhow::Result<Vec<(i64, String)>>;
+
+    // ------------------------------------------------------------ relays and warm-up
+    /// Takes up to `want` of a provider's allowance on `day`, whose cap is `cap`: what was granted.
+    pub async fn warmup_take(&self, day: &str, provider: &str, want: i64, cap: i64) -> anyhow::Result<i64>;
+    /// The warm-up's first day, if anything was sent under it.
+    pub async fn warmup_first_day(&self) -> anyhow::Result<Option<String>>;
+    /// What a send's warm-up held back: (provider, `pending` or `skipped`, messages).
+    pub async fn warmup_held(&self, digest: i64) -> anyhow::Result<Vec<(String, String, i64)>>;
+    /// Messages of a send each relay took: (relay, messages).
+    pub async fn relay_counts(&self, digest: i64) -> anyhow::Result<Vec<(String, i64)>>;
 
     // ------------------------------------------------------------ the editor's desk
     /// What an editor set for `schedule`'s next digest.

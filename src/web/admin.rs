@@ -315,6 +315,15 @@ async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Val
         let providers = app.send_report(p.id).await?;
         v["providers"] = serde_json::to_value(&providers).map_err(anyhow::Error::from)?;
     }
+    // Messages per relay (once it is over: it reads the whole ledger of the send), and what
+    // a warm-up holds back per provider.
+    let routing = app.send_routing(p.id, !p.status.is_open()).await?;
+    if !routing.relays.is_empty() {
+        v["relays"] = serde_json::to_value(&routing.relays).map_err(anyhow::Error::from)?;
+    }
+    if app.settings.delivery.warmup.enabled() {
+        v["warmup"] = serde_json::to_value(&routing.warmup).map_err(anyhow::Error::from)?;
+    }
     // A send planned for later: `scheduled` while it waits, when it starts, why it sent
     // nothing.
     later::describe(&app, p.id, &mut v).await?;

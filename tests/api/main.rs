@@ -67,5 +67,6 @@ mod schema;
 mod story;
 mod subject_test;
 mod subscribe;
+mod warmup;
 mod webhooks;
 mod welcome;

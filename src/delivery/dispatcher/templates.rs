@@ -28,6 +28,11 @@ const STATUS_TTL: Duration = Duration::from_millis(200);
 pub(crate) struct Prepared {
     pub(crate) template: MessageTemplate,
     pub(crate) digest_id: i64,
+    /// When the send began (made, for one that has not started): a warm-up's `max_wait`
+    /// counts from it.
+    pub(crate) began: i64,
+    /// A test send (to editors) is not held by a warm-up.
+    pub(crate) test: bool,
 }
 
 pub(super) struct Templates {
@@ -133,6 +138,8 @@ impl Templates {
         Ok(Prepared {
             template,
             digest_id,
+            began: d.started_at.unwrap_or(d.created_at),
+            test: d.kind == DigestKind::Test,
         })
     }
 

@@ -72,6 +72,14 @@ pub enum Outcome {
     Skipped {
         id: i64,
     },
+    /// Held back unsent without spending the attempt (a warm-up's allowance is used): due
+    /// again at `until`, or skipped for good when `None`; `why` is kept in `last_error`.
+    Held {
+        id: i64,
+        lease: i64,
+        until: Option<i64>,
+        why: String,
+    },
     /// Handed back unsent (graceful shutdown, a paused send, a relay that cannot be reached).
     Released {
         id: i64,

@@ -211,6 +211,8 @@ async fn send(
     c.insert("clicks", &app.store.digest_clicks(id).await?);
     c.insert("test", &subject_test_view(&app, id).await?);
     c.insert("report", &super::report::view(&app, id, p.status).await?);
+    c.insert("routing", &app.send_routing(id, !p.status.is_open()).await?);
+    c.insert("warmup_on", &app.settings.delivery.warmup.enabled());
     Ok(render("send.html", &c))
 }
 

@@ -87,6 +87,23 @@ impl TestPlace {
     }
 }
 
+impl TestPlace {
+    /// A column of text from raw SQL.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.pg {
+            None => {
+                let mut c = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+            }
+            Some(_) => {
+                let mut c = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+            }
+        }
+    }
+}
+
 impl Drop for TestPlace {
     fn drop(&mut self) {
         let Some((admin, name)) = self.pg.take() else {
