@@ -23,7 +23,7 @@ use super::{
     extract::{BodyError, PathId, StrictJson},
 };
 use crate::{
-    app::{Actor, App, OpError, SendControl, SubjectTestIn, send_status_name},
+    app::{Actor, App, OpError, Reputation, SendControl, SubjectTestIn, send_status_name},
     domain::SubscriberEmail,
     store::{DigestOutcome, DigestStatus, NewArticle, ReaderFilter, Role, now_ms},
 };
@@ -40,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/alerts", get(list_alerts))
         .route("/alerts/{id}/send", post(send_alert))
         .route("/alerts/{id}/cancel", post(cancel_alert))
+        .route("/reputation", get(reputation))
         .route("/subscribers", get(list_subscribers))
         .route(
             "/subscribers/{email}",
@@ -47,6 +48,11 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         )
         .merge(super::admin_desk::router())
         .layer(middleware::from_fn_with_state(app, require_token))
+}
+
+/// The DMARC reports of the last thirty days, counted (the console's «السمعة»).
+async fn reputation(State(app): State<Arc<App>>) -> Result<Json<Reputation>, ApiError> {
+    Ok(Json(app.reputation().await?))
 }
 
 async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
