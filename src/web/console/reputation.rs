@@ -96,3 +96,16 @@ async fn page(State(app): State<Arc<App>>, me: Me) -> Result<Response, PageError
     c.insert("has_mailbox", &app.settings.bounces.has_mailbox());
     Ok(render("reputation.html", &c))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_written_in_the_newsrooms_digits() {
+        assert_eq!(percent(Some(0.915), Digits::Latin), "91.5%");
+        assert_eq!(percent(Some(0.915), Digits::Arabic), "٩١٫٥٪");
+        assert_eq!(percent(Some(1.0), Digits::Latin), "100.0%");
+        assert_eq!(percent(None, Digits::Arabic), "—");
+    }
+}
