@@ -118,7 +118,7 @@ fn report_mail(
     .into_bytes()
 }
 
-fn google(id: &str, days_ago: u64) -> Vec<u8> {
+pub(crate) fn google(id: &str, days_ago: u64) -> Vec<u8> {
     report_mail(
         "noreply-dmarc-support@google.com",
         "google.com",
@@ -132,7 +132,7 @@ fn google(id: &str, days_ago: u64) -> Vec<u8> {
     )
 }
 
-fn microsoft() -> Vec<u8> {
+pub(crate) fn microsoft() -> Vec<u8> {
     let id = "6f1e2a5b9c8d4e3f8a7b6c5d4e3f2a1b";
     report_mail(
         "DMARC Aggregate Report <dmarcreport@microsoft.com>",
@@ -144,7 +144,7 @@ fn microsoft() -> Vec<u8> {
     )
 }
 
-fn yahoo() -> Vec<u8> {
+pub(crate) fn yahoo() -> Vec<u8> {
     let id = "1733356800.482913";
     report_mail(
         "Yahoo DMARC <dmarchelp@yahooinc.com>",
