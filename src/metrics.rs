@@ -31,6 +31,10 @@ pub struct Metrics {
     feedback: [AtomicU64; 5],
     /// Mails in the bounce mailbox that could not be handled and were set aside (flagged).
     pub bounce_mail_set_aside: AtomicU64,
+    /// DMARC aggregate reports read: stored, already stored, refused (unreadable, too large).
+    pub dmarc_stored: AtomicU64,
+    pub dmarc_duplicate: AtomicU64,
+    pub dmarc_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -110,6 +114,22 @@ impl Metrics {
             "nashra_bounce_mail_set_aside_total {}",
             self.bounce_mail_set_aside.load(Relaxed)
         );
+        let _ = writeln!(
+            s,
+            "# HELP nashra_dmarc_reports_total DMARC aggregate reports read from mail: stored, already stored, refused."
+        );
+        let _ = writeln!(s, "# TYPE nashra_dmarc_reports_total counter");
+        for (outcome, n) in [
+            ("stored", &self.dmarc_stored),
+            ("duplicate", &self.dmarc_duplicate),
+            ("refused", &self.dmarc_refused),
+        ] {
+            let _ = writeln!(
+                s,
+                "nashra_dmarc_reports_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
         let _ = writeln!(
             s,
             "# HELP nashra_messages_retried_total Deliveries scheduled for another attempt."

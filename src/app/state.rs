@@ -33,7 +33,7 @@ pub struct App {
     pub health: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
     /// The store-backed `/metrics` gauges (queue depth, confirmed readers) and when they were
     /// read: reused for a second, so a flood of scrapes does not become a flood of queries.
-    pub metrics_gauges: std::sync::Mutex<Option<(std::time::Instant, [i64; 2])>>,
+    pub metrics_gauges: std::sync::Mutex<Option<(std::time::Instant, [i64; 6])>>,
     /// `server.metrics_token`, when set: `/metrics` wants it as a bearer token. Kept as an
     /// HMAC key like `admin_token`, so the check takes the same time whatever is presented.
     pub metrics_token: Option<crate::auth::AdminToken>,

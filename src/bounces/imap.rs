@@ -1,5 +1,6 @@
 //! Reads the bounce mailbox over IMAP (implicit TLS): every unseen message is handed to
 //! `mail::feedback_from_mail`, then flagged `\Seen` and moved to `bounces.processed_folder`.
+//! Then the same for `bounces.dmarc_folder`, if DMARC reports are filed apart.
 //!
 //! Once and only once: a message is flagged only after its event is committed, and the
 //! store records each report (and each delivery's bounce) once, so a pass cut short and
@@ -17,6 +18,7 @@ use tokio_rustls::TlsConnector;
 use tracing::{Instrument, field};
 
 use super::{
+    dmarc::DmarcOutcome,
     mail::{MailOutcome, feedback_from_mail},
     parse::MAX_MAIL_BYTES,
 };
@@ -35,6 +37,9 @@ pub struct Pass {
     pub ignored: usize,
     /// Mails that could not be handled: flagged and left in the mailbox, the pass went on.
     pub set_aside: usize,
+    /// DMARC aggregate reports stored, and refused (unreadable: read, moved, not retried).
+    pub dmarc: usize,
+    pub dmarc_refused: usize,
 }
 
 struct Target {
@@ -113,6 +118,7 @@ pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
         recorded = field::Empty,
         ignored = field::Empty,
         set_aside = field::Empty,
+        dmarc = field::Empty,
     );
     let mut pass = Pass::default();
     let done = read_mailbox(app, &mut pass).instrument(span.clone()).await;
@@ -120,7 +126,8 @@ pub async fn poll_once(app: &App) -> anyhow::Result<Pass> {
     span.record("read", pass.read)
         .record("recorded", pass.recorded)
         .record("ignored", pass.ignored)
-        .record("set_aside", pass.set_aside);
+        .record("set_aside", pass.set_aside)
+        .record("dmarc", pass.dmarc);
     done.map(|()| pass)
 }
 
@@ -140,12 +147,31 @@ async fn read_mailbox(app: &App, pass: &mut Pass) -> anyhow::Result<()> {
         client.login(&t.user, &t.password).await.map_err(|(e, _)| e)
     })
     .await?;
-    step("select", session.select(&t.mailbox)).await?;
     let folder = b.processed_folder.trim();
     if !folder.is_empty() {
         // Creating a folder that exists fails harmlessly.
         let _ = step("create", session.create(folder)).await;
     }
+    read_folder(app, &mut session, &t.mailbox, folder, pass).await?;
+    let dmarc = b.dmarc_folder.trim();
+    if !dmarc.is_empty() && dmarc != t.mailbox && dmarc != folder {
+        read_folder(app, &mut session, dmarc, folder, pass).await?;
+    }
+    let _ = step("logout", session.logout()).await;
+    Ok(())
+}
+
+type Session = async_imap::Session<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Reads the unseen messages of `mailbox`, moving each handled one to `processed` (if set).
+async fn read_folder(
+    app: &App,
+    session: &mut Session,
+    mailbox: &str,
+    processed: &str,
+    pass: &mut Pass,
+) -> anyhow::Result<()> {
+    step("select", session.select(mailbox)).await?;
     let mut uids: Vec<u32> = step("search", session.uid_search("UNSEEN"))
         .await?
         .into_iter()
@@ -178,6 +204,8 @@ async fn read_mailbox(app: &App, pass: &mut Pass) -> anyhow::Result<()> {
             Ok(outcome) => {
                 match outcome {
                     MailOutcome::Recorded(..) => pass.recorded += 1,
+                    MailOutcome::Dmarc(DmarcOutcome::Stored(_)) => pass.dmarc += 1,
+                    MailOutcome::Dmarc(DmarcOutcome::Refused(_)) => pass.dmarc_refused += 1,
                     _ => pass.ignored += 1,
                 }
                 tracing::debug!(uid, %outcome, "bounce mailbox");
@@ -206,11 +234,10 @@ async fn read_mailbox(app: &App, pass: &mut Pass) -> anyhow::Result<()> {
             Ok::<_, async_imap::error::Error>(())
         })
         .await?;
-        if !folder.is_empty() && !flags.contains("Flagged") {
-            step("move", session.uid_mv(uid.to_string(), folder)).await?;
+        if !processed.is_empty() && !flags.contains("Flagged") {
+            step("move", session.uid_mv(uid.to_string(), processed)).await?;
         }
     }
-    let _ = step("logout", session.logout()).await;
     Ok(())
 }
 
@@ -229,6 +256,8 @@ pub async fn run(app: Arc<App>, mut shutdown: Shutdown) -> anyhow::Result<()> {
                         read = p.read,
                         recorded = p.recorded,
                         ignored = p.ignored,
+                        dmarc = p.dmarc,
+                        dmarc_refused = p.dmarc_refused,
                         "bounce mailbox read"
                     )
                 }

@@ -6,7 +6,10 @@
 
 use std::fmt;
 
-use super::parse;
+use super::{
+    dmarc::{DmarcOutcome, report_from_mail},
+    parse,
+};
 use crate::{
     app::App,
     domain::{TokenKind, VerpTarget},
@@ -21,6 +24,8 @@ pub enum MailOutcome {
     Unknown(FeedbackKind),
     Duplicate(FeedbackKind),
     Recorded(FeedbackKind, FeedbackResult),
+    /// A DMARC aggregate report (see `dmarc`).
+    Dmarc(DmarcOutcome),
 }
 
 impl fmt::Display for MailOutcome {
@@ -40,17 +45,21 @@ impl fmt::Display for MailOutcome {
                 Ok(())
             }
             MailOutcome::Recorded(k, other) => write!(f, "{k}: {other:?}"),
+            MailOutcome::Dmarc(d) => write!(f, "{d}"),
         }
     }
 }
 
-/// A message from the bounce mailbox (or a file): a DSN, an ARF complaint, an unsubscribe
-/// mail, or something to leave alone.
+/// A message from the bounce mailbox (or a file): a DMARC aggregate report, a DSN, an ARF
+/// complaint, an unsubscribe mail, or something to leave alone.
 pub async fn feedback_from_mail(
     app: &App,
     raw: &[u8],
     source: &str,
 ) -> anyhow::Result<MailOutcome> {
+    if let Some(d) = report_from_mail(app, raw).await? {
+        return Ok(MailOutcome::Dmarc(d));
+    }
     let (ret, uns) = (
         app.mailer.return_local().to_owned(),
         app.mailer.unsubscribe_local().to_owned(),

@@ -3,8 +3,9 @@
 //! Three ways in, one handler (`App::record_feedback`): the bounce mailbox read over IMAP
 //! (`imap`), provider webhooks (`webhooks`), and `nashra bounces ingest FILE.eml`. Mail is
 //! read by `parse` and matched to our messages by `mail`; `doctor` checks what a bulk sender
-//! needs.
+//! needs. DMARC aggregate reports arrive the same ways and are read by `dmarc` before the rest.
 
+pub mod dmarc;
 pub mod doctor;
 pub mod imap;
 pub mod mail;

@@ -20,6 +20,10 @@ pub struct Bounces {
     pub ca_file: String,
     /// Where a processed message is moved; "" = it is only flagged \Seen.
     pub processed_folder: String,
+    /// A second folder of the same mailbox read on each pass, where DMARC aggregate reports
+    /// are filed (by a rule on the server, or a separate `rua` address delivered there);
+    /// "" = reports are read from the bounce mailbox itself, with everything else.
+    pub dmarc_folder: String,
     #[serde(with = "humantime_serde")]
     pub poll_every: Duration,
     /// Envelope sender: `local@domain` becomes `local+<token>@domain` per message. "" = the

@@ -64,6 +64,7 @@ mod clicks;
 mod dashboard;
 mod desk;
 mod digests;
+mod dmarc;
 mod feedback;
 mod ledger;
 mod mailq;
@@ -278,6 +279,15 @@ facade! {
     pub async fn record_feedback(&self, ev: &FeedbackEvent, bounce_after: u32, soft_after: u32, now: i64) -> anyhow::Result<FeedbackResult>;
     pub async fn feedback_counts(&self, digest: i64) -> anyhow::Result<FeedbackCounts>;
     pub async fn is_suppressed(&self, email_norm: &str) -> anyhow::Result<bool>;
+
+    // ------------------------------------------------------------ DMARC reports
+    /// Stores an aggregate report and its records once; false when it was stored before.
+    pub async fn store_dmarc_report(&self, r: &NewDmarcReport, now: i64) -> anyhow::Result<bool>;
+    /// The records from `since_day` (YYYY-MM-DD, UTC) on, counted: in total, per day, per
+    /// reporting organisation, and the sources that failed.
+    pub async fn dmarc_summary(&self, since_day: &str) -> anyhow::Result<DmarcSummary>;
+    /// The same records in total only (for `/metrics`).
+    pub async fn dmarc_totals(&self, since_day: &str) -> anyhow::Result<DmarcCounts>;
 
     // ------------------------------------------------------------ clicks
     pub async fn click_target(&self, delivery: i64, article: i64) -> anyhow::Result<Option<ClickTarget>>;

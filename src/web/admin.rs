@@ -23,7 +23,7 @@ use super::{
     extract::{BodyError, PathId, StrictJson},
 };
 use crate::{
-    app::{Actor, App, OpError, SendControl, SubjectTestIn, send_status_name},
+    app::{Actor, App, OpError, Reputation, SendControl, SubjectTestIn, send_status_name},
     domain::SubscriberEmail,
     store::{DigestOutcome, DigestStatus, NewArticle, ReaderFilter, Role, now_ms},
 };
@@ -41,6 +41,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/alerts/{id}/send", post(send_alert))
         .route("/alerts/{id}/cancel", post(cancel_alert))
         .route("/relays", get(relays))
+        .route("/reputation", get(reputation))
         .route("/subscribers", get(list_subscribers))
         .route(
             "/subscribers/{email}",
@@ -59,6 +60,11 @@ async fn relays(State(app): State<Arc<App>>) -> Json<Value> {
         .map(|r| r.statuses())
         .unwrap_or_default();
     Json(json!({ "relays": list }))
+}
+
+/// The DMARC reports of the last thirty days, counted (the console's «السمعة»).
+async fn reputation(State(app): State<Arc<App>>) -> Result<Json<Reputation>, ApiError> {
+    Ok(Json(app.reputation().await?))
 }
 
 async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {

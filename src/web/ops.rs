@@ -53,8 +53,9 @@ async fn health(State(app): State<Arc<App>>) -> Response {
 }
 
 /// Prometheus text. Behind `server.metrics_token` when it is set (401 otherwise). The
-/// counters are this process's atomics; the two gauges read from the store are reused for a
-/// second, as `/health` is, so the route cannot be used to load the database.
+/// counters are this process's atomics; the gauges read from the store (the queue, readers,
+/// the DMARC reports' last 30 days) are reused for a second, as `/health` is, so the route
+/// cannot be used to load the database.
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if let Some(token) = &app.metrics_token {
         let given = headers
@@ -71,7 +72,7 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
                 .into_response();
         }
     }
-    let [depth, confirmed] = store_gauges(&app).await;
+    let [depth, confirmed, dmarc @ ..] = store_gauges(&app).await;
     let mut body = app.metrics.render(&[
         (
             "nashra_queue_depth",
@@ -83,27 +84,87 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             "Confirmed subscribers.",
             confirmed,
         ),
+        (
+            "nashra_dmarc_messages_30d",
+            "Messages in the DMARC aggregate reports of the last 30 days.",
+            dmarc[0],
+        ),
+        (
+            "nashra_dmarc_pass_messages_30d",
+            "Of those, messages that passed DMARC (DKIM or SPF aligned).",
+            dmarc[1],
+        ),
+        (
+            "nashra_dmarc_dkim_aligned_messages_30d",
+            "Of those, messages whose DKIM passed aligned.",
+            dmarc[2],
+        ),
+        (
+            "nashra_dmarc_spf_aligned_messages_30d",
+            "Of those, messages whose SPF passed aligned.",
+            dmarc[3],
+        ),
     ]);
     if let Some(relays) = app.mailer.transport.relays() {
         relays.prometheus(&mut body);
     }
+    dmarc_ratios(&mut body, dmarc);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-/// Queue depth and confirmed readers (-1 when the store cannot say), at most a second old.
-async fn store_gauges(app: &App) -> [i64; 2] {
+/// The DMARC pass rates of the last 30 days, as fractions; left out while no report counted
+/// a message (a rate of nothing is no rate, and 0 would read as everything failing).
+fn dmarc_ratios(body: &mut String, [messages, passed, dkim, spf]: [i64; 4]) {
+    use std::fmt::Write;
+    if messages <= 0 {
+        return;
+    }
+    for (name, help, n) in [
+        (
+            "nashra_dmarc_pass_ratio_30d",
+            "Share of messages that passed DMARC, last 30 days.",
+            passed,
+        ),
+        (
+            "nashra_dmarc_dkim_aligned_ratio_30d",
+            "Share of messages with DKIM aligned, last 30 days.",
+            dkim,
+        ),
+        (
+            "nashra_dmarc_spf_aligned_ratio_30d",
+            "Share of messages with SPF aligned, last 30 days.",
+            spf,
+        ),
+    ] {
+        let _ = writeln!(
+            body,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+            n as f64 / messages as f64
+        );
+    }
+}
+
+/// Queue depth, confirmed readers, and the DMARC counts of the last 30 days (messages,
+/// passed, DKIM aligned, SPF aligned); -1 when the store cannot say; at most a second old.
+async fn store_gauges(app: &App) -> [i64; 6] {
     let cached = *app.metrics_gauges.lock().expect("not poisoned");
     if let Some((at, gauges)) = cached
         && at.elapsed() < Duration::from_secs(1)
     {
         return gauges;
     }
+    let dmarc = app.reputation_totals().await.ok();
+    let dmarc = |f: fn(&crate::app::Rates) -> i64| dmarc.as_ref().map_or(-1, f);
     let gauges = [
         app.store.queue_depth().await.unwrap_or(-1),
         app.store
             .count_subscribers(crate::store::SubscriberStatus::Confirmed)
             .await
             .unwrap_or(-1),
+        dmarc(|r| r.messages),
+        dmarc(|r| r.passed),
+        dmarc(|r| r.dkim_aligned),
+        dmarc(|r| r.spf_aligned),
     ];
     *app.metrics_gauges.lock().expect("not poisoned") = Some((Instant::now(), gauges));
     gauges

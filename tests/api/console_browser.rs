@@ -21,6 +21,7 @@ use crate::helpers::{smtp::Fault, *};
 
 mod desk;
 mod news_clock;
+mod reputation;
 
 /// One browser at a time: the machine has two cores.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

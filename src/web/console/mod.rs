@@ -15,6 +15,7 @@ mod newsroom;
 mod planned;
 mod readers;
 mod report;
+mod reputation;
 mod respond;
 mod same_origin;
 mod sends;
@@ -45,6 +46,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .merge(desk::router())
         .merge(sends::router())
         .merge(report::router())
+        .merge(reputation::router())
         .merge(planned::router())
         .merge(alerts::router())
         .merge(accounts::router())

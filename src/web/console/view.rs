@@ -104,6 +104,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "token.html",
         include_str!("../../../templates/console/token.html"),
     ),
+    (
+        "reputation.html",
+        include_str!("../../../templates/console/reputation.html"),
+    ),
 ];
 
 const CSS: &str = include_str!("../../../static/console.css");

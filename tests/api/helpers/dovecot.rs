@@ -230,6 +230,12 @@ impl Dovecot {
     /// Drops a raw RFC 5322 message into INBOX, unseen: a file in the maildir's new/, written in
     /// tmp/ first and then renamed, as maildir requires.
     pub fn deliver(&self, raw: &[u8]) {
+        self.deliver_to("INBOX", raw)
+    }
+
+    /// The same into another folder, made if it is missing (Maildir++: `.<name>` with its
+    /// own cur/, new/ and tmp/, which Dovecot finds as it lists or selects the folder).
+    pub fn deliver_to(&self, folder: &str, raw: &[u8]) {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
         // Maildir's unique name: seconds, then microseconds, process and a counter.
@@ -240,7 +246,13 @@ impl Dovecot {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let mail = self.dir.path().join("mail");
+        let mail = self.folder_dir(folder);
+        if !mail.exists() {
+            self.owner.owns(&create_dir(&mail));
+            for sub in ["cur", "new", "tmp"] {
+                self.owner.owns(&create_dir(&mail.join(sub)));
+            }
+        }
         let tmp = mail.join("tmp").join(&name);
         fs::write(&tmp, raw).unwrap();
         self.owner.owns(&tmp);
