@@ -53,6 +53,7 @@ mod deliverability;
 mod delivery;
 mod desk;
 mod digest;
+mod doctor_dns;
 mod http;
 mod later;
 mod local_hour;
