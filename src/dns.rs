@@ -156,11 +156,14 @@ impl Dns {
         }))
     }
 
-    /// Both families, IPv4 first. Fails only when both lookups fail.
+    /// Both families, IPv4 first. A failed half fails the whole unless the other half found
+    /// addresses (an empty list must mean there are none).
     pub async fn addresses(&self, name: &str) -> Result<Vec<IpAddr>, DnsError> {
         let (v4, v6) = futures::join!(self.a(name), self.aaaa(name));
         match (v4, v6) {
             (Err(e), Err(_)) => Err(e),
+            (Err(e), Ok(v6)) if v6.is_empty() => Err(e),
+            (Ok(v4), Err(e)) if v4.is_empty() => Err(e),
             (v4, v6) => Ok(v4
                 .unwrap_or_default()
                 .into_iter()
