@@ -6,7 +6,10 @@
 
 use secrecy::ExposeSecret;
 
-use super::check::{Check, Level};
+use super::{
+    check::{Check, Level},
+    spf,
+};
 use crate::{
     config::{Settings, Tls},
     delivery::message::{MessageSpec, MessageTemplate, Personal},
@@ -33,12 +36,7 @@ pub fn examine(s: &Settings) -> anyhow::Result<(Vec<String>, Vec<Check>)> {
         .return_path_base()
         .map(|(_, d)| d)
         .unwrap_or_else(|| from_domain.clone());
-    // An address names itself (`a:` takes a host name).
-    let relay = match s.smtp.host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => format!("ip4:{ip}"),
-        Ok(std::net::IpAddr::V6(ip)) => format!("ip6:{ip}"),
-        Err(_) => format!("a:{}", s.smtp.host),
-    };
+    let relay = spf::term_for(&s.smtp.host);
     records.push(format!(
         "{return_domain}. IN TXT \"v=spf1 {relay} -all\"   (SPF: the relay's addresses; use your provider's include: instead when it sends for you)"
     ));

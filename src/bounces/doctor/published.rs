@@ -148,7 +148,8 @@ async fn spf_check(dns: &Dns, domain: &str, r: &Resolved, return_path: bool) -> 
             Level::Warn,
             what,
             format!(
-                "{why}: every host on the Internet may send as {domain}; name the relay instead (a:{host} or your provider's include:)"
+                "{why}: every host on the Internet may send as {domain}; name the relay instead ({} or your provider's include:)",
+                spf::term_for(host)
             ),
         ),
         Verdict::NotCovered(why) => match &r.failed {
@@ -163,7 +164,8 @@ async fn spf_check(dns: &Dns, domain: &str, r: &Resolved, return_path: bool) -> 
                 wrong,
                 what,
                 format!(
-                    "does not cover the relay {relay_is}: {why}; add a:{host} (or your provider's include:) before the all"
+                    "does not cover the relay {relay_is}: {why}; add {} (or your provider's include:) before the all",
+                    spf::term_for(host)
                 ),
             ),
         },

@@ -179,6 +179,15 @@ fn cidr_lengths(s: &str) -> Option<(u8, u8)> {
     Some((v4, v6))
 }
 
+/// The SPF term that names a relay: `a:` for a host name, `ip4:`/`ip6:` for an address.
+pub fn term_for(host: &str) -> String {
+    match host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => format!("ip4:{ip}"),
+        Ok(IpAddr::V6(ip)) => format!("ip6:{ip}"),
+        Err(_) => format!("a:{host}"),
+    }
+}
+
 /// The relay as the configuration names it, and the addresses its name resolves to.
 #[derive(Debug, Clone)]
 pub struct Relay {
