@@ -15,6 +15,7 @@ pub mod config;
 pub mod csv_io;
 pub mod delivery;
 pub mod dkim;
+pub mod dns;
 pub mod domain;
 pub mod feeds;
 pub mod metrics;

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("store", 2),
     ("auth", 3),
     ("dkim", 3),
+    ("dns", 3),
     ("metrics", 3),
     ("csv_io", 3),
     ("render", 3),

@@ -96,9 +96,14 @@ pub enum Command {
         #[command(subcommand)]
         action: BounceAction,
     },
-    /// What the sending domain's DNS needs, and whether the configuration meets what Gmail,
-    /// Yahoo and Outlook.com ask of bulk senders.
-    Doctor,
+    /// What the sending domain's DNS needs, whether the configuration meets what Gmail,
+    /// Yahoo and Outlook.com ask of bulk senders, and whether the published SPF, DKIM, DMARC
+    /// and MX records say what they should.
+    Doctor {
+        /// A nameserver to ask ("IP:PORT"; repeat for more), instead of `[dns] nameservers`.
+        #[arg(long = "nameserver", value_name = "IP:PORT")]
+        nameservers: Vec<std::net::SocketAddr>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

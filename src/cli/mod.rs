@@ -91,6 +91,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bounces {
             action: BounceAction::Ingest { files },
         } => ingest::bounce_files(settings, files).await,
-        Command::Doctor => crate::bounces::doctor::run(&settings).await,
+        Command::Doctor { nameservers } => {
+            crate::bounces::doctor::run(&settings, &nameservers).await
+        }
     }
 }

@@ -10,6 +10,7 @@ use super::{
     database::Database,
     delivery::{Delivery, Transport},
     dkim::DkimKeyConfig,
+    dns::Dns,
     feeds::{self, Feed},
     newsletter::Newsletter,
     providers::Providers,
@@ -49,6 +50,8 @@ pub struct Settings {
     pub alerts: Alerts,
     /// Address domains counted as a mailbox provider's, besides the built-in lists.
     pub providers: Providers,
+    /// The nameservers our own lookups ask (`nashra doctor`).
+    pub dns: Dns,
 }
 
 impl Settings {

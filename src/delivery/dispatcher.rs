@@ -501,7 +501,7 @@ impl Dispatcher {
         let domain = email
             .rsplit_once('@')
             .map_or(String::new(), |(_, d)| d.to_ascii_lowercase());
-        let provider = self.settings().providers.of_domain(&domain);
+        let provider = w.provider(&self.settings().providers, &domain).await;
         match w.admit(provider, prepared.began).await {
             Ok(Admit::Go) => Ok((Route::Any, provider)),
             Ok(Admit::Fallback) => Ok((Route::Fallback, provider)),

@@ -15,7 +15,8 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::{
-    config::{Settings, Warmup as Config},
+    config::{Providers, Settings, Warmup as Config},
+    dns::Dns,
     domain::Provider,
     store::Store,
 };
@@ -36,6 +37,8 @@ pub(crate) struct Warmup {
     store: Store,
     tz: Tz,
     fallback: bool,
+    /// For the MX of domains no list names (cached there, failures too).
+    dns: Option<Dns>,
     /// Per provider: the day and what is left of this process's share of it, -1 once the
     /// day's cap is used up (5 entries).
     left: Mutex<HashMap<Provider, (NaiveDate, i64)>>,
@@ -58,13 +61,41 @@ impl Warmup {
     /// `None` without a warm-up.
     pub(crate) fn new(settings: &Settings, store: Store, fallback: bool) -> Option<Warmup> {
         let config = settings.delivery.warmup.clone();
-        config.enabled().then(|| Warmup {
+        if !config.enabled() {
+            return None;
+        }
+        let dns = Dns::new(&settings.dns.nameservers)
+            .map_err(|e| tracing::warn!(error = %e, "no DNS for the warm-up: custom domains count as other"))
+            .ok();
+        Some(Warmup {
             config,
             store,
             tz: settings.newsroom_tz(),
             fallback,
+            dns,
             left: Mutex::default(),
         })
+    }
+
+    /// The mailbox provider of an address's domain (lower case): the lists first
+    /// (`[providers]` and the built-in ones), then, for a domain they do not name, its MX
+    /// (a newsroom on Google Workspace is Gmail's to warm up). A lookup that fails counts
+    /// the domain as other.
+    pub(crate) async fn provider(&self, lists: &Providers, domain: &str) -> Provider {
+        let p = lists.of_domain(domain);
+        if p != Provider::Other || domain.is_empty() {
+            return p;
+        }
+        let Some(dns) = &self.dns else {
+            return p;
+        };
+        match dns.mx(domain).await {
+            Ok(mx) => mx
+                .first()
+                .and_then(|m| Provider::of_mx(&m.exchange))
+                .unwrap_or(Provider::Other),
+            Err(_) => Provider::Other,
+        }
     }
 
     /// Whether a message of a send that began at `began` (ms) to `provider` may go now.

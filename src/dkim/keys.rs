@@ -131,6 +131,14 @@ impl Key {
         format!("v=DKIM1; k={k}; p={}", self.public_b64)
     }
 
+    /// The public key as `p=` publishes it, decoded: a SubjectPublicKeyInfo (RSA) or the 32
+    /// bytes of an Ed25519 key. `nashra doctor` compares the published one with it.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        STANDARD
+            .decode(&self.public_b64)
+            .expect("encoded by from_pem")
+    }
+
     pub fn record_name(&self) -> String {
         format!("{}._domainkey.{}", self.selector, self.domain)
     }

@@ -75,6 +75,29 @@ impl Provider {
         }
     }
 
+    /// Whose servers a mail exchanger (an MX record's host, lower case, no final dot) is:
+    /// a company's own domain on Google Workspace or Microsoft 365 keeps its MX there. `None`
+    /// for anyone else's.
+    pub fn of_mx(exchange: &str) -> Option<Provider> {
+        let under = |suffix: &str| {
+            exchange == suffix
+                || exchange
+                    .strip_suffix(suffix)
+                    .is_some_and(|rest| rest.ends_with('.'))
+        };
+        if under("google.com") || under("googlemail.com") {
+            Some(Provider::Gmail)
+        } else if under("outlook.com") || under("hotmail.com") {
+            Some(Provider::Microsoft)
+        } else if under("yahoodns.net") || under("yahoo.com") {
+            Some(Provider::Yahoo)
+        } else if under("icloud.com") || under("me.com") {
+            Some(Provider::Icloud)
+        } else {
+            None
+        }
+    }
+
     /// The built-in lists (see the module's documentation).
     fn built_in(domain: &str) -> Provider {
         match domain {
@@ -207,6 +230,25 @@ mod tests {
 
     fn built_in(address: &str) -> Provider {
         Providers::default().of_address(address)
+    }
+
+    #[test]
+    fn mail_exchangers_tell_hosted_domains() {
+        for (mx, provider) in [
+            ("aspmx.l.google.com", Some(Provider::Gmail)),
+            ("smtp.google.com", Some(Provider::Gmail)),
+            (
+                "news-example-org.mail.protection.outlook.com",
+                Some(Provider::Microsoft),
+            ),
+            ("mta5.am0.yahoodns.net", Some(Provider::Yahoo)),
+            ("mx01.mail.icloud.com", Some(Provider::Icloud)),
+            ("mx.example.org", None),
+            ("notgoogle.com", None),
+            ("google.com.evil.example", None),
+        ] {
+            assert_eq!(Provider::of_mx(mx), provider, "{mx}");
+        }
     }
 
     #[test]

@@ -2,7 +2,12 @@
 
 use std::process::{Command, Output};
 
-use crate::helpers::{TestPlace, smtp::TestSmtp, test_toml};
+use crate::helpers::{
+    TestPlace,
+    dns::{TestDns, Zone},
+    smtp::TestSmtp,
+    test_toml,
+};
 
 fn nashra(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nashra"));
@@ -120,12 +125,11 @@ fn an_unknown_key_stops_the_process_naming_the_nearest_known_one() {
         (
             file(
                 "planned.toml",
-                "[delivery.warmup]\nstart = 50\n[[relays]]\nname = \"backup\"\nhost = \"relay2.example.org\"\n",
+                "[delivery.guard]\nenabled = true\n",
             ),
             vec![],
             vec![
-                "`delivery.warmup` in",
-                "`relays` in",
+                "`delivery.guard` in",
                 "not supported by this version of Nashra yet",
             ],
         ),
@@ -666,7 +670,17 @@ both_engines!(
         assert_eq!(std::fs::read(&key).unwrap(), pem);
 
         // The doctor: without a key it fails; with it, DKIM is aligned and covers the
-        // unsubscribe headers, and the record to publish is the one keygen printed.
+        // unsubscribe headers, and the record to publish is the one keygen printed. It looks
+        // the records up on a DNS server of the test's (helpers::dns) where they are published.
+        let published: String = record.split('"').skip(1).step_by(2).collect();
+        let dns = TestDns::start(
+            &Zone::new()
+                .txt("s1._domainkey.example.org", &published)
+                .txt("_dmarc.example.org", "v=DMARC1; p=quarantine")
+                .mx("example.org", "mx.example.org", 10),
+        )
+        .await;
+        let nameserver = dns.addr.to_string();
         let base = test_toml(&dir, smtp.addr);
         let cfg = dir.path().join("nashra.toml");
         std::fs::write(&cfg, &base).unwrap();
@@ -676,7 +690,7 @@ both_engines!(
             a.extend_from_slice(args);
             nashra(dir.path(), &a, &[])
         };
-        let out = run(&["doctor"]);
+        let out = run(&["doctor", "--nameserver", &nameserver]);
         assert!(!out.status.success());
         assert!(
             text(&out.stdout).contains("FAIL  DKIM"),
@@ -693,7 +707,7 @@ both_engines!(
             ),
         )
         .unwrap();
-        let out = run(&["doctor"]);
+        let out = run(&["doctor", "--nameserver", &nameserver]);
         let report = text(&out.stdout);
         assert!(out.status.success(), "{report}{}", text(&out.stderr));
         assert!(report.contains("PASS  DKIM aligned with From"), "{report}");

@@ -54,6 +54,7 @@ mod delivery;
 mod desk;
 mod digest;
 mod dmarc;
+mod doctor_dns;
 mod http;
 mod later;
 mod local_hour;

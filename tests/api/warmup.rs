@@ -2,7 +2,8 @@
 //! `start` messages; the rest wait for the next day's allowance (the send's page and the API
 //! say how many, per provider), or go through a fallback relay when there is one; a message
 //! held past `max_wait` is given up. Days are moved by rewinding what the store remembers of
-//! them, across restarts, as a night would.
+//! them, across restarts, as a night would. A newsroom's own domain whose MX is Google's
+//! (Workspace) counts as Gmail, its MX read from a real DNS server (dnsmasq).
 
 use std::collections::HashMap;
 
@@ -12,20 +13,41 @@ use nashra::{
 };
 use serde_json::Value;
 
-use crate::helpers::{smtp::TestSmtp, *};
+use crate::helpers::{
+    dns::{TestDns, Zone},
+    smtp::TestSmtp,
+    *,
+};
 
-const WARMUP: &str = r#"
+/// The warm-up, and DNS from `dns`: `newsroom.example` is on Google Workspace.
+async fn warmup_config() -> (TestDns, String) {
+    let dns = TestDns::start(
+        &Zone::new()
+            .mx("newsroom.example", "aspmx.l.google.com", 1)
+            .txt("example.com", "v=spf1 -all"),
+    )
+    .await;
+    let toml = format!(
+        r#"
 [delivery.warmup]
 start = 50
 growth = 2.0
 until = 100000
 max_wait = "3d"
-"#;
+[dns]
+nameservers = ["{}"]
+"#,
+        dns.addr
+    );
+    (dns, toml)
+}
 
-/// 120 readers at Gmail, 40 at Outlook.com, 40 with their own domain.
+/// 120 readers at Gmail (20 of them at a newsroom's own domain hosted there), 40 at
+/// Outlook.com, 40 with a domain of their own.
 fn readers() -> Vec<String> {
-    (0..120)
+    (0..100)
         .map(|i| format!("g{i}@gmail.com"))
+        .chain((0..20).map(|i| format!("w{i}@newsroom.example")))
         .chain((0..40).map(|i| format!("m{i}@outlook.com")))
         .chain((0..40).map(|i| format!("o{i}@example.com")))
         .collect()
@@ -44,14 +66,18 @@ async fn import(t: &TestApp) {
     t.app.store.import(&rows, true, "test").await.unwrap();
 }
 
-/// Messages per provider's domain in `got`.
+/// Messages per provider in `got` (by the readers' domains above).
 fn by_domain(got: &HashMap<String, usize>) -> HashMap<&'static str, usize> {
     let mut out = HashMap::new();
     for (to, n) in got {
-        let d = ["gmail.com", "outlook.com", "example.com"]
-            .into_iter()
-            .find(|d| to.ends_with(d))
-            .unwrap();
+        let d = if to.ends_with("@newsroom.example") {
+            "gmail.com"
+        } else {
+            ["gmail.com", "outlook.com", "example.com"]
+                .into_iter()
+                .find(|d| to.ends_with(d))
+                .unwrap()
+        };
         *out.entry(d).or_default() += n;
     }
     out
@@ -110,7 +136,8 @@ both_engines!(
     multi_thread,
     day_one_caps_each_provider_and_the_next_day_continues,
     |engine| async move {
-        let t = spawn_app_with(engine, WARMUP).await;
+        let (_dns, warmup) = warmup_config().await;
+        let t = spawn_app_with(engine, &warmup).await;
         import(&t).await;
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let id = t.send_now().await;
@@ -139,7 +166,7 @@ both_engines!(
         // Day 2: the cap is 100, so the 70 who waited get theirs; nobody twice.
         let (smtp, place) = t.stop().await;
         next_day(&place).await;
-        let t = spawn_on(smtp, place, WARMUP).await;
+        let t = spawn_on(smtp, place, &warmup).await;
         assert_eq!(t.wait_send(id).await.status, "done");
         let per = t.smtp.per_recipient();
         assert_eq!(per.len(), 200);
@@ -165,7 +192,7 @@ both_engines!(
                 nashra::store::now_ms()
             ))
             .await;
-        let t = spawn_on(smtp, place, WARMUP).await;
+        let t = spawn_on(smtp, place, &warmup).await;
         let r = t.wait_send(id).await;
         assert_eq!(r.status, "done");
         let v: Value = t.admin_get(&format!("/api/sends/{id}")).await;
@@ -179,10 +206,11 @@ both_engines!(
     multi_thread,
     the_overflow_goes_through_the_fallback_relay,
     |engine| async move {
+        let (_dns, warmup) = warmup_config().await;
         let main = TestSmtp::start().await;
         let backup = TestSmtp::start().await;
         let extra = format!(
-            "{WARMUP}
+            "{warmup}
 [[relays]]
 name = \"main\"
 host = \"127.0.0.1\"

@@ -2,7 +2,7 @@
 //! on port 0 (`app`), the calls a test makes on it (`calls`) and their typed answers
 //! (`answers`), a reader's part (`readers`), the mail that arrives (`mail`), a console session
 //! (`console`), feeds a test serves (`feed`), and the real servers a test talks to (`smtp`,
-//! `dovecot`).
+//! `dovecot`, `dns`).
 //!
 //! `use crate::helpers::*` brings in everything but the servers, which keep their own names
 //! (`helpers::smtp::Fault`, `helpers::dovecot::Dovecot`), and the answers, which tests meet
@@ -12,6 +12,7 @@ pub mod answers;
 pub mod app;
 pub mod calls;
 pub mod console;
+pub mod dns;
 pub mod dovecot;
 pub mod feed;
 pub mod mail;
