@@ -17,6 +17,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 mod leases;
 mod outcome;
+mod route;
 mod templates;
 
 pub(crate) use templates::Prepared;
@@ -30,12 +31,12 @@ use super::{
     revocation::{REFRESH_EVERY, Revocations, Start},
     send_error::SendError,
     wait::{self, SHUTDOWN_GRACE},
-    warmup::{self, Admit, Warmup},
+    warmup::{self, Warmup},
     writer::{self, Done},
 };
 use crate::{
     config::Settings,
-    domain::{Provider, SubscriberName, VerpTarget},
+    domain::{SubscriberName, VerpTarget},
     metrics::Metrics,
     shutdown::Shutdown,
     store::{Claimed, Outcome, Store, now_ms},
@@ -343,6 +344,10 @@ impl Dispatcher {
             let _ = sem.acquire_many(conc as u32).await;
         }
         let _ = refresher.await;
+        // Today's warm-up share this process took and did not use goes back to the store.
+        if let Some(w) = &self.warmup {
+            w.return_unused().await;
+        }
         self.outcomes.lock().expect("not poisoned").take();
         drop(tx);
         writer.await.context("ledger writer panicked")??;
@@ -368,7 +373,15 @@ impl Dispatcher {
             return Some(Done::from(row.release()));
         }
         let digest = row.digest_id;
-        let (outcome, relay_down) = self.deliver_one(row).await?;
+        let (outcome, unreached) = self.deliver_one(row).await?;
+        // Delivery pauses only when no relay can take anything: one that could not be
+        // reached while another is healthy has been marked, and the row simply comes back.
+        let relay_down = unreached
+            && !self
+                .mailer
+                .transport
+                .relays()
+                .is_some_and(|r| r.any_available());
         let stop_after = self.settings().delivery.stop_after_failures;
         let stop = match &outcome {
             Outcome::Sent { .. } => self.breaker.track(digest, None, stop_after),
@@ -397,13 +410,32 @@ impl Dispatcher {
                 return Some((row.release(), false));
             }
         };
-        let (route, provider) = match self.route(&row, email, &prepared).await {
-            Ok(r) => r,
+        let way = match self.route(&row, email, &prepared).await {
+            Ok(w) => w,
             Err(held) => {
                 self.revocations.unhold(row.id);
                 return Some((held, false));
             }
         };
+        let done = self.send_routed(&row, email, &prepared, way).await;
+        // A unit of a warm-up's allowance taken for a message that did not go is given back.
+        if let (Some(w), Some(p)) = (&self.warmup, way.counted)
+            && !matches!(done, Some((Outcome::Sent { .. }, _)))
+        {
+            w.give_back(p);
+        }
+        done
+    }
+
+    /// Builds, signs and posts one row's message the way `route` said.
+    async fn send_routed(
+        &self,
+        row: &Claimed,
+        email: &str,
+        prepared: &Prepared,
+        way: route::Way,
+    ) -> Option<(Outcome, bool)> {
+        let (route, provider) = (way.route, way.provider);
         // A test send's rows (0, -1, …) name no reader: their links are a test's own.
         let reader = row.subscriber_id.max(0);
         let tokens = &self.mailer.tokens;
@@ -483,39 +515,6 @@ impl Dispatcher {
             retries,
             &self.metrics,
         ))
-    }
-}
-
-impl Dispatcher {
-    /// The relays a row may go to now and its reader's mailbox provider, or what becomes of
-    /// the row when a warm-up holds it back.
-    async fn route(
-        &self,
-        row: &Claimed,
-        email: &str,
-        prepared: &Prepared,
-    ) -> Result<(Route, Provider), Outcome> {
-        let Some(w) = self.warmup.as_ref().filter(|_| !prepared.test) else {
-            return Ok((Route::Any, Provider::Other));
-        };
-        let domain = email
-            .rsplit_once('@')
-            .map_or(String::new(), |(_, d)| d.to_ascii_lowercase());
-        let provider = w.provider(&self.settings().providers, &domain).await;
-        match w.admit(provider, prepared.began).await {
-            Ok(Admit::Go) => Ok((Route::Any, provider)),
-            Ok(Admit::Fallback) => Ok((Route::Fallback, provider)),
-            Ok(Admit::Wait { until, why }) => Err(Outcome::Held {
-                id: row.id,
-                lease: row.lease_until,
-                until,
-                why,
-            }),
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "cannot read the warm-up's allowance");
-                Err(row.release())
-            }
-        }
     }
 }
 

@@ -178,21 +178,23 @@ impl Relay {
             .is_none()
     }
 
-    /// Takes the probe slot if it is down and due; false if another message took it first.
-    fn claim_probe(&self, now: Instant) -> bool {
+    /// Whether it may take a message now, and if so whether that message is its probe
+    /// (it is down and due: the probe slot is taken); `None` if another message took it first.
+    fn claim_probe(&self, now: Instant) -> Option<bool> {
         let mut h = self.health.lock().expect("not poisoned");
         match h.down_until {
-            None => true,
+            None => Some(false),
             Some(until) if now >= until && !h.probing => {
                 h.probing = true;
-                true
+                Some(true)
             }
-            Some(_) => false,
+            Some(_) => None,
         }
     }
 
-    /// Counts an answer and moves the relay's health.
-    fn record(&self, res: &Result<(), SendError>, took: Duration) {
+    /// Counts an answer and moves the relay's health. `probe`: this message was its probe;
+    /// a message that was on its way before it was marked down moves nothing while it is.
+    fn record(&self, res: &Result<(), SendError>, took: Duration, probe: bool) {
         let st = &self.stats;
         let failure = match res {
             Ok(()) => {
@@ -218,7 +220,10 @@ impl Relay {
             st.latency_n.fetch_add(1, Relaxed);
         }
         let mut h = self.health.lock().expect("not poisoned");
-        let was_probe = std::mem::take(&mut h.probing);
+        let was_probe = probe && std::mem::take(&mut h.probing);
+        if h.down_until.is_some() && !was_probe {
+            return;
+        }
         h.window = ((h.window << 1) | failure as u32) & ((1 << WINDOW) - 1);
         if matches!(res, Err(SendError::Connection(_))) {
             h.unreachable += 1;
@@ -305,7 +310,7 @@ impl Relays {
 
     /// The next relay for a message: among those of the route's role that are available and
     /// not yet tried for it, the one the weighted round robin picks.
-    fn pick(&self, route: Route, tried: u32) -> Option<usize> {
+    fn pick(&self, route: Route, tried: u32) -> Option<(usize, bool)> {
         let now = Instant::now();
         let open = |role: Role| -> Vec<usize> {
             (0..self.list.len())
@@ -338,13 +343,22 @@ impl Relays {
                 .iter()
                 .max_by_key(|&&i| (current[i], std::cmp::Reverse(i)))
                 .expect("not empty");
-            current[best] -= total;
-            if self.list[best].claim_probe(now) {
-                return Some(best);
+            if let Some(probe) = self.list[best].claim_probe(now) {
+                current[best] -= total;
+                return Some((best, probe));
             }
+            // Another message took its probe meanwhile: its turn is not spent.
+            current[best] -= self.list[best].weight as i64;
             candidates.retain(|&i| i != best);
         }
         None
+    }
+
+    /// Whether some relay may take a message now (healthy, or due for its probe): a message
+    /// that reached none is then no reason to pause the whole of delivery.
+    pub fn any_available(&self) -> bool {
+        let now = Instant::now();
+        self.list.iter().any(|r| r.available(now))
     }
 
     /// Whether a fallback relay exists (a warm-up's overflow can go somewhere).
@@ -366,7 +380,7 @@ impl Relays {
         let mut tried = 0u32;
         let mut last: Option<String> = None;
         loop {
-            let Some(i) = self.pick(route, tried) else {
+            let Some((i, probe)) = self.pick(route, tried) else {
                 let why = match (last, route) {
                     (Some(m), _) => format!("no relay could be reached; last: {m}"),
                     (None, Route::Fallback) => "no fallback relay is available".into(),
@@ -379,8 +393,15 @@ impl Relays {
             tried |= 1 << i;
             let relay = &self.list[i];
             let started = Instant::now();
-            let res = relay.pool.send(envelope, &bytes, deadline).await;
-            relay.record(&res, started.elapsed());
+            // Half of what is left to have a connection: a relay that stalls leaves the next
+            // one time for the message.
+            let now = tokio::time::Instant::now();
+            let connect_by = now + deadline.saturating_duration_since(now) / 2;
+            let res = relay
+                .pool
+                .send(envelope, &bytes, connect_by, deadline)
+                .await;
+            relay.record(&res, started.elapsed(), probe);
             match res {
                 // Nothing reached this relay: the next one may take it, while time is left.
                 Err(SendError::Connection(m)) if tokio::time::Instant::now() < deadline => {

@@ -208,18 +208,30 @@ impl SmtpPool {
 
     /// Sends one message built by `message::MessageTemplate` (CRLF, no line starting with
     /// '.'), already ending with its "." line (see [`terminate`]). On success the connection
-    /// goes back to the pool; after an error it is closed. The whole of it ends by
-    /// `deadline` (the caller's: at most twice `smtp.timeout`, a third of the lease).
+    /// goes back to the pool; after an error it is closed. A connection is had by
+    /// `connect_by` (so another relay has time left), and the whole of it ends by `deadline`
+    /// (the caller's: at most twice `smtp.timeout`, a third of the lease).
+    ///
+    /// A refusal before the recipient (at the greeting, AUTH or MAIL FROM: an account
+    /// suspended, a sender not allowed) is the relay's, not the reader's: it counts as a relay
+    /// that cannot be reached, never as a bounce.
     pub async fn send(
         &self,
         envelope: &Envelope,
         bytes: &[u8],
+        connect_by: tokio::time::Instant,
         deadline: tokio::time::Instant,
     ) -> Result<(), SendError> {
-        let mut conn = tokio::time::timeout_at(deadline, self.checkout())
+        let relay_refused = |e: SendError| match e {
+            SendError::Permanent(m) | SendError::Transient(m) => {
+                SendError::Connection(format!("the relay refused us: {m}"))
+            }
+            e => e,
+        };
+        let mut conn = tokio::time::timeout_at(connect_by.min(deadline), self.checkout())
             .await
             .map_err(|_| classify(timed_out("connecting to the relay")))?
-            .map_err(classify)?;
+            .map_err(|f| relay_refused(classify(f)))?;
         let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
         let utf8 =
             envelope.from().is_some_and(|a| !ascii(a)) || envelope.to().iter().any(|a| !ascii(a));
@@ -231,6 +243,7 @@ impl SmtpPool {
             ));
         }
         let mut data_sent = false;
+        let mut mail_taken = false;
         let res = tokio::time::timeout_at(
             deadline,
             transaction(
@@ -240,6 +253,7 @@ impl SmtpPool {
                 utf8,
                 self.timeout,
                 &mut data_sent,
+                &mut mail_taken,
             ),
         )
         .await;
@@ -258,9 +272,10 @@ impl SmtpPool {
                 Ok(())
             }
             Ok(Err(Failure::Smtp(e))) if e.is_permanent() || e.is_transient() => {
-                // The relay answered: say goodbye politely, but not for longer than a command.
-                let _ = tokio::time::timeout(self.timeout, conn.abort()).await;
-                Err(after_data(classify(Failure::Smtp(e))))
+                // The relay answered: say goodbye politely, but not past the deadline.
+                let _ = tokio::time::timeout_at(deadline, conn.abort()).await;
+                let e = after_data(classify(Failure::Smtp(e)));
+                Err(if mail_taken { e } else { relay_refused(e) })
             }
             // A relay that greeted us and then stalls on this message (a tarpit for one
             // recipient, say) is not down: the row spends an attempt and comes back later,
@@ -295,6 +310,7 @@ async fn transaction(
     utf8: bool,
     t: Duration,
     data_sent: &mut bool,
+    mail_taken: &mut bool,
 ) -> Result<(), Failure> {
     let params = if utf8 {
         vec![MailParameter::SmtpUtfEight]
@@ -307,6 +323,7 @@ async fn transaction(
         conn.command(Mail::new(envelope.from().cloned(), params)),
     )
     .await?;
+    *mail_taken = true;
     for to in envelope.to() {
         bounded(t, "RCPT", conn.command(Rcpt::new(to.clone(), vec![]))).await?;
     }

@@ -9,7 +9,13 @@
 //! `max_wait` since its send began is skipped. Either way its row says why
 //! (`last_error = "warmup:<provider>"`), and the send's page counts them.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering::Relaxed},
+    },
+};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -24,11 +30,13 @@ use crate::{
 /// What a message to a provider may do now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Admit {
-    /// Within today's allowance (or no warm-up): any relay.
-    Go,
+    /// Within today's allowance (or no warm-up): any relay. `counted`: it took a unit of the
+    /// allowance, to be given back if the message does not go.
+    Go { counted: bool },
     /// Over it, and a fallback relay takes the overflow.
     Fallback,
-    /// Over it: wait until `until` (ms), or give up when `None` (past `max_wait`).
+    /// Over it: wait until `until` (ms), or give up when `None` (past `max_wait`, or an
+    /// alert, which tomorrow would be too late for).
     Wait { until: Option<i64>, why: String },
 }
 
@@ -42,6 +50,12 @@ pub(crate) struct Warmup {
     /// Per provider: the day and what is left of this process's share of it, -1 once the
     /// day's cap is used up (5 entries).
     left: Mutex<HashMap<Provider, (NaiveDate, i64)>>,
+    /// One refill from the store at a time: the others wait and find it done.
+    refill: tokio::sync::Mutex<()>,
+    /// The warm-up's first day, once the store has one (it never changes).
+    first_day: Mutex<Option<NaiveDate>>,
+    /// The cap has reached `until`: the warm-up is over for good.
+    over: AtomicBool,
 }
 
 /// What the fallback relay could not take waits this long (ms) before it is tried again.
@@ -65,7 +79,9 @@ impl Warmup {
             return None;
         }
         let dns = Dns::new(&settings.dns.nameservers)
-            .map_err(|e| tracing::warn!(error = %e, "no DNS for the warm-up: custom domains count as other"))
+            .map_err(|e| {
+                tracing::warn!(error = %e, "no DNS for the warm-up: custom domains count as other")
+            })
             .ok();
         Some(Warmup {
             config,
@@ -74,6 +90,9 @@ impl Warmup {
             fallback,
             dns,
             left: Mutex::default(),
+            refill: tokio::sync::Mutex::new(()),
+            first_day: Mutex::default(),
+            over: AtomicBool::new(false),
         })
     }
 
@@ -83,7 +102,7 @@ impl Warmup {
     /// the domain as other.
     pub(crate) async fn provider(&self, lists: &Providers, domain: &str) -> Provider {
         let p = lists.of_domain(domain);
-        if p != Provider::Other || domain.is_empty() {
+        if p != Provider::Other || domain.is_empty() || self.over.load(Relaxed) {
             return p;
         }
         let Some(dns) = &self.dns else {
@@ -98,67 +117,142 @@ impl Warmup {
         }
     }
 
-    /// Whether a message of a send that began at `began` (ms) to `provider` may go now.
-    pub(crate) async fn admit(&self, provider: Provider, began: i64) -> anyhow::Result<Admit> {
-        let today = Utc::now().with_timezone(&self.tz).date_naive();
-        {
-            let mut left = self.left.lock().expect("not poisoned");
-            if let Some((day, n)) = left.get_mut(&provider)
-                && *day == today
-            {
-                if *n > 0 {
-                    *n -= 1;
-                    return Ok(Admit::Go);
-                }
-                if *n < 0 {
-                    return Ok(self.overflow(provider, today, began));
-                }
+    /// A unit of this process's share, if it has one today: `Some(true)` taken, `Some(false)`
+    /// the day's cap is used up, `None` to be refilled.
+    fn take_local(&self, provider: Provider, today: NaiveDate) -> Option<bool> {
+        let mut left = self.left.lock().expect("not poisoned");
+        match left.get_mut(&provider) {
+            Some((day, n)) if *day == today && *n > 0 => {
+                *n -= 1;
+                Some(true)
             }
+            Some((day, n)) if *day == today && *n < 0 => Some(false),
+            _ => None,
         }
-        let first = match self.store.warmup_first_day().await? {
-            Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d").unwrap_or(today),
-            None => today,
-        };
+    }
+
+    /// Whether a message of a send that began at `began` (ms) to `provider` may go now;
+    /// `urgent`: an alert's, given up rather than held for tomorrow.
+    pub(crate) async fn admit(
+        &self,
+        provider: Provider,
+        began: i64,
+        urgent: bool,
+    ) -> anyhow::Result<Admit> {
+        if self.over.load(Relaxed) {
+            return Ok(Admit::Go { counted: false });
+        }
+        let today = Utc::now().with_timezone(&self.tz).date_naive();
+        match self.take_local(provider, today) {
+            Some(true) => return Ok(Admit::Go { counted: true }),
+            Some(false) => return Ok(self.overflow(provider, today, began, urgent)),
+            None => {}
+        }
+        let _one = self.refill.lock().await;
+        match self.take_local(provider, today) {
+            Some(true) => return Ok(Admit::Go { counted: true }),
+            Some(false) => return Ok(self.overflow(provider, today, began, urgent)),
+            None => {}
+        }
+        let first = self.first_day(today).await?;
         let day = (today - first).num_days() + 1;
         let Some(cap) = self.config.cap(day) else {
-            return Ok(Admit::Go);
+            self.over.store(true, Relaxed);
+            tracing::info!(day, "the warm-up is over: no daily caps from now on");
+            return Ok(Admit::Go { counted: false });
         };
         let cap = cap as i64;
         let granted = self
             .store
-            .warmup_take(
-                &today.format("%Y-%m-%d").to_string(),
-                provider.as_str(),
-                chunk(cap),
-                cap,
-            )
+            .warmup_take(&day_key(today), provider.as_str(), chunk(cap), cap)
             .await?;
-        // Others may have taken a share meanwhile: add to it, never overwrite it.
-        let mut left = self.left.lock().expect("not poisoned");
-        let e = left.entry(provider).or_insert((today, 0));
-        if e.0 != today {
-            *e = (today, 0);
-        }
+        self.left.lock().expect("not poisoned").insert(
+            provider,
+            (today, if granted > 0 { granted - 1 } else { -1 }),
+        );
         if granted > 0 {
-            e.1 = e.1.max(0) + granted - 1;
-            return Ok(Admit::Go);
+            return Ok(Admit::Go { counted: true });
         }
-        if e.1 > 0 {
-            e.1 -= 1;
-            return Ok(Admit::Go);
-        }
-        e.1 = -1;
-        drop(left);
-        Ok(self.overflow(provider, today, began))
+        Ok(self.overflow(provider, today, began, urgent))
     }
 
-    fn overflow(&self, provider: Provider, today: NaiveDate, began: i64) -> Admit {
-        overflow(&self.config, self.tz, self.fallback, provider, today, began)
+    /// The first day, from the store once it has one; `today` before anything was sent.
+    async fn first_day(&self, today: NaiveDate) -> anyhow::Result<NaiveDate> {
+        if let Some(d) = *self.first_day.lock().expect("not poisoned") {
+            return Ok(d);
+        }
+        let stored = self.store.warmup_first_day().await?;
+        let Some(d) = stored.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()) else {
+            return Ok(today);
+        };
+        *self.first_day.lock().expect("not poisoned") = Some(d);
+        Ok(d)
+    }
+
+    /// A unit taken for a message that did not go (released, retried, held, skipped): back
+    /// to this process's share for the next one.
+    pub(crate) fn give_back(&self, provider: Provider) {
+        let today = Utc::now().with_timezone(&self.tz).date_naive();
+        let mut left = self.left.lock().expect("not poisoned");
+        if let Some((day, n)) = left.get_mut(&provider)
+            && *day == today
+        {
+            *n = (*n).max(0) + 1;
+        }
+    }
+
+    /// At shutdown: today's unused share goes back to the store for the other processes and
+    /// the next start.
+    pub(crate) async fn return_unused(&self) {
+        let today = Utc::now().with_timezone(&self.tz).date_naive();
+        let unused: Vec<(Provider, i64)> = self
+            .left
+            .lock()
+            .expect("not poisoned")
+            .drain()
+            .filter(|(_, (day, n))| *day == today && *n > 0)
+            .map(|(p, (_, n))| (p, n))
+            .collect();
+        for (p, n) in unused {
+            if let Err(e) = self
+                .store
+                .warmup_return(&day_key(today), p.as_str(), n)
+                .await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "cannot return the warm-up's unused share");
+            }
+        }
+    }
+
+    fn overflow(&self, provider: Provider, today: NaiveDate, began: i64, urgent: bool) -> Admit {
+        overflow(
+            &self.config,
+            self.tz,
+            self.fallback,
+            provider,
+            today,
+            began,
+            urgent,
+        )
     }
 }
 
-/// Over the day's cap: the fallback, or the next day (the newsroom's midnight), or nothing
-/// when that is past `max_wait` from `began`.
+fn day_key(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// The first instant of `day` in `tz`: midnight, or the first hour that exists when the
+/// clocks skip midnight (Beirut, Cairo in spring).
+fn day_start(tz: Tz, day: NaiveDate) -> Option<i64> {
+    (0..4).find_map(|h| {
+        tz.from_local_datetime(&day.and_hms_opt(h, 0, 0)?)
+            .earliest()
+            .map(|t| t.timestamp_millis())
+    })
+}
+
+/// Over the day's cap: the fallback, or the next day's start, or nothing when that is past
+/// `max_wait` from `began` (or for an alert).
 fn overflow(
     config: &Config,
     tz: Tz,
@@ -166,18 +260,18 @@ fn overflow(
     provider: Provider,
     today: NaiveDate,
     began: i64,
+    urgent: bool,
 ) -> Admit {
     if fallback {
         return Admit::Fallback;
     }
-    let tomorrow = today.succ_opt().unwrap_or(today);
-    let until = tz
-        .from_local_datetime(&tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default())
-        .earliest()
-        .map_or(i64::MAX / 4, |t| t.timestamp_millis());
     let give_up = began.saturating_add(config.max_wait.as_millis() as i64);
+    let until = today
+        .succ_opt()
+        .and_then(|d| day_start(tz, d))
+        .filter(|u| !urgent && *u <= give_up);
     Admit::Wait {
-        until: (until <= give_up).then_some(until),
+        until,
         why: reason(provider),
     }
 }
@@ -220,7 +314,7 @@ mod tests {
             .timestamp_millis();
         let noon = midnight - 12 * 3600 * 1000;
         assert_eq!(
-            overflow(&c, tz, false, Provider::Gmail, today, noon),
+            overflow(&c, tz, false, Provider::Gmail, today, noon, false),
             Admit::Wait {
                 until: Some(midnight),
                 why: "warmup:gmail".into()
@@ -228,15 +322,57 @@ mod tests {
         );
         let long_ago = noon - 4 * 86400 * 1000;
         assert_eq!(
-            overflow(&c, tz, false, Provider::Gmail, today, long_ago),
+            overflow(&c, tz, false, Provider::Gmail, today, long_ago, false),
             Admit::Wait {
                 until: None,
                 why: "warmup:gmail".into()
             }
         );
         assert_eq!(
-            overflow(&c, tz, true, Provider::Microsoft, today, long_ago),
+            overflow(&c, tz, true, Provider::Microsoft, today, long_ago, false),
             Admit::Fallback
+        );
+        assert_eq!(
+            overflow(&c, tz, false, Provider::Gmail, today, noon, true),
+            Admit::Wait {
+                until: None,
+                why: "warmup:gmail".into()
+            },
+            "an alert is not held for tomorrow"
+        );
+    }
+
+    #[test]
+    fn a_night_whose_midnight_does_not_exist_waits_for_its_first_hour() {
+        // Beirut's clocks go from 23:59:59 on 28 March 2026 to 01:00.
+        let tz: Tz = "Asia/Beirut".parse().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        let one = tz
+            .with_ymd_and_hms(2026, 3, 29, 1, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(day_start(tz, day), Some(one));
+        let c = Config {
+            start: 50,
+            growth: 2.0,
+            until: 1000,
+            max_wait: std::time::Duration::from_secs(3 * 86400),
+        };
+        let began = one - 3600 * 1000;
+        assert_eq!(
+            overflow(
+                &c,
+                tz,
+                false,
+                Provider::Gmail,
+                day.pred_opt().unwrap(),
+                began,
+                false
+            ),
+            Admit::Wait {
+                until: Some(one),
+                why: "warmup:gmail".into()
+            }
         );
     }
 }

@@ -174,7 +174,12 @@ for_each_engine! {
                 })
                 .collect();
             for chunk in marks.chunks(300) {
+                let mut landed_in_chunk = 0;
                 for from in ["sending", "skipped"] {
+                    // Nearly always every row was still sending: no second statement.
+                    if from == "skipped" && landed_in_chunk == chunk.len() {
+                        continue;
+                    }
                     let mut qb = sqlx::QueryBuilder::<DB>::new(
                         "WITH v (id, message_id, sent_at, relay) AS (VALUES ",
                     );
@@ -206,6 +211,7 @@ for_each_engine! {
                     if from == "skipped" {
                         skipped.extend(digests.iter().copied(), -1);
                     } else {
+                        landed_in_chunk = digests.len();
                         landed.extend(digests.iter().copied(), -1);
                     }
                     sent.extend(digests, 1);
@@ -244,8 +250,10 @@ for_each_engine! {
                     .bind(*permanent as i64)
                     .bind(id)
                     .bind(lease),
+                    // A warm-up's reason, from a day the row was held, no longer says why.
                     Outcome::Skipped { id } => sqlx::query(
-                        "UPDATE deliveries SET state = 'skipped', lease_until = NULL
+                        "UPDATE deliveries SET state = 'skipped', lease_until = NULL,
+                             last_error = CASE WHEN last_error LIKE 'warmup:%' THEN NULL ELSE last_error END
                          WHERE id = $1 AND state = 'sending'
                          RETURNING digest_id, state",
                     )
@@ -284,6 +292,7 @@ for_each_engine! {
                     // send was cancelled meanwhile.
                     Outcome::Released { id, lease } => sqlx::query(
                         "UPDATE deliveries SET lease_until = NULL,
+                             last_error = CASE WHEN last_error LIKE 'warmup:%' THEN NULL ELSE last_error END,
                              attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
                              state = CASE WHEN (SELECT status FROM digests g WHERE g.id = deliveries.digest_id) = 'cancelled'
                                           THEN 'cancelled' ELSE 'pending' END
@@ -309,11 +318,17 @@ for_each_engine! {
                     }
                 }
             }
-            Db::count_all(&mut tx, "sent", &sent).await?;
-            Db::count_all(&mut tx, "failed", &failed).await?;
-            Db::count_all(&mut tx, "skipped", &skipped).await?;
-            Db::count_all(&mut tx, "cancelled", &cancelled).await?;
-            Db::count_all(&mut tx, "in_flight", &landed).await?;
+            Db::count_together(
+                &mut tx,
+                &[
+                    ("sent", &sent),
+                    ("failed", &failed),
+                    ("skipped", &skipped),
+                    ("cancelled", &cancelled),
+                    ("in_flight", &landed),
+                ],
+            )
+            .await?;
             self.commit(tx).await?;
             Ok(())
         }

@@ -307,6 +307,8 @@ facade! {
     // ------------------------------------------------------------ relays and warm-up
     /// Takes up to `want` of a provider's allowance on `day`, whose cap is `cap`: what was granted.
     pub async fn warmup_take(&self, day: &str, provider: &str, want: i64, cap: i64) -> anyhow::Result<i64>;
+    /// Gives back `n` unused of a provider's allowance on `day`.
+    pub async fn warmup_return(&self, day: &str, provider: &str, n: i64) -> anyhow::Result<()>;
     /// The warm-up's first day, if anything was sent under it.
     pub async fn warmup_first_day(&self) -> anyhow::Result<Option<String>>;
     /// What a send's warm-up held back: (provider, `pending` or `skipped`, messages).

@@ -45,6 +45,20 @@ for_each_engine! {
             Ok(granted)
         }
 
+        /// Gives back `n` unused of `provider`'s allowance on `day`.
+        pub(crate) async fn warmup_return(&self, day: &str, provider: &str, n: i64) -> anyhow::Result<()> {
+            sqlx::query(
+                "UPDATE warmup_days SET taken = CASE WHEN taken > $3 THEN taken - $3 ELSE 0 END
+                 WHERE day = $1 AND provider = $2",
+            )
+            .bind(day)
+            .bind(provider)
+            .bind(n)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
         /// The warm-up's first day (the newsroom's date), if anything was sent under it.
         pub(crate) async fn warmup_first_day(&self) -> anyhow::Result<Option<String>> {
             Ok(sqlx::query_scalar("SELECT MIN(day) FROM warmup_days")

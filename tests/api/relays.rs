@@ -182,7 +182,16 @@ role = "fallback"
         //    share again.
         beta.fault_all(None);
         beta.come_back().await;
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // Its cool-off ends (it may have doubled if a retry probed it): then a message tries it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        while relay_status(&t).await["beta"]["retry_in_s"].as_u64() != Some(0) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "beta never cooled off"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
         t.add_article("https://example.org/3/", "خبر ثالث", "نص")
             .await;
         let id = t.send_now().await;
@@ -198,10 +207,11 @@ role = "fallback"
         assert!(!page.contains("relay-warning"), "healthy again: no warning");
 
         // 4. Both primaries down: the fallback takes every message, and the console says so.
+        // A connection still open when a server goes down takes nothing more either.
+        t.smtp.fault_all(Some(Fault::Drop));
+        beta.fault_all(Some(Fault::Drop));
         t.smtp.go_down();
         beta.go_down();
-        // Their connections close as the servers' tasks end.
-        tokio::time::sleep(Duration::from_millis(300)).await;
         t.add_article("https://example.org/4/", "خبر رابع", "نص")
             .await;
         let id = t.send_now().await;
@@ -210,7 +220,14 @@ role = "fallback"
         let (_, delta) = since(&all, &seen);
         assert_eq!(delta.len(), READERS);
         assert!(delta.values().all(|n| *n == 1));
-        assert_eq!(backup.count() - backup_before, READERS);
+        assert_eq!(
+            backup.count() - backup_before,
+            READERS,
+            "ledger: {:?}, alpha {} beta {}",
+            ledger_relays(&t, id).await,
+            t.smtp.count(),
+            beta.count()
+        );
         assert_eq!(ledger_relays(&t, id).await["backup"], READERS as i64);
         let (_, page) = console.get("/admin").await;
         assert!(

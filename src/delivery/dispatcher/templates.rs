@@ -17,7 +17,7 @@ use crate::{
         message::{MessageSpec, MessageTemplate},
     },
     render::SlotMarkers,
-    store::{Digest, DigestKind, DigestStatus, Store},
+    store::{ALERT_SCHEDULE, Digest, DigestKind, DigestStatus, Store},
 };
 
 /// How stale a digest's status may be when deciding to send one of its rows: the most a pause
@@ -33,6 +33,8 @@ pub(crate) struct Prepared {
     pub(crate) began: i64,
     /// A test send (to editors) is not held by a warm-up.
     pub(crate) test: bool,
+    /// An alert's: a warm-up gives it up rather than hold it for tomorrow.
+    pub(crate) urgent: bool,
 }
 
 pub(super) struct Templates {
@@ -140,6 +142,7 @@ impl Templates {
             digest_id,
             began: d.started_at.unwrap_or(d.created_at),
             test: d.kind == DigestKind::Test,
+            urgent: d.schedule == ALERT_SCHEDULE,
         })
     }
 
