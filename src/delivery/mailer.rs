@@ -11,6 +11,7 @@ use super::{
     message::{MessageTemplate, Personal},
     relays::Route,
     send_error::SendError,
+    signing::Signing,
     transport::Transport,
 };
 use crate::{
@@ -31,6 +32,8 @@ pub struct Mailer {
     pub settings: Arc<Settings>,
     /// The `[[dkim]]` keys, if any.
     pub signer: Option<Arc<dkim::Signer>>,
+    /// The threads that sign with them.
+    signing: Option<Signing>,
     /// The process's one token signer (made by `App`): return paths here, the links inside
     /// messages in the dispatcher and the mail queue.
     pub tokens: Arc<Tokens>,
@@ -51,10 +54,12 @@ impl Mailer {
         let transport = Transport::from_settings(&settings)?;
         let from = Mailbox::parse(&settings.newsletter.from).context("newsletter.from")?;
         let signer = dkim::Signer::from_config(&settings.dkim)?.map(Arc::new);
+        let signing = signer.clone().map(Signing::start).transpose()?;
         Ok(Mailer {
             transport,
             from,
             signer,
+            signing,
             tokens,
             return_path: settings.return_path_base(),
             unsubscribe_mail: settings.unsubscribe_mail_base(),
@@ -119,16 +124,13 @@ impl Mailer {
             .map(|(local, domain)| format!("{local}+{token}@{domain}"))
     }
 
-    /// `message` with its DKIM signatures, signed on a blocking thread (an RSA signature is
-    /// about a millisecond of CPU, too long for an async worker thread).
+    /// `message` with its DKIM signatures, signed on the signing threads (an RSA signature is
+    /// about half a millisecond of CPU, too long for an async worker thread).
     async fn sign(&self, message: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-        let Some(signer) = self.signer.clone() else {
+        let Some(signing) = &self.signing else {
             return Ok(message);
         };
-        let now = chrono::Utc::now().timestamp();
-        tokio::task::spawn_blocking(move || signer.sign(&message, now))
-            .await
-            .context("DKIM signing thread")
+        signing.sign(message, chrono::Utc::now().timestamp()).await
     }
 
     /// Builds `template` for one reader, signs it and addresses it; a bounce of it comes back

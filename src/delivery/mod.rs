@@ -31,6 +31,7 @@ mod pacing;
 pub mod relays;
 mod revocation;
 mod send_error;
+mod signing;
 mod smtp;
 pub mod transport;
 mod wait;

@@ -503,6 +503,38 @@ for_each_engine! {
             Ok(())
         }
 
+        /// Several of the sends' counters moved at once: one statement per send, however
+        /// many counters moved (the ledger writer's batches touch two or three each).
+        pub(crate) async fn count_together(
+            conn: &mut Conn,
+            deltas: &[(&'static str, &CounterDelta)],
+        ) -> anyhow::Result<()> {
+            const COUNTERS: [&str; 5] = ["sent", "failed", "skipped", "cancelled", "in_flight"];
+            let mut per: std::collections::BTreeMap<i64, Vec<(&'static str, i64)>> =
+                Default::default();
+            for (counter, delta) in deltas {
+                anyhow::ensure!(COUNTERS.contains(counter), "no counter {counter}");
+                for (digest, n) in delta.iter() {
+                    per.entry(digest).or_default().push((counter, n));
+                }
+            }
+            for (digest, moved) in per {
+                let mut qb = sqlx::QueryBuilder::<DB>::new("UPDATE digests SET ");
+                let mut sep = qb.separated(", ");
+                for (counter, n) in moved {
+                    // `counter` is one of COUNTERS, never input.
+                    sep.push(format!("{counter} = {counter} + "))
+                        .push_bind_unseparated(n);
+                }
+                qb.push(" WHERE id = ").push_bind(digest);
+                qb.build()
+                    .execute(&mut *conn)
+                    .await
+                    .context("cannot update a send's counters")?;
+            }
+            Ok(())
+        }
+
         /// Failed deliveries back to the queue with fresh attempts, for readers still
         /// subscribed.
         async fn requeue_failed(conn: &mut Conn, digest: i64) -> anyhow::Result<u64> {

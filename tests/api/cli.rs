@@ -123,10 +123,7 @@ fn an_unknown_key_stops_the_process_naming_the_nearest_known_one() {
             vec!["`smtp.hots`", "NASHRA__SMTP__HOTS", "`smtp.host`?"],
         ),
         (
-            file(
-                "planned.toml",
-                "[delivery.guard]\nenabled = true\n",
-            ),
+            file("planned.toml", "[delivery.guard]\nenabled = true\n"),
             vec![],
             vec![
                 "`delivery.guard` in",
