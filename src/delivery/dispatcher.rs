@@ -27,6 +27,7 @@ use super::{
     message::Personal,
     pacing::{Pacer, claim_batch},
     relays::Route,
+    provider_backoff::ProviderBackoffs,
     revocation::{REFRESH_EVERY, Revocations, Start},
     send_error::SendError,
     wait::{self, SHUTDOWN_GRACE},
@@ -62,6 +63,8 @@ pub struct Dispatcher {
     outcomes: Mutex<Option<mpsc::Sender<Done>>>,
     /// A new domain's daily caps per mailbox provider, if configured.
     warmup: Option<Warmup>,
+    /// Mailbox providers that defer most messages: their rows wait (`provider_backoff`).
+    providers: ProviderBackoffs,
 }
 
 impl Dispatcher {
@@ -70,6 +73,7 @@ impl Dispatcher {
         Arc::new(Dispatcher {
             templates: Templates::new(store.clone(), mailer.clone()),
             warmup: Warmup::new(&mailer.settings, store.clone(), fallback),
+            providers: ProviderBackoffs::new(store.clone(), metrics.clone(), &mailer.settings),
             store,
             mailer,
             metrics,
@@ -190,6 +194,7 @@ impl Dispatcher {
             metrics: self.metrics.clone(),
             batch: conc.saturating_sub(1).max(1),
             bounce_after: self.settings().delivery.bounce_after,
+            guard: self.settings().delivery.guard.clone(),
         };
         let writer = tokio::spawn(writer::run(ledger, self.clone(), rx));
         let refresher = tokio::spawn(self.clone().refresh_revocations(shutdown.clone()));
@@ -368,7 +373,17 @@ impl Dispatcher {
             return Some(Done::from(row.release()));
         }
         let digest = row.digest_id;
+        // Its mailbox provider defers most messages: the row waits, its attempt not spent.
+        let provider = self.providers.provider(row.email.as_deref());
+        if let Some(until) = self.providers.held_until(provider).await {
+            self.revocations.unhold(row.id);
+            let why = format!("backoff:{}", provider.map_or("", |p| p.as_str()));
+            return Some(Done::from(row.hold_until(until, why)));
+        }
         let (outcome, relay_down) = self.deliver_one(row).await?;
+        if !relay_down {
+            self.providers.observe(provider, &outcome).await;
+        }
         let stop_after = self.settings().delivery.stop_after_failures;
         let stop = match &outcome {
             Outcome::Sent { .. } => self.breaker.track(digest, None, stop_after),

@@ -389,7 +389,8 @@ for_each_engine! {
             Ok(sqlx::query_as::<_, Progress>(
                 "SELECT id, status, total, sent, failed, skipped, cancelled, in_flight,
                         total - sent - failed - skipped - cancelled AS pending,
-                        error, started_at, finished_at
+                        error, started_at, finished_at,
+                        guard_reason, guard_count, guard_delivered, guard_limit
                  FROM digests WHERE id = $1",
             )
             .bind(id)
@@ -428,6 +429,7 @@ for_each_engine! {
                     if was.as_deref() == Some(DigestStatus::Failed.as_str()) {
                         Db::requeue_failed(&mut tx, id).await?;
                     }
+                    Db::rearm_guard(&mut tx, id).await?;
                     sqlx::query(
                         "UPDATE digests SET status = 'sending', error = NULL, finished_at = NULL
                          WHERE id = $1 AND status IN ('paused', 'failed')",
@@ -464,7 +466,7 @@ for_each_engine! {
         }
 
         /// Adds `n` to one of a digest's counters (`sent`, `failed`, `skipped`, `cancelled`,
-        /// `in_flight`).
+        /// `in_flight`; the send guard's `rejected`, `hard_bounces`, `complaints`).
         pub(crate) async fn count(
             conn: &mut Conn,
             digest: i64,
@@ -480,6 +482,9 @@ for_each_engine! {
                 "skipped" => "UPDATE digests SET skipped = skipped + $1 WHERE id = $2",
                 "cancelled" => "UPDATE digests SET cancelled = cancelled + $1 WHERE id = $2",
                 "in_flight" => "UPDATE digests SET in_flight = in_flight + $1 WHERE id = $2",
+                "rejected" => "UPDATE digests SET rejected = rejected + $1 WHERE id = $2",
+                "hard_bounces" => "UPDATE digests SET hard_bounces = hard_bounces + $1 WHERE id = $2",
+                "complaints" => "UPDATE digests SET complaints = complaints + $1 WHERE id = $2",
                 other => anyhow::bail!("no counter {other}"),
             };
             sqlx::query(q)
@@ -506,6 +511,7 @@ for_each_engine! {
         /// Failed deliveries back to the queue with fresh attempts, for readers still
         /// subscribed.
         async fn requeue_failed(conn: &mut Conn, digest: i64) -> anyhow::Result<u64> {
+            Db::forget_refusals(conn, digest).await?;
             let n = sqlx::query(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, permanent = 0
                  WHERE digest_id = $1 AND state = 'failed'
