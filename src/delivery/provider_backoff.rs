@@ -17,8 +17,11 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, Ordering::Relaxed},
+    },
+    time::Duration,
 };
 
 use crate::{
@@ -50,8 +53,9 @@ pub(super) struct ProviderBackoffs {
     guard: Guard,
     classifier: Providers,
     state: Mutex<State>,
-    /// When the stored backoffs were last read (one reader at a time).
-    refreshed: tokio::sync::Mutex<Option<Instant>>,
+    /// When the stored backoffs were last read (ms since the epoch): the hot path reads
+    /// this atomic, and one caller a second reads the store.
+    refreshed: AtomicI64,
 }
 
 /// What one more answer makes of a provider.
@@ -80,7 +84,7 @@ impl ProviderBackoffs {
             guard: s.delivery.guard.clone(),
             classifier: s.providers.classifier.clone(),
             state: Mutex::default(),
-            refreshed: tokio::sync::Mutex::new(None),
+            refreshed: AtomicI64::new(0),
         }
     }
 
@@ -203,12 +207,15 @@ impl ProviderBackoffs {
     }
 
     async fn refresh(&self) {
-        let mut at = self.refreshed.lock().await;
-        if at.is_some_and(|t| t.elapsed() < REFRESH) {
+        let (now, last) = (now_ms(), self.refreshed.load(Relaxed));
+        if now - last < REFRESH.as_millis() as i64
+            || self
+                .refreshed
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_err()
+        {
             return;
         }
-        *at = Some(Instant::now());
-        drop(at);
         self.refresh_now().await;
     }
 

@@ -352,3 +352,64 @@ both_engines!(
         assert_reached(&t, &all, &[]);
     }
 );
+
+both_engines!(
+    multi_thread,
+    a_send_over_a_limit_is_paused_once_however_many_check_it_at_once,
+    |engine| async move {
+        let t = spawn_app(engine).await;
+        let readers: Vec<String> = (0..3).map(|i| format!("q{i}@example.org")).collect();
+        import(&t, &readers).await;
+        t.add_article("https://example.org/1/", "خبر", "نص").await;
+        let id = t.send_now().await;
+        assert_eq!(t.wait_send(id).await.status, "done");
+        // As if 600 messages were delivered and 40 refused (6.7 %): every process that looks
+        // now sees it over the limit.
+        t.dir
+            .exec(&format!(
+                "UPDATE digests SET status = 'sending', sent = 560, rejected = 40, hard_bounces = 40 WHERE id = {id}"
+            ))
+            .await;
+        let checks: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, metrics) = (t.app.store.clone(), t.app.metrics.clone());
+                let g = t.app.settings.delivery.guard.clone();
+                tokio::spawn(async move {
+                    nashra::delivery::guard::check(&store, &metrics, &g, None).await
+                })
+            })
+            .collect();
+        let mut paused = Vec::new();
+        for c in checks {
+            paused.extend(c.await.unwrap());
+        }
+        assert!(paused.len() <= 1, "{paused:?}");
+        // The ledger writer's own look (every 2 s) finds it paused too.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let v: Value = t.admin_get(&format!("/api/sends/{id}")).await;
+        assert_eq!(v["status"], "paused", "{v}");
+        assert_eq!(
+            (
+                v["guard"]["count"].as_i64(),
+                v["guard"]["delivered"].as_i64()
+            ),
+            (Some(40), Some(600))
+        );
+        let log = audit_actions(&t).await;
+        assert_eq!(
+            log.iter()
+                .filter(|(_, x, _, _)| x == "send_guard_pause")
+                .count(),
+            1,
+            "{log:?}"
+        );
+        let m = t.get_text("/metrics").await;
+        assert_eq!(
+            metric(
+                &m,
+                "nashra_sends_guard_paused_total{reason=\"hard_bounces\"}"
+            ),
+            Some(1)
+        );
+    }
+);
