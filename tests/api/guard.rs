@@ -3,8 +3,8 @@
 //! console and in the audit log, counts it in `/metrics`, and an editor's resume finishes
 //! it with every good reader reached once; a complaint pauses a send the moment it is
 //! recorded (a hard bounce reported later counts once beside the refusals); and a mailbox
-//! provider that defers everything has its readers wait with a
-//! backoff while the others get theirs.
+//! provider that defers everything has its readers wait with a backoff while the others
+//! get theirs.
 
 use std::{io::Cursor, time::Duration};
 
