@@ -139,7 +139,10 @@ both_engines!(
             nashra::store::percent(count as f64 / delivered as f64).replace('%', "٪")
         );
         assert!(page.contains(&banner), "{banner} not on the page:\n{page}");
-        assert!(page.contains("id=\"guard-stop\""));
+        assert!(
+            page.contains("id=\"guard-stop\" data-guard>"),
+            "the banner shows"
+        );
         assert!(!page.contains(message), "no English on the console");
         let (_, list) = s.get("/admin/sends").await;
         assert!(list.contains(&banner), "{banner} not in the list");
@@ -324,7 +327,8 @@ both_engines!(
         let s = sign_in(&t, "editor@example.org").await;
         let (_, page) = s.get(&format!("/admin/sends/{id}")).await;
         assert!(
-            page.contains("id=\"provider-waits\"")
+            page.contains("id=\"guard-stop\" data-guard hidden>")
+                && page.contains("id=\"provider-waits\"")
                 && page.contains("مايكروسوفت")
                 && page.contains("أجّل معظم الرسائل"),
             "{page}"
