@@ -3,7 +3,7 @@
 
 use std::{
     fmt::Write,
-    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed},
     time::Duration,
 };
 
@@ -35,6 +35,13 @@ pub struct Metrics {
     pub dmarc_stored: AtomicU64,
     pub dmarc_duplicate: AtomicU64,
     pub dmarc_refused: AtomicU64,
+    /// The send guard (`delivery.guard`): its pauses by reason; per mailbox provider, the
+    /// backoffs this process started, the rows it held back, and until when the provider's
+    /// readers wait as this process last saw (ms, 0: they do not).
+    guard_paused: [AtomicU64; 2],
+    provider_backoffs: [AtomicU64; 5],
+    provider_held: [AtomicU64; 5],
+    provider_waiting_until: [AtomicI64; 5],
 }
 
 impl Metrics {
@@ -50,6 +57,35 @@ impl Metrics {
             .position(|k| *k == kind)
         {
             self.feedback[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The send guard paused a send.
+    pub fn count_guard_pause(&self, reason: crate::store::GuardReason) {
+        let i = crate::store::GuardReason::ALL
+            .iter()
+            .position(|r| *r == reason);
+        if let Some(i) = i {
+            self.guard_paused[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// This process started a backoff of `p` (`started`), or held back one of its rows.
+    pub fn count_provider(&self, p: crate::domain::Provider, started: bool) {
+        if let Some(i) = crate::domain::Provider::ALL.iter().position(|x| *x == p) {
+            let c = if started {
+                &self.provider_backoffs
+            } else {
+                &self.provider_held
+            };
+            c[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Until when `p`'s readers wait (ms since the epoch; 0: they do not).
+    pub fn provider_waiting(&self, p: crate::domain::Provider, until: i64) {
+        if let Some(i) = crate::domain::Provider::ALL.iter().position(|x| *x == p) {
+            self.provider_waiting_until[i].store(until, Relaxed);
         }
     }
 
@@ -198,11 +234,60 @@ impl Metrics {
         );
         let _ = writeln!(s, "# TYPE nashra_clicks_total counter");
         let _ = writeln!(s, "nashra_clicks_total {}", self.clicks.load(Relaxed));
+        self.render_guard(&mut s);
         for (name, help, v) in gauges {
             let _ = writeln!(s, "# HELP {name} {help}");
             let _ = writeln!(s, "# TYPE {name} gauge");
             let _ = writeln!(s, "{name} {v}");
         }
         s
+    }
+
+    fn render_guard(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "# HELP nashra_sends_guard_paused_total Sends that paused themselves (delivery.guard), by the rate that crossed its limit."
+        );
+        let _ = writeln!(s, "# TYPE nashra_sends_guard_paused_total counter");
+        for (i, r) in crate::store::GuardReason::ALL.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "nashra_sends_guard_paused_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.guard_paused[i].load(Relaxed)
+            );
+        }
+        let now = crate::store::now_ms();
+        let providers = crate::domain::Provider::ALL;
+        for (name, kind, help) in [
+            (
+                "nashra_provider_backoff",
+                "gauge",
+                "1 while a mailbox provider's readers wait: it deferred most of its latest attempts.",
+            ),
+            (
+                "nashra_provider_backoffs_total",
+                "counter",
+                "Backoffs of a mailbox provider this process started.",
+            ),
+            (
+                "nashra_provider_held_total",
+                "counter",
+                "Messages held back because their mailbox provider was backing off.",
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}");
+            let _ = writeln!(s, "# TYPE {name} {kind}");
+            for (i, p) in providers.iter().enumerate() {
+                let v = match kind {
+                    "gauge" => (self.provider_waiting_until[i].load(Relaxed) > now) as u64,
+                    _ if name == "nashra_provider_backoffs_total" => {
+                        self.provider_backoffs[i].load(Relaxed)
+                    }
+                    _ => self.provider_held[i].load(Relaxed),
+                };
+                let _ = writeln!(s, "{name}{{provider=\"{p}\"}} {v}");
+            }
+        }
     }
 }

@@ -43,6 +43,9 @@
             bar.setAttribute("aria-valuenow", String(p.percent));
             bar.firstElementChild.style.width = p.percent + "%";
           }
+          // A send that paused itself says why (the send guard).
+          setField(root, "guard_text", p.guard_text || "");
+          root.querySelectorAll("[data-guard]").forEach(function (el) { el.hidden = !p.guard_text; });
           root.querySelectorAll("[data-when]").forEach(function (el) {
             el.hidden = el.getAttribute("data-when").split(" ").indexOf(p.status) < 0;
           });

@@ -2,7 +2,7 @@
 //! `bounces` reads the mail and the provider webhooks, and hands each event here.
 
 use super::App;
-use crate::store::{FeedbackEvent, FeedbackResult, FeedbackTarget, now_ms};
+use crate::store::{FeedbackEvent, FeedbackKind, FeedbackResult, FeedbackTarget, now_ms};
 
 impl App {
     /// Records one event and applies it; a reader who leaves gets nothing more from a send
@@ -32,6 +32,12 @@ impl App {
                 self.dispatcher.revoke(*s).await?;
             }
             tracing::info!(kind = %ev.kind, source = %ev.source, status = %ev.status, reader = ?subscriber, now = ?now, "feedback recorded");
+            // A bounce or a complaint may take its send over the guard's limits: judged now,
+            // not at the writer's next look.
+            if matches!(ev.kind, FeedbackKind::Hard | FeedbackKind::Complaint) {
+                let g = &self.settings.delivery.guard;
+                crate::delivery::guard::check(&self.store, &self.metrics, g, None).await;
+            }
         }
         Ok(r)
     }

@@ -171,6 +171,13 @@ pub(super) async fn send(
         "digest {id}: {} sent, {} failed, {} skipped, status {}",
         p.sent, p.failed, p.skipped, p.status
     );
+    if let Some(why) = p
+        .guard
+        .english()
+        .filter(|_| p.status == DigestStatus::Paused)
+    {
+        bail!("digest {id} {why}: resume it with `nashra sends resume {id}` or cancel it");
+    }
     if p.failed > 0 || p.status == DigestStatus::Failed {
         bail!(
             "{} deliveries failed (see `nashra sends status {id}`)",

@@ -6,6 +6,7 @@ use std::{path::PathBuf, str::FromStr, time::Duration};
 use anyhow::bail;
 use serde::Deserialize;
 
+use super::guard::Guard;
 use crate::domain::SendWindow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -51,6 +52,8 @@ pub struct Delivery {
     pub send_window: Option<SendWindow>,
     /// A new sending domain's daily caps per mailbox provider.
     pub warmup: Warmup,
+    /// `[delivery.guard]`: when a send stops itself, when a provider's readers wait.
+    pub guard: Guard,
 }
 
 /// `[delivery.warmup]`: on day 1 each mailbox provider gets at most `start` messages; each
@@ -125,6 +128,7 @@ impl Delivery {
         if self.bounce_after == 0 {
             bail!("delivery.bounce_after: must be at least 1");
         }
-        self.warmup.check()
+        self.warmup.check()?;
+        self.guard.check()
     }
 }

@@ -20,7 +20,7 @@ use super::settings::Settings;
 /// are refused like any unknown key, but said to be not built yet rather than misspelt. A
 /// key a struct gains is known before it is looked up here, so an entry can outlive its
 /// feature harmlessly. `[]` stands for any element of an array of tables.
-pub(super) const PLANNED: &[&str] = &["delivery.guard"];
+pub(super) const PLANNED: &[&str] = &[];
 
 /// At most this many unknown keys are gathered (each costs one more reading).
 const MAX_REPORTED: usize = 20;

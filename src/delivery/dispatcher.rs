@@ -27,6 +27,7 @@ use super::{
     mailer::Mailer,
     message::Personal,
     pacing::{Pacer, claim_batch},
+    provider_backoff::ProviderBackoffs,
     relays::Route,
     revocation::{REFRESH_EVERY, Revocations, Start},
     send_error::SendError,
@@ -63,6 +64,8 @@ pub struct Dispatcher {
     outcomes: Mutex<Option<mpsc::Sender<Done>>>,
     /// A new domain's daily caps per mailbox provider, if configured.
     warmup: Option<Warmup>,
+    /// Mailbox providers that defer most messages: their rows wait (`provider_backoff`).
+    providers: ProviderBackoffs,
 }
 
 impl Dispatcher {
@@ -71,6 +74,7 @@ impl Dispatcher {
         Arc::new(Dispatcher {
             templates: Templates::new(store.clone(), mailer.clone()),
             warmup: Warmup::new(&mailer.settings, store.clone(), fallback),
+            providers: ProviderBackoffs::new(store.clone(), metrics.clone(), &mailer.settings),
             store,
             mailer,
             metrics,
@@ -191,6 +195,7 @@ impl Dispatcher {
             metrics: self.metrics.clone(),
             batch: conc.saturating_sub(1).max(1),
             bounce_after: self.settings().delivery.bounce_after,
+            guard: self.settings().delivery.guard.clone(),
         };
         let writer = tokio::spawn(writer::run(ledger, self.clone(), rx));
         let refresher = tokio::spawn(self.clone().refresh_revocations(shutdown.clone()));
@@ -373,7 +378,17 @@ impl Dispatcher {
             return Some(Done::from(row.release()));
         }
         let digest = row.digest_id;
+        // Its mailbox provider defers most messages: the row waits, its attempt not spent.
+        let provider = self.providers.provider(row.email.as_deref());
+        if let Some(until) = self.providers.held_until(provider).await {
+            self.revocations.unhold(row.id);
+            let why = format!("backoff:{}", provider.map_or("", |p| p.as_str()));
+            return Some(Done::from(row.hold_until(until, why)));
+        }
         let (outcome, unreached) = self.deliver_one(row).await?;
+        if !unreached {
+            self.providers.observe(provider, &outcome).await;
+        }
         // Delivery pauses only when no relay can take anything: one that could not be
         // reached while another is healthy has been marked, and the row simply comes back.
         let relay_down = unreached
@@ -481,7 +496,7 @@ impl Dispatcher {
         }
         // The reader left after this row was claimed: nothing more goes to them. Checked
         // (and the message counted as on the wire) right before it goes.
-        let _in_flight = match self.revocations.start(&row) {
+        let _in_flight = match self.revocations.start(row) {
             Start::Go(guard) => guard,
             Start::Revoked => return Some((Outcome::Skipped { id: row.id }, false)),
             Start::Resolved => return None,
@@ -508,7 +523,7 @@ impl Dispatcher {
             retry_after: d.retry_after,
         };
         Some(outcome(
-            &row,
+            row,
             sent,
             message_id,
             relay,

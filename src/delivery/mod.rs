@@ -7,8 +7,10 @@
 //!   marks sends finished;
 //! - `warmup` holds a new domain's daily caps per mailbox provider;
 //! - `pacing` holds the deployment-wide rate and sizes claims; `breaker` stops a send whose
-//!   relay rejects everything; `revocation` keeps readers who leave mid-send from getting
-//!   anything more;
+//!   relay rejects everything; `guard` pauses a send whose complaints or hard bounces
+//!   cross `[delivery.guard]`'s limits, and `provider_backoff` holds the rows of a mailbox
+//!   provider that defers most messages; `revocation` keeps readers who leave mid-send from
+//!   getting anything more;
 //! - `message` builds the bytes; `mailer` is the one path to the wire (build, sign, envelope,
 //!   send) that `transport`, `relays` (weights, health, failover) and `smtp` carry out, and
 //!   `send_error` says what went wrong;
@@ -24,10 +26,12 @@
 
 mod breaker;
 mod dispatcher;
+pub mod guard;
 mod mailer;
 mod mailq;
 pub mod message;
 mod pacing;
+mod provider_backoff;
 pub mod relays;
 mod revocation;
 mod send_error;

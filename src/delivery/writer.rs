@@ -1,4 +1,5 @@
-//! The ledger writer: outcomes in batches, sends stopped by the breaker, sends finished.
+//! The ledger writer: outcomes in batches, sends stopped by the breaker or paused by the
+//! guard, sends finished.
 //!
 //! A row is marked sent at most one flush ([`FLUSH_EVERY`], or `concurrency − 1` outcomes)
 //! after its SMTP transaction ended, and a sender waits (holding its place in `concurrency`)
@@ -13,8 +14,9 @@ use std::{
 
 use tokio::sync::mpsc;
 
-use super::wait::SHUTDOWN_GRACE;
+use super::{guard, wait::SHUTDOWN_GRACE};
 use crate::{
+    config::Guard,
     metrics::Metrics,
     store::{Outcome, Store},
 };
@@ -50,6 +52,8 @@ pub(super) struct Ledger {
     /// Outcomes gathered before a write (`delivery.concurrency − 1`).
     pub(super) batch: usize,
     pub(super) bounce_after: u32,
+    /// `[delivery.guard]`: sends over its limits pause themselves (see `guard`).
+    pub(super) guard: Guard,
 }
 
 /// Told when the writer has stopped or finished a send (the dispatcher forgets it).
@@ -81,6 +85,7 @@ pub(super) async fn run(
     let mut finish_pending = false;
     // While writes fail: when to try again, and the delay after that.
     let mut retry: Option<(Instant, Duration)> = None;
+    let mut watch = guard::Watch::new();
     while closed_at.is_none() || !buf.is_empty() || !stops.is_empty() || finish_pending {
         let flush = tokio::select! {
             m = rx.recv(), if closed_at.is_none() => match m {
@@ -103,6 +108,7 @@ pub(super) async fn run(
         if !buf.is_empty() {
             match d.store.record(&buf).await {
                 Ok(()) => {
+                    watch.written(&buf);
                     buf.clear();
                     finish_pending = true;
                     retry = None;
@@ -123,6 +129,12 @@ pub(super) async fn run(
                     }
                     continue;
                 }
+            }
+        }
+        // Paused here: this process stops sending it at once, others within their status TTL.
+        if watch.due() {
+            for digest in guard::check(&d.store, &d.metrics, &d.guard, None).await {
+                ended.send_ended(digest);
             }
         }
         if finish_pending && (closed_at.is_some() || last_finish.elapsed() >= FINISH_EVERY) {

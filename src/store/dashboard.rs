@@ -43,7 +43,8 @@ for_each_engine! {
         pub(crate) async fn sends(&self, before: Option<i64>, limit: i64) -> anyhow::Result<Vec<SendSummary>> {
             Ok(sqlx::query_as::<_, SendSummary>(
                 "SELECT id, schedule, kind, subject, status, total, sent, failed, bounced, created_at,
-                        finished_at, created_by, starts_at, reason
+                        finished_at, created_by, starts_at, reason,
+                        guard_reason, guard_count, guard_delivered, guard_limit
                  FROM digests WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
             )
             .bind(before)

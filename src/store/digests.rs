@@ -5,13 +5,11 @@
 //! digest, its editions and its audience is one transaction whose parts are read together;
 //! split, they would be harder to check against each other.
 
-use anyhow::Context;
-
 use super::{
     ALERT_SCHEDULE, ArchiveEntry, Digest, DigestKind, DigestOutcome, DigestRequest, DigestStatus,
     Edition, Failure, Progress, RenderedDigest, RenderedEdition,
     clock::now_ms,
-    shared::{CHOICES_LOCK, CounterDelta, test_address},
+    shared::{CHOICES_LOCK, test_address},
 };
 
 /// The SQL clause "reader `s` takes this schedule", given the numbers of two parameters: the
@@ -389,7 +387,8 @@ for_each_engine! {
             Ok(sqlx::query_as::<_, Progress>(
                 "SELECT id, status, total, sent, failed, skipped, cancelled, in_flight,
                         total - sent - failed - skipped - cancelled AS pending,
-                        error, started_at, finished_at
+                        error, started_at, finished_at,
+                        guard_reason, guard_count, guard_delivered, guard_limit
                  FROM digests WHERE id = $1",
             )
             .bind(id)
@@ -428,6 +427,7 @@ for_each_engine! {
                     if was.as_deref() == Some(DigestStatus::Failed.as_str()) {
                         Db::requeue_failed(&mut tx, id).await?;
                     }
+                    Db::rearm_guard(&mut tx, id).await?;
                     sqlx::query(
                         "UPDATE digests SET status = 'sending', error = NULL, finished_at = NULL
                          WHERE id = $1 AND status IN ('paused', 'failed')",
@@ -463,81 +463,10 @@ for_each_engine! {
             Ok(changed > 0)
         }
 
-        /// Adds `n` to one of a digest's counters (`sent`, `failed`, `skipped`, `cancelled`,
-        /// `in_flight`).
-        pub(crate) async fn count(
-            conn: &mut Conn,
-            digest: i64,
-            counter: &'static str,
-            n: i64,
-        ) -> anyhow::Result<()> {
-            if n == 0 {
-                return Ok(());
-            }
-            let q = match counter {
-                "sent" => "UPDATE digests SET sent = sent + $1 WHERE id = $2",
-                "failed" => "UPDATE digests SET failed = failed + $1 WHERE id = $2",
-                "skipped" => "UPDATE digests SET skipped = skipped + $1 WHERE id = $2",
-                "cancelled" => "UPDATE digests SET cancelled = cancelled + $1 WHERE id = $2",
-                "in_flight" => "UPDATE digests SET in_flight = in_flight + $1 WHERE id = $2",
-                other => anyhow::bail!("no counter {other}"),
-            };
-            sqlx::query(q)
-                .bind(n)
-                .bind(digest)
-                .execute(&mut *conn)
-                .await
-                .context("cannot update a send's counters")?;
-            Ok(())
-        }
-
-        /// Adds each digest's change in `delta` to `counter`.
-        pub(crate) async fn count_all(
-            conn: &mut Conn,
-            counter: &'static str,
-            delta: &CounterDelta,
-        ) -> anyhow::Result<()> {
-            for (digest, n) in delta.iter() {
-                Db::count(conn, digest, counter, n).await?;
-            }
-            Ok(())
-        }
-
-        /// Several of the sends' counters moved at once: one statement per send, however
-        /// many counters moved (the ledger writer's batches touch two or three each).
-        pub(crate) async fn count_together(
-            conn: &mut Conn,
-            deltas: &[(&'static str, &CounterDelta)],
-        ) -> anyhow::Result<()> {
-            const COUNTERS: [&str; 5] = ["sent", "failed", "skipped", "cancelled", "in_flight"];
-            let mut per: std::collections::BTreeMap<i64, Vec<(&'static str, i64)>> =
-                Default::default();
-            for (counter, delta) in deltas {
-                anyhow::ensure!(COUNTERS.contains(counter), "no counter {counter}");
-                for (digest, n) in delta.iter() {
-                    per.entry(digest).or_default().push((counter, n));
-                }
-            }
-            for (digest, moved) in per {
-                let mut qb = sqlx::QueryBuilder::<DB>::new("UPDATE digests SET ");
-                let mut sep = qb.separated(", ");
-                for (counter, n) in moved {
-                    // `counter` is one of COUNTERS, never input.
-                    sep.push(format!("{counter} = {counter} + "))
-                        .push_bind_unseparated(n);
-                }
-                qb.push(" WHERE id = ").push_bind(digest);
-                qb.build()
-                    .execute(&mut *conn)
-                    .await
-                    .context("cannot update a send's counters")?;
-            }
-            Ok(())
-        }
-
         /// Failed deliveries back to the queue with fresh attempts, for readers still
         /// subscribed.
         async fn requeue_failed(conn: &mut Conn, digest: i64) -> anyhow::Result<u64> {
+            Db::forget_refusals(conn, digest).await?;
             let n = sqlx::query(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, permanent = 0
                  WHERE digest_id = $1 AND state = 'failed'

@@ -100,6 +100,26 @@ for_each_engine! {
             if inserted.is_none() {
                 return Ok(FeedbackResult::Duplicate);
             }
+            // What the send guard judges: a hard bounce of a message the relay took (one it
+            // refused at send time is counted already), a complaint.
+            if let Some(g) = digest {
+                let counter = match ev.kind {
+                    FeedbackKind::Hard => {
+                        let refused: Option<i64> = sqlx::query_scalar(
+                            "SELECT id FROM deliveries WHERE id = $1 AND state = 'failed' AND permanent = 1",
+                        )
+                        .bind(delivery)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        refused.is_none().then_some("hard_bounces")
+                    }
+                    FeedbackKind::Complaint => Some("complaints"),
+                    _ => None,
+                };
+                if let Some(counter) = counter {
+                    Db::count(&mut tx, g, counter, 1).await?;
+                }
+            }
             if subscriber == 0 {
                 // A test send's address is no reader.
                 self.commit(tx).await?;

@@ -159,6 +159,8 @@ for_each_engine! {
                 CounterDelta::default(),
                 CounterDelta::default(),
             );
+            // Refused for good at send time: what the send guard judges beside `sent`.
+            let mut rejected = CounterDelta::default();
             let mut tx = self.begin_write().await?;
             // "Sent" is nearly every outcome: one statement a few hundred rows.
             let marks: Vec<(&i64, &String, &i64, Option<&str>)> = outcomes
@@ -310,6 +312,9 @@ for_each_engine! {
                     let (digest, state): (i64, String) = (row.get(0), row.get(1));
                     // Every outcome but "sent" applies to a row that was in flight.
                     landed.add(digest, -1);
+                    if let Outcome::Failed { permanent: true, .. } = o {
+                        rejected.add(digest, 1);
+                    }
                     match state.as_str() {
                         "failed" => failed.add(digest, 1),
                         "skipped" => skipped.add(digest, 1),
@@ -326,6 +331,8 @@ for_each_engine! {
                     ("skipped", &skipped),
                     ("cancelled", &cancelled),
                     ("in_flight", &landed),
+                    ("rejected", &rejected),
+                    ("hard_bounces", &rejected),
                 ],
             )
             .await?;

@@ -61,11 +61,13 @@ mod alerts;
 mod articles;
 mod choices;
 mod clicks;
+mod counters;
 mod dashboard;
 mod desk;
 mod digests;
 mod dmarc;
 mod feedback;
+mod guard;
 mod ledger;
 mod mailq;
 mod planned;
@@ -288,6 +290,18 @@ facade! {
     pub async fn dmarc_summary(&self, since_day: &str) -> anyhow::Result<DmarcSummary>;
     /// The same records in total only (for `/metrics`).
     pub async fn dmarc_totals(&self, since_day: &str) -> anyhow::Result<DmarcCounts>;
+
+    // ------------------------------------------------------------ the send guard
+    /// Counts of sends that are sending (or of one), as the guard judges them.
+    pub async fn guard_counts(&self, digest: Option<i64>) -> anyhow::Result<Vec<GuardCounts>>;
+    /// Pauses a send for the guard, once; true for the caller that paused it.
+    pub async fn guard_pause(&self, digest: i64, stop: &GuardStop, base_delivered: i64, message: &str, now: i64) -> anyhow::Result<bool>;
+    /// Mailbox providers whose readers wait, or waited last.
+    pub async fn provider_backoffs(&self) -> anyhow::Result<Vec<ProviderBackoff>>;
+    /// Starts a provider's backoff unless another process did since `prev_level` was read.
+    pub async fn trip_provider(&self, b: &ProviderBackoff, prev_level: i64) -> anyhow::Result<bool>;
+    /// Forgets a provider's ended backoff: it answers again.
+    pub async fn calm_provider(&self, provider: &str, now: i64) -> anyhow::Result<()>;
 
     // ------------------------------------------------------------ clicks
     pub async fn click_target(&self, delivery: i64, article: i64) -> anyhow::Result<Option<ClickTarget>>;

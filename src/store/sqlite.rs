@@ -70,6 +70,11 @@ pub(crate) const SEARCH_WINDOW: Option<i64> = None;
 #[derive(Clone)]
 pub struct Db {
     pub(super) pool: SqlitePool,
+    /// One connection for write transactions. SQLite has one writer anyway; on one connection
+    /// its page cache stays valid from one write to the next, where a pool's connections each
+    /// found theirs stale after another's write and read the ledger's pages again (half of
+    /// the sender's CPU went to the SQLite thread before).
+    writer: SqlitePool,
     /// The database file as opened. SQLite keeps writing into a file that was deleted or
     /// replaced under it, and every such write is lost at the next start: each commit checks
     /// the path still names this file.
@@ -130,25 +135,39 @@ impl Db {
         let path = opts.get_filename().to_owned();
         let in_memory = path.as_os_str().is_empty() || path.as_os_str() == ":memory:";
         // SQLite serialises writers; a handful of connections is plenty for readers.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            // A connection whose transaction could not be rolled back (SQLite had already
-            // rolled it back itself, or the file turned read-only) would carry a stale
-            // transaction into the next request: close it instead of reusing it. The ping
-            // first flushes the rollback a dropped transaction queued.
-            .after_release(|conn, _meta| {
-                Box::pin(async move {
-                    conn.ping().await?;
-                    let clean = !conn.is_in_transaction();
-                    if !clean {
-                        tracing::warn!("closing a database connection left inside a transaction");
-                    }
-                    Ok(clean)
+        let options = |n: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(n)
+                // A connection whose transaction could not be rolled back (SQLite had already
+                // rolled it back itself, or the file turned read-only) would carry a stale
+                // transaction into the next request: close it instead of reusing it. The ping
+                // first flushes the rollback a dropped transaction queued.
+                .after_release(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.ping().await?;
+                        let clean = !conn.is_in_transaction();
+                        if !clean {
+                            tracing::warn!(
+                                "closing a database connection left inside a transaction"
+                            );
+                        }
+                        Ok(clean)
+                    })
                 })
-            })
-            .connect_with(opts)
+        };
+        let pool = options(8)
+            .connect_with(opts.clone())
             .await
             .with_context(|| format!("cannot open database {url}"))?;
+        // An in-memory database is one per connection: its writes must share the pool's.
+        let writer = if in_memory {
+            pool.clone()
+        } else {
+            options(1)
+                .connect_with(opts)
+                .await
+                .with_context(|| format!("cannot open database {url}"))?
+        };
         let file = if in_memory {
             None
         } else {
@@ -161,14 +180,14 @@ impl Db {
             .run(&pool)
             .await
             .context("failed to apply migrations")?;
-        Ok(Db { pool, file })
+        Ok(Db { pool, writer, file })
     }
 
     /// `BEGIN IMMEDIATE`: takes the write lock up front, so read-then-write transactions in two
     /// processes serialise instead of failing with SQLITE_BUSY at commit. The transaction rolls
     /// back when dropped uncommitted, so every early `?` leaves the store as it was.
     pub(super) async fn begin_write(&self) -> anyhow::Result<Tx> {
-        self.pool
+        self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("cannot begin a write transaction")

@@ -303,6 +303,12 @@ async fn edit_send(
 async fn send_status(State(app): State<Arc<App>>, Id(id): Id) -> Result<Json<Value>, ApiError> {
     let p = app.store.progress(id).await?.ok_or(ApiError::NotFound)?;
     let mut v = serde_json::to_value(&p).map_err(anyhow::Error::from)?;
+    // The send paused itself (`delivery.guard`): what it saw, and why in words; while it is
+    // open, the mailbox providers whose readers wait.
+    v["guard"] = json!(crate::app::guard_json(&p.guard));
+    if p.status.is_open() || p.status == DigestStatus::Paused {
+        v["provider_backoffs"] = json!(app.provider_waits().await?);
+    }
     // What came back after the relay took the messages: bounces, complaints, deliveries.
     let feedback = app.store.feedback_counts(p.id).await?;
     v["feedback"] = serde_json::to_value(&feedback).map_err(anyhow::Error::from)?;
@@ -401,7 +407,8 @@ async fn control(
         _ => return Err(ApiError::NotFound),
     };
     let (p, requeued) = app.control(&actor, id, c).await?;
-    let mut v = serde_json::to_value(p).map_err(anyhow::Error::from)?;
+    let mut v = serde_json::to_value(&p).map_err(anyhow::Error::from)?;
+    v["guard"] = json!(crate::app::guard_json(&p.guard));
     if c == SendControl::Retry {
         v["requeued"] = json!(requeued);
     }

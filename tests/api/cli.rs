@@ -123,11 +123,11 @@ fn an_unknown_key_stops_the_process_naming_the_nearest_known_one() {
             vec!["`smtp.hots`", "NASHRA__SMTP__HOTS", "`smtp.host`?"],
         ),
         (
-            file("planned.toml", "[delivery.guard]\nenabled = true\n"),
+            file("guard.toml", "[delivery.guard]\nmin_deliverd = 5\n"),
             vec![],
             vec![
-                "`delivery.guard` in",
-                "not supported by this version of Nashra yet",
+                "`delivery.guard.min_deliverd` in",
+                "`delivery.guard.min_delivered`?",
             ],
         ),
     ];

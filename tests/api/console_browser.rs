@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use crate::helpers::{smtp::Fault, *};
 
 mod desk;
+mod guard;
 mod news_clock;
 mod reputation;
 

@@ -55,6 +55,7 @@ mod desk;
 mod digest;
 mod dmarc;
 mod doctor_dns;
+mod guard;
 mod http;
 mod later;
 mod local_hour;

@@ -45,6 +45,17 @@ impl Claimed {
             lease: self.lease_until,
         }
     }
+
+    /// This row handed back unsent to wait until `until`, its attempt not counted; `why`
+    /// is kept in its `last_error`.
+    pub fn hold_until(&self, until: i64, why: String) -> Outcome {
+        Outcome::Held {
+            id: self.id,
+            lease: self.lease_until,
+            until: Some(until),
+            why,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,8 +83,9 @@ pub enum Outcome {
     Skipped {
         id: i64,
     },
-    /// Held back unsent without spending the attempt (a warm-up's allowance is used): due
-    /// again at `until`, or skipped for good when `None`; `why` is kept in `last_error`.
+    /// Held back unsent without spending the attempt (a warm-up's allowance is used, or its
+    /// mailbox provider backs off): due again at `until`, or skipped for good when `None`;
+    /// `why` is kept in `last_error`.
     Held {
         id: i64,
         lease: i64,

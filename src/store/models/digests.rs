@@ -192,6 +192,9 @@ pub struct Progress {
     pub error: Option<String>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The guard's stop, while the send stands paused by it (`delivery.guard`).
+    #[sqlx(flatten)]
+    pub guard: super::GuardStop,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -222,6 +225,9 @@ pub struct SendSummary {
     pub starts_at: Option<i64>,
     /// Why a planned send sent nothing (`nothing_new`).
     pub reason: Option<String>,
+    /// The guard's stop, while the send stands paused by it.
+    #[sqlx(flatten)]
+    pub guard: super::GuardStop,
 }
 
 /// A local-hour send's wave: its readers in one zone, due when the slot falls there.

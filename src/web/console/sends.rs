@@ -23,7 +23,7 @@ use crate::{
     app::{App, OpError, Refusal, SendControl, WaveView},
     config::Digits,
     render::{HOUR, MINUTE, count_ar},
-    store::{ALERT_SCHEDULE, DigestKind, DigestOutcome, DigestStatus, Progress, now_ms},
+    store::{ALERT_SCHEDULE, DigestKind, DigestOutcome, DigestStatus, GuardStop, Progress, now_ms},
 };
 
 pub fn router() -> Router<Arc<App>> {
@@ -54,6 +54,15 @@ async fn list(
     let older = (sends.len() as i64 == PER_PAGE)
         .then(|| sends.last().map(|s| s.id))
         .flatten();
+    // Sends that paused themselves, and why.
+    let guard_notes: Vec<serde_json::Value> = sends
+        .iter()
+        .filter_map(|s| {
+            let text = guard_text(s.status, &s.guard, app.settings.newsletter.digits)?;
+            Some(serde_json::json!({"id": s.id, "text": text}))
+        })
+        .collect();
+    c.insert("guard_notes", &guard_notes);
     c.insert("sends", &sends);
     c.insert("older", &older);
     super::planned::insert_plans(&app, &me, &mut c).await?;
@@ -75,6 +84,8 @@ struct ProgressView {
     rate_text: String,
     eta_text: String,
     error: Option<String>,
+    /// Why the send paused itself, while it stands paused by the guard (in Arabic).
+    guard_text: Option<String>,
 }
 
 fn progress_view(app: &App, p: &Progress) -> ProgressView {
@@ -113,6 +124,7 @@ fn progress_view(app: &App, p: &Progress) -> ProgressView {
         }
         _ => "—".into(),
     };
+    let guard_text = guard_text(p.status, &p.guard, d);
     ProgressView {
         status: p.status,
         status_label: view::send_status_label(p.status),
@@ -124,8 +136,17 @@ fn progress_view(app: &App, p: &Progress) -> ProgressView {
         pending_text: n(p.pending),
         rate_text,
         eta_text,
-        error: p.error.clone(),
+        error: guard_text.is_none().then(|| p.error.clone()).flatten(),
+        guard_text,
     }
+}
+
+/// Why a send paused itself, as the console says it, while it stands paused.
+fn guard_text(status: DigestStatus, stop: &GuardStop, d: Digits) -> Option<String> {
+    (status == DigestStatus::Paused)
+        .then(|| stop.arabic())
+        .flatten()
+        .map(|t| view::digits(&t, d))
 }
 
 #[derive(Deserialize)]
@@ -185,6 +206,7 @@ async fn send(
         },
     );
     c.insert("p", &progress_view(&app, &p));
+    c.insert("provider_waits", &provider_waits(&app, p.status).await?);
     let now = now_ms();
     let waves: Vec<WaveRow> = app
         .send_waves(id)
@@ -214,6 +236,29 @@ async fn send(
     c.insert("routing", &app.send_routing(id, !p.status.is_open()).await?);
     c.insert("warmup_on", &app.settings.delivery.warmup.enabled());
     Ok(render("send.html", &c))
+}
+
+/// Mailbox providers whose readers wait, for the page of a send still under way.
+async fn provider_waits(app: &App, status: DigestStatus) -> anyhow::Result<Vec<serde_json::Value>> {
+    if !(status.is_open() || status == DigestStatus::Paused) {
+        return Ok(vec![]);
+    }
+    let d = app.settings.newsletter.digits;
+    Ok(app
+        .provider_waits()
+        .await?
+        .into_iter()
+        .map(|w| {
+            serde_json::json!({
+                "provider": w.provider.as_str(),
+                "name": w.provider.arabic(),
+                "services": w.provider.services(),
+                "until": w.until_ms,
+                "deferred": view::number(w.deferred, d),
+                "judged": view::number(w.judged, d),
+            })
+        })
+        .collect())
 }
 
 /// A wave of a local-hour send as its page shows it.

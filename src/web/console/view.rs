@@ -381,6 +381,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("send_test", "إرسال تجريبي"),
     ("send_pause", "إيقاف إرسال مؤقتاً"),
     ("send_resume", "استئناف إرسال"),
+    ("send_guard_pause", "أوقف الإرسال نفسه"),
     ("send_cancel", "إلغاء إرسال"),
     ("send_retry", "إعادة محاولة الفاشلة"),
     ("send_plan", "جدولة إرسال لوقت لاحق"),
@@ -419,8 +420,12 @@ fn label_filter(v: &Value, args: &HashMap<String, Value>) -> tera::Result<Value>
         "action" => ACTIONS.iter().find(|(k, _)| *k == s).map(|(_, l)| *l),
         "how" => return Ok(Value::String(how_label(s, digits_arg(args)))),
         "target" => return Ok(Value::String(target_label(s, digits_arg(args)))),
-        "actor" => (s == "cli").then_some("سطر الأوامر"),
-        "client" => (s == "cli").then_some("—"),
+        "actor" => match s {
+            "cli" => Some("سطر الأوامر"),
+            "guard" => Some("حارس الإرسال"),
+            _ => None,
+        },
+        "client" => (s == "cli" || s == "guard").then_some("—"),
         "source" => SOURCES
             .iter()
             .find(|(k, _)| s == *k || s.starts_with(&format!("{k}:")))
