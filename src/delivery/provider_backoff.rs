@@ -230,7 +230,16 @@ impl ProviderBackoffs {
                     self.metrics
                         .provider_waiting(p, stored.get(&p).map_or(0, |b| b.until_at));
                 }
-                self.state.lock().expect("not poisoned").stored = stored;
+                let mut st = self.state.lock().expect("not poisoned");
+                // A backoff another process started (or moved on): the answers this process
+                // saw before it were judged there, so they count no more here.
+                for p in Provider::ALL {
+                    let key = |b: Option<&ProviderBackoff>| b.map(|b| (b.since, b.level));
+                    if key(st.stored.get(&p)) != key(stored.get(&p)) {
+                        st.windows.remove(&p);
+                    }
+                }
+                st.stored = stored;
             }
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot read provider backoffs"),
         }

@@ -58,6 +58,9 @@ pub(crate) struct Warmup {
     over: AtomicBool,
 }
 
+/// The longest a message waits for its domain's MX.
+const MX_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the fallback relay could not take waits this long (ms) before it is tried again.
 pub(crate) const RETRY_FALLBACK_MS: i64 = 60_000;
 
@@ -78,7 +81,9 @@ impl Warmup {
         if !config.enabled() {
             return None;
         }
-        let dns = Dns::new(&settings.dns.nameservers)
+        // On the send path a lookup waits a second at most (the doctor's wait is longer): an
+        // unanswered domain counts as other, and the cache keeps that for a minute.
+        let dns = Dns::with_timeout(&settings.dns.nameservers, MX_WAIT)
             .map_err(|e| {
                 tracing::warn!(error = %e, "no DNS for the warm-up: custom domains count as other")
             })

@@ -499,6 +499,8 @@ for_each_engine! {
             let mut tx = self.begin_write().await?;
             let n = Db::requeue_failed(&mut tx, id).await?;
             if n > 0 {
+                // A send the guard paused is judged afresh from here, as after a resume.
+                Db::rearm_guard(&mut tx, id).await?;
                 sqlx::query(
                     "UPDATE digests SET status = 'sending', error = NULL, finished_at = NULL
                      WHERE id = $1 AND status <> 'cancelled'",

@@ -72,9 +72,30 @@ for_each_engine! {
                     break;
                 }
             }
-            let Some((delivery, digest, subscriber)) = found else {
+            let Some((mut delivery, mut digest, subscriber)) = found else {
                 return Ok(FeedbackResult::Unknown);
             };
+            // A bounce or complaint that names only the address (a provider that rewrote our
+            // Message-ID: Postmark, SES): charged to the reader's latest message of a send
+            // still under way, so that send's guard sees it. A send long over keeps none.
+            if digest.is_none()
+                && subscriber > 0
+                && matches!(ev.kind, FeedbackKind::Hard | FeedbackKind::Complaint)
+            {
+                let latest: Option<(i64, i64)> = sqlx::query_as(
+                    "SELECT d.id, d.digest_id FROM digests g
+                     CROSS JOIN deliveries d
+                     WHERE g.status IN ('sending', 'paused') AND d.digest_id = g.id
+                       AND d.subscriber_id = $1 AND d.state = 'sent'
+                     ORDER BY d.sent_at DESC LIMIT 1",
+                )
+                .bind(subscriber)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((d, g)) = latest {
+                    (delivery, digest) = (Some(d), Some(g));
+                }
+            }
             // One bounce (or complaint, or delivery) per message, whatever reports it.
             let key = match delivery {
                 Some(d) => format!("{}:d{d}", ev.kind),

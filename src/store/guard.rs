@@ -64,7 +64,8 @@ for_each_engine! {
         }
 
         /// A send's refusals go back to the queue (retry, resume after a stop): its counts
-        /// forget them, and the retry counts again whatever it meets.
+        /// forget them, and the retry counts again whatever it meets. The guard's baselines
+        /// (taken at a resume) move down with them, or later bounces would hide below them.
         pub(crate) async fn forget_refusals(conn: &mut Conn, digest: i64) -> anyhow::Result<()> {
             let refused: i64 = sqlx::query_scalar(
                 "SELECT CAST(COUNT(*) AS BIGINT) FROM deliveries
@@ -77,7 +78,9 @@ for_each_engine! {
             if refused > 0 {
                 sqlx::query(
                     "UPDATE digests SET rejected = CASE WHEN rejected > $1 THEN rejected - $1 ELSE 0 END,
-                         hard_bounces = CASE WHEN hard_bounces > $1 THEN hard_bounces - $1 ELSE 0 END
+                         hard_bounces = CASE WHEN hard_bounces > $1 THEN hard_bounces - $1 ELSE 0 END,
+                         guard_base_delivered = CASE WHEN guard_base_delivered > $1 THEN guard_base_delivered - $1 ELSE 0 END,
+                         guard_base_hard = CASE WHEN guard_base_hard > $1 THEN guard_base_hard - $1 ELSE 0 END
                      WHERE id = $2",
                 )
                 .bind(refused)

@@ -258,7 +258,19 @@ async fn spf_records_are_walked_in_order_through_includes_and_redirects() {
         (
             "esp.example.org",
             "v=spf1 include:example.org -all",
-            "PASS  SPF of the return path (TXT esp.example.org): covers the relay smtp.example.org (192.0.2.25): include:example.org (the relay's own domain; its addresses are not compared) in esp.example.org",
+            // The relay's own domain is evaluated, not taken on its name.
+            "PASS  SPF of the return path (TXT esp.example.org): covers the relay smtp.example.org (192.0.2.25): include:example.org in esp.example.org → include:_spf.example.net in example.org → ip4:192.0.2.0/24 in _spf.example.net",
+        ),
+        (
+            // The relay's own name, whose record leaves the relay out: receivers fail it.
+            "smtp.example.org",
+            "v=spf1 ip4:198.51.100.1 -all",
+            "FAIL  SPF of the return path (TXT smtp.example.org): does not cover the relay",
+        ),
+        (
+            "self.example.org",
+            "v=spf1 include:smtp.example.org -all",
+            "WARN  SPF of the return path (TXT self.example.org): could not be decided: include:smtp.example.org in self.example.org: the relay is named under smtp.example.org, but smtp.example.org's record does not cover its addresses",
         ),
         (
             "exists.example.org",

@@ -14,4 +14,4 @@ pub const MAX_RECORDS: usize = 20_000;
 /// Characters kept of one element's text (a domain, an id): more are dropped.
 pub const MAX_TEXT: usize = 512;
 /// Messages in one record: a provider's day of mail from one IP, with room to spare.
-pub const MAX_COUNT: i64 = 1_000_000_000_000;
+pub const MAX_COUNT: i64 = 1_000_000_000;

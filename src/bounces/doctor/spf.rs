@@ -392,16 +392,17 @@ async fn matches(
             if target.contains('%') {
                 return unknown("a macro, not evaluated".into());
             }
-            if relay.host == *target || relay.host.ends_with(&format!(".{target}")) {
-                return Ok(Hit::by(at(&format!(
-                    "{text} (the relay's own domain; its addresses are not compared)"
-                ))));
-            }
+            // The relay's own domain is evaluated like any other: a relay named under it
+            // that its record leaves out would be soft- or hard-failed by receivers.
+            let by_name = relay.host == *target || relay.host.ends_with(&format!(".{target}"));
             match eval(dns, target.clone(), relay, lookups).await {
                 Outcome::Match(Qualifier::Pass, hit) => Ok(Some(Hit {
                     why: format!("{} → {}", at(text), hit.why),
                     ..hit
                 })),
+                Outcome::Match(..) | Outcome::NoMatch if by_name => unknown(format!(
+                    "the relay is named under {target}, but {target}'s record does not cover its addresses"
+                )),
                 Outcome::Match(..) | Outcome::NoMatch => Ok(None),
                 Outcome::NoRecord => Err(Halt::Perm(format!(
                     "{}: no SPF record at {target} (permerror)",
