@@ -15,10 +15,7 @@ use nashra::{
 };
 use serde_json::Value;
 
-use crate::helpers::{
-    smtp::{Fault, Received},
-    *,
-};
+use crate::helpers::{smtp::Fault, *};
 
 /// `email,name` rows for `addresses`, imported as the console's CSV import does.
 async fn import(t: &TestApp, addresses: &[String]) {
@@ -192,19 +189,6 @@ both_engines!(
         );
     }
 );
-
-/// A report (`tests/fixtures/bounces`: Yahoo's ARF complaint, Gmail's DSN) about message `m`.
-fn report_about(fixture: &str, m: &Received, reader: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/bounces")
-        .join(fixture);
-    std::fs::read_to_string(path)
-        .unwrap()
-        .replace("{{RETURN_PATH}}", &m.from)
-        .replace("{{RECIPIENT}}", reader)
-        .replace("{{MESSAGE_ID}}", &format!("<{}>", message_id(m)))
-        .into_bytes()
-}
 
 both_engines!(
     multi_thread,

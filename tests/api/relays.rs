@@ -7,10 +7,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use nashra::{
-    domain::{SubscriberEmail, SubscriberName},
-    store::Role,
-};
+use nashra::store::Role;
 use serde_json::Value;
 
 use crate::helpers::{
@@ -99,16 +96,7 @@ role = "fallback"
             c = backup.addr.port(),
         );
         let t = spawn_on(alpha, TestPlace::new(engine).await, &extra).await;
-        let rows: Vec<_> = readers()
-            .iter()
-            .map(|e| {
-                (
-                    SubscriberEmail::parse(e).unwrap(),
-                    SubscriberName::default(),
-                )
-            })
-            .collect();
-        t.app.store.import(&rows, true, "test").await.unwrap();
+        t.import_confirmed(&readers()).await;
         let all = [&t.smtp, &beta, &backup];
 
         // 1. The split: 3:1 within 10 % (of the whole), nothing to the fallback.

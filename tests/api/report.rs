@@ -81,19 +81,6 @@ fn expect(rows: &[(&str, &str, [i64; 6])]) -> Counts {
         .collect()
 }
 
-/// A bounce or complaint fixture (tests/fixtures/bounces) about `m`, sent to `reader`.
-fn report_about(name: &str, m: &Received, reader: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/bounces")
-        .join(name);
-    std::fs::read_to_string(path)
-        .unwrap()
-        .replace("{{RETURN_PATH}}", &m.from)
-        .replace("{{RECIPIENT}}", reader)
-        .replace("{{MESSAGE_ID}}", &format!("<{}>", message_id(m)))
-        .into_bytes()
-}
-
 /// The click links of a message's plain-text part.
 fn click_links(m: &Received) -> Vec<String> {
     let text = parse(m).body_text(0).unwrap().to_string();

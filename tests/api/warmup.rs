@@ -7,10 +7,7 @@
 
 use std::collections::HashMap;
 
-use nashra::{
-    domain::{SubscriberEmail, SubscriberName},
-    store::Role,
-};
+use nashra::store::Role;
 use serde_json::Value;
 
 use crate::helpers::{
@@ -51,19 +48,6 @@ fn readers() -> Vec<String> {
         .chain((0..40).map(|i| format!("m{i}@outlook.com")))
         .chain((0..40).map(|i| format!("o{i}@example.com")))
         .collect()
-}
-
-async fn import(t: &TestApp) {
-    let rows: Vec<_> = readers()
-        .iter()
-        .map(|e| {
-            (
-                SubscriberEmail::parse(e).unwrap(),
-                SubscriberName::default(),
-            )
-        })
-        .collect();
-    t.app.store.import(&rows, true, "test").await.unwrap();
 }
 
 /// Messages per provider in `got` (by the readers' domains above).
@@ -138,7 +122,7 @@ both_engines!(
     |engine| async move {
         let (_dns, warmup) = warmup_config().await;
         let t = spawn_app_with(engine, &warmup).await;
-        import(&t).await;
+        t.import_confirmed(&readers()).await;
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let id = t.send_now().await;
 
@@ -225,7 +209,7 @@ role = \"fallback\"
             backup = backup.addr.port(),
         );
         let t = spawn_on(main, TestPlace::new(engine).await, &extra).await;
-        import(&t).await;
+        t.import_confirmed(&readers()).await;
         t.add_article("https://example.org/1/", "خبر", "نص").await;
         let id = t.send_now().await;
         assert_eq!(t.wait_send(id).await.status, "done", "nothing waits");

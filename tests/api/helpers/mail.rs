@@ -118,3 +118,17 @@ pub fn check_eml(m: &Received) -> String {
     );
     report
 }
+
+/// A bounce or complaint fixture (`tests/fixtures/bounces`: Yahoo's ARF complaint, Gmail's
+/// DSN, …) about message `m`, sent to `reader`.
+pub fn report_about(fixture: &str, m: &Received, reader: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bounces")
+        .join(fixture);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("{{RETURN_PATH}}", &m.from)
+        .replace("{{RECIPIENT}}", reader)
+        .replace("{{MESSAGE_ID}}", &format!("<{}>", message_id(m)))
+        .into_bytes()
+}

@@ -52,4 +52,18 @@ impl TestApp {
         let id = self.reader_id(email).await;
         self.app.store.subscriber(id).await.unwrap().unwrap().status
     }
+
+    /// Imports `emails` as confirmed readers straight into the store (many at once).
+    pub async fn import_confirmed(&self, emails: &[String]) {
+        let rows: Vec<_> = emails
+            .iter()
+            .map(|e| {
+                (
+                    nashra::domain::SubscriberEmail::parse(e).unwrap(),
+                    nashra::domain::SubscriberName::default(),
+                )
+            })
+            .collect();
+        self.app.store.import(&rows, true, "test").await.unwrap();
+    }
 }
